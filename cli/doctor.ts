@@ -1,0 +1,128 @@
+/**
+ * `runcell doctor`: checks the host and says exactly what to fix. Ends with
+ * a real sandbox run of /bin/true when everything else passed.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { rootfsLocation, rootfsProblem } from '../rootfs/build.js';
+import { detectCgroupDriver } from '../sandbox/cgroup.js';
+import { resolveLimits } from '../sandbox/limits.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { compileSeccomp } from '../sandbox/seccomp.js';
+import { STANDARD_POLICY } from '../sandbox/seccomp-policy.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { runJob } from '../worker/job.js';
+import type { Config } from './config.js';
+
+interface Check {
+  name: string;
+  /** Returns a problem with its fix, or undefined when fine; may return a detail line with ok. */
+  run(): { problem?: string; detail?: string } | Promise<{ problem?: string; detail?: string }>;
+}
+
+function readNumber(path: string): number | undefined {
+  try {
+    return Number(readFileSync(path, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+function checks(config: Config): Check[] {
+  return [
+    {
+      name: 'running as root',
+      run: () => (process.getuid?.() === 0 ? {} : { problem: 'runcell creates cgroups and mounts: run it as root (it drops to a slot uid for every job)' }),
+    },
+    {
+      name: 'unprivileged user namespaces',
+      run: () => {
+        if ((readNumber('/proc/sys/user/max_user_namespaces') ?? 1) === 0) return { problem: 'user namespaces are disabled: sysctl -w user.max_user_namespaces=15000' };
+        if (readNumber('/proc/sys/kernel/unprivileged_userns_clone') === 0) return { problem: 'sysctl -w kernel.unprivileged_userns_clone=1' };
+        if (readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === 1) {
+          return { problem: 'AppArmor restricts unprivileged user namespaces: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile for /usr/bin/bwrap' };
+        }
+        return {};
+      },
+    },
+    {
+      name: 'cgroups',
+      run: () => {
+        try {
+          const driver = detectCgroupDriver();
+          const problems = driver.problems();
+          return problems.length ? { problem: problems.join('; ') } : { detail: driver.describe() };
+        } catch (error) {
+          return { problem: (error as Error).message };
+        }
+      },
+    },
+    {
+      name: 'bubblewrap',
+      run: () => {
+        if (!existsSync('/usr/bin/bwrap')) return { problem: 'apt-get install bubblewrap' };
+        const version = execFileSync('/usr/bin/bwrap', ['--version'], { encoding: 'utf8' }).trim();
+        const [major, minor] = (version.split(' ')[1] ?? '0.0').split('.').map(Number);
+        if (major === 0 && minor < 8) return { problem: `${version} is too old: runcell needs --disable-userns (0.8 or later)` };
+        return { detail: version };
+      },
+    },
+    {
+      name: 'libseccomp',
+      run: () => {
+        try {
+          const filter = compileSeccomp(STANDARD_POLICY);
+          return { detail: `standard policy compiles to ${filter.bpf.length / 8} BPF instructions` };
+        } catch (error) {
+          return { problem: `${(error as Error).message} (apt-get install libseccomp2)` };
+        }
+      },
+    },
+    {
+      name: 'gcc (to build runcell-exec)',
+      run: () => (existsSync('/usr/bin/gcc') ? {} : { problem: 'apt-get install gcc libc6-dev' }),
+    },
+    {
+      name: 'mmdebstrap (to build the rootfs)',
+      run: () => (existsSync('/usr/bin/mmdebstrap') ? {} : { problem: 'apt-get install mmdebstrap' }),
+    },
+    {
+      name: 'rootfs',
+      run: () => {
+        const location = rootfsLocation(config.dataDir);
+        const problem = rootfsProblem(location);
+        return problem ? { problem } : { detail: location.path };
+      },
+    },
+  ];
+}
+
+export async function doctor(config: Config, out: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<boolean> {
+  let healthy = true;
+  for (const check of checks(config)) {
+    let outcome: { problem?: string; detail?: string };
+    try {
+      outcome = await check.run();
+    } catch (error) {
+      outcome = { problem: (error as Error).message };
+    }
+    if (outcome.problem) {
+      healthy = false;
+      out(`FAIL  ${check.name}: ${outcome.problem}`);
+    } else {
+      out(`ok    ${check.name}${outcome.detail ? `: ${outcome.detail}` : ''}`);
+    }
+  }
+  if (!healthy) return false;
+  try {
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: rootfsLocation(config.dataDir).path });
+    const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
+    const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }));
+    if (result.run?.status !== 'ok') throw new Error(`${result.run?.status}: ${result.run?.message}`);
+    out(`ok    a sandbox run of /bin/true (${result.run.wall_ms} ms)`);
+    return true;
+  } catch (error) {
+    out(`FAIL  a sandbox run of /bin/true: ${(error as Error).message}`);
+    return false;
+  }
+}

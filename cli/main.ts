@@ -1,0 +1,197 @@
+/**
+ * The runcell command line: run, doctor, rootfs build.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { buildRootfs, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
+import { LANGUAGES } from '../rootfs/languages.js';
+import type { RunResult } from '../sandbox/accounting.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { jobRequestProblem, runJob, type JobRequest, type JobResult } from '../worker/job.js';
+import { loadConfig } from './config.js';
+import { doctor } from './doctor.js';
+
+/** Exit codes: 0 the run happened (whatever the program did); these when runcell itself failed. */
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+class UsageError extends Error {}
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return number;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+interface RunOptions {
+  lang?: string;
+  file?: string[];
+  stdin?: string;
+  cpuMs?: number;
+  wallMs?: number;
+  memoryMb?: number;
+  pids?: number;
+  outputKb?: number;
+  fileSizeMb?: number;
+  workspaceMb?: number;
+  env?: string[];
+  json?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+function requestFrom(options: RunOptions, rest: string[]): JobRequest {
+  const limits = {
+    cpu_ms: options.cpuMs,
+    wall_ms: options.wallMs,
+    memory_bytes: options.memoryMb === undefined ? undefined : options.memoryMb * MiB,
+    pids: options.pids,
+    output_bytes: options.outputKb === undefined ? undefined : options.outputKb * 1024,
+    file_size_bytes: options.fileSizeMb === undefined ? undefined : options.fileSizeMb * MiB,
+    workspace_bytes: options.workspaceMb === undefined ? undefined : options.workspaceMb * MiB,
+  };
+  const env: Record<string, string> = {};
+  for (const pair of options.env ?? []) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new UsageError(`--env expects NAME=VALUE, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const files = (options.file ?? []).map((path) => {
+    try {
+      return { path: basename(path), content: readFileSync(path) };
+    } catch (error) {
+      throw new UsageError(`cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  });
+  let stdin: Buffer | undefined;
+  if (options.stdin !== undefined) {
+    try {
+      stdin = readFileSync(options.stdin);
+    } catch (error) {
+      throw new UsageError(`cannot read --stdin ${options.stdin}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  const request: JobRequest = options.lang
+    ? { language: options.lang, files, stdin, args: rest, env, limits: stripUndefined(limits) }
+    : { command: rest, files, stdin, env, limits: stripUndefined(limits) };
+  if (!options.lang && rest.length === 0) throw new UsageError('give --lang with --file, or a command after --');
+  const problem = jobRequestProblem(request);
+  if (problem) throw new UsageError(problem);
+  return request;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+function summarize(step: string, result: RunResult): string {
+  const how =
+    result.status === 'nonzero_exit' ? `exit code ${result.exit_code}` : result.status === 'signalled' ? `${result.signal}` : '';
+  const lines = [
+    `${step}: ${result.status}${how ? ` (${how})` : ''}  cpu ${result.cpu_ms} ms, wall ${result.wall_ms} ms, memory ${formatBytes(result.memory_peak_bytes)}${result.oom_killed ? ', OOM-killed' : ''}`,
+  ];
+  if (result.message) lines.push(`  ${result.message}`);
+  for (const stream of ['stdout', 'stderr'] as const) {
+    if (result[stream].length === 0) continue;
+    const cut = result[`${stream}_truncated`] ? ' (truncated)' : '';
+    lines.push(`--- ${stream}${cut} ---`, result[stream].replace(/\n$/, ''));
+  }
+  return lines.join('\n');
+}
+
+async function runCommand(rest: string[], options: RunOptions): Promise<number> {
+  const config = loadConfig();
+  const request = requestFrom(options, rest);
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir), cpuQuota: config.cpuQuota });
+  const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const result: JobResult = await pool.withSlot((slot) =>
+    runJob({ sandbox, slot, table: config.limits, signal: controller.signal }, request),
+  );
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else {
+    if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
+    if (result.run) process.stdout.write(`${summarize('run', result.run)}\n`);
+  }
+  const failed = [result.compile, result.run].some((step) => step?.status === 'sandbox_error');
+  return failed ? EXIT_FAILURE : 0;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('runcell')
+    .description('Run untrusted programs in a sandbox: fresh namespaces, cgroup limits, seccomp, read-only rootfs.')
+    .showHelpAfterError();
+
+  program
+    .command('run')
+    .description('run a program (--lang with --file) or a command (after --) in the sandbox')
+    .argument('[command...]', 'command and arguments (or program arguments with --lang)')
+    .option('--lang <id>', `language: ${LANGUAGES.map((l) => l.id).join(', ')}`)
+    .option('--file <path>', 'a source file; repeatable; the first is the entry point', collect)
+    .option('--stdin <path>', 'file to feed to the program on stdin')
+    .option('--cpu-ms <n>', 'CPU time limit (all processes)', positiveInteger)
+    .option('--wall-ms <n>', 'wall time limit', positiveInteger)
+    .option('--memory-mb <n>', 'memory limit in MiB', positiveInteger)
+    .option('--pids <n>', 'process/thread limit', positiveInteger)
+    .option('--output-kb <n>', 'stdout and stderr cap in KiB, each', positiveInteger)
+    .option('--file-size-mb <n>', 'largest file the program may write, in MiB', positiveInteger)
+    .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', positiveInteger)
+    .option('--env <NAME=VALUE>', 'environment variable for the program; repeatable', collect)
+    .option('--json', 'print exactly one JSON object: {"compile"?, "run"}')
+    .action(async (rest: string[], options: RunOptions) => {
+      process.exitCode = await runCommand(rest, options);
+    });
+
+  program
+    .command('doctor')
+    .description('check that this host can run sandboxes, and say what to fix')
+    .action(async () => {
+      process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
+    });
+
+  const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
+  rootfs
+    .command('build')
+    .description('build the rootfs from rootfs/manifest.json with mmdebstrap (reused when it exists)')
+    .option('--force', 'rebuild even when a complete image exists')
+    .action(async (options: { force?: boolean }) => {
+      const config = loadConfig();
+      const result = await buildRootfs({ dataDir: config.dataDir, force: options.force });
+      process.stdout.write(`${result.built ? 'built' : 'already built'}: ${result.path}\n`);
+    });
+  rootfs
+    .command('path')
+    .description('print the path of the rootfs for the current manifest, and whether it is complete')
+    .action(() => {
+      const location = rootfsLocation(loadConfig().dataDir);
+      const problem = rootfsProblem(location);
+      process.stdout.write(`${location.path}\n`);
+      if (problem) {
+        process.stderr.write(`${problem}\n`);
+        process.exitCode = EXIT_FAILURE;
+      }
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    process.stderr.write(`runcell: ${(error as Error).message}\n`);
+    process.exitCode = error instanceof UsageError || (error as { name?: string }).name === 'ZodError' ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}

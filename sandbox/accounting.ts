@@ -1,0 +1,130 @@
+/**
+ * Accounting and verdict: turns what happened (the status record, the
+ * cgroup's figures, the limit runcell enforced) into the run result.
+ */
+import { constants } from 'node:os';
+import type { CgroupStats } from './cgroup.js';
+import type { Limits } from './limits.js';
+import type { LaunchOutcome } from './process.js';
+
+export const RUN_STATUSES = [
+  'ok',
+  'nonzero_exit',
+  'signalled',
+  'time_limit',
+  'wall_time_limit',
+  'memory_limit',
+  'output_limit',
+  'sandbox_error',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** The result of one sandbox run, as the CLI and the HTTP API return it. */
+export interface RunResult {
+  status: RunStatus;
+  exit_code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  cpu_ms: number;
+  wall_ms: number;
+  memory_peak_bytes: number;
+  oom_killed: boolean;
+  message: string | null;
+}
+
+/** The limit runcell itself enforced by killing the run, if any. */
+export type EnforcedLimit = 'time_limit' | 'wall_time_limit' | 'output_limit';
+
+export interface RunFacts {
+  limits: Limits;
+  outcome: LaunchOutcome;
+  stats: CgroupStats;
+  wallMs: number;
+  enforced?: EnforcedLimit;
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number as number, name]));
+
+export function signalName(signal: number): string {
+  return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
+}
+
+export function verdict(facts: RunFacts): RunResult {
+  const { limits, outcome, stats } = facts;
+  const cpuMs = Math.round(stats.cpuNs / 1e6);
+  const base: RunResult = {
+    status: 'ok',
+    exit_code: null,
+    signal: null,
+    stdout: outcome.stdout.toString('utf8'),
+    stderr: outcome.stderr.toString('utf8'),
+    stdout_truncated: outcome.stdoutTruncated,
+    stderr_truncated: outcome.stderrTruncated,
+    cpu_ms: cpuMs,
+    wall_ms: Math.round(facts.wallMs),
+    memory_peak_bytes: stats.memoryPeakBytes,
+    oom_killed: stats.oomKills > 0,
+    message: null,
+  };
+  const record = outcome.status;
+  if (record.kind === 'exit') base.exit_code = record.code;
+  if (record.kind === 'signal') base.signal = signalName(record.signal);
+
+  if (outcome.spawnError || record.kind === 'not_started') {
+    return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
+  }
+  // Limits first: a program killed for a limit died of a signal, but the limit is the reason.
+  if (base.oom_killed) {
+    return { ...base, status: 'memory_limit', message: `memory limit of ${limits.memory_bytes} bytes exceeded (OOM killer)` };
+  }
+  if (facts.enforced === 'output_limit') {
+    const stream = outcome.stdoutTruncated ? 'stdout' : 'stderr';
+    return { ...base, status: 'output_limit', message: `${stream} exceeded ${limits.output_bytes} bytes` };
+  }
+  if (facts.enforced === 'time_limit' || cpuMs > limits.cpu_ms || record.kind === 'signal' && base.signal === 'SIGXCPU') {
+    return { ...base, status: 'time_limit', message: `CPU time limit of ${limits.cpu_ms} ms exceeded` };
+  }
+  if (facts.enforced === 'wall_time_limit') {
+    return { ...base, status: 'wall_time_limit', message: `wall time limit of ${limits.wall_ms} ms exceeded` };
+  }
+  switch (record.kind) {
+    case 'exit':
+      return record.code === 0 ? base : { ...base, status: 'nonzero_exit' };
+    case 'signal':
+      return { ...base, status: 'signalled', message: signalMessage(base.signal!, limits) };
+    case 'exec_error':
+      return { ...base, status: 'nonzero_exit', exit_code: 127, message: `cannot execute the command: ${errnoName(record.errno)}` };
+    case 'started':
+      // The job killed its own supervisor; bubblewrap's folded code is all that is left.
+      return fromFoldedExitCode(base, outcome.exitCode);
+  }
+}
+
+function signalMessage(signal: string, limits: Limits): string | null {
+  if (signal === 'SIGXFSZ') return `file size limit of ${limits.file_size_bytes} bytes exceeded`;
+  return null;
+}
+
+function fromFoldedExitCode(base: RunResult, code: number | null): RunResult {
+  if (code !== null && code > 128 && code < 128 + 65) {
+    return { ...base, status: 'signalled', signal: signalName(code - 128), message: 'exit status reported by bubblewrap' };
+  }
+  return { ...base, status: code === 0 ? 'ok' : 'nonzero_exit', exit_code: code, message: 'exit status reported by bubblewrap' };
+}
+
+/** bubblewrap reports its own failures on stderr; keep its line, not the job's output. */
+function sandboxErrorMessage(outcome: LaunchOutcome): string {
+  if (outcome.spawnError) return `cannot start the sandbox: ${outcome.spawnError.message}`;
+  const lines = outcome.stderr.toString('utf8').split('\n').filter((line) => /^(bwrap|runcell-exec):/.test(line));
+  const reason = lines.length > 0 ? lines.join('; ') : `bubblewrap exited with ${outcome.exitCode ?? outcome.signal}`;
+  return `the sandbox failed before the program started: ${reason}`;
+}
+
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT (no such file)', 8: 'ENOEXEC (not an executable format)', 13: 'EACCES (permission denied)', 20: 'ENOTDIR', 21: 'EISDIR' };
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}

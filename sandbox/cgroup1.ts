@@ -1,0 +1,194 @@
+/**
+ * cgroup v1 driver: one directory per run in each of the memory, pids,
+ * cpuacct, freezer (and, for a CPU cap, cpu) hierarchies.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
+import { parseKeyValues, parsePids, waitUntil } from './cgroup.js';
+
+export interface CgroupV1Options extends CgroupOptions {
+  /** Mount point of each controller's hierarchy, e.g. { memory: '/sys/fs/cgroup/memory' }. */
+  mounts: Record<string, string>;
+}
+
+const CFS_PERIOD_US = 100_000;
+
+export class CgroupV1Driver implements CgroupDriver {
+  readonly version = 1 as const;
+  private readonly mounts: Record<string, string>;
+  private readonly parentName: string;
+
+  constructor(options: CgroupV1Options) {
+    this.mounts = options.mounts;
+    this.parentName = options.parentName ?? 'runcell';
+  }
+
+  describe(): string {
+    return `cgroup v1 (${Object.entries(this.mounts)
+      .map(([c, m]) => `${c} at ${m}`)
+      .join(', ')})`;
+  }
+
+  problems(): string[] {
+    return ['memory', 'pids', 'cpuacct', 'freezer']
+      .filter((c) => !this.mounts[c])
+      .map((c) => `cgroup v1 controller ${c} is not mounted`);
+  }
+
+  /** Distinct hierarchies needed for a run (cpu and cpuacct are often co-mounted). */
+  private hierarchies(withCpu: boolean): Map<string, string> {
+    const wanted = ['memory', 'pids', 'cpuacct', 'freezer', ...(withCpu ? ['cpu'] : [])];
+    const byMount = new Map<string, string>();
+    for (const controller of wanted) {
+      const mount = this.mounts[controller];
+      if (!mount) throw new Error(`cgroup v1 controller ${controller} is not mounted`);
+      if (![...byMount.values()].includes(mount)) byMount.set(controller, mount);
+    }
+    return byMount;
+  }
+
+  private dir(controller: string, name: string): string {
+    return join(this.mounts[controller], this.parentName, name);
+  }
+
+  async create(name: string, limits: CgroupLimits): Promise<RunCgroup> {
+    const hierarchies = this.hierarchies(limits.cpuQuota !== undefined);
+    const dirs: string[] = [];
+    try {
+      for (const [, mount] of hierarchies) {
+        const dir = join(mount, this.parentName, name);
+        mkdirSync(dir, { recursive: true });
+        dirs.push(dir);
+      }
+      const memory = this.dir('memory', name);
+      writeFileSync(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      // Swap is excluded: cap memory+swap at the same figure when the kernel accounts swap...
+      if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) {
+        writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      }
+      // ...and keep the run's pages out of swap when it does not.
+      tryWrite(join(memory, 'memory.swappiness'), '0');
+      writeFileSync(join(this.dir('pids', name), 'pids.max'), String(limits.pids));
+      if (limits.cpuQuota !== undefined) {
+        const cpu = this.dir('cpu', name);
+        writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+        writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpuQuota * CFS_PERIOD_US))));
+      }
+    } catch (error) {
+      for (const dir of dirs) tryRmdir(dir);
+      throw error;
+    }
+    return new CgroupV1Run(name, dirs, {
+      memory: this.dir('memory', name),
+      pids: this.dir('pids', name),
+      cpuacct: this.dir('cpuacct', name),
+      freezer: this.dir('freezer', name),
+    });
+  }
+
+  list(): string[] {
+    const parent = join(this.mounts.memory, this.parentName);
+    try {
+      return readdirSync(parent, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
+    } catch {
+      return [];
+    }
+  }
+
+  removeParentIfEmpty(): void {
+    for (const mount of new Set(Object.values(this.mounts))) tryRmdir(join(mount, this.parentName));
+  }
+}
+
+class CgroupV1Run implements RunCgroup {
+  private destroyed = false;
+  readonly procsFiles: string[];
+
+  constructor(
+    readonly name: string,
+    private readonly dirs: string[],
+    private readonly paths: { memory: string; pids: string; cpuacct: string; freezer: string },
+  ) {
+    this.procsFiles = dirs.map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  cpuNs(): number {
+    return Number(readFileSync(join(this.paths.cpuacct, 'cpuacct.usage'), 'utf8'));
+  }
+
+  stats(): CgroupStats {
+    const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
+    return {
+      cpuNs: this.cpuNs(),
+      memoryPeakBytes: Number(read(this.paths.memory, 'memory.max_usage_in_bytes')),
+      memoryCurrentBytes: Number(read(this.paths.memory, 'memory.usage_in_bytes')),
+      pidsCurrent: Number(read(this.paths.pids, 'pids.current')),
+      oomKills: parseKeyValues(read(this.paths.memory, 'memory.oom_control')).oom_kill ?? 0,
+    };
+  }
+
+  pids(): number[] {
+    try {
+      return parsePids(readFileSync(join(this.paths.freezer, 'cgroup.procs'), 'utf8'));
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Freeze, kill, thaw: a frozen process cannot fork, so no child escapes
+   * between reading the list and the kill.
+   */
+  async killAll(): Promise<void> {
+    if (this.pids().length === 0) return;
+    const state = join(this.paths.freezer, 'freezer.state');
+    for (let attempt = 0; attempt < 50 && this.pids().length > 0; attempt++) {
+      writeFileSync(state, 'FROZEN');
+      await waitUntil(() => readFileSync(state, 'utf8').trim() === 'FROZEN', 200);
+      for (const pid of this.pids()) killQuietly(pid);
+      writeFileSync(state, 'THAWED');
+      await waitUntil(() => this.pids().length === 0, 100);
+    }
+    if (this.pids().length > 0) throw new Error(`cgroup ${this.name}: processes survive SIGKILL`);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    await this.killAll();
+    for (const dir of this.dirs) {
+      // The kernel may take a moment to release an emptied cgroup.
+      const removed = await waitUntil(() => tryRmdir(dir), 2000);
+      if (!removed) throw new Error(`cannot remove cgroup ${dir}`);
+    }
+    this.destroyed = true;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+function tryWrite(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch {
+    /* optional knob */
+  }
+}
+
+/** rmdir that answers whether the directory is gone. */
+export function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}

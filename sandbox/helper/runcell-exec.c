@@ -1,0 +1,208 @@
+/*
+ * runcell-exec: the two small steps of a sandbox run that must happen in a
+ * process of their own and cannot be done from Node.js.
+ *
+ *   runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...
+ *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
+ *     process it starts are accounted and limited from their first
+ *     instruction), drops to the slot's unprivileged uid/gid with no
+ *     supplementary groups and no_new_privs, and execs bubblewrap.
+ *
+ *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
+ *                     [--stack=B] -- COMMAND ARGS...
+ *     Runs inside the sandbox (under the seccomp filter). Forks the job's
+ *     command with its rlimits and only fds 0-2, waits for it, and writes its
+ *     raw wait status to the status fd ("started PID" first, then "exit N",
+ *     "signal N" or "exec_error ERRNO"). bubblewrap folds both into one 8-bit exit code, so
+ *     without this an exit(139) and a SIGSEGV would look the same.
+ *
+ * Built statically by runcell at set-up time; it takes no input from the job.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define FAIL_CODE 125
+
+static void die(const char *what) {
+  dprintf(2, "runcell-exec: %s: %s\n", what, strerror(errno));
+  _exit(FAIL_CODE);
+}
+
+static int find_separator(int argc, char **argv, int from) {
+  for (int i = from; i < argc; i++)
+    if (strcmp(argv[i], "--") == 0) return i;
+  return -1;
+}
+
+static unsigned long long parse_number(const char *text, const char *what) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') {
+    dprintf(2, "runcell-exec: bad %s: %s\n", what, text);
+    _exit(FAIL_CODE);
+  }
+  return value;
+}
+
+static void write_pid(const char *procs_file) {
+  int fd = open(procs_file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die(procs_file);
+  char buf[32];
+  int len = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+  if (write(fd, buf, (size_t)len) != len) die(procs_file);
+  close(fd);
+}
+
+static int launch(int argc, char **argv) {
+  if (argc < 6) {
+    dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
+    return FAIL_CODE;
+  }
+  uid_t uid = (uid_t)parse_number(argv[2], "uid");
+  gid_t gid = (gid_t)parse_number(argv[3], "gid");
+  if (uid == 0 || gid == 0) {
+    dprintf(2, "runcell-exec: refusing to run a sandbox as root\n");
+    return FAIL_CODE;
+  }
+  int sep = find_separator(argc, argv, 4);
+  if (sep < 0 || sep + 1 >= argc) {
+    dprintf(2, "runcell-exec: missing -- BWRAP\n");
+    return FAIL_CODE;
+  }
+  for (int i = 4; i < sep; i++) write_pid(argv[i]);
+
+  pid_t parent = getppid();
+  if (setgroups(0, NULL) != 0) die("setgroups");
+  if (setresgid(gid, gid, gid) != 0) die("setresgid");
+  if (setresuid(uid, uid, uid) != 0) die("setresuid");
+  if (geteuid() == 0 || getegid() == 0) {
+    dprintf(2, "runcell-exec: still root after dropping privileges\n");
+    return FAIL_CODE;
+  }
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
+  /* Changing credentials cleared any death signal: set it now, then make
+   * sure the parent did not die in between. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("pdeathsig");
+  if (getppid() != parent) return FAIL_CODE;
+  execv(argv[sep + 1], argv + sep + 1);
+  die(argv[sep + 1]);
+  return FAIL_CODE;
+}
+
+struct init_options {
+  int status_fd;
+  long long cpu_seconds, fsize_bytes, nofile, stack_bytes; /* -1 = leave */
+};
+
+static void set_limit(int resource, long long value, const char *name) {
+  if (value < 0) return;
+  struct rlimit limit = {(rlim_t)value, (rlim_t)value};
+  if (setrlimit(resource, &limit) != 0) die(name);
+}
+
+/* Close every fd from 3 up except `keep` (which is close-on-exec). */
+static void close_inherited_fds(int keep) {
+#ifdef SYS_close_range
+  if ((keep <= 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
+      syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
+    return;
+#endif
+  for (int fd = 3; fd < 65536; fd++)
+    if (fd != keep) close(fd);
+}
+
+static void report(int fd, const char *kind, int value) {
+  if (fd < 0) return;
+  dprintf(fd, "%s %d\n", kind, value);
+}
+
+static int init(int argc, char **argv) {
+  struct init_options opt = {-1, -1, -1, -1, -1};
+  int sep = find_separator(argc, argv, 2);
+  if (sep < 0 || sep + 1 >= argc) {
+    dprintf(2, "runcell-exec: missing -- COMMAND\n");
+    return FAIL_CODE;
+  }
+  for (int i = 2; i < sep; i++) {
+    const char *arg = argv[i];
+    const char *eq = strchr(arg, '=');
+    if (!eq) { dprintf(2, "runcell-exec: bad option %s\n", arg); return FAIL_CODE; }
+    long long value = (long long)parse_number(eq + 1, arg);
+    if (strncmp(arg, "--status-fd=", 12) == 0) opt.status_fd = (int)value;
+    else if (strncmp(arg, "--cpu=", 6) == 0) opt.cpu_seconds = value;
+    else if (strncmp(arg, "--fsize=", 8) == 0) opt.fsize_bytes = value;
+    else if (strncmp(arg, "--nofile=", 9) == 0) opt.nofile = value;
+    else if (strncmp(arg, "--stack=", 8) == 0) opt.stack_bytes = value;
+    else { dprintf(2, "runcell-exec: unknown option %s\n", arg); return FAIL_CODE; }
+  }
+
+  report(opt.status_fd, "started", (int)getpid());
+
+  /* Not dumpable: the job runs as the same uid and must not open this
+   * process's status fd through /proc/<pid>/fd. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) die("pipe");
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  if (child == 0) {
+    close(exec_pipe[0]);
+    set_limit(RLIMIT_CORE, 0, "core");
+    set_limit(RLIMIT_CPU, opt.cpu_seconds, "cpu");
+    set_limit(RLIMIT_FSIZE, opt.fsize_bytes, "fsize");
+    set_limit(RLIMIT_NOFILE, opt.nofile, "nofile");
+    set_limit(RLIMIT_STACK, opt.stack_bytes, "stack");
+    close_inherited_fds(exec_pipe[1]);
+    execvp(argv[sep + 1], argv + sep + 1);
+    int err = errno;
+    (void)!write(exec_pipe[1], &err, sizeof err);
+    dprintf(2, "runcell: cannot execute %s: %s\n", argv[sep + 1], strerror(err));
+    _exit(127);
+  }
+  close(exec_pipe[1]);
+  int exec_errno = 0;
+  ssize_t got;
+  do got = read(exec_pipe[0], &exec_errno, sizeof exec_errno);
+  while (got < 0 && errno == EINTR);
+  close(exec_pipe[0]);
+
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) die("waitpid");
+  }
+  if (got == (ssize_t)sizeof exec_errno) {
+    report(opt.status_fd, "exec_error", exec_errno);
+    return 127;
+  }
+  if (WIFEXITED(status)) {
+    report(opt.status_fd, "exit", WEXITSTATUS(status));
+    return WEXITSTATUS(status);
+  }
+  if (WIFSIGNALED(status)) {
+    report(opt.status_fd, "signal", WTERMSIG(status));
+    return 128 + WTERMSIG(status);
+  }
+  return FAIL_CODE;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "launch") == 0) return launch(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "init") == 0) return init(argc, argv);
+  dprintf(2, "usage: runcell-exec launch|init ...\n");
+  return FAIL_CODE;
+}

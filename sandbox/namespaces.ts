@@ -1,0 +1,53 @@
+/**
+ * Namespaces and identity: the bubblewrap arguments that give each run fresh
+ * user, PID, mount, network (loopback only), IPC, UTS and cgroup namespaces,
+ * a fixed uid/gid and hostname, and a clean environment.
+ */
+
+/** The uid and gid a job has inside its user namespace. */
+export const JOB_UID = 1000;
+export const JOB_GID = 1000;
+export const JOB_HOSTNAME = 'runcell';
+
+/** The only environment a job gets besides what it asked for; these win over the request. */
+export const FIXED_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  LANG: 'C.UTF-8',
+};
+
+export function namespaceArgs(): string[] {
+  return [
+    '--unshare-user', '--uid', String(JOB_UID), '--gid', String(JOB_GID),
+    // No nested user namespaces: they would hand the job a fresh set of capabilities.
+    '--disable-userns',
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-ipc',
+    '--unshare-uts', '--hostname', JOB_HOSTNAME,
+    '--unshare-cgroup',
+    // A new session: no controlling terminal to push keystrokes into (TIOCSTI).
+    '--new-session',
+    '--die-with-parent',
+  ];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Checks a requested environment; returns a problem or undefined. */
+export function environmentProblem(env: Record<string, string>): string | undefined {
+  for (const [name, value] of Object.entries(env)) {
+    if (!ENV_NAME.test(name)) return `environment variable name ${JSON.stringify(name)} is not a valid name`;
+    if (value.includes('\0')) return `environment variable ${name} contains a NUL byte`;
+  }
+  return undefined;
+}
+
+/** --clearenv, then the request, then the fixed variables (which win). */
+export function environmentArgs(requested: Record<string, string> = {}): string[] {
+  const problem = environmentProblem(requested);
+  if (problem) throw new Error(problem);
+  const args = ['--clearenv'];
+  for (const [name, value] of Object.entries({ ...requested, ...FIXED_ENV })) args.push('--setenv', name, value);
+  return args;
+}

@@ -1,0 +1,170 @@
+/**
+ * Process launch: starts `runcell-exec launch` (join cgroup, drop to the
+ * slot uid, exec bubblewrap), feeds stdin, keeps at most `outputBytes` of
+ * stdout and of stderr, and reads runcell-exec init's status record.
+ */
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+
+export interface LaunchOptions {
+  helperPath: string;
+  uid: number;
+  gid: number;
+  /** cgroup.procs files the launcher joins before it execs bubblewrap. */
+  procsFiles: string[];
+  bwrapPath: string;
+  /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
+  bwrapArgs: string[];
+  seccompFd: number;
+  stdin?: Buffer;
+  /** Cap per stream; the first byte past it calls onOutputLimit. */
+  outputBytes: number;
+  onOutputLimit: () => void;
+}
+
+/** What runcell-exec init reported about the job's main process. */
+export type StatusRecord =
+  | { kind: 'not_started' }
+  | { kind: 'started' }
+  | { kind: 'exit'; code: number }
+  | { kind: 'signal'; signal: number }
+  | { kind: 'exec_error'; errno: number };
+
+export interface LaunchOutcome {
+  /** bubblewrap's own exit (what is left when the status record is missing). */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  spawnError?: Error;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  status: StatusRecord;
+}
+
+export const SECCOMP_FD = 3;
+export const STATUS_FD = 4;
+
+/** Keeps the first `cap` bytes of a stream and counts the rest without storing it. */
+export class BoundedBuffer {
+  private readonly chunks: Buffer[] = [];
+  private length = 0;
+  truncated = false;
+
+  constructor(private readonly cap: number) {}
+
+  /** Returns true when this chunk went past the cap. */
+  push(chunk: Buffer): boolean {
+    const room = this.cap - this.length;
+    if (chunk.length <= room) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+      return false;
+    }
+    if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    this.length = this.cap;
+    this.truncated = true;
+    return true;
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
+}
+
+export interface LaunchedProcess {
+  /** Host pid of bubblewrap (the launcher execs it), when the spawn worked. */
+  pid?: number;
+  /** Resolves when bubblewrap has exited (the job may still have processes: kill the cgroup). */
+  exited: Promise<void>;
+  /** Resolves with everything once every pipe has closed; call after the cgroup is empty. */
+  outcome(closeTimeoutMs: number): Promise<LaunchOutcome>;
+}
+
+export function launch(options: LaunchOptions): LaunchedProcess {
+  const child = spawn(
+    options.helperPath,
+    ['launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
+    // Nothing of the worker's environment, and exactly these five fds.
+    { stdio: ['pipe', 'pipe', 'pipe', options.seccompFd, 'pipe'], env: {}, cwd: '/', detached: false },
+  );
+  const stdout = new BoundedBuffer(options.outputBytes);
+  const stderr = new BoundedBuffer(options.outputBytes);
+  let statusText = '';
+  let spawnError: Error | undefined;
+  let exitCode: number | null = null;
+  let exitSignal: NodeJS.Signals | null = null;
+
+  const collect = (stream: Readable | null, into: BoundedBuffer) =>
+    stream?.on('data', (chunk: Buffer) => {
+      if (!into.truncated && into.push(chunk)) options.onOutputLimit();
+    });
+  collect(child.stdout, stdout);
+  collect(child.stderr, stderr);
+  const statusStream = child.stdio[STATUS_FD] as Readable | null;
+  statusStream?.on('data', (chunk: Buffer) => {
+    // The record is a few short lines; ignore anything past 1 KiB.
+    if (statusText.length < 1024) statusText += chunk.toString('latin1');
+  });
+
+  child.stdin?.on('error', () => {
+    /* the job closed stdin early (EPIPE): it did not want the rest */
+  });
+  if (options.stdin && options.stdin.length > 0) child.stdin?.end(options.stdin);
+  else child.stdin?.end();
+
+  const streamsClosed = Promise.all(
+    [child.stdout, child.stderr, statusStream].map(
+      (stream) => new Promise<void>((resolve) => (stream ? stream.once('close', () => resolve()).once('error', () => resolve()) : resolve())),
+    ),
+  );
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitCode = code;
+      exitSignal = signal;
+      resolve();
+    });
+    child.once('error', (error) => {
+      spawnError = error;
+      resolve();
+    });
+  });
+
+  return {
+    pid: child.pid,
+    exited,
+    async outcome(closeTimeoutMs) {
+      await exited;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, closeTimeoutMs)));
+      await Promise.race([streamsClosed, timedOut]);
+      clearTimeout(timer);
+      for (const stream of [child.stdout, child.stderr, statusStream]) stream?.destroy();
+      return {
+        exitCode,
+        signal: exitSignal,
+        spawnError,
+        stdout: stdout.toBuffer(),
+        stderr: stderr.toBuffer(),
+        stdoutTruncated: stdout.truncated,
+        stderrTruncated: stderr.truncated,
+        status: parseStatus(statusText),
+      };
+    },
+  };
+}
+
+/** The last complete record wins; "started" alone means the job's supervisor was killed. */
+export function parseStatus(text: string): StatusRecord {
+  let record: StatusRecord = { kind: 'not_started' };
+  for (const line of text.split('\n')) {
+    const match = /^(started|exit|signal|exec_error) (-?\d+)$/.exec(line);
+    if (!match) continue;
+    const value = Number(match[2]);
+    if (match[1] === 'started') record = { kind: 'started' };
+    else if (match[1] === 'exit') record = { kind: 'exit', code: value };
+    else if (match[1] === 'signal') record = { kind: 'signal', signal: value };
+    else record = { kind: 'exec_error', errno: value };
+  }
+  return record;
+}

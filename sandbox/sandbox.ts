@@ -1,0 +1,229 @@
+/**
+ * The sandbox: runs one command in fresh namespaces, in a fresh cgroup,
+ * behind the seccomp filter, on the read-only rootfs, and returns the run
+ * result. Knows nothing of HTTP, queues or Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { verdict, type EnforcedLimit, type RunResult } from './accounting.js';
+import { detectCgroupDriver, type CgroupDriver, type RunCgroup } from './cgroup.js';
+import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
+import { FIXED_LIMITS, type Limits } from './limits.js';
+import { filesystemArgs, HELPER_DIR } from './mount.js';
+import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
+import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
+import { rlimitArgs, rlimitsFor } from './rlimits.js';
+import { compileSeccomp, type CompiledFilter } from './seccomp.js';
+import { STANDARD_POLICY, type SeccompPolicy } from './seccomp-policy.js';
+import type { Slot } from './slots.js';
+import { Workspace } from './workspace.js';
+
+export interface SandboxOptions {
+  /** runcell's data directory (workspaces, helper, seccomp filters). */
+  dataDir: string;
+  /** A verified root filesystem directory (see rootfs/). */
+  rootfs: string;
+  /** Default /usr/bin/bwrap. */
+  bwrapPath?: string;
+  /** Default: detected (v2 when usable, else v1). */
+  cgroups?: CgroupDriver;
+  /** Default: the standard policy of seccomp-policy.ts. */
+  policy?: SeccompPolicy;
+  /** Optional CPU bandwidth cap per run, in CPUs (e.g. 1 = one core). Default: none. */
+  cpuQuota?: number;
+  /** How often the CPU time of a run is checked against its limit. Default 10 ms. */
+  cpuPollMs?: number;
+}
+
+export interface RunSpec {
+  slot: Slot;
+  workspace: Workspace;
+  /** Whether /box is writable in this run (compile steps and command jobs) or read-only. */
+  boxWritable: boolean;
+  argv: string[];
+  env?: Record<string, string>;
+  stdin?: Buffer;
+  limits: Limits;
+  /** Aborting kills the run at once; its result then says so. */
+  signal?: AbortSignal;
+}
+
+/** Pipes still open this long after every process died belong to nobody: close them. */
+const PIPE_CLOSE_TIMEOUT_MS = 2000;
+
+export class Sandbox {
+  readonly cgroups: CgroupDriver;
+  readonly filter: CompiledFilter;
+  private readonly helper: Helper;
+  private readonly filterPath: string;
+  private readonly bwrapPath: string;
+  private readonly cpuPollMs: number;
+
+  private constructor(private readonly options: SandboxOptions) {
+    if (process.getuid?.() !== 0) {
+      throw new Error('the sandbox must be started as root: it creates cgroups and mounts, then drops to an unprivileged slot uid');
+    }
+    this.bwrapPath = options.bwrapPath ?? '/usr/bin/bwrap';
+    if (!existsSync(this.bwrapPath)) throw new Error(`bubblewrap not found at ${this.bwrapPath} (apt-get install bubblewrap)`);
+    if (!existsSync(join(options.rootfs, HELPER_DIR))) {
+      throw new Error(`${options.rootfs} is not a runcell rootfs (no ${HELPER_DIR} mount point): run \`runcell rootfs build\``);
+    }
+    this.cgroups = options.cgroups ?? detectCgroupDriver();
+    this.cpuPollMs = options.cpuPollMs ?? 10;
+    this.helper = ensureHelper(options.dataDir);
+    this.filter = compileSeccomp(options.policy ?? STANDARD_POLICY);
+    this.filterPath = writeFilter(options.dataDir, this.filter);
+  }
+
+  static create(options: SandboxOptions): Sandbox {
+    return new Sandbox(options);
+  }
+
+  /** A fresh workspace for a job in `slot`; remove() it when the job is done. */
+  createWorkspace(slot: Slot, bytes: number, id = newId()): Workspace {
+    return Workspace.create({ dataDir: this.options.dataDir, id, slot, bytes });
+  }
+
+  async run(spec: RunSpec): Promise<RunResult> {
+    if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
+    const envProblem = environmentProblem(spec.env ?? {});
+    if (envProblem) throw new Error(envProblem);
+    const runId = newId();
+    const tmp = spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
+    let cgroup: RunCgroup | undefined;
+    try {
+      cgroup = await this.cgroups.create(`s${spec.slot.index}-${runId}`, {
+        memoryBytes: spec.limits.memory_bytes,
+        pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
+        cpuQuota: this.options.cpuQuota,
+      });
+      return await this.supervise(spec, cgroup, this.bwrapArgs(spec, tmp));
+    } catch (error) {
+      return sandboxError(`sandbox failure: ${(error as Error).message}`);
+    } finally {
+      try {
+        await cgroup?.destroy();
+      } finally {
+        this.cgroups.removeParentIfEmpty();
+        spec.workspace.releaseTmp(tmp);
+      }
+    }
+  }
+
+  private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+    return [
+      ...namespaceArgs(),
+      ...environmentArgs(spec.env),
+      ...filesystemArgs({
+        rootfs: this.options.rootfs,
+        helperDir: this.helper.dir,
+        box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
+        tmp,
+      }),
+      '--chdir', '/box',
+      '--seccomp', String(SECCOMP_FD),
+      '--',
+      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`, ...rlimitArgs(rlimitsFor(spec.limits)),
+      '--',
+      ...spec.argv,
+    ];
+  }
+
+  /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
+  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[]): Promise<RunResult> {
+    const { limits } = spec;
+    let enforced: EnforcedLimit | 'cancelled' | undefined;
+    let killing: Promise<void> | undefined;
+    const stop = (reason: EnforcedLimit | 'cancelled') => {
+      enforced ??= reason;
+      killing ??= cgroup.killAll().catch(() => undefined);
+    };
+
+    const seccompFd = openSync(this.filterPath, 'r');
+    const started = performance.now();
+    let proc;
+    try {
+      proc = launch({
+        helperPath: this.helper.path,
+        uid: spec.slot.uid,
+        gid: spec.slot.gid,
+        procsFiles: cgroup.procsFiles,
+        bwrapPath: this.bwrapPath,
+        bwrapArgs,
+        seccompFd,
+        stdin: spec.stdin,
+        outputBytes: limits.output_bytes,
+        onOutputLimit: () => stop('output_limit'),
+      });
+    } finally {
+      closeSync(seccompFd); // the child holds its own copy
+    }
+
+    const wallTimer = setTimeout(() => stop('wall_time_limit'), limits.wall_ms);
+    const cpuLimitNs = limits.cpu_ms * 1e6;
+    const cpuTimer = setInterval(() => {
+      try {
+        if (cgroup.cpuNs() >= cpuLimitNs) stop('time_limit');
+      } catch {
+        /* the cgroup is being torn down */
+      }
+    }, this.cpuPollMs);
+    const onAbort = () => stop('cancelled');
+    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    if (spec.signal?.aborted) onAbort();
+
+    try {
+      await proc.exited;
+    } finally {
+      clearTimeout(wallTimer);
+      clearInterval(cpuTimer);
+      spec.signal?.removeEventListener('abort', onAbort);
+    }
+    const wallMs = performance.now() - started;
+    // bubblewrap is gone; whatever the job left behind goes now.
+    await killing;
+    await cgroup.killAll();
+    const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
+    const stats = cgroup.stats();
+    if (enforced === 'cancelled') {
+      return { ...verdict({ limits, outcome, stats, wallMs }), status: 'sandbox_error', message: 'cancelled' };
+    }
+    return verdict({ limits, outcome, stats, wallMs, enforced });
+  }
+}
+
+function writeFilter(dataDir: string, filter: CompiledFilter): string {
+  const dir = join(dataDir, 'seccomp');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, `${filter.policy}-${filter.digest.slice(0, 16)}.bpf`);
+  if (!existsSync(path)) {
+    const staging = `${path}.${process.pid}`;
+    writeFileSync(staging, filter.bpf, { mode: 0o600 });
+    // rename is atomic: a concurrent reader sees the whole filter or none.
+    renameSync(staging, path);
+  }
+  return path;
+}
+
+export function newId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export function sandboxError(message: string): RunResult {
+  return {
+    status: 'sandbox_error',
+    exit_code: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdout_truncated: false,
+    stderr_truncated: false,
+    cpu_ms: 0,
+    wall_ms: 0,
+    memory_peak_bytes: 0,
+    oom_killed: false,
+    message,
+  };
+}

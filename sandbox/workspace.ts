@@ -1,0 +1,151 @@
+/**
+ * The workspace of a job: a tmpfs (bytes and inodes capped) mounted on the
+ * host at <dataDir>/work/<id>/box and bound at /box in each of the job's
+ * runs; plus one fresh tmpfs per run for /tmp. The worker writes the job's
+ * files into /box before any of the job's code has run, and afterwards never
+ * walks what the job left: removal is an unmount, which follows no link.
+ */
+import { chmodSync, closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, rmdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXED_LIMITS } from './limits.js';
+import { mountTmpfs, unmount } from './mount.js';
+import type { Slot } from './slots.js';
+
+export interface WorkspaceFile {
+  /** Relative path inside /box, e.g. "main.c" or "src/util.h". */
+  path: string;
+  content: Buffer;
+  executable?: boolean;
+}
+
+export interface WorkspaceOptions {
+  dataDir: string;
+  id: string;
+  slot: Slot;
+  bytes: number;
+}
+
+const MAX_PATH_DEPTH = 8;
+const MAX_PATH_LENGTH = 255;
+
+/** Why a file path is unacceptable, or undefined when it is fine. */
+export function filePathProblem(path: string): string | undefined {
+  if (path.length === 0 || path.length > MAX_PATH_LENGTH) return `file path must be 1 to ${MAX_PATH_LENGTH} characters`;
+  if (path.startsWith('/')) return `file path ${JSON.stringify(path)} must be relative to /box`;
+  if (path.includes('\0')) return 'file path contains a NUL byte';
+  const parts = path.split('/');
+  if (parts.length > MAX_PATH_DEPTH) return `file path ${JSON.stringify(path)} is nested deeper than ${MAX_PATH_DEPTH}`;
+  if (parts.some((part) => part === '' || part === '.' || part === '..')) {
+    return `file path ${JSON.stringify(path)} has an empty, "." or ".." component`;
+  }
+  return undefined;
+}
+
+export class Workspace {
+  readonly root: string;
+  readonly boxPath: string;
+  private readonly tmps = new Set<string>();
+  private removed = false;
+
+  private constructor(private readonly options: WorkspaceOptions) {
+    this.root = join(options.dataDir, 'work', options.id);
+    this.boxPath = join(this.root, 'box');
+  }
+
+  static create(options: WorkspaceOptions): Workspace {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.id)) throw new Error(`bad workspace id ${JSON.stringify(options.id)}`);
+    const workspace = new Workspace(options);
+    // Traversable, not listable: the slot uid (bubblewrap) must reach the mount, nothing more.
+    for (const dir of [options.dataDir, join(options.dataDir, 'work'), workspace.root]) {
+      mkdirSync(dir, { recursive: true, mode: 0o711 });
+      chmodSync(dir, 0o711);
+    }
+    workspace.mount(workspace.boxPath);
+    return workspace;
+  }
+
+  private mount(path: string, bytes = this.options.bytes): void {
+    mountTmpfs(path, {
+      sizeBytes: bytes,
+      inodes: FIXED_LIMITS.workspaceInodes,
+      uid: this.options.slot.uid,
+      gid: this.options.slot.gid,
+    });
+  }
+
+  /** Writes the job's files into a fresh /box. Never follows a link, never overwrites. */
+  writeFiles(files: WorkspaceFile[]): void {
+    for (const file of files) {
+      const problem = filePathProblem(file.path);
+      if (problem) throw new Error(problem);
+      const parts = file.path.split('/');
+      let dir = this.boxPath;
+      for (const part of parts.slice(0, -1)) {
+        dir = join(dir, part);
+        this.ensureDirectory(dir);
+      }
+      const target = join(dir, parts[parts.length - 1]);
+      const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, file.executable ? 0o755 : 0o644);
+      try {
+        for (let offset = 0; offset < file.content.length; ) offset += writeSync(fd, file.content, offset);
+        fchownSync(fd, this.options.slot.uid, this.options.slot.gid);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  private ensureDirectory(dir: string): void {
+    try {
+      mkdirSync(dir, { mode: 0o755 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const stat = lstatSync(dir);
+    if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
+    // Owned by the job so that a writable run can add files beside the given ones.
+    const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      fchownSync(fd, this.options.slot.uid, this.options.slot.gid);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Mounts a fresh /tmp of `bytes` for one run and returns its host path. */
+  createTmp(runId: string, bytes: number): string {
+    const path = join(this.root, `tmp-${runId}`);
+    this.mount(path, bytes);
+    this.tmps.add(path);
+    return path;
+  }
+
+  releaseTmp(path: string): void {
+    if (!this.tmps.delete(path)) return;
+    unmountAndRemove(path);
+  }
+
+  /** Unmounts everything and removes the (then empty) mount points. Safe to call twice. */
+  remove(): void {
+    if (this.removed) return;
+    for (const tmp of this.tmps) unmountAndRemove(tmp);
+    this.tmps.clear();
+    unmountAndRemove(this.boxPath);
+    rmdirQuietly(this.root);
+    this.removed = true;
+  }
+}
+
+function unmountAndRemove(path: string): void {
+  unmount(path);
+  rmdirQuietly(path);
+}
+
+function rmdirQuietly(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new Error(`cannot remove ${path}: ${code}`);
+  }
+}
