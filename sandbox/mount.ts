@@ -5,7 +5,7 @@
  * filesystem: read-only rootfs, fresh /proc, minimal /dev, no /sys.
  */
 import { mkdirSync } from 'node:fs';
-import koffi from 'koffi';
+import { lastError, loadLibc } from './libc.js';
 
 const MS_NOSUID = 0x2;
 const MS_NODEV = 0x4;
@@ -13,25 +13,6 @@ const MNT_DETACH = 0x2;
 const UMOUNT_NOFOLLOW = 0x8;
 const EINVAL = 22;
 const ENOENT = 2;
-
-interface Libc {
-  mount(source: string, target: string, fsType: string, flags: number, data: string | null): number;
-  umount2(target: string, flags: number): number;
-  strerror(errno: number): string;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
-    umount2: lib.func('int umount2(const char *target, int flags)'),
-    strerror: lib.func('const char *strerror(int errnum)'),
-  };
-  return libc;
-}
 
 export interface TmpfsOptions {
   sizeBytes: number;
@@ -47,10 +28,8 @@ export function mountTmpfs(target: string, options: TmpfsOptions): void {
   mkdirSync(target, { recursive: true, mode: 0o711 });
   const mode = (options.mode ?? 0o755).toString(8);
   const data = `size=${options.sizeBytes},nr_inodes=${options.inodes},mode=${mode},uid=${options.uid},gid=${options.gid}`;
-  const c = loadLibc();
-  if (c.mount('runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data) !== 0) {
-    const errno = koffi.errno();
-    throw new Error(`cannot mount a tmpfs at ${target}: ${c.strerror(errno)}`);
+  if (loadLibc().mount('runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data) !== 0) {
+    throw new Error(`cannot mount a tmpfs at ${target}: ${lastError().message}`);
   }
 }
 
@@ -59,11 +38,10 @@ export function mountTmpfs(target: string, options: TmpfsOptions): void {
  * it once no process uses it. Answers false when nothing was mounted there.
  */
 export function unmount(target: string): boolean {
-  const c = loadLibc();
-  if (c.umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) === 0) return true;
-  const errno = koffi.errno();
+  if (loadLibc().umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) === 0) return true;
+  const { errno, message } = lastError();
   if (errno === EINVAL || errno === ENOENT) return false;
-  throw new Error(`cannot unmount ${target}: ${c.strerror(errno)}`);
+  throw new Error(`cannot unmount ${target}: ${message}`);
 }
 
 export interface FilesystemLayout {

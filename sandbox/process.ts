@@ -1,10 +1,13 @@
 /**
  * Process launch: starts `runcell-exec launch` (join cgroup, drop to the
- * slot uid, exec bubblewrap), feeds stdin, keeps at most `outputBytes` of
+ * slot uid, exec bubblewrap) with stdin from a file, keeps at most `outputBytes` of
  * stdout and of stderr, and reads runcell-exec init's status record.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, fchownSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { pipe } from './libc.js';
 
 export interface LaunchOptions {
   helperPath: string;
@@ -16,7 +19,8 @@ export interface LaunchOptions {
   /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
   bwrapArgs: string[];
   seccompFd: number;
-  stdin?: Buffer;
+  /** An fd open for reading to give the job as stdin; /dev/null when undefined. */
+  stdinFd?: number;
   /** Cap per stream; the first byte past it calls onOutputLimit. */
   outputBytes: number;
   onOutputLimit: () => void;
@@ -82,12 +86,32 @@ export interface LaunchedProcess {
 }
 
 export function launch(options: LaunchOptions): LaunchedProcess {
-  const child = spawn(
-    options.helperPath,
-    ['launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
-    // Nothing of the worker's environment, and exactly these five fds.
-    { stdio: ['pipe', 'pipe', 'pipe', options.seccompFd, 'pipe'], env: {}, cwd: '/', detached: false },
-  );
+  // Real pipes for stdout and stderr (Node's own 'pipe' is a socket, and open("/dev/stdout") fails on a socket).
+  const outPipe = pipe();
+  const errPipe = pipe();
+  let child;
+  try {
+    // Owned by the job, so that reopening /dev/stdout and /dev/stderr works inside.
+    for (const fd of [outPipe.write, errPipe.write]) fchownSync(fd, options.uid, options.gid);
+    child = spawn(
+      options.helperPath,
+      ['launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
+      // Nothing of the worker's environment, and exactly these five fds.
+      {
+        stdio: [options.stdinFd ?? 'ignore', outPipe.write, errPipe.write, options.seccompFd, 'pipe'],
+        env: {},
+        cwd: '/',
+      },
+    );
+  } catch (error) {
+    for (const fd of [outPipe.read, errPipe.read]) closeSync(fd);
+    throw error;
+  } finally {
+    closeSync(outPipe.write);
+    closeSync(errPipe.write);
+  }
+  const childStdout = new Socket({ fd: outPipe.read, readable: true, writable: false });
+  const childStderr = new Socket({ fd: errPipe.read, readable: true, writable: false });
   const stdout = new BoundedBuffer(options.outputBytes);
   const stderr = new BoundedBuffer(options.outputBytes);
   let statusText = '';
@@ -99,22 +123,16 @@ export function launch(options: LaunchOptions): LaunchedProcess {
     stream?.on('data', (chunk: Buffer) => {
       if (!into.truncated && into.push(chunk)) options.onOutputLimit();
     });
-  collect(child.stdout, stdout);
-  collect(child.stderr, stderr);
+  collect(childStdout, stdout);
+  collect(childStderr, stderr);
   const statusStream = child.stdio[STATUS_FD] as Readable | null;
   statusStream?.on('data', (chunk: Buffer) => {
     // The record is a few short lines; ignore anything past 1 KiB.
     if (statusText.length < 1024) statusText += chunk.toString('latin1');
   });
 
-  child.stdin?.on('error', () => {
-    /* the job closed stdin early (EPIPE): it did not want the rest */
-  });
-  if (options.stdin && options.stdin.length > 0) child.stdin?.end(options.stdin);
-  else child.stdin?.end();
-
   const streamsClosed = Promise.all(
-    [child.stdout, child.stderr, statusStream].map(
+    [childStdout, childStderr, statusStream].map(
       (stream) => new Promise<void>((resolve) => (stream ? stream.once('close', () => resolve()).once('error', () => resolve()) : resolve())),
     ),
   );
@@ -139,7 +157,7 @@ export function launch(options: LaunchOptions): LaunchedProcess {
       const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, closeTimeoutMs)));
       await Promise.race([streamsClosed, timedOut]);
       clearTimeout(timer);
-      for (const stream of [child.stdout, child.stderr, statusStream]) stream?.destroy();
+      for (const stream of [childStdout, childStderr, statusStream]) stream?.destroy();
       return {
         exitCode,
         signal: exitSignal,

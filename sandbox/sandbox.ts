@@ -4,7 +4,8 @@
  * result. Knows nothing of HTTP, queues or Redis.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchownSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { sealedMemfd } from './libc.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { verdict, type EnforcedLimit, type RunResult } from './accounting.js';
@@ -142,6 +143,7 @@ export class Sandbox {
     };
 
     const seccompFd = openSync(this.filterPath, 'r');
+    const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     const started = performance.now();
     let proc;
     try {
@@ -153,12 +155,14 @@ export class Sandbox {
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,
-        stdin: spec.stdin,
+        stdinFd,
         outputBytes: limits.output_bytes,
         onOutputLimit: () => stop('output_limit'),
       });
     } finally {
-      closeSync(seccompFd); // the child holds its own copy
+      // The child holds its own copies.
+      closeSync(seccompFd);
+      if (stdinFd !== undefined) closeSync(stdinFd);
     }
 
     const wallTimer = setTimeout(() => stop('wall_time_limit'), limits.wall_ms);
@@ -192,6 +196,16 @@ export class Sandbox {
     }
     return verdict({ limits, outcome, stats, wallMs, enforced });
   }
+}
+
+/**
+ * Stdin is a sealed in-memory file, like a judge's input file: seekable,
+ * reopenable as /dev/stdin (so it belongs to the slot uid), unchangeable.
+ */
+function stdinFile(content: Buffer, slot: Slot): number {
+  const fd = sealedMemfd('stdin', content);
+  fchownSync(fd, slot.uid, slot.gid);
+  return fd;
 }
 
 function writeFilter(dataDir: string, filter: CompiledFilter): string {

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Installs what runcell needs on a Debian 12 host, skipping what is already there:
+// apt packages, npm dependencies, and the sandbox rootfs. Plain JavaScript with no
+// dependencies, because it runs before `npm ci`. Used by `npm start` and `npm test`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux'];
+
+function step(message) {
+  process.stderr.write(`[setup] ${message}\n`);
+}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, ...options });
+  if (result.status !== 0) {
+    step(`${command} ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+}
+
+function installed(pkg) {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
+  } catch {
+    return false;
+  }
+}
+
+if (process.getuid() !== 0) {
+  step('runcell needs root (it creates cgroups and mounts, then runs every job as an unprivileged slot uid): run this as root');
+  process.exit(1);
+}
+
+const missing = APT_PACKAGES.filter((pkg) => !installed(pkg));
+if (missing.length > 0) {
+  step(`installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+} else {
+  step('Debian packages present');
+}
+
+const lock = join(root, 'package-lock.json');
+const installedLock = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
+  step('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+} else {
+  step('npm dependencies present');
+}
+
+step('checking the sandbox rootfs (built once, then reused)');
+run(process.execPath, [join(root, 'bin', 'runcell.js'), 'rootfs', 'build']);
