@@ -45,6 +45,8 @@ export interface CgroupDriver {
   create(name: string, limits: CgroupLimits): Promise<RunCgroup>;
   /** Names of run cgroups that exist now (leftovers, when nothing runs). */
   list(): string[];
+  /** Host pids in the run cgroup `name` (empty when it does not exist). */
+  pidsOf(name: string): number[];
   /** Removes the parent cgroup(s) if no run uses them. */
   removeParentIfEmpty(): void;
 }

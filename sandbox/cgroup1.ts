@@ -98,6 +98,14 @@ export class CgroupV1Driver implements CgroupDriver {
     }
   }
 
+  pidsOf(name: string): number[] {
+    try {
+      return parsePids(readFileSync(join(this.dir('freezer', name), 'cgroup.procs'), 'utf8'));
+    } catch {
+      return [];
+    }
+  }
+
   removeParentIfEmpty(): void {
     for (const mount of new Set(Object.values(this.mounts))) tryRmdir(join(mount, this.parentName));
   }

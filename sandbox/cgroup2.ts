@@ -85,6 +85,10 @@ export class CgroupV2Driver implements CgroupDriver {
     }
   }
 
+  pidsOf(name: string): number[] {
+    return new CgroupV2Run(name, join(this.parent, name)).pids();
+  }
+
   removeParentIfEmpty(): void {
     tryRmdir(this.parent);
   }

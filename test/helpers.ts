@@ -1,0 +1,53 @@
+/**
+ * Shared set-up for the suite: a real Sandbox on the real rootfs, cgroups and
+ * bubblewrap of this host, and helpers to run commands and programs in it.
+ */
+import { loadConfig } from '../cli/config.js';
+import { verifiedRootfs } from '../rootfs/build.js';
+import type { RunResult } from '../sandbox/accounting.js';
+import type { RequestedLimits } from '../sandbox/limits.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
+
+export const config = loadConfig();
+
+let shared: { sandbox: Sandbox; pool: SlotPool } | undefined;
+
+export function sandbox(): { sandbox: Sandbox; pool: SlotPool } {
+  shared ??= {
+    sandbox: Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir) }),
+    pool: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
+  };
+  return shared;
+}
+
+export async function job(request: JobRequest): Promise<JobResult> {
+  const { sandbox: box, pool } = sandbox();
+  return pool.withSlot((slot) => runJob({ sandbox: box, slot }, request));
+}
+
+/** Runs a shell script in the sandbox (/box writable). */
+export async function sh(script: string, limits: RequestedLimits = {}, stdin?: string): Promise<RunResult> {
+  const result = await job({ command: ['/bin/sh', '-c', script], limits, stdin: stdin === undefined ? undefined : Buffer.from(stdin) });
+  return result.run!;
+}
+
+/** Compiles and runs a C program; fails the test when it does not compile. */
+export async function c(source: string, limits: RequestedLimits = {}, args: string[] = []): Promise<RunResult> {
+  const result = await job({ language: 'c', files: [{ path: 'main.c', content: Buffer.from(source) }], limits, args });
+  if (result.compile?.status !== 'ok') throw new Error(`compile failed: ${JSON.stringify(result.compile)}`);
+  return result.run!;
+}
+
+export async function python(source: string, limits: RequestedLimits = {}, stdin?: string): Promise<RunResult> {
+  const result = await job({
+    language: 'python3',
+    files: [{ path: 'main.py', content: Buffer.from(source) }],
+    limits,
+    stdin: stdin === undefined ? undefined : Buffer.from(stdin),
+  });
+  return result.run!;
+}
+
+export const MiB = 1024 * 1024;
