@@ -30,8 +30,13 @@ export interface RunCgroup {
   cpuNs(): number;
   stats(): CgroupStats;
   pids(): number[];
-  /** Kills every process in the cgroup and waits until it is empty. */
-  killAll(): Promise<void>;
+  /**
+   * Kills every process in the cgroup and waits until it is empty. `spare`
+   * (runcell-exec launch, runcell's own child and the sandbox's subreaper)
+   * is left to reap the rest and exit by itself, so that no zombie falls to
+   * a host init that may never reap it.
+   */
+  killAll(spare?: number): Promise<void>;
   /** killAll, then removes the cgroup. Safe to call twice. */
   destroy(): Promise<void>;
 }

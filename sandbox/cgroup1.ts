@@ -150,17 +150,17 @@ class CgroupV1Run implements RunCgroup {
    * Freeze, kill, thaw: a frozen process cannot fork, so no child escapes
    * between reading the list and the kill.
    */
-  async killAll(): Promise<void> {
-    if (this.pids().length === 0) return;
+  async killAll(spare?: number): Promise<void> {
+    const victims = () => this.pids().filter((pid) => pid !== spare);
     const state = join(this.paths.freezer, 'freezer.state');
-    for (let attempt = 0; attempt < 50 && this.pids().length > 0; attempt++) {
+    for (let attempt = 0; attempt < 50 && victims().length > 0; attempt++) {
       writeFileSync(state, 'FROZEN');
       await waitUntil(() => readFileSync(state, 'utf8').trim() === 'FROZEN', 200);
-      for (const pid of this.pids()) killQuietly(pid);
+      for (const pid of victims()) killQuietly(pid);
       writeFileSync(state, 'THAWED');
-      await waitUntil(() => this.pids().length === 0, 100);
+      await waitUntil(() => victims().length === 0, 100);
     }
-    if (this.pids().length > 0) throw new Error(`cgroup ${this.name}: processes survive SIGKILL`);
+    if (victims().length > 0) throw new Error(`cgroup ${this.name}: processes survive SIGKILL`);
   }
 
   async destroy(): Promise<void> {

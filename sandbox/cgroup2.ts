@@ -133,14 +133,18 @@ export class CgroupV2Run implements RunCgroup {
     }
   }
 
-  /** cgroup.kill (Linux 5.14+) kills the whole tree atomically; older kernels freeze, kill, thaw. */
-  async killAll(): Promise<void> {
-    if (this.pids().length === 0) return;
-    if (existsSync(join(this.dir, 'cgroup.kill'))) {
+  /**
+   * cgroup.kill (Linux 5.14+) kills the whole tree atomically; to spare one
+   * process, or on older kernels: freeze, kill, thaw (a frozen process cannot fork).
+   */
+  async killAll(spare?: number): Promise<void> {
+    const victims = () => this.pids().filter((pid) => pid !== spare);
+    if (victims().length === 0) return;
+    if (spare === undefined && existsSync(join(this.dir, 'cgroup.kill'))) {
       writeFileSync(join(this.dir, 'cgroup.kill'), '1');
     } else {
       writeFileSync(join(this.dir, 'cgroup.freeze'), '1');
-      for (const pid of this.pids()) {
+      for (const pid of victims()) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
@@ -149,7 +153,7 @@ export class CgroupV2Run implements RunCgroup {
       }
       writeFileSync(join(this.dir, 'cgroup.freeze'), '0');
     }
-    if (!(await waitUntil(() => this.pids().length === 0, 5000))) {
+    if (!(await waitUntil(() => victims().length === 0, 5000))) {
       throw new Error(`cgroup ${this.name}: processes survive SIGKILL`);
     }
   }

@@ -57,8 +57,8 @@ export const FIXED_LIMITS = {
   openFiles: 256,
   /** Inodes of /box and of /tmp, each (tmpfs nr_inodes=). */
   workspaceInodes: 16_384,
-  /** bubblewrap's monitor and its pid 1 live in the run's pids cgroup too. */
-  sandboxOwnPids: 3,
+  /** runcell-exec launch, bubblewrap's monitor, its pid 1 and runcell-exec init live in the run's pids cgroup too. */
+  sandboxOwnPids: 4,
 };
 
 export type LimitTable = Record<LimitName, LimitSpec>;

@@ -77,9 +77,9 @@ export class BoundedBuffer {
 }
 
 export interface LaunchedProcess {
-  /** Host pid of bubblewrap (the launcher execs it), when the spawn worked. */
+  /** Host pid of runcell-exec launch, the parent of bubblewrap, when the spawn worked. */
   pid?: number;
-  /** Resolves when bubblewrap has exited (the job may still have processes: kill the cgroup). */
+  /** Resolves when the launcher has exited: bubblewrap and every process of the sandbox are gone. */
   exited: Promise<void>;
   /** Resolves with everything once every pipe has closed; call after the cgroup is empty. */
   outcome(closeTimeoutMs: number): Promise<LaunchOutcome>;

@@ -53,6 +53,8 @@ export interface RunSpec {
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
 const PIPE_CLOSE_TIMEOUT_MS = 2000;
+/** How long the launcher may take to exit after its sandbox was killed. */
+const LAUNCHER_EXIT_TIMEOUT_MS = 1000;
 
 export class Sandbox {
   readonly cgroups: CgroupDriver;
@@ -137,9 +139,17 @@ export class Sandbox {
     const { limits } = spec;
     let enforced: EnforcedLimit | 'cancelled' | undefined;
     let killing: Promise<void> | undefined;
+    let launcherPid: number | undefined;
+    let launcherDeadline: NodeJS.Timeout | undefined;
     const stop = (reason: EnforcedLimit | 'cancelled') => {
       enforced ??= reason;
-      killing ??= cgroup.killAll().catch(() => undefined);
+      killing ??= cgroup
+        .killAll(launcherPid)
+        .catch(() => undefined)
+        .then(() => {
+          // The launcher exits once its sandbox is gone; if it does not, it goes too.
+          launcherDeadline = setTimeout(() => cgroup.killAll().catch(() => undefined), LAUNCHER_EXIT_TIMEOUT_MS);
+        });
     };
 
     const seccompFd = openSync(this.filterPath, 'r');
@@ -165,6 +175,7 @@ export class Sandbox {
       if (stdinFd !== undefined) closeSync(stdinFd);
     }
 
+    launcherPid = proc.pid;
     const wallTimer = setTimeout(() => stop('wall_time_limit'), limits.wall_ms);
     const cpuLimitNs = limits.cpu_ms * 1e6;
     const cpuTimer = setInterval(() => {
@@ -178,16 +189,18 @@ export class Sandbox {
     spec.signal?.addEventListener('abort', onAbort, { once: true });
     if (spec.signal?.aborted) onAbort();
 
+    let wallMs = 0;
     try {
       await proc.exited;
+      wallMs = performance.now() - started;
     } finally {
       clearTimeout(wallTimer);
       clearInterval(cpuTimer);
+      await killing;
+      clearTimeout(launcherDeadline);
       spec.signal?.removeEventListener('abort', onAbort);
     }
-    const wallMs = performance.now() - started;
     // bubblewrap is gone; whatever the job left behind goes now.
-    await killing;
     await cgroup.killAll();
     const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
     const stats = cgroup.stats();

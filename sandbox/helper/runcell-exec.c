@@ -6,7 +6,8 @@
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
  *     process it starts are accounted and limited from their first
  *     instruction), drops to the slot's unprivileged uid/gid with no
- *     supplementary groups and no_new_privs, and execs bubblewrap.
+ *     supplementary groups and no_new_privs, then runs bubblewrap as a child
+ *     subreaper and exits with its status once no descendant is left.
  *
  *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
  *                     [--stack=B] -- COMMAND ARGS...
@@ -98,9 +99,31 @@ static int launch(int argc, char **argv) {
    * sure the parent did not die in between. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("pdeathsig");
   if (getppid() != parent) return FAIL_CODE;
-  execv(argv[sep + 1], argv + sep + 1);
-  die(argv[sep + 1]);
-  return FAIL_CODE;
+  /* bubblewrap's monitor exits without reaping the sandbox's pid 1, which
+   * then falls to the host's init (a zombie forever under an init that does
+   * not reap, such as node as a container's pid 1). As a subreaper we inherit
+   * and reap it, and exit only when no descendant is left. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("subreaper");
+  pid_t bwrap = fork();
+  if (bwrap < 0) die("fork");
+  if (bwrap == 0) {
+    execv(argv[sep + 1], argv + sep + 1);
+    die(argv[sep + 1]);
+  }
+  int exit_code = FAIL_CODE;
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break; /* ECHILD: every descendant is gone */
+    }
+    if (pid == bwrap) {
+      if (WIFEXITED(status)) exit_code = WEXITSTATUS(status);
+      else if (WIFSIGNALED(status)) exit_code = 128 + WTERMSIG(status);
+    }
+  }
+  return exit_code;
 }
 
 struct init_options {
