@@ -32,6 +32,8 @@ export interface SandboxOptions {
   cgroups?: CgroupDriver;
   /** Default: the standard policy of seccomp-policy.ts. */
   policy?: SeccompPolicy;
+  /** A filter compiled beforehand (takes precedence over `policy`). */
+  filter?: CompiledFilter;
   /** Optional CPU bandwidth cap per run, in CPUs (e.g. 1 = one core). Default: none. */
   cpuQuota?: number;
   /** How often the CPU time of a run is checked against its limit. Default 10 ms. */
@@ -76,7 +78,7 @@ export class Sandbox {
     this.cgroups = options.cgroups ?? detectCgroupDriver();
     this.cpuPollMs = options.cpuPollMs ?? 10;
     this.helper = ensureHelper(options.dataDir);
-    this.filter = compileSeccomp(options.policy ?? STANDARD_POLICY);
+    this.filter = options.filter ?? compileSeccomp(options.policy ?? STANDARD_POLICY);
     this.filterPath = writeFilter(options.dataDir, this.filter);
   }
 

@@ -63,8 +63,17 @@ export interface CompiledFilter {
   digest: string;
 }
 
+export interface CompileOptions {
+  /**
+   * Answer every rule with this errno instead of the policy's. Tests use an
+   * errno the kernel never returns to prove that the filter, not the kernel,
+   * answered a call.
+   */
+  errnoOverride?: number;
+}
+
 /** Compiles a policy for the native architecture. Throws on any unknown syscall name or rejected rule. */
-export function compileSeccomp(policy: SeccompPolicy): CompiledFilter {
+export function compileSeccomp(policy: SeccompPolicy, options: CompileOptions = {}): CompiledFilter {
   const seccomp = libseccomp();
   const ctx = seccomp.init(SCMP_ACT_ALLOW);
   if (!ctx) throw new Error('seccomp_init failed');
@@ -74,7 +83,7 @@ export function compileSeccomp(policy: SeccompPolicy): CompiledFilter {
       for (const name of rule.syscalls) {
         const nr = seccomp.resolveName(name);
         if (nr === NR_SCMP_ERROR) throw new Error(`seccomp policy ${policy.name}: unknown syscall ${name}`);
-        const action = SCMP_ACT_ERRNO(ERRNO[rule.errno]);
+        const action = SCMP_ACT_ERRNO(options.errnoOverride ?? ERRNO[rule.errno]);
         const rc = rule.when
           ? seccomp.ruleAdd(ctx, action, nr, 1, comparison(rule.when))
           : seccomp.ruleAdd(ctx, action, nr, 0, null);
