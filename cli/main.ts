@@ -3,10 +3,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { buildRootfs, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
+import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { jobRequestProblem, runJob, type JobRequest, type JobResult } from '../worker/job.js';
@@ -46,7 +47,7 @@ interface RunOptions {
 
 const MiB = 1024 * 1024;
 
-function requestFrom(options: RunOptions, rest: string[]): JobRequest {
+function requestFrom(options: RunOptions, rest: string[], table: LimitTable): JobRequest {
   const limits = {
     cpu_ms: options.cpuMs,
     wall_ms: options.wallMs,
@@ -83,6 +84,8 @@ function requestFrom(options: RunOptions, rest: string[]): JobRequest {
   if (!options.lang && rest.length === 0) throw new UsageError('give --lang with --file, or a command after --');
   const problem = jobRequestProblem(request);
   if (problem) throw new UsageError(problem);
+  const checked = limitsSchema(table).safeParse(request.limits);
+  if (!checked.success) throw new UsageError(checked.error.issues.map((issue) => issue.message).join('; '));
   return request;
 }
 
@@ -111,7 +114,7 @@ function summarize(step: string, result: RunResult): string {
 
 async function runCommand(rest: string[], options: RunOptions): Promise<number> {
   const config = loadConfig();
-  const request = requestFrom(options, rest);
+  const request = requestFrom(options, rest, config.limits);
   const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir), cpuQuota: config.cpuQuota });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
   const controller = new AbortController();
@@ -133,7 +136,9 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
 export function buildProgram(): Command {
   const program = new Command('runcell')
     .description('Run untrusted programs in a sandbox: fresh namespaces, cgroup limits, seccomp, read-only rootfs.')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Parse errors become exceptions, so that main() gives them the usage exit code.
+    .exitOverride();
 
   program
     .command('run')
@@ -191,7 +196,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has printed its message (or the help) already.
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
     process.stderr.write(`runcell: ${(error as Error).message}\n`);
-    process.exitCode = error instanceof UsageError || (error as { name?: string }).name === 'ZodError' ? EXIT_USAGE : EXIT_FAILURE;
+    process.exitCode = error instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * The runcell CLI, run as a real process.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
+
+function runcell(args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'runcell-cli-'));
+const write = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('runcell run', () => {
+  it('--json prints exactly one JSON object with run only, for a command', () => {
+    const { code, stdout } = runcell(['run', '--json', '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 4']);
+    expect(code).toBe(0);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    const parsed = JSON.parse(stdout);
+    expect(Object.keys(parsed)).toEqual(['run']);
+    expect(parsed.run).toMatchObject({ status: 'nonzero_exit', exit_code: 4, stdout: 'out\n', stderr: 'err\n' });
+    expect(Object.keys(parsed.run).sort()).toEqual(
+      ['cpu_ms', 'exit_code', 'memory_peak_bytes', 'message', 'oom_killed', 'signal', 'status', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'wall_ms'].sort(),
+    );
+  });
+
+  it('--lang c compiles and runs; stdin comes from --stdin; the file keeps its base name', () => {
+    const source = write('sum.c', '#include <stdio.h>\nint main(void){int a,b;scanf("%d %d",&a,&b);printf("%d\\n",a+b);return 0;}');
+    const input = write('input.txt', '2 40\n');
+    const { code, stdout } = runcell(['run', '--json', '--lang', 'c', '--file', source, '--stdin', input]);
+    expect(code).toBe(0);
+    const parsed = JSON.parse(stdout);
+    expect(parsed.compile.status).toBe('ok');
+    expect(parsed.run).toMatchObject({ status: 'ok', stdout: '42\n' });
+  });
+
+  it('a compile error gives run: null and still exits 0', () => {
+    const source = write('bad.c', 'int main(void) { syntax error }');
+    const { code, stdout } = runcell(['run', '--json', '--lang', 'c', '--file', source]);
+    expect(code).toBe(0);
+    const parsed = JSON.parse(stdout);
+    expect(parsed.compile.status).toBe('nonzero_exit');
+    expect(parsed.run).toBeNull();
+  });
+
+  it('limits from flags reach the run', () => {
+    const { stdout } = runcell(['run', '--json', '--cpu-ms', '200', '--', '/bin/sh', '-c', 'while :; do :; done']);
+    expect(JSON.parse(stdout).run.status).toBe('time_limit');
+    const out = runcell(['run', '--json', '--output-kb', '1', '--', 'yes']);
+    expect(JSON.parse(out.stdout).run.stdout).toHaveLength(1024);
+  });
+
+  it('without --json prints a readable summary', () => {
+    const { code, stdout } = runcell(['run', '--', '/bin/echo', 'hello']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^run: ok {2}cpu \d+ ms, wall \d+ ms, memory [\d.]+ [KM]iB\n--- stdout ---\nhello\n$/);
+  });
+
+  it('bad input: a clear message and exit code 2, nothing on stdout', () => {
+    for (const args of [
+      ['run', '--json'],
+      ['run', '--json', '--lang', 'cobol', '--file', write('x.cob', 'x')],
+      ['run', '--json', '--memory-mb', '100000', '--', '/bin/true'],
+      ['run', '--json', '--lang', 'c', '--file', join(dir, 'missing.c')],
+      ['run', '--json', '--env', 'NOEQUALS', '--', '/bin/true'],
+    ]) {
+      const { code, stdout, stderr } = runcell(args);
+      expect({ args, code }).toEqual({ args, code: 2 });
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(/^runcell: .+/);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(runcell(['run', '--json', '--memory-mb', '100000', '--', '/bin/true']).stderr).toMatch(/memory_bytes must be at most/);
+    const unknown = runcell(['run', '--no-such-flag', '--', '/bin/true']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option/);
+    expect(runcell(['--help']).code).toBe(0);
+  });
+});
+
+describe('runcell doctor', () => {
+  it('passes on this host and ends with a real sandbox run', () => {
+    const { code, stdout } = runcell(['doctor']);
+    expect(stdout).not.toMatch(/FAIL/);
+    expect(stdout).toMatch(/ok {4}a sandbox run of \/bin\/true/);
+    expect(code).toBe(0);
+  });
+});
