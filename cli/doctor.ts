@@ -117,7 +117,9 @@ export async function doctor(config: Config, out: (line: string) => void = (line
   try {
     const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: rootfsLocation(config.dataDir).path });
     const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
-    const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }));
+    const result = await pool
+      .withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }))
+      .finally(() => sandbox.close());
     if (result.run?.status !== 'ok') throw new Error(`${result.run?.status}: ${result.run?.message}`);
     out(`ok    a sandbox run of /bin/true (${result.run.wall_ms} ms)`);
     return true;

@@ -120,9 +120,12 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  const result: JobResult = await pool.withSlot((slot) =>
-    runJob({ sandbox, slot, table: config.limits, signal: controller.signal }, request),
-  );
+  let result: JobResult;
+  try {
+    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal }, request));
+  } finally {
+    sandbox.close();
+  }
   if (options.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {

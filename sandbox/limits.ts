@@ -57,8 +57,8 @@ export const FIXED_LIMITS = {
   openFiles: 256,
   /** Inodes of /box and of /tmp, each (tmpfs nr_inodes=). */
   workspaceInodes: 16_384,
-  /** runcell-exec launch, bubblewrap's monitor, its pid 1 and runcell-exec init live in the run's pids cgroup too. */
-  sandboxOwnPids: 4,
+  /** runcell-exec launch, bubblewrap's monitor and runcell-exec init (pid 1) live in the run's pids cgroup too. */
+  sandboxOwnPids: 3,
 };
 
 export type LimitTable = Record<LimitName, LimitSpec>;
@@ -84,8 +84,17 @@ export function limitTableFromEnv(env: NodeJS.ProcessEnv = process.env): LimitTa
   return table;
 }
 
+const schemas = new WeakMap<LimitTable, ReturnType<typeof buildLimitsSchema>>();
+
 /** A zod schema for requested limits: every field optional, each within [min, max] of the table. */
 export function limitsSchema(table: LimitTable = LIMIT_TABLE) {
+  // Building a zod schema costs more than a sandbox's cgroup set-up: once per table.
+  let schema = schemas.get(table);
+  if (!schema) schemas.set(table, (schema = buildLimitsSchema(table)));
+  return schema;
+}
+
+function buildLimitsSchema(table: LimitTable) {
   const shape = {} as Record<LimitName, z.ZodOptional<z.ZodNumber>>;
   for (const name of LIMIT_NAMES) {
     const spec = table[name];

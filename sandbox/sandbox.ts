@@ -38,6 +38,22 @@ export interface SandboxOptions {
   cpuQuota?: number;
   /** How often the CPU time of a run is checked against its limit. Default 10 ms. */
   cpuPollMs?: number;
+  /** Called after each run with where its time went (benchmarks, metrics). */
+  onPhases?: (phases: RunPhases) => void;
+}
+
+/** Where a run's time went, in milliseconds. */
+export interface RunPhases {
+  /** /tmp mount and cgroup creation. */
+  prepare: number;
+  /** Starting the launcher (Node's fork and exec). */
+  spawn: number;
+  /** From the spawn until the launcher (and so the whole sandbox) has exited. */
+  wait: number;
+  /** Killing leftovers, draining pipes, reading the cgroup's figures. */
+  account: number;
+  /** Removing the cgroup and unmounting /tmp. */
+  cleanup: number;
 }
 
 export interface RunSpec {
@@ -86,6 +102,15 @@ export class Sandbox {
     return new Sandbox(options);
   }
 
+  /**
+   * Removes runcell's parent cgroups when no run uses them. Call when the
+   * process is done with sandboxes (the parents are kept between runs:
+   * creating them again for every run would cost more than the run's own).
+   */
+  close(): void {
+    this.cgroups.removeParentIfEmpty();
+  }
+
   /** A fresh workspace for a job in `slot`; remove() it when the job is done. */
   createWorkspace(slot: Slot, bytes: number, id = newId()): Workspace {
     return Workspace.create({ dataDir: this.options.dataDir, id, slot, bytes });
@@ -95,6 +120,7 @@ export class Sandbox {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
+    const clock = new PhaseClock();
     const runId = newId();
     const tmp = spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
     let cgroup: RunCgroup | undefined;
@@ -104,15 +130,17 @@ export class Sandbox {
         pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
         cpuQuota: this.options.cpuQuota,
       });
-      return await this.supervise(spec, cgroup, this.bwrapArgs(spec, tmp));
+      clock.mark('prepare');
+      return await this.supervise(spec, cgroup, this.bwrapArgs(spec, tmp), clock);
     } catch (error) {
       return sandboxError(`sandbox failure: ${(error as Error).message}`);
     } finally {
       try {
         await cgroup?.destroy();
       } finally {
-        this.cgroups.removeParentIfEmpty();
         spec.workspace.releaseTmp(tmp);
+        clock.mark('cleanup');
+        this.options.onPhases?.(clock.phases as RunPhases);
       }
     }
   }
@@ -129,6 +157,8 @@ export class Sandbox {
       }),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
+      // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
+      '--as-pid-1',
       '--',
       `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`, ...rlimitArgs(rlimitsFor(spec.limits)),
       '--',
@@ -137,7 +167,7 @@ export class Sandbox {
   }
 
   /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
-  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[]): Promise<RunResult> {
+  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock): Promise<RunResult> {
     const { limits } = spec;
     let enforced: EnforcedLimit | 'cancelled' | undefined;
     let killing: Promise<void> | undefined;
@@ -177,6 +207,7 @@ export class Sandbox {
       if (stdinFd !== undefined) closeSync(stdinFd);
     }
 
+    clock.mark('spawn');
     launcherPid = proc.pid;
     const wallTimer = setTimeout(() => stop('wall_time_limit'), limits.wall_ms);
     const cpuLimitNs = limits.cpu_ms * 1e6;
@@ -195,6 +226,7 @@ export class Sandbox {
     try {
       await proc.exited;
       wallMs = performance.now() - started;
+      clock.mark('wait');
     } finally {
       clearTimeout(wallTimer);
       clearInterval(cpuTimer);
@@ -206,10 +238,22 @@ export class Sandbox {
     await cgroup.killAll();
     const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
     const stats = cgroup.stats();
+    clock.mark('account');
     if (enforced === 'cancelled') {
       return { ...verdict({ limits, outcome, stats, wallMs }), status: 'sandbox_error', message: 'cancelled' };
     }
     return verdict({ limits, outcome, stats, wallMs, enforced });
+  }
+}
+
+class PhaseClock {
+  readonly phases: Partial<RunPhases> = {};
+  private last = performance.now();
+
+  mark(phase: keyof RunPhases): void {
+    const now = performance.now();
+    this.phases[phase] = now - this.last;
+    this.last = now;
   }
 }
 

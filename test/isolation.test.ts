@@ -11,10 +11,10 @@ describe('isolation', () => {
     const result = await sh('ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "; echo; cat /proc/1/comm');
     expect(result.status).toBe('ok');
     const [pids, init] = result.stdout.trim().split('\n');
-    // bwrap's pid 1, runcell-exec init, the shell, ls, grep, sort, tr: all small numbers, nothing else.
+    // runcell-exec init as pid 1, the shell, ls, grep, sort, tr: all small numbers, nothing else.
     const numbers = pids.trim().split(' ').map(Number);
     expect(Math.max(...numbers)).toBeLessThan(20);
-    expect(init).toBe('bwrap');
+    expect(init).toBe('runcell-exec');
     expect(process.pid).toBeGreaterThan(0);
   });
 

@@ -11,7 +11,8 @@
  *
  *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
  *                     [--stack=B] -- COMMAND ARGS...
- *     Runs inside the sandbox (under the seccomp filter). Forks the job's
+ *     Runs inside the sandbox as its pid 1 (bwrap --as-pid-1), under the
+ *     seccomp filter; signals from the job cannot kill it. Forks the job's
  *     command with its rlimits and only fds 0-2, waits for it, and writes its
  *     raw wait status to the status fd ("started PID" first, then "exit N",
  *     "signal N" or "exec_error ERRNO"). bubblewrap folds both into one 8-bit exit code, so
@@ -148,6 +149,14 @@ static void close_inherited_fds(int keep) {
     if (fd != keep) close(fd);
 }
 
+/* The job starts with default dispositions and nothing blocked, whatever came before. */
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+}
+
 static void report(int fd, const char *kind, int value) {
   if (fd < 0) return;
   dprintf(fd, "%s %d\n", kind, value);
@@ -185,6 +194,7 @@ static int init(int argc, char **argv) {
   if (child < 0) die("fork");
   if (child == 0) {
     close(exec_pipe[0]);
+    reset_signals();
     set_limit(RLIMIT_CORE, 0, "core");
     set_limit(RLIMIT_CPU, opt.cpu_seconds, "cpu");
     set_limit(RLIMIT_FSIZE, opt.fsize_bytes, "fsize");
@@ -204,9 +214,14 @@ static int init(int argc, char **argv) {
   while (got < 0 && errno == EINTR);
   close(exec_pipe[0]);
 
+  /* As the namespace's pid 1 this process inherits every orphan: reap them
+   * until the job's own process ends. Leaving then ends the namespace, and
+   * the kernel kills whatever is left. */
   int status = 0;
-  while (waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) die("waitpid");
+  for (;;) {
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid == child) break;
+    if (pid < 0 && errno != EINTR) die("waitpid");
   }
   if (got == (ssize_t)sizeof exec_errno) {
     report(opt.status_fd, "exec_error", exec_errno);

@@ -1,0 +1,153 @@
+/**
+ * npm run bench:sandbox [-- --runs N]
+ *
+ * N trivial runs (/bin/true) through runcell's sandbox (a whole job: slot,
+ * workspace tmpfs, cgroup, seccomp, bubblewrap, accounting, cleanup) and
+ * through bare bubblewrap with the same namespaces and mounts (as the same
+ * unprivileged uid, no cgroup, no seccomp, no accounting), side by side in
+ * one process, sequentially and at concurrency 2 and 4. Prints p50/p95
+ * latency, runs/s and the runcell / bare ratio.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../cli/config.js';
+import { verifiedRootfs } from '../rootfs/build.js';
+import { resolveLimits } from '../sandbox/limits.js';
+import { filesystemArgs } from '../sandbox/mount.js';
+import { environmentArgs, namespaceArgs } from '../sandbox/namespaces.js';
+import { Sandbox, type RunPhases } from '../sandbox/sandbox.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { ensureHelper } from '../sandbox/helper.js';
+import { runJob } from '../worker/job.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
+const RUNS = Number(values.runs);
+const CONCURRENCIES = [1, 2, 4];
+
+const config = loadConfig();
+const rootfs = verifiedRootfs(config.dataDir);
+let phases: RunPhases[] = [];
+const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs, onPhases: (p) => phases.push(p) });
+const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
+const helper = ensureHelper(config.dataDir);
+const limits = resolveLimits({});
+
+async function runcellOnce(): Promise<void> {
+  const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits }));
+  if (result.run?.status !== 'ok') throw new Error(`runcell run failed: ${JSON.stringify(result.run)}`);
+}
+
+/** Plain directories stand in for the workspace and /tmp: bare bubblewrap has no tmpfs of its own making. */
+const bareRoot = join(config.dataDir, 'bench-bare');
+let bareCounter = 0;
+
+function bareOnce(uid: number): Promise<void> {
+  const dir = join(bareRoot, String(bareCounter++));
+  mkdirSync(join(dir, 'box'), { recursive: true });
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const args = [
+    ...namespaceArgs(),
+    ...environmentArgs(),
+    ...filesystemArgs({ rootfs, helperDir: helper.dir, box: { source: join(dir, 'box'), writable: true }, tmp: join(dir, 'tmp') }),
+    '--chdir', '/box', '--', '/bin/true',
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/bwrap', args, { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'], env: {} });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      rmSync(dir, { recursive: true, force: true });
+      if (code === 0) resolve();
+      else reject(new Error(`bare bwrap exited ${code}: ${stderr}`));
+    });
+  });
+}
+
+interface Figures {
+  p50: number;
+  p95: number;
+  perSecond: number;
+}
+
+interface Sample {
+  latencies: number[];
+  seconds: number;
+}
+
+/** Runs `count` calls of `once` with `concurrency` in flight; adds to `sample`. */
+async function batch(concurrency: number, count: number, once: (worker: number) => Promise<void>, sample: Sample): Promise<void> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < count) {
+        next++;
+        const t0 = performance.now();
+        await once(worker);
+        sample.latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  sample.seconds += (performance.now() - started) / 1000;
+}
+
+function figures(sample: Sample): Figures {
+  const sorted = [...sample.latencies].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95), perSecond: sorted.length / sample.seconds };
+}
+
+/**
+ * Both sides in alternating batches of 10, so that a busy moment of the
+ * machine falls on both alike rather than on whichever ran then.
+ */
+async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures }> {
+  const runcell: Sample = { latencies: [], seconds: 0 };
+  const bare: Sample = { latencies: [], seconds: 0 };
+  const BATCH = 10;
+  for (let done = 0; done < RUNS; done += BATCH) {
+    await batch(concurrency, BATCH, () => runcellOnce(), runcell);
+    await batch(concurrency, BATCH, (worker) => bareOnce(config.uidBase + config.slots + worker), bare);
+  }
+  return { runcell: figures(runcell), bare: figures(bare) };
+}
+
+function medianPhases(all: RunPhases[]): Record<string, number> {
+  const keys = Object.keys(all[0] ?? {}) as (keyof RunPhases)[];
+  return Object.fromEntries(keys.map((key) => [key, all.map((p) => p[key]).sort((a, b) => a - b)[Math.floor(all.length / 2)]]));
+}
+
+const fmt = (n: number) => n.toFixed(1).padStart(7);
+
+async function main() {
+  mkdirSync(bareRoot, { recursive: true, mode: 0o711 });
+  process.stdout.write(`bench:sandbox — ${RUNS} runs of /bin/true per row, ${sandbox.cgroups.describe().split(' (')[0]}, bubblewrap 0.8\n`);
+  // Warm-up: page cache, helper, seccomp filter file.
+  for (let i = 0; i < 5; i++) {
+    await runcellOnce();
+    await bareOnce(config.uidBase + config.slots);
+  }
+  const rows: Record<string, unknown>[] = [];
+  process.stdout.write('concurrency | runcell p50 ms  p95 ms  runs/s | bare bwrap p50 ms  p95 ms  runs/s | ratio p50  runs/s\n');
+  for (const concurrency of CONCURRENCIES) {
+    phases = [];
+    const { runcell, bare } = await compare(concurrency);
+    const breakdown = medianPhases(phases);
+    const ratio = runcell.p50 / bare.p50;
+    const throughput = runcell.perSecond / bare.perSecond;
+    process.stdout.write(
+      `${String(concurrency).padStart(11)} | ${fmt(runcell.p50)} ${fmt(runcell.p95)} ${fmt(runcell.perSecond)} | ${fmt(bare.p50)}   ${fmt(bare.p95)} ${fmt(bare.perSecond)} | ${ratio.toFixed(2).padStart(9)} ${throughput.toFixed(2).padStart(7)}\n`,
+    );
+    process.stdout.write(`${' '.repeat(11)} | runcell phases, median ms: ${Object.entries(breakdown).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+    rows.push({ concurrency, runcell, bare, ratio_p50: ratio, ratio_runs_per_second: throughput, runcell_phases_ms: breakdown });
+  }
+  rmSync(bareRoot, { recursive: true, force: true });
+  sandbox.close();
+  process.stdout.write(`${JSON.stringify({ bench: 'sandbox', runs: RUNS, rows })}\n`);
+}
+
+await main();
