@@ -49,7 +49,13 @@ const lock = join(root, 'package-lock.json');
 const installedLock = join(root, 'node_modules', '.package-lock.json');
 if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLock).mtimeMs) {
   step('installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root });
+  if (ci.status !== 0) {
+    // Some npm 11 releases write lock files without other platforms' optional packages and then refuse
+    // them in `npm ci`; `npm install` still installs exactly the locked versions.
+    step('npm ci refused the lock file; installing the locked versions with npm install');
+    run('npm', ['install', '--no-audit', '--no-fund', '--no-save']);
+  }
 } else {
   step('npm dependencies present');
 }
