@@ -16,6 +16,29 @@ export interface Config {
   /** RUNCELL_CPU_QUOTA: optional CPU cap per run, in CPUs. */
   cpuQuota?: number;
   limits: LimitTable;
+  /** REDIS_URL: unset = `runcell serve` starts its own redis-server in the data dir. */
+  redisUrl?: string;
+  /** RUNCELL_HOST and RUNCELL_PORT: where the API listens. */
+  host: string;
+  port: number;
+  /** RUNCELL_API_KEYS: comma-separated; when set, required as Bearer tokens. */
+  apiKeys: string[];
+  /** RUNCELL_MAX_BODY_BYTES: largest request body. */
+  maxBodyBytes: number;
+  /** RUNCELL_MAX_BACKLOG: waiting jobs beyond which submissions get 429. */
+  maxBacklog: number;
+  /** RUNCELL_RATE_LIMIT: requests per minute per client; 0 = none. */
+  rateLimitPerMinute: number;
+  /** RUNCELL_CONCURRENCY: jobs one worker process runs at once. */
+  concurrency: number;
+  /** RUNCELL_RETAIN_COMPLETED_SECONDS, RUNCELL_RETAIN_MAX, RUNCELL_RETAIN_FAILED_SECONDS. */
+  retention: { completedSeconds: number; maxFinished: number; failedSeconds: number };
+  /** RUNCELL_SHUTDOWN_TIMEOUT_MS: running jobs' grace on SIGTERM before they are killed and requeued. */
+  shutdownTimeoutMs: number;
+  /** RUNCELL_LOCK_DURATION_MS: a dead worker's job is retried after about this long. */
+  lockDurationMs: number;
+  /** RUNCELL_LOG_LEVEL: pino level. */
+  logLevel: string;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -35,5 +58,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slots: integer(env, 'RUNCELL_SLOTS', Math.max(16, cpus().length * 2), 1),
     cpuQuota: quota,
     limits: limitTableFromEnv(env),
+    redisUrl: env.REDIS_URL || undefined,
+    host: env.RUNCELL_HOST || '127.0.0.1',
+    port: integer(env, 'RUNCELL_PORT', 8080, 0),
+    apiKeys: (env.RUNCELL_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
+    maxBodyBytes: integer(env, 'RUNCELL_MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
+    maxBacklog: integer(env, 'RUNCELL_MAX_BACKLOG', 10_000, 1),
+    rateLimitPerMinute: integer(env, 'RUNCELL_RATE_LIMIT', 0, 0),
+    concurrency: integer(env, 'RUNCELL_CONCURRENCY', cpus().length, 1),
+    retention: {
+      completedSeconds: integer(env, 'RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, 1),
+      maxFinished: integer(env, 'RUNCELL_RETAIN_MAX', 100_000, 1),
+      failedSeconds: integer(env, 'RUNCELL_RETAIN_FAILED_SECONDS', 86_400, 1),
+    },
+    shutdownTimeoutMs: integer(env, 'RUNCELL_SHUTDOWN_TIMEOUT_MS', 30_000, 0),
+    lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
+    logLevel: env.RUNCELL_LOG_LEVEL || 'info',
   };
 }

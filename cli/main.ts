@@ -13,6 +13,7 @@ import { SlotPool } from '../sandbox/slots.js';
 import { jobRequestProblem, runJob, type JobRequest, type JobResult } from '../worker/job.js';
 import { loadConfig } from './config.js';
 import { doctor } from './doctor.js';
+import { runUntilSignal, startService } from './service.js';
 
 /** Exit codes: 0 the run happened (whatever the program did); these when runcell itself failed. */
 const EXIT_USAGE = 2;
@@ -169,6 +170,30 @@ export function buildProgram(): Command {
     .action(async () => {
       process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
     });
+
+  const serveRoles = { serve: { api: true, worker: true, embeddedRedis: true }, api: { api: true, worker: false, embeddedRedis: false }, worker: { api: false, worker: true, embeddedRedis: false } };
+  for (const [name, description] of [
+    ['serve', 'the API and a worker in one process (starts its own Redis unless REDIS_URL is set)'],
+    ['api', 'the HTTP API only (needs REDIS_URL)'],
+    ['worker', 'a worker only (needs REDIS_URL)'],
+  ] as const) {
+    const command = program.command(name).description(description);
+    if (name !== 'worker') command.option('--port <n>', 'port to listen on (else RUNCELL_PORT, else 8080)', positiveInteger);
+    command.action(async (options: { port?: number }) => {
+      const config = loadConfig();
+      if (options.port !== undefined) config.port = options.port;
+      const service = await startService(config, serveRoles[name]);
+      if (service.url) {
+        process.stdout.write(`runcell ${name}: listening on ${service.url}\n`);
+        process.stdout.write(
+          `try: curl -s -X POST '${service.url}/v1/jobs?wait=10' -H 'Content-Type: application/json' ${config.apiKeys.length ? "-H 'Authorization: Bearer <key>' " : ''}-d '{"language":"python3","files":[{"path":"main.py","content":"print(6*7)"}]}'\n`,
+        );
+      } else {
+        process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
+      }
+      await runUntilSignal(service);
+    });
+  }
 
   const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
   rootfs

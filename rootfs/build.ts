@@ -3,13 +3,14 @@
  * <dataDir>/rootfs/<hash of the manifest and recipe>. A marker file written
  * last says the image is complete; an image without it is never used.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
+import { LANGUAGES } from './languages.js';
 
 export interface RootfsManifest {
   suite: string;
@@ -22,7 +23,7 @@ export interface RootfsManifest {
 export const MANIFEST_PATH = join(dirname(fileURLToPath(import.meta.url)), 'manifest.json');
 export const MARKER = '.runcell-rootfs.json';
 /** Bump when the build recipe below changes in a way the manifest does not show. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 /** Shell run by mmdebstrap in the finished tree ($1): mount points and the job's user. */
 function customizeHook(): string {
@@ -119,11 +120,10 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   try {
     await runMmdebstrap(manifest, staging, log);
     chmodSync(staging, 0o755);
-    writeFileSync(
-      join(staging, MARKER),
-      JSON.stringify({ hash: location.hash, built_at: new Date().toISOString(), manifest }, null, 2),
-      { mode: 0o644 },
-    );
+    const languages = languageVersions(staging);
+    log(`toolchains: ${Object.entries(languages).map(([id, version]) => `${id} ${version}`).join(', ')}`);
+    const marker: RootfsMarker = { hash: location.hash, built_at: new Date().toISOString(), manifest, languages };
+    writeFileSync(join(staging, MARKER), JSON.stringify(marker, null, 2), { mode: 0o644 });
     if (existsSync(location.path)) rmSync(location.path, { recursive: true, force: true });
     renameSync(staging, location.path);
   } catch (error) {
@@ -132,6 +132,33 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   }
   log(`rootfs ready at ${location.path} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return { ...location, built: true };
+}
+
+/** Asks each language's toolchain in the new image for its version (as root, in a chroot: the image is ours and not yet in use). */
+function languageVersions(root: string): Record<string, string> {
+  const versions: Record<string, string> = {};
+  for (const language of LANGUAGES) {
+    try {
+      const output = execFileSync('/usr/sbin/chroot', [root, ...language.version], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'ignore'] });
+      versions[language.id] = output.trim().split('\n')[0];
+    } catch {
+      // Not in this image: the language is not offered.
+    }
+  }
+  return versions;
+}
+
+export interface RootfsMarker {
+  hash: string;
+  built_at: string;
+  manifest: RootfsManifest;
+  /** Language id -> toolchain version, for the languages this image has. */
+  languages: Record<string, string>;
+}
+
+/** The marker of a verified image (what it was built from, which languages it has). */
+export function readMarker(rootfs: string): RootfsMarker {
+  return JSON.parse(readFileSync(join(rootfs, MARKER), 'utf8')) as RootfsMarker;
 }
 
 function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: string) => void): Promise<void> {

@@ -14,6 +14,8 @@ export interface Language {
   defaultFile: string;
   compile?: string[];
   run: string[];
+  /** Prints the toolchain's version; run in the rootfs when it is built. */
+  version: string[];
   /** Limits this language needs beyond the defaults (applied under the request's). */
   compileLimits?: RequestedLimits;
   runLimits?: RequestedLimits;
@@ -29,6 +31,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.c',
     compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{entry}', '-lm'],
     run: ['./{binary}'],
+    version: ['gcc', '-dumpfullversion'],
   },
   {
     id: 'cpp',
@@ -37,6 +40,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.cpp',
     compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{entry}'],
     run: ['./{binary}'],
+    version: ['g++', '-dumpfullversion'],
   },
   {
     id: 'python3',
@@ -45,6 +49,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.py',
     // -B: the workspace is read-only when the program runs; no .pyc to write.
     run: ['python3', '-B', '{entry}'],
+    version: ['python3', '-c', 'import platform; print(platform.python_version())'],
   },
   {
     id: 'bash',
@@ -52,6 +57,7 @@ export const LANGUAGES: Language[] = [
     packages: ['bash'],
     defaultFile: 'main.sh',
     run: ['bash', '{entry}'],
+    version: ['bash', '-c', 'echo "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"'],
   },
 ];
 

@@ -52,6 +52,8 @@ export interface CgroupDriver {
   list(): string[];
   /** Host pids in the run cgroup `name` (empty when it does not exist). */
   pidsOf(name: string): number[];
+  /** Kills whatever is in the run cgroup `name` and removes it (a leftover of a dead worker). */
+  remove(name: string): Promise<void>;
   /** Removes the parent cgroup(s) if no run uses them. */
   removeParentIfEmpty(): void;
 }

@@ -106,6 +106,17 @@ export class CgroupV1Driver implements CgroupDriver {
     }
   }
 
+  async remove(name: string): Promise<void> {
+    const dirs = [...new Set(Object.values(this.mounts))].map((mount) => join(mount, this.parentName, name)).filter((dir) => existsSync(dir));
+    if (dirs.length === 0) return;
+    await new CgroupV1Run(name, dirs, {
+      memory: this.dir('memory', name),
+      pids: this.dir('pids', name),
+      cpuacct: this.dir('cpuacct', name),
+      freezer: this.dir('freezer', name),
+    }).destroy();
+  }
+
   removeParentIfEmpty(): void {
     for (const mount of new Set(Object.values(this.mounts))) tryRmdir(join(mount, this.parentName));
   }

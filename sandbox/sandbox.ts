@@ -98,6 +98,10 @@ export class Sandbox {
     this.filterPath = writeFilter(options.dataDir, this.filter);
   }
 
+  get dataDir(): string {
+    return this.options.dataDir;
+  }
+
   static create(options: SandboxOptions): Sandbox {
     return new Sandbox(options);
   }
@@ -111,9 +115,12 @@ export class Sandbox {
     this.cgroups.removeParentIfEmpty();
   }
 
-  /** A fresh workspace for a job in `slot`; remove() it when the job is done. */
-  createWorkspace(slot: Slot, bytes: number, id = newId()): Workspace {
-    return Workspace.create({ dataDir: this.options.dataDir, id, slot, bytes });
+  /**
+   * A fresh workspace for a job in `slot`; remove() it when the job is done.
+   * Named after the slot, so that the leftovers of a dead worker can be told apart.
+   */
+  createWorkspace(slot: Slot, bytes: number): Workspace {
+    return Workspace.create({ dataDir: this.options.dataDir, id: `${slotPrefix(slot.index)}${newId()}`, slot, bytes });
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
@@ -125,7 +132,7 @@ export class Sandbox {
     const tmp = spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
     let cgroup: RunCgroup | undefined;
     try {
-      cgroup = await this.cgroups.create(`s${spec.slot.index}-${runId}`, {
+      cgroup = await this.cgroups.create(`${slotPrefix(spec.slot.index)}${runId}`, {
         memoryBytes: spec.limits.memory_bytes,
         pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
         cpuQuota: this.options.cpuQuota,
@@ -278,6 +285,11 @@ function writeFilter(dataDir: string, filter: CompiledFilter): string {
     renameSync(staging, path);
   }
   return path;
+}
+
+/** Cgroups and workspaces of slot i are named "s<i>-...". */
+export function slotPrefix(index: number): string {
+  return `s${index}-`;
 }
 
 export function newId(): string {

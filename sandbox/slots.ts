@@ -55,6 +55,17 @@ export class SlotPool {
     throw new Error(`all ${this.count} sandbox slots are busy`);
   }
 
+  /**
+   * Takes slot `index` if nobody alive holds it (to clean up after a dead
+   * holder); undefined when it is in use.
+   */
+  tryAcquire(index: number): Slot | undefined {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (this.held.has(index) || !this.tryLock(index)) return undefined;
+    this.held.add(index);
+    return this.slot(index);
+  }
+
   release(slot: Slot): void {
     if (!this.held.delete(slot.index)) return;
     try {

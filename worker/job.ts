@@ -37,6 +37,8 @@ export interface JobContext {
   slot: Slot;
   table?: LimitTable;
   signal?: AbortSignal;
+  /** Called when a step has finished (for progress events). */
+  onStep?: (step: 'compile' | 'run', result: RunResult) => void | Promise<void>;
 }
 
 /** Checks a request's shape beyond types; returns the first problem or undefined. */
@@ -90,7 +92,8 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
     let compile: RunResult | undefined;
     if (steps.compile) {
       compile = await context.sandbox.run({ ...common, argv: steps.compile.argv, limits: steps.compile.limits, boxWritable: true });
-      if (compile.status !== 'ok') return { compile, run: null };
+      await context.onStep?.('compile', compile);
+      if (compile.status !== 'ok' || context.signal?.aborted) return { compile, run: null };
     }
     const run = await context.sandbox.run({
       ...common,
@@ -99,6 +102,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       boxWritable: steps.run.boxWritable,
       stdin: request.stdin,
     });
+    await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };
   } finally {
     workspace.remove();

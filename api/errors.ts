@@ -1,0 +1,65 @@
+/**
+ * API errors: one JSON shape, {"error": {"code", "message", "details"?}},
+ * a status code that says whose fault it is, and never a stack trace.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { ZodError } from 'zod';
+import { isRedisUnavailable } from '../queue/connection.js';
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorDetail[],
+  ) {
+    super(message);
+  }
+}
+
+export function detailsOf(error: ZodError, prefix = ''): ErrorDetail[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
+    const message = issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message;
+    return { path: path || '(body)', message };
+  });
+}
+
+export function invalid(error: ZodError, prefix = ''): ApiError {
+  const details = detailsOf(error, prefix);
+  const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+  return new ApiError(422, 'invalid_request', summary, details);
+}
+
+export function errorBody(error: ApiError) {
+  return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
+}
+
+/** Maps whatever was thrown to an ApiError. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const type = (error as { type?: string }).type;
+  if (type === 'entity.parse.failed') return new ApiError(400, 'malformed_json', `the body is not valid JSON: ${(error as Error).message}`);
+  if (type === 'entity.too.large') {
+    const limit = (error as { limit?: number }).limit;
+    return new ApiError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new ApiError(415, 'unsupported_media_type', (error as Error).message);
+  if (type === 'request.aborted') return new ApiError(400, 'aborted', 'the request was aborted');
+  if (isRedisUnavailable(error)) return new ApiError(503, 'unavailable', 'the queue (Redis) is not reachable; try again shortly');
+  return new ApiError(500, 'internal', 'internal error');
+}
+
+export function errorHandler(log: (error: unknown) => void) {
+  return (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const apiError = toApiError(error);
+    if (apiError.status >= 500 && apiError.code === 'internal') log(error);
+    res.status(apiError.status).json(errorBody(apiError));
+  };
+}

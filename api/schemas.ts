@@ -1,0 +1,143 @@
+/**
+ * Request and response schemas (zod). Requests are validated with them; the
+ * OpenAPI document is generated from them (openapi.ts).
+ */
+import { z } from 'zod';
+import { LANGUAGES } from '../rootfs/languages.js';
+import { RUN_STATUSES } from '../sandbox/accounting.js';
+import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
+import { filePathProblem } from '../sandbox/workspace.js';
+import { EVENT_TYPES, JOB_STATUSES } from '../queue/store.js';
+
+export interface RequestBounds {
+  /** Files in one job. Default 64. */
+  maxFiles: number;
+  /** Elements of command and of args, each. Default 256. */
+  maxArgs: number;
+  /** Characters of one argument. Default 4096. */
+  maxArgLength: number;
+  /** Environment variables. Default 64. */
+  maxEnv: number;
+  /** Jobs in one batch. Default 100. */
+  maxBatch: number;
+}
+
+export const DEFAULT_BOUNDS: RequestBounds = { maxFiles: 64, maxArgs: 256, maxArgLength: 4096, maxEnv: 64, maxBatch: 100 };
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FIXED_ENV_NAMES = ['PATH', 'HOME', 'LANG'];
+
+const encoding = z.enum(['utf8', 'base64']).default('utf8');
+
+export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOUNDS) {
+  const argument = z.string().max(bounds.maxArgLength, `an argument is longer than ${bounds.maxArgLength} characters`).refine((s) => !s.includes('\0'), 'an argument contains a NUL byte');
+  const file = z.strictObject({
+    path: z.string().superRefine((path, ctx) => {
+      const problem = filePathProblem(path);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    content: z.string(),
+    encoding,
+  });
+  return z
+    .strictObject({
+      language: z.string().optional().describe('a language id from GET /v1/languages; the first file is the entry point'),
+      command: z.array(argument).min(1, 'command needs at least one element').max(bounds.maxArgs).optional().describe('argv run in /box (writable)'),
+      files: z.array(file).max(bounds.maxFiles, `at most ${bounds.maxFiles} files`).optional(),
+      stdin: z.string().optional(),
+      stdin_encoding: encoding,
+      args: z.array(argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
+      env: z
+        .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _'), z.string().refine((s) => !s.includes('\0'), 'contains a NUL byte'))
+        .optional()
+        .describe(`extra environment; ${FIXED_ENV_NAMES.join(', ')} are fixed by runcell`),
+      limits: limitsSchema(table).optional(),
+      compile_limits: limitsSchema(table).optional(),
+    })
+    .superRefine((job, ctx) => {
+      if (!job.language === !job.command) {
+        ctx.addIssue({ code: 'custom', path: ['language'], message: 'give either language (with files) or command, not both or neither' });
+      }
+      if (job.language !== undefined && !LANGUAGES.some((l) => l.id === job.language)) {
+        ctx.addIssue({ code: 'custom', path: ['language'], message: `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages` });
+      }
+      if (job.language !== undefined && (job.files ?? []).length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['files'], message: 'a language job needs at least one file' });
+      }
+      const seen = new Set<string>();
+      (job.files ?? []).forEach((f, i) => {
+        if (seen.has(f.path)) ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: `file ${JSON.stringify(f.path)} is given twice` });
+        seen.add(f.path);
+        if (f.encoding === 'base64' && !BASE64.test(f.content)) ctx.addIssue({ code: 'custom', path: ['files', i, 'content'], message: 'not valid base64' });
+      });
+      if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) {
+        ctx.addIssue({ code: 'custom', path: ['stdin'], message: 'not valid base64' });
+      }
+      const envCount = Object.keys(job.env ?? {}).length;
+      if (envCount > bounds.maxEnv) ctx.addIssue({ code: 'custom', path: ['env'], message: `at most ${bounds.maxEnv} environment variables` });
+    });
+}
+
+export function batchSchema(bounds: RequestBounds = DEFAULT_BOUNDS) {
+  return z.strictObject({
+    jobs: z.array(z.unknown()).min(1, 'jobs must not be empty').max(bounds.maxBatch, `at most ${bounds.maxBatch} jobs in one batch`),
+  });
+}
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('machine-readable: malformed_json, payload_too_large, invalid_request, not_found, conflict, queue_full, rate_limited, unauthorized, unavailable, unsupported_media_type, internal'),
+      message: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const runResultSchema = z
+  .object({
+    status: z.enum(RUN_STATUSES),
+    exit_code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    stdout: z.string(),
+    stderr: z.string(),
+    stdout_truncated: z.boolean(),
+    stderr_truncated: z.boolean(),
+    cpu_ms: z.number().int(),
+    wall_ms: z.number().int(),
+    memory_peak_bytes: z.number().int(),
+    oom_killed: z.boolean(),
+    message: z.string().nullable(),
+  })
+  .meta({ id: 'RunResult' });
+
+export const jobViewSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(JOB_STATUSES),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+    queue_wait_ms: z.number().int().nullable(),
+    request: z.object({}).passthrough().describe('the request as accepted, without file contents'),
+    result: z.object({ compile: runResultSchema.optional(), run: runResultSchema.nullable() }).nullable(),
+    reason: z.string().optional().describe('why a job failed or was cancelled'),
+  })
+  .meta({ id: 'Job' });
+
+export const acceptedSchema = z.object({ id: z.string(), status: z.literal('queued') }).meta({ id: 'Accepted' });
+
+export const batchResponseSchema = z
+  .object({
+    jobs: z.array(z.union([acceptedSchema, errorSchema])),
+  })
+  .meta({ id: 'BatchResponse' });
+
+export const languageSchema = z
+  .object({ id: z.string(), name: z.string(), version: z.string().nullable(), compiled: z.boolean() })
+  .meta({ id: 'Language' });
+
+export const eventSchema = z
+  .object({ id: z.string(), job_id: z.string(), type: z.enum(EVENT_TYPES), at: z.string(), data: z.object({}).passthrough() })
+  .meta({ id: 'Event' });

@@ -1,0 +1,147 @@
+/**
+ * JobQueue: the producer side, used by the API. Records a job in the store,
+ * hands it to BullMQ, answers for it, cancels it.
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
+import { bullConnection, connect, type RedisTarget } from './connection.js';
+import { EventHub } from './events.js';
+import { DEFAULT_RETENTION, JobStore, keys, PREFIX, QUEUE_NAME, TERMINAL, type JobView, type RetentionOptions } from './store.js';
+import { summarize, type Submission } from './submission.js';
+
+export interface JobQueueOptions {
+  redis: RedisTarget;
+  /** Jobs waiting (not yet running) beyond which submissions are refused. Default 10,000. */
+  maxBacklog?: number;
+  retention?: RetentionOptions;
+}
+
+export class QueueFullError extends Error {}
+
+export type CancelOutcome = 'cancelled' | 'cancelling' | 'missing' | 'finished';
+
+/** What every queued BullMQ job carries: the submission, whole. */
+export interface QueuedJobData {
+  submission: Submission;
+}
+
+const BACKLOG_CACHE_MS = 100;
+
+export class JobQueue {
+  readonly store: JobStore;
+  readonly hub: EventHub;
+  readonly redis: Redis | Cluster;
+  private readonly queue: Queue;
+  private readonly maxBacklog: number;
+  private readonly retention: Required<RetentionOptions>;
+  private backlogCache = { value: 0, at: 0 };
+
+  constructor(options: JobQueueOptions) {
+    this.redis = connect(options.redis, 'api', 'api');
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.store = new JobStore(this.redis, this.retention);
+    this.hub = new EventHub(connect(options.redis, 'worker', 'api-events'), this.store);
+    this.queue = new Queue(QUEUE_NAME, { connection: bullConnection(options.redis, 'api', 'api-queue'), prefix: PREFIX });
+    this.queue.on('error', () => {
+      /* reported to callers as 503; ioredis reconnects by itself */
+    });
+    this.redis.on('error', () => {
+      /* idem */
+    });
+    this.maxBacklog = options.maxBacklog ?? 10_000;
+  }
+
+  /** Whether Redis answers now. */
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  async backlog(): Promise<number> {
+    const now = Date.now();
+    if (now - this.backlogCache.at > BACKLOG_CACHE_MS) {
+      const counts = await this.queue.getJobCounts('wait', 'delayed', 'prioritized');
+      this.backlogCache = { value: Object.values(counts).reduce((a, b) => a + b, 0), at: now };
+    }
+    return this.backlogCache.value;
+  }
+
+  /** Queues jobs (all or none); answers their ids. Throws QueueFullError past the backlog limit. */
+  async submit(submissions: Submission[]): Promise<string[]> {
+    if ((await this.backlog()) + submissions.length > this.maxBacklog) {
+      throw new QueueFullError(`the queue holds ${this.maxBacklog} or more waiting jobs; try again later`);
+    }
+    this.backlogCache.value += submissions.length;
+    const ids = submissions.map(() => randomUUID());
+    const now = Date.now();
+    await Promise.all(ids.map((id, i) => this.store.create(id, summarize(submissions[i]), now)));
+    try {
+      await this.queue.addBulk(
+        ids.map((id, i) => ({
+          name: 'job',
+          data: { submission: submissions[i] } satisfies QueuedJobData,
+          opts: {
+            jobId: id,
+            // The store keeps the result; BullMQ's copy (with the files) goes at once.
+            removeOnComplete: true,
+            removeOnFail: { age: this.retention.failedSeconds },
+            attempts: 1,
+          },
+        })),
+      );
+    } catch (error) {
+      await Promise.all(ids.map((id) => this.store.discard(id).catch(() => undefined)));
+      throw error;
+    }
+    return ids;
+  }
+
+  get(id: string): Promise<JobView | undefined> {
+    return this.store.get(id);
+  }
+
+  /**
+   * Cancels a queued job at once; asks the worker of a running one to kill
+   * it. 'finished' for a job that had already ended.
+   */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const found = await this.store.requestCancel(id);
+    if (found === 'missing') return 'missing';
+    if ((TERMINAL as string[]).includes(found)) return 'finished';
+    if (found === 'queued') {
+      // Removed from the queue: nobody will run it. If a worker got it first, it sees the request and stops.
+      const removed = await this.queue.remove(id).catch(() => 0);
+      if (removed) {
+        await this.store.finish(id, 'cancelled', { result: null, reason: 'cancelled while queued' });
+        return 'cancelled';
+      }
+    }
+    await this.redis.publish(keys.cancelChannel, id);
+    return 'cancelling';
+  }
+
+  /** Workers seen in the last `withinMs`. */
+  liveWorkers(withinMs: number): Promise<string[]> {
+    return this.store.liveWorkers(withinMs);
+  }
+
+  /** The languages the workers' rootfs offers, with versions (as the workers published them). */
+  async languages(): Promise<Record<string, string> | undefined> {
+    const raw = await this.redis.get(keys.languages);
+    return raw ? (JSON.parse(raw) as Record<string, string>) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.hub.close();
+    await this.queue.close().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}

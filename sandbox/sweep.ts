@@ -1,0 +1,51 @@
+/**
+ * Sweeping up after a dead worker: the cgroups and workspace mounts of a
+ * slot nobody holds any more. Processes died with their worker (every
+ * launcher has a parent-death signal), and any survivor dies with its
+ * cgroup. Mounts are detached without following links; only the empty
+ * mount-point directories runcell made are removed.
+ */
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CgroupDriver } from './cgroup.js';
+import { unmount } from './mount.js';
+
+export interface SweepReport {
+  cgroups: string[];
+  workspaces: string[];
+  problems: string[];
+}
+
+export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; prefix: string }): Promise<SweepReport> {
+  const report: SweepReport = { cgroups: [], workspaces: [], problems: [] };
+  for (const name of options.cgroups.list().filter((n) => n.startsWith(options.prefix))) {
+    try {
+      await options.cgroups.remove(name);
+      report.cgroups.push(name);
+    } catch (error) {
+      report.problems.push(`cgroup ${name}: ${(error as Error).message}`);
+    }
+  }
+  const workDir = join(options.dataDir, 'work');
+  if (!existsSync(workDir)) return report;
+  for (const id of readdirSync(workDir).filter((n) => n.startsWith(options.prefix))) {
+    const root = join(workDir, id);
+    try {
+      // Deepest first, in case something was mounted inside another mount.
+      for (const mountPoint of mountsUnder(root).sort((a, b) => b.length - a.length)) unmount(mountPoint);
+      for (const entry of readdirSync(root)) rmdirSync(join(root, entry));
+      rmdirSync(root);
+      report.workspaces.push(id);
+    } catch (error) {
+      report.problems.push(`workspace ${id}: ${(error as Error).message}`);
+    }
+  }
+  return report;
+}
+
+function mountsUnder(root: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((mountPoint): mountPoint is string => !!mountPoint && (mountPoint === root || mountPoint.startsWith(`${root}/`)));
+}
