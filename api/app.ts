@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import { isTerminal } from '../queue/events.js';
@@ -89,7 +89,7 @@ export function createApp(options: ApiOptions): express.Express {
         limit: options.rateLimitPerMinute,
         standardHeaders: 'draft-7',
         legacyHeaders: false,
-        keyGenerator: (req) => req.get('authorization') ?? req.ip ?? 'unknown',
+        keyGenerator: (req) => req.get('authorization') ?? ipKeyGenerator(req.ip ?? 'unknown'),
         handler: (_req, res) => {
           res.status(429).json(errorBody(new ApiError(429, 'rate_limited', `more than ${options.rateLimitPerMinute} requests per minute; slow down`)));
         },

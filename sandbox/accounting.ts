@@ -46,7 +46,9 @@ export interface RunFacts {
   enforced?: EnforcedLimit;
 }
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number as number, name]));
+/** Number -> name; the first name wins (SIGABRT, not its alias SIGIOT). */
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
 
 export function signalName(signal: number): string {
   return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;

@@ -1,0 +1,157 @@
+/**
+ * Service test set-up: a private redis-server (the embedded one, with
+ * persistence) in a temporary directory, the API on an ephemeral port, and
+ * workers in this process or as separate `runcell worker` processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type ApiOptions } from '../api/app.js';
+import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import { parseRedisUrl } from '../queue/connection.js';
+import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import { JobQueue } from '../queue/queue.js';
+import type { JobView } from '../queue/store.js';
+import { RuncellWorker, type RuncellWorkerOptions } from '../worker/worker.js';
+import { config, sandbox } from './helpers.js';
+
+export const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
+
+export class TestRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'runcell-redis-'));
+  server = new EmbeddedRedis({ dir: this.dir });
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  start(): Promise<void> {
+    return this.server.start();
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface TestApi {
+  url: string;
+  queue: JobQueue;
+  close(): Promise<void>;
+}
+
+export async function startApi(redisUrl: string, options: Partial<ApiOptions> = {}, maxBacklog = 1000): Promise<TestApi> {
+  const queue = new JobQueue({ redis: parseRedisUrl(redisUrl), maxBacklog });
+  await waitFor(() => queue.connected, 5000);
+  const app = createApp({ queue, limits: config.limits, ...options });
+  const server: Server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    queue,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await queue.close();
+    },
+  };
+}
+
+export async function startWorker(redisUrl: string, options: Partial<RuncellWorkerOptions> = {}): Promise<RuncellWorker> {
+  const { sandbox: box, pool } = sandbox();
+  const worker = new RuncellWorker({
+    redis: parseRedisUrl(redisUrl),
+    sandbox: box,
+    slots: pool,
+    concurrency: 2,
+    languages: readMarker(verifiedRootfs(config.dataDir)).languages,
+    lockDurationMs: 3000,
+    stalledIntervalMs: 1000,
+    heartbeatMs: 500,
+    ...options,
+  });
+  await worker.start();
+  return worker;
+}
+
+/** A `runcell worker` process on `redisUrl`, with short lock and shutdown times. */
+export function spawnWorker(redisUrl: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
+  let output = '';
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: { ...process.env, REDIS_URL: redisUrl, RUNCELL_LOCK_DURATION_MS: '2000', RUNCELL_CONCURRENCY: '1', RUNCELL_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return Object.assign(child, { output: () => output });
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function http<T = any>(url: string, init: RequestInit & { json?: unknown } = {}): Promise<HttpResult<T>> {
+  const headers = new Headers(init.headers);
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers.set('content-type', 'application/json');
+    body = JSON.stringify(init.json);
+  }
+  const response = await fetch(url, { ...init, headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+/** Polls GET /v1/jobs/:id until the job has ended. */
+export async function untilDone(api: string, id: string, timeoutMs = 30_000): Promise<JobView> {
+  let job: JobView | undefined;
+  await waitFor(
+    async () => {
+      job = (await http<JobView>(`${api}/v1/jobs/${id}`)).body;
+      return ['completed', 'cancelled', 'failed'].includes(job.status);
+    },
+    timeoutMs,
+    `job ${id} to end`,
+  );
+  return job!;
+}
+
+/** Reads an SSE stream to its end; answers the events. */
+export async function readEvents(url: string, headers: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ id: string; event: string; data: any }[]> {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await response.text();
+  return text
+    .split('\n\n')
+    .filter((block) => block.includes('event:'))
+    .map((block) => {
+      const field = (name: string) => block.split('\n').find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2) ?? '';
+      return { id: field('id'), event: field('event'), data: JSON.parse(field('data')) };
+    });
+}
+
+export { config };
