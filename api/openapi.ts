@@ -37,7 +37,10 @@ export function buildOpenApi(limits: LimitTable, bounds: RequestBounds): Record<
     registry.add(schema, { id });
   }
   const { schemas } = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'input', unrepresentable: 'any' });
-  for (const schema of Object.values(schemas)) delete (schema as Record<string, unknown>).$schema;
+  for (const schema of Object.values(schemas)) {
+    delete (schema as Record<string, unknown>).$schema;
+    delete (schema as Record<string, unknown>).$id;
+  }
 
   const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
   const common = { '401': error('missing or wrong API key'), '429': error('rate limited'), '503': error('Redis is not reachable') };

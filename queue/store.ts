@@ -102,6 +102,12 @@ end
 return 'ok'
 `;
 
+// KEYS[1] events; ARGV: channel, id, type, now, data json. One round trip for a progress event.
+const EVENT = `${EMIT}
+emit(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 'ok'
+`;
+
 // KEYS[1] job, KEYS[2] events; ARGV: now, worker, id, channel
 const START = `${EMIT}
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -129,6 +135,7 @@ interface Scripted {
   runcellFinish(...args: (string | number)[]): Promise<string>;
   runcellStart(...args: (string | number)[]): Promise<string>;
   runcellRequestCancel(...args: (string | number)[]): Promise<string>;
+  runcellEvent(...args: (string | number)[]): Promise<string>;
 }
 
 export class JobStore {
@@ -142,6 +149,7 @@ export class JobStore {
     redis.defineCommand('runcellFinish', { numberOfKeys: 3, lua: FINISH });
     redis.defineCommand('runcellStart', { numberOfKeys: 2, lua: START });
     redis.defineCommand('runcellRequestCancel', { numberOfKeys: 1, lua: REQUEST_CANCEL });
+    redis.defineCommand('runcellEvent', { numberOfKeys: 1, lua: EVENT });
   }
 
   private get scripts(): Scripted {
@@ -203,9 +211,7 @@ export class JobStore {
 
   /** Appends a progress event (compile_finished, run_finished). */
   async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now()): Promise<void> {
-    const json = JSON.stringify(data);
-    const entry = await this.redis.xadd(keys.events(id), '*', 'type', type, 'at', String(now), 'data', json);
-    await this.redis.publish(keys.eventsChannel, JSON.stringify({ job_id: id, id: entry, type, at: String(now), data: json }));
+    await this.scripts.runcellEvent(keys.events(id), keys.eventsChannel, id, type, now, JSON.stringify(data));
   }
 
   async get(id: string): Promise<JobView | undefined> {

@@ -2,6 +2,8 @@
  * The HTTP API against a real Redis (a private redis-server) and a real
  * worker running real sandboxes.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import type { RuncellWorker } from '../worker/worker.js';
@@ -164,6 +166,14 @@ describe('the OpenAPI document', () => {
       expect.arrayContaining(['/v1/jobs', '/v1/jobs/batch', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/languages', '/healthz', '/readyz']),
     );
     expect(response.body.components.schemas.JobRequest.properties.limits).toBeDefined();
+  });
+
+  it('docs/openapi.json is the document the code generates (npm run openapi)', async () => {
+    const { buildOpenApi } = await import('../api/openapi.js');
+    const { DEFAULT_BOUNDS } = await import('../api/schemas.js');
+    const { LIMIT_TABLE } = await import('../sandbox/limits.js');
+    const committed = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'docs', 'openapi.json'), 'utf8'));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(buildOpenApi(LIMIT_TABLE, DEFAULT_BOUNDS))));
   });
 });
 

@@ -1,0 +1,168 @@
+/**
+ * npm run bench:service [-- --seconds N --concurrency C --ingest-clients K]
+ *
+ * 1. Throughput: `runcell serve` in its own process (API, worker with
+ *    concurrency C, embedded Redis); 2 x C clients (enough to keep the
+ *    worker's C slots busy while answers travel) each submit a trivial job
+ *    (/bin/true) with ?wait and wait for its result, for N seconds. Prints
+ *    jobs/s and the p50/p95/p99 of submit-to-result latency.
+ * 2. The same trivial runs straight through the sandbox (runJob in this
+ *    process) at concurrency C for N seconds, and the ratio.
+ * 3. Ingest: `runcell api` alone (no worker, so nothing is taken off the
+ *    queue) on a fresh Redis; K clients submit as fast as they can for N
+ *    seconds. Prints accepted submissions/s.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../cli/config.js';
+import { verifiedRootfs } from '../rootfs/build.js';
+import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { runJob } from '../worker/job.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: String(cpus().length) },
+    clients: { type: 'string' },
+    'ingest-clients': { type: 'string', default: '32' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const CLIENTS = Number(values.clients ?? 2 * CONCURRENCY);
+const INGEST_CLIENTS = Number(values['ingest-clients']);
+const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
+const TRIVIAL = JSON.stringify({ command: ['/bin/true'] });
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+async function startProcess(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`runcell ${args[0]} exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Runs `once` in `clients` loops for SECONDS; answers latencies and completions/s. */
+async function load(clients: number, once: () => Promise<boolean>): Promise<{ perSecond: number; latencies: number[]; failures: number }> {
+  const latencies: number[] = [];
+  let failures = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        if (await once()) latencies.push(performance.now() - t0);
+        else failures++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: latencies.length / elapsed, latencies, failures };
+}
+
+async function serviceThroughput(dataDir: string): Promise<{ perSecond: number; p50: number; p95: number; p99: number; failures: number }> {
+  const { child, url } = await startProcess(['serve', '--port', '0'], { RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_DATA_DIR: dataDir });
+  try {
+    const submitAndWait = async () => {
+      const response = await fetch(`${url}/v1/jobs?wait=30`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: TRIVIAL });
+      const job = (await response.json()) as { status?: string; result?: { run?: { status: string } } };
+      return response.status === 200 && job.status === 'completed' && job.result?.run?.status === 'ok';
+    };
+    for (let i = 0; i < 5; i++) await submitAndWait(); // warm-up
+    const { perSecond, latencies, failures } = await load(CLIENTS, submitAndWait);
+    return { perSecond, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), failures };
+  } finally {
+    await stopProcess(child);
+  }
+}
+
+async function directThroughput(dataDir: string): Promise<number> {
+  const sandbox = Sandbox.create({ dataDir, rootfs: verifiedRootfs(dataDir) });
+  const pool = new SlotPool({ dataDir });
+  const once = async () => {
+    const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'] }));
+    return result.run?.status === 'ok';
+  };
+  for (let i = 0; i < 5; i++) await once();
+  const { perSecond } = await load(CONCURRENCY, once);
+  sandbox.close();
+  return perSecond;
+}
+
+/** wrk (Debian package wrk), when installed, generates load without eating the API's CPU the way a Node client does. */
+function wrkAvailable(): boolean {
+  return spawnSync('wrk', ['--version']).error === undefined;
+}
+
+async function wrkPost(url: string, clients: number): Promise<{ perSecond: number; refused: number }> {
+  const script = join(mkdtempSync(join(tmpdir(), 'runcell-wrk-')), 'post.lua');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${TRIVIAL}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const result = spawnSync('wrk', ['-t1', `-c${clients}`, `-d${SECONDS}s`, '-s', script, url], { encoding: 'utf8' });
+  rmSync(dirname(script), { recursive: true, force: true });
+  const total = Number(/(\d+) requests in/.exec(result.stdout)?.[1] ?? 0);
+  const seconds = Number(/requests in ([\d.]+)s/.exec(result.stdout)?.[1] ?? SECONDS);
+  const refused = Number(/Non-2xx or 3xx responses: (\d+)/.exec(result.stdout)?.[1] ?? 0);
+  return { perSecond: (total - refused) / seconds, refused };
+}
+
+async function ingest(): Promise<{ perSecond: number; refused: number; client: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'runcell-bench-redis-'));
+  const redis = new EmbeddedRedis({ dir });
+  await redis.start();
+  const { child, url } = await startProcess(['api', '--port', '0'], { REDIS_URL: redis.url, RUNCELL_MAX_BACKLOG: '100000000' });
+  try {
+    const submit = async () => (await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: TRIVIAL }).then((r) => r.arrayBuffer().then(() => r.status))) === 202;
+    for (let i = 0; i < 50; i++) await submit();
+    if (wrkAvailable()) return { ...(await wrkPost(`${url}/v1/jobs`, INGEST_CLIENTS)), client: 'wrk' };
+    const { perSecond, failures } = await load(INGEST_CLIENTS, submit);
+    return { perSecond, refused: failures, client: 'node fetch (apt-get install wrk for a lighter client)' };
+  } finally {
+    await stopProcess(child);
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const config = loadConfig();
+  process.stdout.write(`bench:service — ${SECONDS} s per phase, worker concurrency ${CONCURRENCY}, ${CLIENTS} HTTP clients, ${cpus().length} CPUs\n`);
+  const service = await serviceThroughput(config.dataDir);
+  process.stdout.write(
+    `service (HTTP submit ?wait -> result): ${service.perSecond.toFixed(1)} jobs/s, latency p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed\n`,
+  );
+  const direct = await directThroughput(config.dataDir);
+  process.stdout.write(`direct sandbox (runJob, same concurrency): ${direct.toFixed(1)} runs/s\n`);
+  process.stdout.write(`ratio service / direct: ${(service.perSecond / direct).toFixed(2)}\n`);
+  const accepted = await ingest();
+  process.stdout.write(`ingest (workers absent, ${INGEST_CLIENTS} clients, ${accepted.client}): ${accepted.perSecond.toFixed(0)} submissions/s accepted, ${accepted.refused} refused\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'service', seconds: SECONDS, concurrency: CONCURRENCY, clients: CLIENTS, service, direct_runs_per_second: direct, ratio: service.perSecond / direct, ingest_per_second: accepted.perSecond })}\n`,
+  );
+}
+
+await main();
