@@ -1,13 +1,13 @@
 /**
  * Process launch: starts `runcell-exec launch` (join cgroup, drop to the
- * slot uid, exec bubblewrap) with stdin from a file, keeps at most `outputBytes` of
+ * slot uid, run bubblewrap) with posix_spawn and stdin from a file, keeps at most `outputBytes` of
  * stdout and of stderr, and reads runcell-exec init's status record.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, fchownSync } from 'node:fs';
+import { closeSync, fchownSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { pipe } from './libc.js';
+import { signalName } from './accounting.js';
+import { pipe, reap, spawnWithFds, type ExitStatus } from './libc.js';
 
 export interface LaunchOptions {
   helperPath: string;
@@ -86,70 +86,66 @@ export interface LaunchedProcess {
 }
 
 export function launch(options: LaunchOptions): LaunchedProcess {
-  // Real pipes for stdout and stderr (Node's own 'pipe' is a socket, and open("/dev/stdout") fails on a socket).
+  // Real pipes (Node's own 'pipe' is a socket, and open("/dev/stdout") fails on a socket).
   const outPipe = pipe();
   const errPipe = pipe();
-  let child;
+  const statusPipe = pipe();
+  const devNull = options.stdinFd === undefined ? openSync('/dev/null', 'r') : undefined;
+  let pid: number | undefined;
+  let spawnError: Error | undefined;
   try {
     // Owned by the job, so that reopening /dev/stdout and /dev/stderr works inside.
     for (const fd of [outPipe.write, errPipe.write]) fchownSync(fd, options.uid, options.gid);
-    child = spawn(
+    // Nothing of the worker's environment, and exactly these five fds.
+    pid = spawnWithFds(
       options.helperPath,
-      ['launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
-      // Nothing of the worker's environment, and exactly these five fds.
-      {
-        stdio: [options.stdinFd ?? 'ignore', outPipe.write, errPipe.write, options.seccompFd, 'pipe'],
-        env: {},
-        cwd: '/',
-      },
+      [options.helperPath, 'launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
+      [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
     );
   } catch (error) {
-    for (const fd of [outPipe.read, errPipe.read]) closeSync(fd);
-    throw error;
+    spawnError = error as Error;
   } finally {
-    closeSync(outPipe.write);
-    closeSync(errPipe.write);
+    for (const fd of [outPipe.write, errPipe.write, statusPipe.write, devNull]) if (fd !== undefined) closeSync(fd);
   }
   const childStdout = new Socket({ fd: outPipe.read, readable: true, writable: false });
   const childStderr = new Socket({ fd: errPipe.read, readable: true, writable: false });
+  const statusStream = new Socket({ fd: statusPipe.read, readable: true, writable: false });
   const stdout = new BoundedBuffer(options.outputBytes);
   const stderr = new BoundedBuffer(options.outputBytes);
   let statusText = '';
-  let spawnError: Error | undefined;
-  let exitCode: number | null = null;
-  let exitSignal: NodeJS.Signals | null = null;
+  let exit: ExitStatus = { code: null, signal: null };
 
-  const collect = (stream: Readable | null, into: BoundedBuffer) =>
-    stream?.on('data', (chunk: Buffer) => {
+  const collect = (stream: Readable, into: BoundedBuffer) =>
+    stream.on('data', (chunk: Buffer) => {
       if (!into.truncated && into.push(chunk)) options.onOutputLimit();
     });
   collect(childStdout, stdout);
   collect(childStderr, stderr);
-  const statusStream = child.stdio[STATUS_FD] as Readable | null;
-  statusStream?.on('data', (chunk: Buffer) => {
+  statusStream.on('data', (chunk: Buffer) => {
     // The record is a few short lines; ignore anything past 1 KiB.
     if (statusText.length < 1024) statusText += chunk.toString('latin1');
   });
 
-  const streamsClosed = Promise.all(
-    [childStdout, childStderr, statusStream].map(
-      (stream) => new Promise<void>((resolve) => (stream ? stream.once('close', () => resolve()).once('error', () => resolve()) : resolve())),
-    ),
-  );
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exitCode = code;
-      exitSignal = signal;
-      resolve();
-    });
-    child.once('error', (error) => {
-      spawnError = error;
-      resolve();
-    });
-  });
+  const closed = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()).once('error', () => resolve()));
+  const streamsClosed = Promise.all([closed(childStdout), closed(childStderr)]);
+  // The launcher keeps the status pipe open until it exits, and it exits only when every
+  // process of the sandbox has: end of file on it means the sandbox is gone. Then reap.
+  const exited: Promise<void> =
+    pid === undefined
+      ? Promise.resolve()
+      : closed(statusStream).then(async () => {
+          for (;;) {
+            const status = reap(pid!);
+            if (status) {
+              exit = status;
+              return;
+            }
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        });
 
   return {
-    pid: child.pid,
+    pid,
     exited,
     async outcome(closeTimeoutMs) {
       await exited;
@@ -157,10 +153,10 @@ export function launch(options: LaunchOptions): LaunchedProcess {
       const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, closeTimeoutMs)));
       await Promise.race([streamsClosed, timedOut]);
       clearTimeout(timer);
-      for (const stream of [childStdout, childStderr, statusStream]) stream?.destroy();
+      for (const stream of [childStdout, childStderr, statusStream]) stream.destroy();
       return {
-        exitCode,
-        signal: exitSignal,
+        exitCode: exit.code,
+        signal: exit.signal === null ? null : (signalName(exit.signal) as NodeJS.Signals),
         spawnError,
         stdout: stdout.toBuffer(),
         stderr: stderr.toBuffer(),

@@ -3,7 +3,7 @@
  * what is wrong. Never a 500, never a stack trace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, startApi, TestRedis, type TestApi } from './service-helpers.js';
+import { http, readEvents, startApi, TestRedis, type TestApi } from './service-helpers.js';
 
 const redis = new TestRedis();
 let api: TestApi;
@@ -150,6 +150,27 @@ describe('queue limits', () => {
       expect(codes).toEqual([200, 200, 200, 429, 429]);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe('cancelling a queued job', () => {
+  it('is cancelled at once, leaves the queue, and its events end with cancelled', async () => {
+    const own = new TestRedis();
+    await own.start();
+    const lone = await startApi(own.url);
+    try {
+      const id = (await http(`${lone.url}/v1/jobs`, { method: 'POST', json: ok })).body.id;
+      const cancelled = await http(`${lone.url}/v1/jobs/${id}`, { method: 'DELETE' });
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body).toMatchObject({ id, status: 'cancelled', reason: 'cancelled while queued', started_at: null, result: null });
+      expect((await lone.queue.backlog()) === 0 || (await lone.queue.store.get(id))!.status === 'cancelled').toBe(true);
+      const events = await readEvents(`${lone.url}/v1/jobs/${id}/events`);
+      expect(events.map((e) => e.event)).toEqual(['queued', 'cancelled']);
+      expect((await http(`${lone.url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(409);
+    } finally {
+      await lone.close();
+      await own.destroy();
     }
   });
 });
