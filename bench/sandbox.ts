@@ -4,12 +4,12 @@
  * N trivial runs (/bin/true) through runcell's sandbox (a whole job: slot,
  * workspace tmpfs, cgroup, seccomp, bubblewrap, accounting, cleanup) and
  * through bare bubblewrap with the same namespaces and mounts (as the same
- * unprivileged uid, no cgroup, no seccomp, no accounting), side by side in
+ * unprivileged uid, started the same way with posix_spawn; no cgroup, no
+ * seccomp, no accounting), side by side in
  * one process, sequentially and at concurrency 2 and 4. Prints p50/p95
  * latency, runs/s and the runcell / bare ratio.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { environmentArgs, namespaceArgs } from '../sandbox/namespaces.js';
 import { Sandbox, type RunPhases } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { ensureHelper } from '../sandbox/helper.js';
+import { reap, spawnWithFds } from '../sandbox/libc.js';
 import { runJob } from '../worker/job.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
@@ -54,16 +55,20 @@ function bareOnce(uid: number): Promise<void> {
     ...filesystemArgs({ rootfs, helperDir: helper.dir, box: { source: join(dir, 'box'), writable: true }, tmp: join(dir, 'tmp') }),
     '--chdir', '/box', '--', '/bin/true',
   ];
+  // Started the way runcell starts its launcher (posix_spawn), through setpriv for the uid,
+  // so that the ratio measures what runcell adds around bubblewrap, not how Node forks.
+  const devNull = openSync('/dev/null', 'r+');
+  const pid = spawnWithFds('/usr/bin/setpriv', ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', '/usr/bin/bwrap', ...args], [devNull, devNull, devNull]);
+  closeSync(devNull);
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/bwrap', args, { uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'], env: {} });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
+    const poll = () => {
+      const status = reap(pid);
+      if (!status) return void setTimeout(poll, 0.5);
       rmSync(dir, { recursive: true, force: true });
-      if (code === 0) resolve();
-      else reject(new Error(`bare bwrap exited ${code}: ${stderr}`));
-    });
+      if (status.code === 0) resolve();
+      else reject(new Error(`bare bwrap exited ${status.code ?? `by signal ${status.signal}`}`));
+    };
+    poll();
   });
 }
 
