@@ -45,7 +45,7 @@ async function runcellOnce(): Promise<void> {
 const bareRoot = join(config.dataDir, 'bench-bare');
 let bareCounter = 0;
 
-function bareOnce(uid: number): Promise<void> {
+async function bareOnce(uid: number): Promise<void> {
   const dir = join(bareRoot, String(bareCounter++));
   mkdirSync(join(dir, 'box'), { recursive: true });
   mkdirSync(join(dir, 'tmp'), { recursive: true });
@@ -58,7 +58,7 @@ function bareOnce(uid: number): Promise<void> {
   // Started the way runcell starts its launcher (posix_spawn), through setpriv for the uid,
   // so that the ratio measures what runcell adds around bubblewrap, not how Node forks.
   const devNull = openSync('/dev/null', 'r+');
-  const pid = spawnWithFds('/usr/bin/setpriv', ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', '/usr/bin/bwrap', ...args], [devNull, devNull, devNull]);
+  const pid = await spawnWithFds('/usr/bin/setpriv', ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', '/usr/bin/bwrap', ...args], [devNull, devNull, devNull]);
   closeSync(devNull);
   return new Promise((resolve, reject) => {
     const poll = () => {

@@ -3,6 +3,7 @@
  * needs. The v1 and v2 drivers live in cgroup1.ts and cgroup2.ts.
  */
 import { readFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { CgroupV1Driver } from './cgroup1.js';
 import { CgroupV2Driver } from './cgroup2.js';
 
@@ -125,15 +126,28 @@ export function detectCgroupDriver(options: CgroupOptions = {}): CgroupDriver {
 }
 
 /** Polls `check` every few milliseconds until it is true or `timeoutMs` passes. */
-export async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 20);
   }
   return true;
+}
+
+/**
+ * rmdir that answers whether the directory is gone; on the thread pool, since
+ * cgroup v1 makes it wait for other cgroup operations.
+ */
+export async function tryRmdir(dir: string): Promise<boolean> {
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 export function parsePids(text: string): number[] {

@@ -2,10 +2,11 @@
  * cgroup v1 driver: one directory per run in each of the memory, pids,
  * cpuacct, freezer (and, for a CPU cap, cpu) hierarchies.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { parseKeyValues, parsePids, waitUntil } from './cgroup.js';
+import { parseKeyValues, parsePids, tryRmdir, waitUntil } from './cgroup.js';
 
 export interface CgroupV1Options extends CgroupOptions {
   /** Mount point of each controller's hierarchy, e.g. { memory: '/sys/fs/cgroup/memory' }. */
@@ -58,7 +59,8 @@ export class CgroupV1Driver implements CgroupDriver {
     try {
       for (const [, mount] of hierarchies) {
         const dir = join(mount, this.parentName, name);
-        mkdirSync(dir, { recursive: true });
+        // On the thread pool: cgroup v1 makes mkdir wait behind other cgroup operations.
+        await mkdir(dir, { recursive: true });
         dirs.push(dir);
       }
       const memory = this.dir('memory', name);
@@ -76,7 +78,7 @@ export class CgroupV1Driver implements CgroupDriver {
         writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpuQuota * CFS_PERIOD_US))));
       }
     } catch (error) {
-      for (const dir of dirs) tryRmdir(dir);
+      for (const dir of dirs) await tryRmdir(dir);
       throw error;
     }
     return new CgroupV1Run(name, dirs, {
@@ -118,7 +120,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   removeParentIfEmpty(): void {
-    for (const mount of new Set(Object.values(this.mounts))) tryRmdir(join(mount, this.parentName));
+    for (const mount of new Set(Object.values(this.mounts))) rmdirQuietly(join(mount, this.parentName));
   }
 }
 
@@ -186,6 +188,14 @@ class CgroupV1Run implements RunCgroup {
   }
 }
 
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* in use or gone */
+  }
+}
+
 function killQuietly(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -202,12 +212,3 @@ function tryWrite(path: string, value: string): void {
   }
 }
 
-/** rmdir that answers whether the directory is gone. */
-export function tryRmdir(dir: string): boolean {
-  try {
-    rmdirSync(dir);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT';
-  }
-}

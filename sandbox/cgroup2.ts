@@ -2,11 +2,11 @@
  * cgroup v2 driver: one directory per run under <root>/<parent>, with the
  * memory, pids and cpu controllers enabled on the parent.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { V2_CONTROLLERS, parseKeyValues, parsePids, waitUntil } from './cgroup.js';
-import { tryRmdir } from './cgroup1.js';
+import { V2_CONTROLLERS, parseKeyValues, parsePids, tryRmdir, waitUntil } from './cgroup.js';
 
 export interface CgroupV2Options extends CgroupOptions {
   /** Mount point of the unified hierarchy (or a delegated subtree of it). Default /sys/fs/cgroup. */
@@ -53,7 +53,7 @@ export class CgroupV2Driver implements CgroupDriver {
   async create(name: string, limits: CgroupLimits): Promise<RunCgroup> {
     this.ensureParent();
     const dir = join(this.parent, name);
-    mkdirSync(dir);
+    await mkdir(dir);
     try {
       writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
       // Swap excluded: the job may not push its pages to swap to dodge the limit.
@@ -69,7 +69,7 @@ export class CgroupV2Driver implements CgroupDriver {
         writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
       }
     } catch (error) {
-      tryRmdir(dir);
+      await tryRmdir(dir);
       throw error;
     }
     return new CgroupV2Run(name, dir);
@@ -95,7 +95,11 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   removeParentIfEmpty(): void {
-    tryRmdir(this.parent);
+    try {
+      rmdirSync(this.parent);
+    } catch {
+      /* in use or gone */
+    }
   }
 }
 

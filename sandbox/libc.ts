@@ -5,6 +5,9 @@
 import { closeSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
 
+/** A koffi function also callable on a worker thread. */
+type AsyncCapable = { async(...args: unknown[]): void };
+
 interface Libc {
   mount(source: string, target: string, fsType: string, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
@@ -30,6 +33,17 @@ interface Libc {
 }
 
 let libc: Libc | undefined;
+
+/**
+ * Runs a libc call on a worker thread: mount, umount and posix_spawn can wait
+ * inside the kernel (cgroup v1 serializes process creation behind migrations
+ * that wait for RCU), and the event loop must not wait with them.
+ */
+export function offThread(fn: unknown, ...args: unknown[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    (fn as AsyncCapable).async(...args, (error: unknown, result: number) => (error ? reject(error) : resolve(result)));
+  });
+}
 
 export function loadLibc(): Libc {
   if (libc) return libc;
@@ -125,7 +139,7 @@ function check(rc: number, what: string): void {
  * this process's page tables, as Node's fork-based spawn does, which costs
  * milliseconds in a large process. Returns the pid; reap it with reap().
  */
-export function spawnWithFds(path: string, argv: string[], fds: number[], cwd = '/'): number {
+export async function spawnWithFds(path: string, argv: string[], fds: number[], cwd = '/'): Promise<number> {
   const c = loadLibc();
   // Park the sources above the targets, so that one dup2 cannot clobber the source of the next.
   const parked = fds.map((fd) => {
@@ -149,7 +163,7 @@ export function spawnWithFds(path: string, argv: string[], fds: number[], cwd = 
     check(c.attrSetSigDefault(attr, all), 'posix_spawnattr_setsigdefault');
     check(c.attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), 'posix_spawnattr_setflags');
     const pid = [0];
-    check(c.posix_spawn(pid, path, actions, attr, [...argv, null], [null]), `cannot start ${path}`);
+    check(await offThread(c.posix_spawn, pid, path, actions, attr, [...argv, null], [null]), `cannot start ${path}`);
     return pid[0];
   } finally {
     c.actionsDestroy(actions);

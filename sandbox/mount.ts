@@ -5,7 +5,7 @@
  * filesystem: read-only rootfs, fresh /proc, minimal /dev, no /sys.
  */
 import { mkdirSync } from 'node:fs';
-import { lastError, loadLibc } from './libc.js';
+import { lastError, loadLibc, offThread } from './libc.js';
 
 const MS_NOSUID = 0x2;
 const MS_NODEV = 0x4;
@@ -24,11 +24,11 @@ export interface TmpfsOptions {
 }
 
 /** Mounts a fresh tmpfs (nosuid, nodev) at `target`, creating the directory. */
-export function mountTmpfs(target: string, options: TmpfsOptions): void {
+export async function mountTmpfs(target: string, options: TmpfsOptions): Promise<void> {
   mkdirSync(target, { recursive: true, mode: 0o711 });
   const mode = (options.mode ?? 0o755).toString(8);
   const data = `size=${options.sizeBytes},nr_inodes=${options.inodes},mode=${mode},uid=${options.uid},gid=${options.gid}`;
-  if (loadLibc().mount('runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data) !== 0) {
+  if ((await offThread(loadLibc().mount, 'runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data)) !== 0) {
     throw new Error(`cannot mount a tmpfs at ${target}: ${lastError().message}`);
   }
 }
@@ -37,8 +37,8 @@ export function mountTmpfs(target: string, options: TmpfsOptions): void {
  * Detaches a mount without following a symlink at `target`; the kernel frees
  * it once no process uses it. Answers false when nothing was mounted there.
  */
-export function unmount(target: string): boolean {
-  if (loadLibc().umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) === 0) return true;
+export async function unmount(target: string): Promise<boolean> {
+  if ((await offThread(loadLibc().umount2, target, MNT_DETACH | UMOUNT_NOFOLLOW)) === 0) return true;
   const { errno, message } = lastError();
   if (errno === EINVAL || errno === ENOENT) return false;
   throw new Error(`cannot unmount ${target}: ${message}`);

@@ -85,7 +85,7 @@ export interface LaunchedProcess {
   outcome(closeTimeoutMs: number): Promise<LaunchOutcome>;
 }
 
-export function launch(options: LaunchOptions): LaunchedProcess {
+export async function launch(options: LaunchOptions): Promise<LaunchedProcess> {
   // Real pipes (Node's own 'pipe' is a socket, and open("/dev/stdout") fails on a socket).
   const outPipe = pipe();
   const errPipe = pipe();
@@ -97,7 +97,7 @@ export function launch(options: LaunchOptions): LaunchedProcess {
     // Owned by the job, so that reopening /dev/stdout and /dev/stderr works inside.
     for (const fd of [outPipe.write, errPipe.write]) fchownSync(fd, options.uid, options.gid);
     // Nothing of the worker's environment, and exactly these five fds.
-    pid = spawnWithFds(
+    pid = await spawnWithFds(
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
       [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],

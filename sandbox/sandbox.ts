@@ -119,7 +119,7 @@ export class Sandbox {
    * A fresh workspace for a job in `slot`; remove() it when the job is done.
    * Named after the slot, so that the leftovers of a dead worker can be told apart.
    */
-  createWorkspace(slot: Slot, bytes: number): Workspace {
+  createWorkspace(slot: Slot, bytes: number): Promise<Workspace> {
     return Workspace.create({ dataDir: this.options.dataDir, id: `${slotPrefix(slot.index)}${newId()}`, slot, bytes });
   }
 
@@ -129,7 +129,7 @@ export class Sandbox {
     if (envProblem) throw new Error(envProblem);
     const clock = new PhaseClock();
     const runId = newId();
-    const tmp = spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
+    const tmp = await spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
     let cgroup: RunCgroup | undefined;
     try {
       cgroup = await this.cgroups.create(`${slotPrefix(spec.slot.index)}${runId}`, {
@@ -145,7 +145,7 @@ export class Sandbox {
       try {
         await cgroup?.destroy();
       } finally {
-        spec.workspace.releaseTmp(tmp);
+        await spec.workspace.releaseTmp(tmp);
         clock.mark('cleanup');
         this.options.onPhases?.(clock.phases as RunPhases);
       }
@@ -196,7 +196,7 @@ export class Sandbox {
     const started = performance.now();
     let proc;
     try {
-      proc = launch({
+      proc = await launch({
         helperPath: this.helper.path,
         uid: spec.slot.uid,
         gid: spec.slot.gid,

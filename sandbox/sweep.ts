@@ -32,7 +32,7 @@ export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: strin
     const root = join(workDir, id);
     try {
       // Deepest first, in case something was mounted inside another mount.
-      for (const mountPoint of mountsUnder(root).sort((a, b) => b.length - a.length)) unmount(mountPoint);
+      for (const mountPoint of mountsUnder(root).sort((a, b) => b.length - a.length)) await unmount(mountPoint);
       for (const entry of readdirSync(root)) rmdirSync(join(root, entry));
       rmdirSync(root);
       report.workspaces.push(id);

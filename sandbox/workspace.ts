@@ -52,7 +52,7 @@ export class Workspace {
     this.boxPath = join(this.root, 'box');
   }
 
-  static create(options: WorkspaceOptions): Workspace {
+  static async create(options: WorkspaceOptions): Promise<Workspace> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.id)) throw new Error(`bad workspace id ${JSON.stringify(options.id)}`);
     const workspace = new Workspace(options);
     // Traversable, not listable: the slot uid (bubblewrap) must reach the mount, nothing more.
@@ -60,12 +60,12 @@ export class Workspace {
       mkdirSync(dir, { recursive: true, mode: 0o711 });
       chmodSync(dir, 0o711);
     }
-    workspace.mount(workspace.boxPath);
+    await workspace.mount(workspace.boxPath);
     return workspace;
   }
 
-  private mount(path: string, bytes = this.options.bytes): void {
-    mountTmpfs(path, {
+  private mount(path: string, bytes = this.options.bytes): Promise<void> {
+    return mountTmpfs(path, {
       sizeBytes: bytes,
       inodes: FIXED_LIMITS.workspaceInodes,
       uid: this.options.slot.uid,
@@ -113,31 +113,31 @@ export class Workspace {
   }
 
   /** Mounts a fresh /tmp of `bytes` for one run and returns its host path. */
-  createTmp(runId: string, bytes: number): string {
+  async createTmp(runId: string, bytes: number): Promise<string> {
     const path = join(this.root, `tmp-${runId}`);
-    this.mount(path, bytes);
+    await this.mount(path, bytes);
     this.tmps.add(path);
     return path;
   }
 
-  releaseTmp(path: string): void {
+  async releaseTmp(path: string): Promise<void> {
     if (!this.tmps.delete(path)) return;
-    unmountAndRemove(path);
+    await unmountAndRemove(path);
   }
 
   /** Unmounts everything and removes the (then empty) mount points. Safe to call twice. */
-  remove(): void {
+  async remove(): Promise<void> {
     if (this.removed) return;
-    for (const tmp of this.tmps) unmountAndRemove(tmp);
+    for (const tmp of this.tmps) await unmountAndRemove(tmp);
     this.tmps.clear();
-    unmountAndRemove(this.boxPath);
+    await unmountAndRemove(this.boxPath);
     rmdirQuietly(this.root);
     this.removed = true;
   }
 }
 
-function unmountAndRemove(path: string): void {
-  unmount(path);
+async function unmountAndRemove(path: string): Promise<void> {
+  await unmount(path);
   rmdirQuietly(path);
 }
 

@@ -85,7 +85,7 @@ function plan(request: JobRequest, table: LimitTable): Plan {
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
   const steps = plan(request, context.table ?? LIMIT_TABLE);
   const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
-  const workspace = context.sandbox.createWorkspace(context.slot, boxBytes);
+  const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
     workspace.writeFiles(request.files ?? []);
     const common = { slot: context.slot, workspace, env: request.env, signal: context.signal };
@@ -105,6 +105,6 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
     await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };
   } finally {
-    workspace.remove();
+    await workspace.remove();
   }
 }
