@@ -4,7 +4,7 @@
  * cannot set), and the bubblewrap arguments that build the sandbox's
  * filesystem: read-only rootfs, fresh /proc, minimal /dev, no /sys.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { lastError, loadLibc, offThread } from './libc.js';
 
 const MS_NOSUID = 0x2;
@@ -25,7 +25,7 @@ export interface TmpfsOptions {
 
 /** Mounts a fresh tmpfs (nosuid, nodev) at `target`, creating the directory. */
 export async function mountTmpfs(target: string, options: TmpfsOptions): Promise<void> {
-  mkdirSync(target, { recursive: true, mode: 0o711 });
+  await mkdir(target, { recursive: true, mode: 0o711 });
   const mode = (options.mode ?? 0o755).toString(8);
   const data = `size=${options.sizeBytes},nr_inodes=${options.inodes},mode=${mode},uid=${options.uid},gid=${options.gid}`;
   if ((await offThread(loadLibc().mount, 'runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data)) !== 0) {

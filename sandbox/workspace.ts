@@ -5,7 +5,8 @@
  * files into /box before any of the job's code has run, and afterwards never
  * walks what the job left: removal is an unmount, which follows no link.
  */
-import { chmodSync, closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, rmdirSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FIXED_LIMITS } from './limits.js';
 import { mountTmpfs, unmount } from './mount.js';
@@ -56,10 +57,11 @@ export class Workspace {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.id)) throw new Error(`bad workspace id ${JSON.stringify(options.id)}`);
     const workspace = new Workspace(options);
     // Traversable, not listable: the slot uid (bubblewrap) must reach the mount, nothing more.
-    for (const dir of [options.dataDir, join(options.dataDir, 'work'), workspace.root]) {
+    for (const dir of [options.dataDir, join(options.dataDir, 'work')]) {
       mkdirSync(dir, { recursive: true, mode: 0o711 });
       chmodSync(dir, 0o711);
     }
+    await mkdir(workspace.root, { mode: 0o711 });
     await workspace.mount(workspace.boxPath);
     return workspace;
   }
@@ -131,19 +133,19 @@ export class Workspace {
     for (const tmp of this.tmps) await unmountAndRemove(tmp);
     this.tmps.clear();
     await unmountAndRemove(this.boxPath);
-    rmdirQuietly(this.root);
+    await rmdirQuietly(this.root);
     this.removed = true;
   }
 }
 
 async function unmountAndRemove(path: string): Promise<void> {
   await unmount(path);
-  rmdirQuietly(path);
+  await rmdirQuietly(path);
 }
 
-function rmdirQuietly(path: string): void {
+async function rmdirQuietly(path: string): Promise<void> {
   try {
-    rmdirSync(path);
+    await rmdir(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT') throw new Error(`cannot remove ${path}: ${code}`);
