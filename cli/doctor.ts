@@ -87,6 +87,10 @@ function checks(config: Config): Check[] {
       run: () => (existsSync('/usr/bin/mmdebstrap') ? {} : { problem: 'apt-get install mmdebstrap' }),
     },
     {
+      name: 'redis-server (for `runcell serve` without REDIS_URL)',
+      run: () => (config.redisUrl || existsSync('/usr/bin/redis-server') ? {} : { problem: 'apt-get install redis-server, or set REDIS_URL' }),
+    },
+    {
       name: 'rootfs',
       run: () => {
         const location = rootfsLocation(config.dataDir);

@@ -23,47 +23,48 @@ export interface RedisTarget {
   sentinelName?: string;
 }
 
+/** "[user:password@]h1:p1,h2:p2[/name]" (URL() cannot parse a host list). */
+function hostList(rest: string, defaultPort: number) {
+  const at = rest.lastIndexOf('@');
+  const auth = at >= 0 ? rest.slice(0, at) : undefined;
+  const [hosts, name] = rest.slice(at + 1).split('/');
+  const [username, password] = auth === undefined ? [] : auth.includes(':') ? auth.split(':') : [undefined, auth];
+  return {
+    name,
+    username: username ? decodeURIComponent(username) : undefined,
+    password: password ? decodeURIComponent(password) : undefined,
+    nodes: hosts.split(',').map((hostPort) => {
+      const [host, port] = hostPort.split(':');
+      return { host, port: Number(port || defaultPort) };
+    }),
+  };
+}
+
 export function parseRedisUrl(url: string): RedisTarget {
   if (url.startsWith('unix://')) return { kind: 'single', options: { path: url.slice('unix://'.length) } };
-  const parsed = new URL(url);
-  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-  const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
-  const nodes = () =>
-    parsed.host.split(',').map((hostPort) => {
-      const [host, port] = hostPort.split(':');
-      return { host, port: Number(port || 6379) };
-    });
-  switch (parsed.protocol) {
-    case 'redis:':
-    case 'rediss:':
-      return {
-        kind: 'single',
-        options: {
-          host: parsed.hostname,
-          port: Number(parsed.port || 6379),
-          username,
-          password,
-          db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
-          tls: parsed.protocol === 'rediss:' ? {} : undefined,
-        },
-      };
-    case 'redis-sentinel:': {
-      // URL() cannot parse a host list: take it apart by hand.
-      const rest = url.slice('redis-sentinel://'.length);
-      const [auth, hostsAndName] = rest.includes('@') ? rest.split('@') : [undefined, rest];
-      const [hosts, name] = hostsAndName.split('/');
-      return {
-        kind: 'sentinel',
-        sentinelName: name || 'mymaster',
-        nodes: hosts.split(',').map((hostPort) => ({ host: hostPort.split(':')[0], port: Number(hostPort.split(':')[1] || 26379) })),
-        options: { password: auth?.replace(/^:/, '') },
-      };
-    }
-    case 'redis-cluster:':
-      return { kind: 'cluster', nodes: nodes(), options: { username, password } };
-    default:
-      throw new Error(`REDIS_URL: unsupported scheme ${parsed.protocol} (use redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://)`);
+  if (url.startsWith('redis-sentinel://')) {
+    const { name, password, nodes } = hostList(url.slice('redis-sentinel://'.length), 26379);
+    return { kind: 'sentinel', sentinelName: name || 'mymaster', nodes, options: { password } };
   }
+  if (url.startsWith('redis-cluster://')) {
+    const { username, password, nodes } = hostList(url.slice('redis-cluster://'.length), 6379);
+    return { kind: 'cluster', nodes, options: { username, password } };
+  }
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new Error(`REDIS_URL: unsupported scheme ${parsed.protocol} (use redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://)`);
+  }
+  return {
+    kind: 'single',
+    options: {
+      host: parsed.hostname,
+      port: Number(parsed.port || 6379),
+      username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+      password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+      db: parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0,
+      tls: parsed.protocol === 'rediss:' ? {} : undefined,
+    },
+  };
 }
 
 function roleOptions(role: RedisRole): RedisOptions {

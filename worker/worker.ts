@@ -167,6 +167,13 @@ export class RuncellWorker {
         await this.store.finish(id, 'cancelled', { result, reason: 'cancelled while running' });
         return;
       }
+      // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
+      const broken = [result.compile, result.run].find((step) => step?.status === 'sandbox_error');
+      if (broken) {
+        await this.store.finish(id, 'failed', { result, reason: `the sandbox failed: ${broken.message}` });
+        this.logger.error({ job: id, reason: broken.message }, 'sandbox error');
+        return;
+      }
       await this.store.finish(id, 'completed', { result });
     } finally {
       this.active.delete(id);
