@@ -107,13 +107,15 @@ function figures(sample: Sample): Figures {
 }
 
 /**
- * Both sides in alternating batches of 10, so that a busy moment of the
- * machine falls on both alike rather than on whichever ran then.
+ * Both sides in alternating batches (a quarter of the runs each), so that a
+ * busy moment of the machine falls on both alike. Batches are long because
+ * cgroup v1 makes the first cgroup moves after a quiet spell wait for an RCU
+ * grace period: short batches would measure mostly those first moves.
  */
 async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures }> {
   const runcell: Sample = { latencies: [], seconds: 0 };
   const bare: Sample = { latencies: [], seconds: 0 };
-  const BATCH = 10;
+  const BATCH = Math.max(10, Math.ceil(RUNS / 4));
   for (let done = 0; done < RUNS; done += BATCH) {
     await batch(concurrency, BATCH, () => runcellOnce(), runcell);
     await batch(concurrency, BATCH, (worker) => bareOnce(config.uidBase + config.slots + worker), bare);

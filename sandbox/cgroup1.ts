@@ -57,12 +57,12 @@ export class CgroupV1Driver implements CgroupDriver {
     const hierarchies = this.hierarchies(limits.cpuQuota !== undefined);
     const dirs: string[] = [];
     try {
-      for (const [, mount] of hierarchies) {
-        const dir = join(mount, this.parentName, name);
-        // On the thread pool: cgroup v1 makes mkdir wait behind other cgroup operations.
-        await mkdir(dir, { recursive: true });
-        dirs.push(dir);
-      }
+      // On the thread pool, side by side: cgroup v1 makes mkdir wait behind other cgroup operations.
+      const wanted = [...hierarchies.values()].map((mount) => join(mount, this.parentName, name));
+      const made = await Promise.allSettled(wanted.map((dir) => mkdir(dir, { recursive: true })));
+      made.forEach((outcome, i) => outcome.status === 'fulfilled' && dirs.push(wanted[i]));
+      const failed = made.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
       const memory = this.dir('memory', name);
       writeFileSync(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
       // Swap is excluded: cap memory+swap at the same figure when the kernel accounts swap...
@@ -179,11 +179,10 @@ class CgroupV1Run implements RunCgroup {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     await this.killAll();
-    for (const dir of this.dirs) {
-      // The kernel may take a moment to release an emptied cgroup.
-      const removed = await waitUntil(() => tryRmdir(dir), 2000);
-      if (!removed) throw new Error(`cannot remove cgroup ${dir}`);
-    }
+    // The kernel may take a moment to release an emptied cgroup.
+    const removed = await Promise.all(this.dirs.map((dir) => waitUntil(() => tryRmdir(dir), 2000)));
+    const stuck = this.dirs.filter((_, i) => !removed[i]);
+    if (stuck.length > 0) throw new Error(`cannot remove cgroup ${stuck.join(', ')}`);
     this.destroyed = true;
   }
 }

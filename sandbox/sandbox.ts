@@ -129,26 +129,33 @@ export class Sandbox {
     if (envProblem) throw new Error(envProblem);
     const clock = new PhaseClock();
     const runId = newId();
-    const tmp = await spec.workspace.createTmp(runId, spec.limits.workspace_bytes);
+    let tmp: string | undefined;
     let cgroup: RunCgroup | undefined;
     try {
-      cgroup = await this.cgroups.create(`${slotPrefix(spec.slot.index)}${runId}`, {
-        memoryBytes: spec.limits.memory_bytes,
-        pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
-        cpuQuota: this.options.cpuQuota,
-      });
+      // Independent kernel work, each on the thread pool: side by side.
+      const [tmpResult, cgroupResult] = await Promise.allSettled([
+        spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
+        this.cgroups.create(`${slotPrefix(spec.slot.index)}${runId}`, {
+          memoryBytes: spec.limits.memory_bytes,
+          pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
+          cpuQuota: this.options.cpuQuota,
+        }),
+      ]);
+      if (tmpResult.status === 'fulfilled') tmp = tmpResult.value;
+      if (cgroupResult.status === 'fulfilled') cgroup = cgroupResult.value;
+      if (tmpResult.status === 'rejected') throw tmpResult.reason;
+      if (cgroupResult.status === 'rejected') throw cgroupResult.reason;
       clock.mark('prepare');
-      return await this.supervise(spec, cgroup, this.bwrapArgs(spec, tmp), clock);
+      return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
     } catch (error) {
-      return sandboxError(`sandbox failure: ${(error as Error).message}`);
+      return sandboxError(`cannot set up the sandbox: ${(error as Error).message}`);
     } finally {
-      try {
-        await cgroup?.destroy();
-      } finally {
-        await spec.workspace.releaseTmp(tmp);
-        clock.mark('cleanup');
-        this.options.onPhases?.(clock.phases as RunPhases);
-      }
+      const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
+      clock.mark('cleanup');
+      this.options.onPhases?.(clock.phases as RunPhases);
+      // Fail closed: a cgroup that would not die is the caller's problem to hear about.
+      if (destroyed.status === 'rejected') throw destroyed.reason;
+      if (released.status === 'rejected') throw released.reason;
     }
   }
 

@@ -34,7 +34,7 @@ describe('a sandbox that cannot be set up', () => {
     const id = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
     const job = await untilDone(api.url, id);
     expect(job.status).toBe('failed');
-    expect(job.reason).toMatch(/^the sandbox failed: sandbox failure: .*ENOTDIR/);
+    expect(job.reason).toMatch(/^cannot set up the sandbox: .*ENOTDIR/);
     expect(job.result!.run).toMatchObject({ status: 'sandbox_error', message: expect.stringMatching(/ENOTDIR/) });
     const workDir = join(config.dataDir, 'work');
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(workDir);

@@ -170,7 +170,7 @@ export class RuncellWorker {
       // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
       const broken = [result.compile, result.run].find((step) => step?.status === 'sandbox_error');
       if (broken) {
-        await this.store.finish(id, 'failed', { result, reason: `the sandbox failed: ${broken.message}` });
+        await this.store.finish(id, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
         this.logger.error({ job: id, reason: broken.message }, 'sandbox error');
         return;
       }
