@@ -2,7 +2,8 @@
  * cgroups: the driver interface, and detection of which driver this host
  * needs. The v1 and v2 drivers live in cgroup1.ts and cgroup2.ts.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { rmdir } from 'node:fs/promises';
 import { CgroupV1Driver } from './cgroup1.js';
 import { CgroupV2Driver } from './cgroup2.js';
@@ -48,14 +49,15 @@ export interface CgroupDriver {
   describe(): string;
   /** Problems that make the driver unusable (missing controllers...), empty when fine. */
   problems(): string[];
+  /** A run's cgroup `name` ("<slot parent>/<run>"), its slot parent created when missing. */
   create(name: string, limits: CgroupLimits): Promise<RunCgroup>;
-  /** Names of run cgroups that exist now (leftovers, when nothing runs). */
+  /** Names ("<slot parent>/<run>") of run cgroups that exist now (leftovers, when nothing runs). */
   list(): string[];
   /** Host pids in the run cgroup `name` (empty when it does not exist). */
   pidsOf(name: string): number[];
   /** Kills whatever is in the run cgroup `name` and removes it (a leftover of a dead worker). */
   remove(name: string): Promise<void>;
-  /** Removes the parent cgroup(s) if no run uses them. */
+  /** Removes the slot parents and runcell's parent cgroup(s) where no run uses them. */
   removeParentIfEmpty(): void;
 }
 
@@ -68,6 +70,37 @@ interface Mount {
   mountPoint: string;
   fsType: string;
   superOptions: string[];
+}
+
+/** "<slot>/<run>" names of the run cgroups under `parent` (two levels of directories). */
+export function listRuns(parent: string): string[] {
+  const subdirs = (dir: string) => {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
+    } catch {
+      return [];
+    }
+  };
+  return subdirs(parent).flatMap((slot) => subdirs(join(parent, slot)).map((run) => `${slot}/${run}`));
+}
+
+/** Removes the empty slot parents under `parent`, then `parent` itself if empty. */
+export function removeEmptyTree(parent: string): void {
+  const quietly = (dir: string) => {
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* in use, or gone */
+    }
+  };
+  try {
+    for (const entry of readdirSync(parent, { withFileTypes: true })) if (entry.isDirectory()) quietly(join(parent, entry.name));
+  } catch {
+    return;
+  }
+  quietly(parent);
 }
 
 /** Parses /proc/self/mountinfo for cgroup and cgroup2 mounts. */

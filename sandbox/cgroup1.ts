@@ -2,11 +2,11 @@
  * cgroup v1 driver: one directory per run in each of the memory, pids,
  * cpuacct, freezer (and, for a CPU cap, cpu) hierarchies.
  */
-import { existsSync, readFileSync, rmdirSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { parseKeyValues, parsePids, tryRmdir, waitUntil } from './cgroup.js';
+import { listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup.js';
 
 export interface CgroupV1Options extends CgroupOptions {
   /** Mount point of each controller's hierarchy, e.g. { memory: '/sys/fs/cgroup/memory' }. */
@@ -90,14 +90,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   list(): string[] {
-    const parent = join(this.mounts.memory, this.parentName);
-    try {
-      return readdirSync(parent, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => entry.name);
-    } catch {
-      return [];
-    }
+    return listRuns(join(this.mounts.memory, this.parentName));
   }
 
   pidsOf(name: string): number[] {
@@ -120,7 +113,7 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   removeParentIfEmpty(): void {
-    for (const mount of new Set(Object.values(this.mounts))) rmdirQuietly(join(mount, this.parentName));
+    for (const mount of new Set(Object.values(this.mounts))) removeEmptyTree(join(mount, this.parentName));
   }
 }
 
@@ -184,14 +177,6 @@ class CgroupV1Run implements RunCgroup {
     const stuck = this.dirs.filter((_, i) => !removed[i]);
     if (stuck.length > 0) throw new Error(`cannot remove cgroup ${stuck.join(', ')}`);
     this.destroyed = true;
-  }
-}
-
-function rmdirQuietly(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* in use or gone */
   }
 }
 

@@ -2,11 +2,11 @@
  * cgroup v2 driver: one directory per run under <root>/<parent>, with the
  * memory, pids and cpu controllers enabled on the parent.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { V2_CONTROLLERS, parseKeyValues, parsePids, tryRmdir, waitUntil } from './cgroup.js';
+import { V2_CONTROLLERS, listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup.js';
 
 export interface CgroupV2Options extends CgroupOptions {
   /** Mount point of the unified hierarchy (or a delegated subtree of it). Default /sys/fs/cgroup. */
@@ -39,11 +39,15 @@ export class CgroupV2Driver implements CgroupDriver {
     return V2_CONTROLLERS.filter((c) => !available.includes(c)).map((c) => `cgroup v2 controller ${c} is not available at ${this.root}`);
   }
 
-  /** Controllers must be enabled for the parent's children, and the parent in its own parent. */
-  private ensureParent(): void {
-    if (!existsSync(this.parent)) mkdirSync(this.parent, { recursive: true });
+  /**
+   * Makes runcell's parent and the slot's parent, with the controllers enabled
+   * for the children of each level (v2 hands a controller down only when the
+   * level above enables it). Neither holds a process, as v2 requires.
+   */
+  private ensureParents(slotParent: string): void {
     const enable = V2_CONTROLLERS.map((c) => `+${c}`).join(' ');
-    for (const dir of [this.root, this.parent]) {
+    for (const dir of [this.root, this.parent, join(this.parent, slotParent)]) {
+      if (!existsSync(dir)) mkdirSync(dir);
       const file = join(dir, 'cgroup.subtree_control');
       const enabled = existsSync(file) ? readFileSync(file, 'utf8').trim().split(/\s+/) : [];
       if (!V2_CONTROLLERS.every((c) => enabled.includes(c))) writeFileSync(file, enable);
@@ -51,7 +55,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   async create(name: string, limits: CgroupLimits): Promise<RunCgroup> {
-    this.ensureParent();
+    this.ensureParents(dirname(name));
     const dir = join(this.parent, name);
     await mkdir(dir);
     try {
@@ -76,13 +80,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   list(): string[] {
-    try {
-      return readdirSync(this.parent, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => entry.name);
-    } catch {
-      return [];
-    }
+    return listRuns(this.parent);
   }
 
   pidsOf(name: string): number[] {
@@ -95,11 +93,7 @@ export class CgroupV2Driver implements CgroupDriver {
   }
 
   removeParentIfEmpty(): void {
-    try {
-      rmdirSync(this.parent);
-    } catch {
-      /* in use or gone */
-    }
+    removeEmptyTree(this.parent);
   }
 }
 

@@ -18,7 +18,7 @@ import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { STANDARD_POLICY, type SeccompPolicy } from './seccomp-policy.js';
-import type { Slot } from './slots.js';
+import { slotName, type Slot } from './slots.js';
 import { Workspace } from './workspace.js';
 
 export interface SandboxOptions {
@@ -120,7 +120,7 @@ export class Sandbox {
    * Named after the slot, so that the leftovers of a dead worker can be told apart.
    */
   createWorkspace(slot: Slot, bytes: number): Promise<Workspace> {
-    return Workspace.create({ dataDir: this.options.dataDir, id: `${slotPrefix(slot.index)}${newId()}`, slot, bytes });
+    return Workspace.create({ dataDir: this.options.dataDir, id: `${slotName(slot.index)}-${newId()}`, slot, bytes });
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
@@ -135,7 +135,7 @@ export class Sandbox {
       // Independent kernel work, each on the thread pool: side by side.
       const [tmpResult, cgroupResult] = await Promise.allSettled([
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
-        this.cgroups.create(`${slotPrefix(spec.slot.index)}${runId}`, {
+        this.cgroups.create(`${slotName(spec.slot.index)}/${runId}`, {
           memoryBytes: spec.limits.memory_bytes,
           pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
           cpuQuota: this.options.cpuQuota,
@@ -292,11 +292,6 @@ function writeFilter(dataDir: string, filter: CompiledFilter): string {
     renameSync(staging, path);
   }
   return path;
-}
-
-/** Cgroups and workspaces of slot i are named "s<i>-...". */
-export function slotPrefix(index: number): string {
-  return `s${index}-`;
 }
 
 export function newId(): string {

@@ -23,6 +23,15 @@ export interface SlotPoolOptions {
 }
 
 export const DEFAULT_UID_BASE = 61_000;
+
+/**
+ * What a slot owns is named after it: its cgroup parent "slot-<i>" (each run a
+ * child of it) and its workspaces "slot-<i>-<id>", so that what a dead worker
+ * left in a slot can be found and removed.
+ */
+export function slotName(index: number): string {
+  return `slot-${index}`;
+}
 export const DEFAULT_SLOT_COUNT = 16;
 
 export class SlotPool {

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupDriver } from './cgroup.js';
 import { unmount } from './mount.js';
+import { slotName } from './slots.js';
 
 export interface SweepReport {
   cgroups: string[];
@@ -16,19 +17,20 @@ export interface SweepReport {
   problems: string[];
 }
 
-export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; prefix: string }): Promise<SweepReport> {
+export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; slot: number }): Promise<SweepReport> {
   const report: SweepReport = { cgroups: [], workspaces: [], problems: [] };
-  for (const name of options.cgroups.list().filter((n) => n.startsWith(options.prefix))) {
+  const name = slotName(options.slot);
+  for (const run of options.cgroups.list().filter((n) => n.startsWith(`${name}/`))) {
     try {
-      await options.cgroups.remove(name);
-      report.cgroups.push(name);
+      await options.cgroups.remove(run);
+      report.cgroups.push(run);
     } catch (error) {
-      report.problems.push(`cgroup ${name}: ${(error as Error).message}`);
+      report.problems.push(`cgroup ${run}: ${(error as Error).message}`);
     }
   }
   const workDir = join(options.dataDir, 'work');
   if (!existsSync(workDir)) return report;
-  for (const id of readdirSync(workDir).filter((n) => n.startsWith(options.prefix))) {
+  for (const id of readdirSync(workDir).filter((n) => n.startsWith(`${name}-`))) {
     const root = join(workDir, id);
     try {
       // Deepest first, in case something was mounted inside another mount.

@@ -31,22 +31,24 @@ describe('cgroup v2 driver', () => {
 
   it('enables the controllers and writes the limits, with swap excluded', async () => {
     const driver = new CgroupV2Driver({ root });
-    const run = await driver.create('s0-abc', { memoryBytes: 64 << 20, pids: 10, cpuQuota: 0.5 });
-    const dir = join(root, 'runcell', 's0-abc');
-    expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
-    expect(readFileSync(join(root, 'runcell', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
+    const run = await driver.create('slot-0/abc', { memoryBytes: 64 << 20, pids: 10, cpuQuota: 0.5 });
+    const dir = join(root, 'runcell', 'slot-0', 'abc');
+    // Each level hands the controllers down: the root, runcell's parent, the slot's parent.
+    for (const level of [root, join(root, 'runcell'), join(root, 'runcell', 'slot-0')]) {
+      expect(readFileSync(join(level, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
+    }
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(64 << 20));
     expect(readFileSync(join(dir, 'memory.swap.max'), 'utf8')).toBe('0');
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('10');
     expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('50000 100000');
     expect(run.procsFiles).toEqual([join(dir, 'cgroup.procs')]);
-    expect(driver.list()).toEqual(['s0-abc']);
+    expect(driver.list()).toEqual(['slot-0/abc']);
   });
 
   it('reads usage, peak, pids and OOM kills from the v2 files', async () => {
     const driver = new CgroupV2Driver({ root });
-    const run = await driver.create('s1-x', { memoryBytes: 1 << 30, pids: 5 });
-    const dir = join(root, 'runcell', 's1-x');
+    const run = await driver.create('slot-1/x', { memoryBytes: 1 << 30, pids: 5 });
+    const dir = join(root, 'runcell', 'slot-1', 'x');
     writeFileSync(join(dir, 'cpu.stat'), 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n');
     writeFileSync(join(dir, 'memory.current'), '1000\n');
     writeFileSync(join(dir, 'memory.peak'), '5000\n');
@@ -57,8 +59,8 @@ describe('cgroup v2 driver', () => {
 
   it('kills through cgroup.kill and removes the cgroup', async () => {
     const driver = new CgroupV2Driver({ root });
-    const run = await driver.create('s2-y', { memoryBytes: 1 << 30, pids: 5 });
-    const dir = join(root, 'runcell', 's2-y');
+    const run = await driver.create('slot-2/y', { memoryBytes: 1 << 30, pids: 5 });
+    const dir = join(root, 'runcell', 'slot-2', 'y');
     // A "process" the kernel would remove once killed: the test plays the kernel.
     writeFileSync(join(dir, 'cgroup.procs'), '999999\n');
     writeFileSync(join(dir, 'cgroup.kill'), '');
@@ -71,13 +73,17 @@ describe('cgroup v2 driver', () => {
     for (const f of ['cgroup.procs', 'cgroup.kill', 'memory.max', 'memory.swap.max', 'pids.max']) rmSync(join(dir, f), { force: true });
     await run.destroy();
     expect(existsSync(dir)).toBe(false);
+    // The slot's parent stays for the next run; removeParentIfEmpty clears the (fake, so emptied by hand) tree.
+    expect(driver.list()).toEqual([]);
+    for (const level of [join(root, 'runcell', 'slot-2'), join(root, 'runcell')]) rmSync(join(level, 'cgroup.subtree_control'));
     driver.removeParentIfEmpty();
+    expect(existsSync(join(root, 'runcell'))).toBe(false);
   });
 
   it('spares the launcher by freezing instead of cgroup.kill', async () => {
     const driver = new CgroupV2Driver({ root });
-    const run = await driver.create('s3-z', { memoryBytes: 1 << 30, pids: 5 });
-    const dir = join(root, 'runcell', 's3-z');
+    const run = await driver.create('slot-3/z', { memoryBytes: 1 << 30, pids: 5 });
+    const dir = join(root, 'runcell', 'slot-3', 'z');
     // The spared launcher (this process) and a job process (a pid that no longer exists).
     writeFileSync(join(dir, 'cgroup.procs'), `${process.pid}\n999999\n`);
     writeFileSync(join(dir, 'cgroup.kill'), '');

@@ -9,7 +9,6 @@ import { DelayedError, QueueEvents, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { slotPrefix } from '../sandbox/sandbox.js';
 import type { SlotPool } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import { bullConnection, connect, type RedisTarget } from '../queue/connection.js';
@@ -114,7 +113,7 @@ export class RuncellWorker {
       const slot = slots.tryAcquire(index);
       if (!slot) continue;
       try {
-        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, prefix: slotPrefix(index) });
+        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index });
         if (report.cgroups.length || report.workspaces.length || report.problems.length) {
           this.logger.warn({ slot: index, ...report }, 'removed what a dead worker left behind');
         }
