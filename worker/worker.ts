@@ -86,6 +86,19 @@ export class RuncellWorker {
     this.heartbeat = setInterval(() => {
       this.store.heartbeat(this.id).catch(() => undefined);
     }, this.options.heartbeatMs ?? 5000);
+    // Failures are read from the queue's event stream: a job failed by the stalled-job check
+    // (its workers died) is announced there, not by any worker object. Listening starts from
+    // the stream's current end, before this worker's own check runs, so none falls between.
+    const [[tail] = ['0-0']] = (await this.redis.xrevrange(`${PREFIX}:${QUEUE_NAME}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    this.queueEvents = new QueueEvents(QUEUE_NAME, {
+      connection: bullConnection(this.options.redis, 'worker', 'worker-events'),
+      prefix: PREFIX,
+      lastEventId: tail,
+    });
+    this.queueEvents.on('failed', ({ jobId, failedReason }) => {
+      void this.failed(jobId, failedReason).catch(() => undefined);
+    });
+    this.queueEvents.on('error', () => undefined);
     this.worker = new Worker<QueuedJobData>(QUEUE_NAME, (job, token) => this.process(job, token), {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
@@ -95,13 +108,6 @@ export class RuncellWorker {
       // A job whose worker died is run once more; a second death fails it.
       maxStalledCount: 1,
     });
-    // Failures are read from the queue's event stream: a job failed by the stalled-job check
-    // (its workers died) is announced there, not by any worker object.
-    this.queueEvents = new QueueEvents(QUEUE_NAME, { connection: bullConnection(this.options.redis, 'worker', 'worker-events'), prefix: PREFIX });
-    this.queueEvents.on('failed', ({ jobId, failedReason }) => {
-      void this.failed(jobId, failedReason).catch(() => undefined);
-    });
-    this.queueEvents.on('error', () => undefined);
     this.worker.on('error', (error) => this.logger.warn({ err: error.message }, 'queue error'));
     this.logger.info({ worker: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
