@@ -1,0 +1,48 @@
+/**
+ * `runcell serve` as a user starts it: no REDIS_URL, so it runs its own
+ * redis-server on a unix socket in the data directory, prints the URL and a
+ * curl example, serves jobs, and on SIGTERM stops everything and exits 0.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { rootfsLocation } from '../rootfs/build.js';
+import { BIN, config, http, waitFor } from './service-helpers.js';
+
+describe('runcell serve', () => {
+  it('starts its own Redis, serves jobs, and stops it all on SIGTERM', async () => {
+    // A data directory of its own (for its Redis), sharing the built rootfs.
+    const dataDir = mkdtempSync(join(tmpdir(), 'runcell-serve-'));
+    mkdirSync(join(dataDir, 'rootfs'));
+    const rootfs = rootfsLocation(config.dataDir);
+    symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
+    const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn' };
+    delete env.REDIS_URL;
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    try {
+      await waitFor(() => /listening on http/.test(stdout), 30_000, 'serve to listen');
+      const url = /listening on (http:\/\/\S+)/.exec(stdout)![1];
+      expect(stdout).toMatch(/try: curl -s -X POST '.*\/v1\/jobs\?wait=10'/);
+      const socket = join(dataDir, 'redis', 'redis.sock');
+      expect(existsSync(socket)).toBe(true);
+      const response = await http(`${url}/v1/jobs?wait=20`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo served' }] } });
+      expect(response.status).toBe(200);
+      expect(response.body.result.run.stdout).toBe('served\n');
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(0);
+      // Its redis-server is gone with it (the socket no longer answers; redis removes it on shutdown).
+      await waitFor(() => !existsSync(socket), 5000, 'the embedded Redis to stop');
+      // And it persisted: the append-only file is there for the next start.
+      expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
