@@ -85,7 +85,45 @@ async function load(clients: number, once: () => Promise<boolean>): Promise<{ pe
   return { perSecond: latencies.length / elapsed, latencies, failures };
 }
 
-async function serviceThroughput(dataDir: string): Promise<{ perSecond: number; p50: number; p95: number; p99: number; failures: number }> {
+interface ServiceFigures {
+  perSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  failures: number;
+  client: string;
+}
+
+/** Each response is checked: a completed job whose run was ok counts; anything else is a failure. */
+const WRK_CHECKED = `
+wrk.method = "POST"
+wrk.body = '${TRIVIAL}'
+wrk.headers["Content-Type"] = "application/json"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0 end
+function response(status, headers, body)
+  if status == 200 and body:find('"status":"completed"', 1, true) and body:find('"run":{"status":"ok"', 1, true) then ok = ok + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f\\n", o, b, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+`;
+
+async function wrkSubmitAndWait(url: string): Promise<ServiceFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'runcell-wrk-'));
+  writeFileSync(join(dir, 'checked.lua'), WRK_CHECKED);
+  const result = spawnSync('wrk', ['-t1', `-c${CLIENTS}`, `-d${SECONDS}s`, '--timeout', '60s', '-s', join(dir, 'checked.lua'), url], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  const match = /RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(result.stdout);
+  if (!match) throw new Error(`wrk said: ${result.stdout}${result.stderr}`);
+  const [ok, bad, seconds, p50, p95, p99] = match.slice(1).map(Number);
+  return { perSecond: ok / seconds, p50, p95, p99, failures: bad, client: 'wrk' };
+}
+
+async function serviceThroughput(dataDir: string): Promise<ServiceFigures> {
   const { child, url } = await startProcess(['serve', '--port', '0'], { RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_DATA_DIR: dataDir });
   try {
     const submitAndWait = async () => {
@@ -94,8 +132,9 @@ async function serviceThroughput(dataDir: string): Promise<{ perSecond: number; 
       return response.status === 200 && job.status === 'completed' && job.result?.run?.status === 'ok';
     };
     for (let i = 0; i < 5; i++) await submitAndWait(); // warm-up
+    if (wrkAvailable()) return wrkSubmitAndWait(`${url}/v1/jobs?wait=30`);
     const { perSecond, latencies, failures } = await load(CLIENTS, submitAndWait);
-    return { perSecond, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), failures };
+    return { perSecond, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), failures, client: 'node fetch' };
   } finally {
     await stopProcess(child);
   }
@@ -153,7 +192,7 @@ async function main() {
   process.stdout.write(`bench:service — ${SECONDS} s per phase, worker concurrency ${CONCURRENCY}, ${CLIENTS} HTTP clients, ${cpus().length} CPUs\n`);
   const service = await serviceThroughput(config.dataDir);
   process.stdout.write(
-    `service (HTTP submit ?wait -> result): ${service.perSecond.toFixed(1)} jobs/s, latency p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed\n`,
+    `service (HTTP submit ?wait -> result, ${service.client}): ${service.perSecond.toFixed(1)} jobs/s, latency p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed\n`,
   );
   const direct = await directThroughput(config.dataDir);
   process.stdout.write(`direct sandbox (runJob, same concurrency): ${direct.toFixed(1)} runs/s\n`);
