@@ -102,6 +102,16 @@ end
 return 'ok'
 `;
 
+// KEYS[1] job, KEYS[2] events; ARGV: id, now, request json, ttl. A new queued job in one call
+// (an ioredis MULTI builds a pipeline object per call: dearer than the script at high ingest rates).
+const CREATE = `
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'queued', 'created_at', ARGV[2], 'request', ARGV[3], 'attempts', '0')
+redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'at', ARGV[2], 'data', '{}')
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 'ok'
+`;
+
 // KEYS[1] events; ARGV: channel, id, type, now, data json. One round trip for a progress event.
 const EVENT = `${EMIT}
 emit(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
@@ -136,6 +146,7 @@ interface Scripted {
   runcellStart(...args: (string | number)[]): Promise<string>;
   runcellRequestCancel(...args: (string | number)[]): Promise<string>;
   runcellEvent(...args: (string | number)[]): Promise<string>;
+  runcellCreate(...args: (string | number)[]): Promise<string>;
 }
 
 export class JobStore {
@@ -150,6 +161,7 @@ export class JobStore {
     redis.defineCommand('runcellStart', { numberOfKeys: 2, lua: START });
     redis.defineCommand('runcellRequestCancel', { numberOfKeys: 1, lua: REQUEST_CANCEL });
     redis.defineCommand('runcellEvent', { numberOfKeys: 1, lua: EVENT });
+    redis.defineCommand('runcellCreate', { numberOfKeys: 2, lua: CREATE });
   }
 
   private get scripts(): Scripted {
@@ -158,14 +170,9 @@ export class JobStore {
 
   /** Records a new queued job (call before handing it to BullMQ); returns the queued event. */
   async create(id: string, request: RequestSummary, now = Date.now()): Promise<void> {
-    const multi = this.redis.multi();
-    multi.hset(keys.job(id), { id, status: 'queued', created_at: String(now), request: JSON.stringify(request), attempts: '0' });
-    multi.xadd(keys.events(id), '*', 'type', 'queued', 'at', String(now), 'data', '{}');
     // A queued job that never finishes still expires, a day after the longest retention.
     const ttl = Math.max(this.retention.completedSeconds, this.retention.failedSeconds) + 86_400;
-    multi.expire(keys.job(id), ttl);
-    multi.expire(keys.events(id), ttl);
-    await multi.exec();
+    await this.scripts.runcellCreate(keys.job(id), keys.events(id), id, now, JSON.stringify(request), ttl);
   }
 
   /** Undoes create() when the queue refused the job. */
