@@ -4,10 +4,11 @@
  * 1. Throughput: `runcell serve` in its own process (API, worker with
  *    concurrency C, embedded Redis); 2 x C clients (enough to keep the
  *    worker's C slots busy while answers travel) each submit a trivial job
- *    (/bin/true) with ?wait and wait for its result, for N seconds. Prints
- *    jobs/s and the p50/p95/p99 of submit-to-result latency.
+ *    (/bin/true) with ?wait and wait for its result. Prints jobs/s and the
+ *    p50/p95/p99 of submit-to-result latency.
  * 2. The same trivial runs straight through the sandbox (runJob in this
- *    process) at concurrency C for N seconds, and the ratio.
+ *    process) at concurrency C, and the ratio. 1 and 2 alternate in rounds
+ *    (N seconds each in all), while `runcell serve` stays up.
  * 3. Ingest: `runcell api` alone (no worker, so nothing is taken off the
  *    queue) on a fresh Redis; K clients submit as fast as they can for N
  *    seconds. Prints accepted submissions/s.
@@ -30,12 +31,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: String(cpus().length) },
     clients: { type: 'string' },
+    rounds: { type: 'string', default: '2' },
     'ingest-clients': { type: 'string', default: '32' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const CLIENTS = Number(values.clients ?? 2 * CONCURRENCY);
+const ROUNDS = Number(values.rounds);
 const INGEST_CLIENTS = Number(values['ingest-clients']);
 const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 const TRIVIAL = JSON.stringify({ command: ['/bin/true'] });
@@ -66,10 +69,10 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 }
 
 /** Runs `once` in `clients` loops for SECONDS; answers latencies and completions/s. */
-async function load(clients: number, once: () => Promise<boolean>): Promise<{ perSecond: number; latencies: number[]; failures: number }> {
+async function load(clients: number, once: () => Promise<boolean>, seconds = SECONDS): Promise<{ perSecond: number; latencies: number[]; failures: number }> {
   const latencies: number[] = [];
   let failures = 0;
-  const end = performance.now() + SECONDS * 1000;
+  const end = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
@@ -112,45 +115,37 @@ function done(summary, latency, requests)
 end
 `;
 
-async function wrkSubmitAndWait(url: string): Promise<ServiceFigures> {
+async function wrkSubmitAndWait(url: string, seconds: number): Promise<ServiceFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'runcell-wrk-'));
   writeFileSync(join(dir, 'checked.lua'), WRK_CHECKED);
-  const result = spawnSync('wrk', ['-t1', `-c${CLIENTS}`, `-d${SECONDS}s`, '--timeout', '60s', '-s', join(dir, 'checked.lua'), url], { encoding: 'utf8' });
+  const result = spawnSync('wrk', ['-t1', `-c${CLIENTS}`, `-d${seconds}s`, '--timeout', '60s', '-s', join(dir, 'checked.lua'), url], { encoding: 'utf8' });
   rmSync(dir, { recursive: true, force: true });
   const match = /RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(result.stdout);
   if (!match) throw new Error(`wrk said: ${result.stdout}${result.stderr}`);
-  const [ok, bad, seconds, p50, p95, p99] = match.slice(1).map(Number);
-  return { perSecond: ok / seconds, p50, p95, p99, failures: bad, client: 'wrk' };
+  const [ok, bad, elapsed, p50, p95, p99] = match.slice(1).map(Number);
+  return { perSecond: ok / elapsed, p50, p95, p99, failures: bad, client: 'wrk' };
 }
 
-async function serviceThroughput(dataDir: string): Promise<ServiceFigures> {
-  const { child, url } = await startProcess(['serve', '--port', '0'], { RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_DATA_DIR: dataDir });
-  try {
-    const submitAndWait = async () => {
-      const response = await fetch(`${url}/v1/jobs?wait=30`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: TRIVIAL });
-      const job = (await response.json()) as { status?: string; result?: { run?: { status: string } } };
-      return response.status === 200 && job.status === 'completed' && job.result?.run?.status === 'ok';
-    };
-    for (let i = 0; i < 5; i++) await submitAndWait(); // warm-up
-    if (wrkAvailable()) return wrkSubmitAndWait(`${url}/v1/jobs?wait=30`);
-    const { perSecond, latencies, failures } = await load(CLIENTS, submitAndWait);
-    return { perSecond, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), failures, client: 'node fetch' };
-  } finally {
-    await stopProcess(child);
-  }
+/** Drives a running `runcell serve` for `seconds`. */
+async function serviceRound(url: string, seconds: number): Promise<ServiceFigures> {
+  if (wrkAvailable()) return wrkSubmitAndWait(`${url}/v1/jobs?wait=30`, seconds);
+  const { perSecond, latencies, failures } = await load(CLIENTS, () => submitAndWait(url), seconds);
+  return { perSecond, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), failures, client: 'node fetch' };
 }
 
-async function directThroughput(dataDir: string): Promise<number> {
-  const sandbox = Sandbox.create({ dataDir, rootfs: verifiedRootfs(dataDir) });
-  const pool = new SlotPool({ dataDir });
+async function submitAndWait(url: string): Promise<boolean> {
+  const response = await fetch(`${url}/v1/jobs?wait=30`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: TRIVIAL });
+  const job = (await response.json()) as { status?: string; result?: { run?: { status: string } } };
+  return response.status === 200 && job.status === 'completed' && job.result?.run?.status === 'ok';
+}
+
+/** The same trivial job straight through the sandbox, at the worker's concurrency, for `seconds`. */
+async function directRound(sandbox: Sandbox, pool: SlotPool, seconds: number): Promise<number> {
   const once = async () => {
     const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'] }));
     return result.run?.status === 'ok';
   };
-  for (let i = 0; i < 5; i++) await once();
-  const { perSecond } = await load(CONCURRENCY, once);
-  sandbox.close();
-  return perSecond;
+  return (await load(CONCURRENCY, once, seconds)).perSecond;
 }
 
 /** wrk (Debian package wrk), when installed, generates load without eating the API's CPU the way a Node client does. */
@@ -189,18 +184,38 @@ async function ingest(): Promise<{ perSecond: number; refused: number; client: s
 
 async function main() {
   const config = loadConfig();
-  process.stdout.write(`bench:service — ${SECONDS} s per phase, worker concurrency ${CONCURRENCY}, ${CLIENTS} HTTP clients, ${cpus().length} CPUs\n`);
-  const service = await serviceThroughput(config.dataDir);
+  const half = SECONDS / ROUNDS;
   process.stdout.write(
-    `service (HTTP submit ?wait -> result, ${service.client}): ${service.perSecond.toFixed(1)} jobs/s, latency p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed\n`,
+    `bench:service — ${SECONDS} s each for the service and the direct sandbox, alternating in ${ROUNDS} rounds; worker concurrency ${CONCURRENCY}, ${CLIENTS} HTTP clients, ${cpus().length} CPUs\n`,
   );
-  const direct = await directThroughput(config.dataDir);
-  process.stdout.write(`direct sandbox (runJob, same concurrency): ${direct.toFixed(1)} runs/s\n`);
-  process.stdout.write(`ratio service / direct: ${(service.perSecond / direct).toFixed(2)}\n`);
+  const { child, url } = await startProcess(['serve', '--port', '0'], { RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_DATA_DIR: config.dataDir });
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir) });
+  const pool = new SlotPool({ dataDir: config.dataDir });
+  const rounds: { service: ServiceFigures; direct: number }[] = [];
+  try {
+    for (let i = 0; i < 5; i++) await submitAndWait(url); // warm-up
+    await directRound(sandbox, pool, 1);
+    // Alternating, so that the machine's ups and downs fall on both sides alike.
+    for (let round = 0; round < ROUNDS; round++) {
+      const service = await serviceRound(url, half);
+      const direct = await directRound(sandbox, pool, half);
+      rounds.push({ service, direct });
+      process.stdout.write(
+        `round ${round + 1}: service (HTTP submit ?wait -> result, ${service.client}) ${service.perSecond.toFixed(1)} jobs/s, p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed | direct runJob ${direct.toFixed(1)} runs/s | ratio ${(service.perSecond / direct).toFixed(2)}\n`,
+      );
+    }
+  } finally {
+    sandbox.close();
+    await stopProcess(child);
+  }
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const service = mean(rounds.map((r) => r.service.perSecond));
+  const direct = mean(rounds.map((r) => r.direct));
+  process.stdout.write(`service ${service.toFixed(1)} jobs/s, direct ${direct.toFixed(1)} runs/s, ratio service / direct: ${(service / direct).toFixed(2)}\n`);
   const accepted = await ingest();
   process.stdout.write(`ingest (workers absent, ${INGEST_CLIENTS} clients, ${accepted.client}): ${accepted.perSecond.toFixed(0)} submissions/s accepted, ${accepted.refused} refused\n`);
   process.stdout.write(
-    `${JSON.stringify({ bench: 'service', seconds: SECONDS, concurrency: CONCURRENCY, clients: CLIENTS, service, direct_runs_per_second: direct, ratio: service.perSecond / direct, ingest_per_second: accepted.perSecond })}\n`,
+    `${JSON.stringify({ bench: 'service', seconds: SECONDS, rounds, concurrency: CONCURRENCY, clients: CLIENTS, service_jobs_per_second: service, direct_runs_per_second: direct, ratio: service / direct, ingest_per_second: accepted.perSecond })}\n`,
   );
 }
 
