@@ -22,6 +22,8 @@ export function isTerminal(event: JobEvent): boolean {
 
 export class EventHub {
   private readonly listeners = new Map<string, Set<EventListener>>();
+  /** Pending waitForEnd calls, ended at once by close() so that shutdown does not wait for their timers. */
+  private readonly waiters = new Set<() => void>();
   private started?: Promise<void>;
 
   constructor(
@@ -83,15 +85,19 @@ export class EventHub {
       if (isTerminal(event)) resolveEnd(event);
     });
     const timer = setTimeout(() => resolveEnd(undefined), timeoutMs);
+    const giveUp = () => resolveEnd(undefined);
+    this.waiters.add(giveUp);
     try {
       return await ended;
     } finally {
       clearTimeout(timer);
+      this.waiters.delete(giveUp);
       off();
     }
   }
 
   async close(): Promise<void> {
+    for (const giveUp of [...this.waiters]) giveUp();
     this.listeners.clear();
     this.subscriber.disconnect();
   }

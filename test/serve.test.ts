@@ -19,7 +19,7 @@ describe('runcell serve', () => {
     mkdirSync(join(dataDir, 'rootfs'));
     const rootfs = rootfsLocation(config.dataDir);
     symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
-    const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
     delete env.REDIS_URL;
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -33,9 +33,15 @@ describe('runcell serve', () => {
       const response = await http(`${url}/v1/jobs?wait=20`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo served' }] } });
       expect(response.status).toBe(200);
       expect(response.body.result.run.stdout).toBe('served\n');
+      // A client still holding ?wait=60 on a long job must not hold the shutdown for its minute.
+      const waiting = http(`${url}/v1/jobs?wait=60`, { method: 'POST', json: { command: ['sleep', '50'], limits: { wall_ms: 60_000 } } }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const stopping = Date.now();
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
       expect(code).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(20_000);
+      await waiting;
       // Its redis-server is gone with it (the socket no longer answers; redis removes it on shutdown).
       await waitFor(() => !existsSync(socket), 5000, 'the embedded Redis to stop');
       // And it persisted: the append-only file is there for the next start.
