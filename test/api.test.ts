@@ -4,29 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { RuncellWorker } from '../worker/worker.js';
-import { http, readEvents, startApi, startWorker, TestRedis, untilDone, type TestApi } from './service-helpers.js';
+import { http, readEvents, serviceFixture, untilDone } from './service-helpers.js';
 
-const redis = new TestRedis();
-let api: TestApi;
-let worker: RuncellWorker;
-
-beforeAll(async () => {
-  await redis.start();
-  api = await startApi(redis.url);
-  worker = await startWorker(redis.url);
-});
-
-afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-  await redis.destroy();
-});
+const service = serviceFixture();
 
 const command = (script: string, limits: Record<string, number> = {}) => ({ command: ['/bin/sh', '-c', script], limits });
-const submit = (body: unknown, query = '') => http(`${api.url}/v1/jobs${query}`, { method: 'POST', json: body });
+const submit = (body: unknown, query = '') => http(`${service.api.url}/v1/jobs${query}`, { method: 'POST', json: body });
 
 describe('submitting jobs', () => {
   it('answers 202 with an id, and the job completes with its result', async () => {
@@ -34,7 +19,7 @@ describe('submitting jobs', () => {
     expect(accepted.status).toBe(202);
     expect(accepted.body).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'queued' });
     expect(accepted.headers.get('location')).toBe(`/v1/jobs/${accepted.body.id}`);
-    const job = await untilDone(api.url, accepted.body.id);
+    const job = await untilDone(service.api.url, accepted.body.id);
     expect(job).toMatchObject({ status: 'completed', result: { run: { status: 'ok', stdout: 'llecnur\n' } } });
     expect(job.request).toEqual({ language: 'python3', files: [{ path: 'main.py', encoding: 'utf8', size_bytes: 20 }], stdin_bytes: 8 });
     expect(job.queue_wait_ms).toBeGreaterThanOrEqual(0);
@@ -75,11 +60,11 @@ describe('submitting jobs', () => {
     const response = await submit(command('sleep 3', { wall_ms: 10_000 }), '?wait=1');
     expect(response.status).toBe(202);
     expect(response.body.status).toBe('queued');
-    expect((await untilDone(api.url, response.body.id)).status).toBe('completed');
+    expect((await untilDone(service.api.url, response.body.id)).status).toBe('completed');
   });
 
   it('batch: each item validated on its own, valid ones queued', async () => {
-    const response = await http(`${api.url}/v1/jobs/batch`, {
+    const response = await http(`${service.api.url}/v1/jobs/batch`, {
       method: 'POST',
       json: { jobs: [command('echo one'), { language: 'cobol', files: [{ path: 'x', content: '' }] }, command('echo three'), { command: [] }] },
     });
@@ -89,12 +74,12 @@ describe('submitting jobs', () => {
     expect(two.error).toMatchObject({ code: 'invalid_request', details: [{ path: 'jobs.1.language', message: expect.stringMatching(/unknown language/) }] });
     expect(three).toEqual({ id: expect.any(String), status: 'queued' });
     expect(four.error.details[0].path).toBe('jobs.3.command');
-    expect((await untilDone(api.url, one.id)).result!.run!.stdout).toBe('one\n');
-    expect((await untilDone(api.url, three.id)).result!.run!.stdout).toBe('three\n');
+    expect((await untilDone(service.api.url, one.id)).result!.run!.stdout).toBe('one\n');
+    expect((await untilDone(service.api.url, three.id)).result!.run!.stdout).toBe('three\n');
   });
 
   it('GET /v1/languages lists the rootfs languages with versions', async () => {
-    const response = await http(`${api.url}/v1/languages`);
+    const response = await http(`${service.api.url}/v1/languages`);
     expect(response.status).toBe(200);
     const byId = Object.fromEntries(response.body.languages.map((l: { id: string }) => [l.id, l]));
     expect(byId.c).toMatchObject({ name: expect.any(String), compiled: true, version: expect.stringMatching(/^\d+\.\d+/) });
@@ -108,7 +93,7 @@ describe('cancelling', () => {
     const id = accepted.body.id;
     await readUntil(id, 'started');
     const started = Date.now();
-    const response = await http(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' });
+    const response = await http(`${service.api.url}/v1/jobs/${id}`, { method: 'DELETE' });
     // 200 (not 202) means the worker confirmed the kill within the API's wait; the bound is loose
     // on purpose (a busy machine must not fail this): the 60 s sleep is far from over.
     expect(response.status).toBe(200);
@@ -116,17 +101,17 @@ describe('cancelling', () => {
     expect(response.body.status).toBe('cancelled');
     expect(response.body.reason).toBe('cancelled while running');
     // Finished: a second cancel is a conflict.
-    expect((await http(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(409);
+    expect((await http(`${service.api.url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(409);
   });
 
   it('unknown job: 404', async () => {
-    expect((await http(`${api.url}/v1/jobs/00000000-0000-0000-0000-000000000000`, { method: 'DELETE' })).status).toBe(404);
-    expect((await http(`${api.url}/v1/jobs/not-a-uuid`)).status).toBe(404);
+    expect((await http(`${service.api.url}/v1/jobs/00000000-0000-0000-0000-000000000000`, { method: 'DELETE' })).status).toBe(404);
+    expect((await http(`${service.api.url}/v1/jobs/not-a-uuid`)).status).toBe(404);
   });
 });
 
 async function readUntil(id: string, type: string): Promise<void> {
-  const response = await fetch(`${api.url}/v1/jobs/${id}/events`);
+  const response = await fetch(`${service.api.url}/v1/jobs/${id}/events`);
   const reader = response.body!.getReader();
   let text = '';
   while (!text.includes(`event: ${type}`)) {
@@ -140,7 +125,7 @@ async function readUntil(id: string, type: string): Promise<void> {
 describe('events', () => {
   it('streams queued, started, compile_finished, run_finished, completed in order', async () => {
     const accepted = await submit({ language: 'c', files: [{ path: 'm.c', content: 'int main(void){return 0;}' }] });
-    const events = await readEvents(`${api.url}/v1/jobs/${accepted.body.id}/events`);
+    const events = await readEvents(`${service.api.url}/v1/jobs/${accepted.body.id}/events`);
     expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'compile_finished', 'run_finished', 'completed']);
     expect(events.every((e) => e.data.job_id === accepted.body.id)).toBe(true);
     expect(events[3].data.data).toEqual({ status: 'ok' });
@@ -148,16 +133,16 @@ describe('events', () => {
 
   it('a late subscriber gets the whole history; Last-Event-ID resumes after it', async () => {
     const accepted = await submit(command('echo late'), '?wait=30');
-    const events = await readEvents(`${api.url}/v1/jobs/${accepted.body.id}/events`);
+    const events = await readEvents(`${service.api.url}/v1/jobs/${accepted.body.id}/events`);
     expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'run_finished', 'completed']);
-    const resumed = await readEvents(`${api.url}/v1/jobs/${accepted.body.id}/events`, { 'Last-Event-ID': events[1].id });
+    const resumed = await readEvents(`${service.api.url}/v1/jobs/${accepted.body.id}/events`, { 'Last-Event-ID': events[1].id });
     expect(resumed.map((e) => e.event)).toEqual(['run_finished', 'completed']);
   });
 });
 
 describe('the OpenAPI document', () => {
   it('is a valid OpenAPI 3.1 document describing the endpoints', async () => {
-    const response = await http(`${api.url}/openapi.json`);
+    const response = await http(`${service.api.url}/openapi.json`);
     expect(response.status).toBe(200);
     const validator = new Validator();
     const result = await validator.validate(response.body);
@@ -181,7 +166,7 @@ describe('the OpenAPI document', () => {
 
 describe('health', () => {
   it('/healthz and /readyz answer', async () => {
-    expect((await http(`${api.url}/healthz`)).body).toEqual({ status: 'ok' });
-    expect((await http(`${api.url}/readyz`)).body).toEqual({ status: 'ready', workers: 1 });
+    expect((await http(`${service.api.url}/healthz`)).body).toEqual({ status: 'ok' });
+    expect((await http(`${service.api.url}/readyz`)).body).toEqual({ status: 'ready', workers: 1 });
   });
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp, type ApiOptions } from '../api/app.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { parseRedisUrl } from '../queue/connection.js';
@@ -152,6 +153,32 @@ export async function readEvents(url: string, headers: Record<string, string> = 
       const field = (name: string) => block.split('\n').find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2) ?? '';
       return { id: field('id'), event: field('event'), data: JSON.parse(field('data')) };
     });
+}
+
+export interface ServiceFixture {
+  redis: TestRedis;
+  api: TestApi;
+  worker: RuncellWorker;
+}
+
+/**
+ * A private Redis, the API and an in-process worker for one test file,
+ * started before its tests and stopped after. `workerOptions` is called in
+ * beforeAll, so it may build what it needs then.
+ */
+export function serviceFixture(workerOptions: () => Partial<RuncellWorkerOptions> = () => ({})): ServiceFixture {
+  const fixture = { redis: new TestRedis() } as ServiceFixture;
+  beforeAll(async () => {
+    await fixture.redis.start();
+    fixture.api = await startApi(fixture.redis.url);
+    fixture.worker = await startWorker(fixture.redis.url, workerOptions());
+  });
+  afterAll(async () => {
+    await fixture.worker?.close();
+    await fixture.api?.close();
+    await fixture.redis.destroy();
+  });
+  return fixture;
 }
 
 export { config };
