@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { http, readEvents, serviceFixture, untilDone } from './service-helpers.js';
+import { http, readEvents, serviceFixture, untilDone, waitFor } from './service-helpers.js';
 
 const service = serviceFixture();
 
@@ -24,6 +24,8 @@ describe('submitting jobs', () => {
     expect(job.request).toEqual({ language: 'python3', files: [{ path: 'main.py', encoding: 'utf8', size_bytes: 20 }], stdin_bytes: 8 });
     expect(job.queue_wait_ms).toBeGreaterThanOrEqual(0);
     expect(Date.parse(job.finished_at!)).toBeGreaterThanOrEqual(Date.parse(job.started_at!));
+    // BullMQ's copy of the job, with its files, goes once it completed (just after the store has the result).
+    await waitFor(async () => (await service.api.queue.redis.exists(`{runcell}:jobs:${accepted.body.id}`)) === 0, 5000, "BullMQ's copy to go");
   });
 
   it.each([

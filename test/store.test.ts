@@ -1,0 +1,70 @@
+/**
+ * The job store against a real Redis: status changes are atomic, finished
+ * jobs expire, and no more than the configured number is kept, so Redis
+ * memory stays bounded.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobStore, keys } from '../queue/store.js';
+import { TestRedis } from './service-helpers.js';
+
+const server = new TestRedis();
+let redis: Redis;
+
+beforeAll(async () => {
+  await server.start();
+  redis = new Redis({ path: server.server.socket });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await server.destroy();
+});
+
+const summary = { files: [], stdin_bytes: 0, command: ['/bin/true'] };
+
+describe('job store', () => {
+  it('finished jobs expire after their retention: completed and cancelled 1 h, failed 24 h by default', async () => {
+    const store = new JobStore(redis);
+    for (const [id, status] of [['a1', 'completed'], ['a2', 'cancelled'], ['a3', 'failed']] as const) {
+      await store.create(id, summary);
+      expect(await store.finish(id, status, { result: null })).toBe('ok');
+      const ttl = await redis.ttl(keys.job(id));
+      const expected = status === 'failed' ? 86_400 : 3600;
+      expect({ id, ttl: ttl > expected - 5 && ttl <= expected }).toEqual({ id, ttl: true });
+      expect(await redis.ttl(keys.events(id))).toBeGreaterThan(expected - 5);
+    }
+  });
+
+  it('keeps at most maxFinished finished jobs, dropping the oldest', async () => {
+    const store = new JobStore(redis, { maxFinished: 3 });
+    await redis.del(keys.finished);
+    for (let i = 0; i < 5; i++) {
+      await store.create(`b${i}`, summary);
+      await store.finish(`b${i}`, 'completed', { result: null }, 1_000 + i);
+    }
+    expect(await redis.zcard(keys.finished)).toBe(3);
+    expect(await store.get('b0')).toBeUndefined();
+    expect(await store.get('b1')).toBeUndefined();
+    expect((await store.get('b4'))?.status).toBe('completed');
+    expect(await redis.exists(keys.events('b0'))).toBe(0);
+  });
+
+  it('a job ends once: a second finish, or a start after the end, changes nothing', async () => {
+    const store = new JobStore(redis);
+    await store.create('c1', summary);
+    expect(await store.start('c1', 'w1')).toBe('ok');
+    expect(await store.finish('c1', 'completed', { result: null })).toBe('ok');
+    expect(await store.finish('c1', 'failed', { reason: 'late' })).toBe('finished');
+    expect(await store.start('c1', 'w2')).toBe('completed');
+    expect((await store.get('c1'))?.status).toBe('completed');
+  });
+
+  it('a cancel requested before the start wins: the start is refused', async () => {
+    const store = new JobStore(redis);
+    await store.create('d1', summary);
+    expect(await store.requestCancel('d1')).toBe('queued');
+    expect(await store.start('d1', 'w1')).toBe('cancel_requested');
+    expect(await store.requestCancel('missing-job')).toBe('missing');
+  });
+});
