@@ -39,6 +39,8 @@ export interface Config {
   lockDurationMs: number;
   /** RUNCELL_LOG_LEVEL: pino level. */
   logLevel: string;
+  /** RUNCELL_READY_WORKER_SECONDS: /readyz wants a worker seen within this many seconds. */
+  readyWorkerSeconds: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -74,5 +76,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer(env, 'RUNCELL_SHUTDOWN_TIMEOUT_MS', 30_000, 0),
     lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
     logLevel: env.RUNCELL_LOG_LEVEL || 'info',
+    readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
   };
 }

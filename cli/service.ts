@@ -74,6 +74,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       maxBodyBytes: config.maxBodyBytes,
       apiKeys: config.apiKeys,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      workerWindowMs: config.readyWorkerSeconds * 1000,
       logger,
     });
     const server: Server = app.listen(config.port, config.host);
