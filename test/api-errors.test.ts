@@ -154,6 +154,14 @@ describe('queue limits', () => {
   });
 });
 
+describe('readiness', () => {
+  it('/readyz answers 503 with the reason while no worker has been seen', async () => {
+    const response = await http(`${api.url}/readyz`);
+    expect(response.status).toBe(503);
+    expect(response.body.error).toMatchObject({ code: 'unavailable', message: expect.stringMatching(/no worker seen in the last 30 s/) });
+  });
+});
+
 describe('cancelling a queued job', () => {
   it('is cancelled at once, leaves the queue, and its events end with cancelled', async () => {
     const own = new TestRedis();
