@@ -67,6 +67,9 @@ export class RuncellWorker {
   private closing?: Promise<void>;
 
   constructor(private readonly options: RuncellWorkerOptions) {
+    if (options.concurrency > options.slots.count) {
+      throw new Error(`RUNCELL_CONCURRENCY (${options.concurrency}) is more than the host's sandbox slots (RUNCELL_SLOTS, ${options.slots.count})`);
+    }
     this.logger = options.logger ?? silent;
     this.redis = connect(options.redis, 'worker', 'worker');
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
