@@ -130,6 +130,16 @@ int main(void) {
     expect(result.stdout).toContain('no-dns');
   });
 
+  it("cannot look into its supervisor (pid 1): fds, environment, executable", async () => {
+    const result = await sh('ls /proc/1/fd 2>&1; cat /proc/1/environ 2>&1; readlink /proc/1/exe 2>&1; kill -9 1; echo alive');
+    expect(result.stdout).toMatch(/\/proc\/1\/fd': Permission denied/);
+    expect(result.stdout).toMatch(/\/proc\/1\/environ: Permission denied/);
+    expect(result.stdout).not.toMatch(/runcell-exec$/m);
+    // Signals from inside a PID namespace do not reach its init: the run goes on and reports normally.
+    expect(result.stdout).toMatch(/alive/);
+    expect(result.status).toBe('ok');
+  });
+
   it('has its own hostname and cannot change it', async () => {
     const result = await sh('hostname; hostname evil 2>&1; hostname');
     const lines = result.stdout.trim().split('\n');
