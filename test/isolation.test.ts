@@ -15,7 +15,6 @@ describe('isolation', () => {
     const numbers = pids.trim().split(' ').map(Number);
     expect(Math.max(...numbers)).toBeLessThan(20);
     expect(init).toBe('runcell-exec');
-    expect(process.pid).toBeGreaterThan(0);
   });
 
   it('has only the loopback interface', async () => {
