@@ -212,10 +212,6 @@ export class JobStore {
     return this.scripts.runcellRequestCancel(keys.job(id));
   }
 
-  async isCancelRequested(id: string): Promise<boolean> {
-    return (await this.redis.hget(keys.job(id), 'cancel_requested')) === '1';
-  }
-
   /** Appends a progress event (compile_finished, run_finished). */
   async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now()): Promise<void> {
     await this.scripts.runcellEvent(keys.events(id), keys.eventsChannel, id, type, now, JSON.stringify(data));

@@ -81,12 +81,12 @@ export class CgroupV1Driver implements CgroupDriver {
       for (const dir of dirs) await tryRmdir(dir);
       throw error;
     }
-    return new CgroupV1Run(name, dirs, {
-      memory: this.dir('memory', name),
-      pids: this.dir('pids', name),
-      cpuacct: this.dir('cpuacct', name),
-      freezer: this.dir('freezer', name),
-    });
+    return this.run(name, dirs);
+  }
+
+  private run(name: string, dirs: string[]): CgroupV1Run {
+    const [memory, pids, cpuacct, freezer] = (['memory', 'pids', 'cpuacct', 'freezer'] as const).map((c) => this.dir(c, name));
+    return new CgroupV1Run(name, dirs, { memory, pids, cpuacct, freezer });
   }
 
   list(): string[] {
@@ -104,12 +104,7 @@ export class CgroupV1Driver implements CgroupDriver {
   async remove(name: string): Promise<void> {
     const dirs = [...new Set(Object.values(this.mounts))].map((mount) => join(mount, this.parentName, name)).filter((dir) => existsSync(dir));
     if (dirs.length === 0) return;
-    await new CgroupV1Run(name, dirs, {
-      memory: this.dir('memory', name),
-      pids: this.dir('pids', name),
-      cpuacct: this.dir('cpuacct', name),
-      freezer: this.dir('freezer', name),
-    }).destroy();
+    await this.run(name, dirs).destroy();
   }
 
   removeParentIfEmpty(): void {

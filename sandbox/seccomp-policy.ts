@@ -120,5 +120,3 @@ function deniedSocketFamilies(): ArgCondition[] {
   conditions.push({ arg: 0, op: 'ge', value: BigInt(HIGHEST_SOCKET_FAMILY + 1) });
   return conditions;
 }
-
-export const POLICIES: Record<string, SeccompPolicy> = { standard: STANDARD_POLICY };
