@@ -42,6 +42,21 @@ export function filePathProblem(path: string): string | undefined {
   return undefined;
 }
 
+const preparedDataDirs = new Set<string>();
+
+/**
+ * Traversable, not listable: the slot uid (bubblewrap) must reach the mounts,
+ * nothing more. Once per data directory and process, not on every job.
+ */
+function prepareWorkDir(dataDir: string): void {
+  if (preparedDataDirs.has(dataDir)) return;
+  for (const dir of [dataDir, join(dataDir, 'work')]) {
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
+  }
+  preparedDataDirs.add(dataDir);
+}
+
 export class Workspace {
   readonly root: string;
   readonly boxPath: string;
@@ -56,11 +71,7 @@ export class Workspace {
   static async create(options: WorkspaceOptions): Promise<Workspace> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.id)) throw new Error(`bad workspace id ${JSON.stringify(options.id)}`);
     const workspace = new Workspace(options);
-    // Traversable, not listable: the slot uid (bubblewrap) must reach the mount, nothing more.
-    for (const dir of [options.dataDir, join(options.dataDir, 'work')]) {
-      mkdirSync(dir, { recursive: true, mode: 0o711 });
-      chmodSync(dir, 0o711);
-    }
+    prepareWorkDir(options.dataDir);
     await mkdir(workspace.root, { mode: 0o711 });
     await workspace.mount(workspace.boxPath);
     return workspace;
