@@ -31,7 +31,7 @@ const CONCURRENCIES = [1, 2, 4];
 const config = loadConfig();
 const rootfs = verifiedRootfs(config.dataDir);
 let phases: RunPhases[] = [];
-const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs, onPhases: (p) => phases.push(p) });
+const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, onPhases: (p) => phases.push(p) });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const helper = ensureHelper(config.dataDir);
 const limits = resolveLimits({});

@@ -15,6 +15,8 @@ export interface Config {
   slots: number;
   /** RUNCELL_CPU_QUOTA: optional CPU cap per run, in CPUs. */
   cpuQuota?: number;
+  /** RUNCELL_CGROUP_PARENT: name of runcell's parent cgroup (one per deployment sharing a host). */
+  cgroupParent: string;
   limits: LimitTable;
   /** REDIS_URL: unset = `runcell serve` starts its own redis-server in the data dir. */
   redisUrl?: string;
@@ -51,6 +53,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function cgroupName(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name.startsWith('.')) {
+    throw new Error(`RUNCELL_CGROUP_PARENT must be a plain directory name (letters, digits, '_', '-', '.'), got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const quota = env.RUNCELL_CPU_QUOTA ? Number(env.RUNCELL_CPU_QUOTA) : undefined;
   if (quota !== undefined && !(quota > 0)) throw new Error('RUNCELL_CPU_QUOTA must be a positive number of CPUs');
@@ -58,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.RUNCELL_DATA_DIR || '/var/lib/runcell',
     uidBase: integer(env, 'RUNCELL_UID_BASE', DEFAULT_UID_BASE, 1000),
     slots: integer(env, 'RUNCELL_SLOTS', Math.max(16, cpus().length * 2), 1),
+    cgroupParent: cgroupName(env.RUNCELL_CGROUP_PARENT || 'runcell'),
     cpuQuota: quota,
     limits: limitTableFromEnv(env),
     redisUrl: env.REDIS_URL || undefined,

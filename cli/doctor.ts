@@ -49,7 +49,7 @@ function checks(config: Config): Check[] {
       name: 'cgroups',
       run: () => {
         try {
-          const driver = detectCgroupDriver();
+          const driver = detectCgroupDriver({ parentName: config.cgroupParent });
           const problems = driver.problems();
           return problems.length ? { problem: problems.join('; ') } : { detail: driver.describe() };
         } catch (error) {
@@ -119,7 +119,7 @@ export async function doctor(config: Config, out: (line: string) => void = (line
   }
   if (!healthy) return false;
   try {
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: rootfsLocation(config.dataDir).path });
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: rootfsLocation(config.dataDir).path });
     const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
     const result = await pool
       .withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }))

@@ -116,7 +116,7 @@ function summarize(step: string, result: RunResult): string {
 async function runCommand(rest: string[], options: RunOptions): Promise<number> {
   const config = loadConfig();
   const request = requestFrom(options, rest, config.limits);
-  const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir), cpuQuota: config.cpuQuota });
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir), cpuQuota: config.cpuQuota });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
   const controller = new AbortController();
   const onSignal = () => controller.abort();

@@ -47,7 +47,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
   let worker: RuncellWorker | undefined;
   if (roles.worker) {
     const rootfs = verifiedRootfs(config.dataDir);
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, rootfs, cpuQuota: config.cpuQuota });
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
     worker = new RuncellWorker({
       redis,
       sandbox,

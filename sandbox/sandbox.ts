@@ -38,6 +38,8 @@ export interface SandboxOptions {
   cpuQuota?: number;
   /** How often the CPU time of a run is checked against its limit. Default 10 ms. */
   cpuPollMs?: number;
+  /** Name of runcell's parent cgroup when `cgroups` is not given. Default "runcell". */
+  cgroupParent?: string;
   /** Called after each run with where its time went (benchmarks, metrics). */
   onPhases?: (phases: RunPhases) => void;
 }
@@ -91,7 +93,7 @@ export class Sandbox {
     if (!existsSync(join(options.rootfs, HELPER_DIR))) {
       throw new Error(`${options.rootfs} is not a runcell rootfs (no ${HELPER_DIR} mount point): run \`runcell rootfs build\``);
     }
-    this.cgroups = options.cgroups ?? detectCgroupDriver();
+    this.cgroups = options.cgroups ?? detectCgroupDriver({ parentName: options.cgroupParent });
     this.cpuPollMs = options.cpuPollMs ?? 10;
     this.helper = ensureHelper(options.dataDir);
     this.filter = options.filter ?? compileSeccomp(options.policy ?? STANDARD_POLICY);

@@ -16,7 +16,7 @@ let shared: { sandbox: Sandbox; pool: SlotPool } | undefined;
 
 export function sandbox(): { sandbox: Sandbox; pool: SlotPool } {
   shared ??= {
-    sandbox: Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir) }),
+    sandbox: Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir) }),
     pool: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
   };
   return shared;

@@ -45,6 +45,7 @@ function parse(stdout: string): Record<string, number> {
 async function withFilter(errnoOverride: number, source: string) {
   const sandbox = Sandbox.create({
     dataDir: config.dataDir,
+    cgroupParent: config.cgroupParent,
     rootfs: verifiedRootfs(config.dataDir),
     filter: compileSeccomp(STANDARD_POLICY, { errnoOverride }),
   });

@@ -60,7 +60,7 @@ async function startedBy(id: string): Promise<number> {
 function leftovers() {
   const workDir = join(config.dataDir, 'work');
   return {
-    cgroups: detectCgroupDriver().list(),
+    cgroups: detectCgroupDriver({ parentName: config.cgroupParent }).list(),
     workspaces: existsSync(workDir) ? readdirSync(workDir) : [],
     mounts: readFileSync('/proc/mounts', 'utf8').split('\n').filter((line) => line.includes(workDir)),
   };
