@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server'];
+const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server',
+  // Monitoring: the test suite scrapes runcell with a real Prometheus and checks the rules with promtool.
+  'prometheus'];
 
 function step(message) {
   process.stderr.write(`[setup] ${message}\n`);
