@@ -74,6 +74,9 @@ export function sandboxErrorReason(message: string | null | undefined): SandboxE
   return 'other';
 }
 
+/** prom-client default metrics that are gauges ending in _total. */
+const LINT_BREAKING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** The label of a job without a language (a plain command). */
 export const COMMAND_LANGUAGE = 'command';
 
@@ -169,7 +172,11 @@ export class RuncellMetrics {
     this.liveGauge('running_job_memory_bytes', 'Memory used now by a running job step, from its cgroup (removed when the job ends).', (s) => s.memoryCurrentBytes);
     this.liveGauge('running_job_pids', 'Processes and threads of a running job step, from its cgroup (removed when the job ends).', (s) => s.pidsCurrent);
 
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+      // Gauges named like counters (promtool's lint refuses them); the same totals are sum() of the per-type gauges kept.
+      for (const name of LINT_BREAKING_DEFAULTS) this.registry.removeSingleMetric(PREFIX + name);
+    }
   }
 
   /** One series per running job, read from its cgroup when scraped; a job that ended is not listed, so its series goes. */

@@ -1,0 +1,236 @@
+/**
+ * Monitoring against the real thing: `runcell serve` runs jobs of known cost
+ * while a real Prometheus scrapes it every second; the assertions ask
+ * Prometheus's query API what it recorded. Then the endpoint of a lone
+ * `runcell worker` (RUNCELL_METRICS_PORT), and the exposition text's syntax
+ * (promtool check metrics).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rootfsLocation } from '../rootfs/build.js';
+import { MiB } from './helpers.js';
+import { promtool, TestPrometheus } from './prometheus-helpers.js';
+import { BIN, config, http, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
+
+const ALLOCATED = 64 * MiB;
+
+/** Allocates 64 MiB and touches every page, so that all of it is resident at once. */
+const ALLOCATE_64_MIB = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(void) {
+  size_t n = ${ALLOCATED};
+  volatile unsigned char *p = malloc(n);
+  if (!p) return 1;
+  memset((void *)p, 7, n);
+  unsigned long sum = 0;
+  for (size_t i = 0; i < n; i += 4096) sum += p[i];
+  printf("%lu\\n", sum);
+  return 0;
+}`;
+
+/** Spins 300 ms of CPU time, then exits 3 (a nonzero exit: its own label set). */
+const SPIN_300_MS = `
+#include <time.h>
+int main(void) {
+  volatile unsigned long x = 0;
+  while ((double)clock() / CLOCKS_PER_SEC < 0.3) x++;
+  return 3;
+}`;
+
+/** Touches 128 MiB under a 32 MiB limit: the OOM killer ends it. */
+const OOM = `
+#include <stdlib.h>
+#include <string.h>
+int main(void) {
+  for (int i = 0; i < 128; i++) { char *p = malloc(1 << 20); if (!p) return 1; memset(p, 1, 1 << 20); }
+  return 0;
+}`;
+
+function cJob(source: string, limits: Record<string, number> = {}) {
+  return { language: 'c', files: [{ path: 'main.c', content: source }], limits };
+}
+
+interface Serve {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+}
+
+/** `runcell serve` as a user starts it, in a data directory of its own (for its Redis) sharing the built rootfs. */
+async function startServe(): Promise<Serve> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'runcell-metrics-'));
+  mkdirSync(join(dataDir, 'rootfs'));
+  const rootfs = rootfsLocation(config.dataDir);
+  symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
+  const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_CONCURRENCY: '2', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
+  delete env.REDIS_URL;
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  await waitFor(() => /listening on http/.test(stdout), 30_000, 'serve to listen');
+  return { child, dataDir, url: /listening on (http:\/\/\S+)/.exec(stdout)![1] };
+}
+
+async function stopServe(serve: Serve | undefined): Promise<void> {
+  if (!serve) return;
+  if (serve.child.exitCode === null) {
+    serve.child.kill('SIGTERM');
+    await once(serve.child, 'exit');
+  }
+  rmSync(serve.dataDir, { recursive: true, force: true });
+}
+
+describe('metrics scraped by a real Prometheus from runcell serve', () => {
+  let serve: Serve;
+  let prometheus: TestPrometheus;
+
+  beforeAll(async () => {
+    serve = await startServe();
+    prometheus = new TestPrometheus([new URL(serve.url).host], 1);
+    await prometheus.start();
+  });
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await stopServe(serve);
+  });
+
+  it('counts jobs of known cost exactly, with their CPU and memory', async () => {
+    await prometheus.scrapedAfter(Date.now());
+    // A fresh process: before any job, no job series at all.
+    expect(await prometheus.query('{__name__=~"runcell_jobs_total|runcell_job_cpu_seconds_count|runcell_oom_kills_total"}')).toEqual([]);
+    expect(await prometheus.value('runcell_workers')).toBe(1);
+
+    const submit = async (body: object) => {
+      const response = await http(`${serve.url}/v1/jobs?wait=60`, { method: 'POST', json: body });
+      expect(response.status).toBe(200);
+      return response.body;
+    };
+    const [allocate, spin, oom] = await Promise.all([submit(cJob(ALLOCATE_64_MIB)), submit(cJob(SPIN_300_MS)), submit(cJob(OOM, { memory_bytes: 32 * MiB }))]);
+    expect(allocate.result.run.status).toBe('ok');
+    expect(spin.result.run.status).toBe('nonzero_exit');
+    expect(oom.result.run.status).toBe('memory_limit');
+    await prometheus.scrapedAfter(Date.now());
+
+    // Counters: exactly the three jobs.
+    expect(await prometheus.value('sum(runcell_jobs_total)')).toBe(3);
+    expect(await prometheus.value('runcell_jobs_total{language="c",status="completed"}')).toBe(3);
+    expect(await prometheus.value('runcell_job_verdicts_total{language="c",verdict="ok"}')).toBe(1);
+    expect(await prometheus.value('runcell_job_verdicts_total{language="c",verdict="nonzero_exit"}')).toBe(1);
+    expect(await prometheus.value('runcell_job_verdicts_total{language="c",verdict="memory_limit"}')).toBe(1);
+    expect(await prometheus.value('sum(runcell_oom_kills_total)')).toBe(1);
+    expect(await prometheus.value('runcell_oom_kills_total{language="c"}')).toBe(1);
+    expect(await prometheus.value('sum(runcell_sandbox_errors_total)')).toBe(0);
+    expect(await prometheus.value('runcell_api_requests_total{route="POST /v1/jobs",code="200"}')).toBe(3);
+
+    // Histograms: one observation per step, per job.
+    expect(await prometheus.value('sum(runcell_job_cpu_seconds_count{phase="compile"})')).toBe(3);
+    expect(await prometheus.value('sum(runcell_job_cpu_seconds_count{phase="run"})')).toBe(3);
+    expect(await prometheus.value('sum(runcell_job_memory_peak_bytes_count)')).toBe(6);
+    expect(await prometheus.value('sum(runcell_job_wall_seconds_count)')).toBe(6);
+    expect(await prometheus.value('runcell_job_queue_wait_seconds_count{language="c"}')).toBe(3);
+    expect(await prometheus.value('runcell_job_total_seconds_count{language="c",status="completed"}')).toBe(3);
+    expect(await prometheus.value('runcell_sandbox_setup_seconds_count')).toBe(6);
+
+    // The 64 MiB job's peak memory: within 10 % of what it allocated.
+    const memory = await prometheus.value('runcell_job_memory_peak_bytes_sum{language="c",phase="run",status="ok"}');
+    expect(Math.abs(memory - ALLOCATED)).toBeLessThan(ALLOCATED * 0.1);
+    // The spin's CPU: its 300 ms, and little more (program start and exit).
+    const cpu = await prometheus.value('runcell_job_cpu_seconds_sum{language="c",phase="run",status="nonzero_exit"}');
+    expect(cpu).toBeGreaterThanOrEqual(0.29);
+    expect(cpu).toBeLessThan(0.45);
+    // The OOM job's step is filed under its status, its peak at the limit.
+    const oomPeak = await prometheus.value('runcell_job_memory_peak_bytes_sum{phase="run",status="memory_limit"}');
+    expect(oomPeak).toBeGreaterThan(28 * MiB);
+    expect(oomPeak).toBeLessThanOrEqual(32 * MiB);
+    // Buckets are cumulative: 128 MiB holds all three runs, 32 MiB the spin and the OOM (at its limit), not the 64 MiB one.
+    expect(await prometheus.value('sum(runcell_job_memory_peak_bytes_bucket{phase="run",le="134217728"})')).toBe(3);
+    expect(await prometheus.value('sum(runcell_job_memory_peak_bytes_bucket{phase="run",le="33554432"})')).toBe(2);
+
+    // Nothing runs now: both slots idle, the queue empty, no running-job series.
+    expect(await prometheus.value('runcell_worker_slots{state="busy"}')).toBe(0);
+    expect(await prometheus.value('runcell_worker_slots{state="idle"}')).toBe(2);
+    expect(await prometheus.value('runcell_queue_jobs{state="waiting"}')).toBe(0);
+    expect(await prometheus.value('runcell_queue_jobs{state="active"}')).toBe(0);
+    expect(await prometheus.query('runcell_running_job_pids')).toEqual([]);
+    // Node's own metrics, prefixed.
+    expect(await prometheus.value('runcell_process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  it("shows a running job's cgroup figures while it runs, and drops them when it ends", async () => {
+    const script = 'head -c 20000000 /dev/zero | tail -c 1 > /dev/null; sleep 60';
+    const submitted = await http(`${serve.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/sh', '-c', script], limits: { wall_ms: 90_000 } } });
+    expect(submitted.status).toBe(202);
+    const id: string = submitted.body.id;
+    await waitFor(async () => (await http(`${serve.url}/v1/jobs/${id}`)).body.status === 'running', 20_000, 'the job to run');
+    let pids: { metric: Record<string, string>; value: number }[] = [];
+    await waitFor(
+      async () => {
+        pids = await prometheus.query(`runcell_running_job_pids{job_id="${id}"}`);
+        return pids.length === 1;
+      },
+      15_000,
+      'the running job in Prometheus',
+    );
+    expect(pids[0].metric).toMatchObject({ job_id: id, language: 'command', slot: expect.stringMatching(/^\d+$/) });
+    // sh and sleep at least (and the sandbox's init).
+    expect(pids[0].value).toBeGreaterThanOrEqual(2);
+    expect(await prometheus.value(`runcell_running_job_memory_bytes{job_id="${id}"}`)).toBeGreaterThan(0);
+    expect(await prometheus.query(`runcell_running_job_cpu_seconds{job_id="${id}"}`)).toHaveLength(1);
+    expect(await prometheus.value('runcell_worker_slots{state="busy"}')).toBe(1);
+    // Aggregates never carry the job id: the route is the pattern, not the path.
+    expect(await prometheus.value('sum(runcell_api_requests_total{route="GET /v1/jobs/:id"})')).toBeGreaterThan(0);
+    expect(await prometheus.query(`{__name__!~"runcell_running_job_.*",route=~".*${id}.*"}`)).toEqual([]);
+
+    expect((await http(`${serve.url}/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(200);
+    expect((await untilDone(serve.url, id)).status).toBe('cancelled');
+    await prometheus.scrapedAfter(Date.now());
+    for (const name of ['runcell_running_job_pids', 'runcell_running_job_memory_bytes', 'runcell_running_job_cpu_seconds']) {
+      expect(await prometheus.query(`${name}{job_id="${id}"}`)).toEqual([]);
+    }
+    expect(await prometheus.value('runcell_jobs_total{language="command",status="cancelled"}')).toBe(1);
+    expect(await prometheus.value('runcell_worker_slots{state="busy"}')).toBe(0);
+  });
+
+  it('serves exposition text that promtool accepts', async () => {
+    const response = await fetch(`${serve.url}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    expect(text).toContain('runcell_job_memory_peak_bytes_bucket{');
+    const check = promtool(['check', 'metrics'], text);
+    expect(check.output).toBe('');
+    expect(check.code).toBe(0);
+  });
+});
+
+describe('a lone worker process', () => {
+  const redis = new TestRedis();
+  beforeAll(() => redis.start());
+  afterAll(() => redis.destroy());
+
+  it('serves its own /metrics on RUNCELL_METRICS_PORT', async () => {
+    const worker = spawnWorker(redis.url, { RUNCELL_METRICS_PORT: '0', RUNCELL_CONCURRENCY: '1' });
+    try {
+      await waitFor(() => /metrics at http:\/\/\S+/.test(worker.output()), 30_000, 'the worker to serve metrics');
+      const url = /metrics at (http:\/\/\S+)/.exec(worker.output())![1];
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).toMatch(/^runcell_worker_slots\{state="idle"\} 1$/m);
+      expect(text).toMatch(/^runcell_process_cpu_seconds_total /m);
+      // The queue's gauges are the API's to export: a fleet of workers would count the queue once each.
+      expect(text).not.toMatch(/^runcell_queue_jobs\{/m);
+      expect(promtool(['check', 'metrics'], text).code).toBe(0);
+      expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+    } finally {
+      worker.kill('SIGTERM');
+      await once(worker, 'exit');
+    }
+  });
+});
