@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,6 +196,20 @@ describe('metrics scraped by a real Prometheus from runcell serve', () => {
     }
     expect(await prometheus.value('runcell_jobs_total{language="command",status="cancelled"}')).toBe(1);
     expect(await prometheus.value('runcell_worker_slots{state="busy"}')).toBe(0);
+  });
+
+  it("runs every query of the Grafana dashboard", async () => {
+    const dashboard = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'monitoring', 'dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    for (const panel of dashboard.panels) {
+      for (const target of panel.targets) {
+        // Grafana's variables, as Grafana would fill them in.
+        const expression = target.expr.replaceAll('$__rate_interval', '1m').replaceAll('$language', '.*');
+        await expect(prometheus.query(expression), `${panel.title}: ${expression}`).resolves.toBeDefined();
+      }
+    }
+    // The panels over series present by now answer samples.
+    expect(await prometheus.query('sum by (status) (rate(runcell_jobs_total{language=~".*"}[1m]))')).not.toEqual([]);
+    expect(await prometheus.query('max by (state) (runcell_queue_jobs{state=~"waiting|active|delayed"})')).toHaveLength(3);
   });
 
   it('serves exposition text that promtool accepts', async () => {
