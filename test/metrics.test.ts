@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rootfsLocation } from '../rootfs/build.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
-import { BIN, config, http, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
+import { RuncellMetrics } from '../monitoring/metrics.js';
+import { BIN, config, http, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
 
@@ -246,5 +247,32 @@ describe('a lone worker process', () => {
       worker.kill('SIGTERM');
       await once(worker, 'exit');
     }
+  });
+});
+
+describe('the API endpoint', () => {
+  const redis = new TestRedis();
+  let api: TestApi;
+  beforeAll(async () => {
+    await redis.start();
+    api = await startApi(redis.url, { apiKeys: ['metrics-key'], metrics: new RuncellMetrics() });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await redis.destroy();
+  });
+
+  it('needs the API key when keys are set, and labels routes by pattern', async () => {
+    expect((await http(`${api.url}/metrics`)).status).toBe(401);
+    const authorized = { headers: { authorization: 'Bearer metrics-key' } };
+    expect((await http(`${api.url}/v1/jobs/6f1b7c2e-0000-4000-8000-000000000000`, authorized)).status).toBe(404);
+    const response = await http<string>(`${api.url}/metrics`, authorized);
+    expect(response.status).toBe(200);
+    expect(response.body).toMatch(/^runcell_api_requests_total\{route="other",code="401"\} 1$/m);
+    expect(response.body).toMatch(/^runcell_api_requests_total\{route="GET \/v1\/jobs\/:id",code="404"\} 1$/m);
+    expect(response.body).not.toContain('6f1b7c2e');
+    // The queue's gauges, read from Redis at this scrape.
+    expect(response.body).toMatch(/^runcell_queue_jobs\{state="waiting"\} 0$/m);
+    expect(response.body).toMatch(/^runcell_workers 0$/m);
   });
 });
