@@ -15,7 +15,8 @@ import { rootfsLocation } from '../rootfs/build.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
-import { BIN, config, http, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
+import type { RuncellWorker } from '../worker/worker.js';
+import { BIN, config, http, spawnWorker, startApi, startWorker, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
 
@@ -274,5 +275,56 @@ describe('the API endpoint', () => {
     // The queue's gauges, read from Redis at this scrape.
     expect(response.body).toMatch(/^runcell_queue_jobs\{state="waiting"\} 0$/m);
     expect(response.body).toMatch(/^runcell_workers 0$/m);
+  });
+});
+
+describe('what ends a job, counted once where it ends', () => {
+  const redis = new TestRedis();
+  const metrics = new RuncellMetrics({ defaultMetrics: false });
+  let api: TestApi;
+  let worker: RuncellWorker;
+  beforeAll(async () => {
+    await redis.start();
+    // As in `runcell serve`: the API and a worker of one process share one registry.
+    api = await startApi(redis.url, { metrics });
+    worker = await startWorker(redis.url, { metrics, concurrency: 1 });
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+    await redis.destroy();
+  });
+
+  /** The value of one series of a counter in this process's registry (0 when absent). */
+  async function counter(name: string, labels: Record<string, string>): Promise<number> {
+    const metric = await metrics.registry.getSingleMetric(name)!.get();
+    const matches = metric.values.filter((v) => Object.entries(labels).every(([key, value]) => v.labels[key] === value));
+    return matches.reduce((sum, v) => sum + v.value, 0);
+  }
+
+  it('a compile error, a job cancelled while queued and one cancelled while running', async () => {
+    const broken = await http(`${api.url}/v1/jobs?wait=30`, { method: 'POST', json: cJob('int main(void) { return nope; }') });
+    expect(broken.body.result.compile.status).toBe('nonzero_exit');
+    expect(await counter('runcell_job_verdicts_total', { language: 'c', verdict: 'compile_error' })).toBe(1);
+    expect(await counter('runcell_jobs_total', { language: 'c', status: 'completed' })).toBe(1);
+
+    // The only slot is busy with a long job, so the next one waits in the queue.
+    const sleeper = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: ['sleep', '30'] } })).body.id as string;
+    await waitFor(async () => (await http(`${api.url}/v1/jobs/${sleeper}`)).body.status === 'running', 20_000, 'the sleeper to run');
+    const queued = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo hi' }] } })).body.id as string;
+    expect((await http(`${api.url}/v1/jobs/${queued}`, { method: 'DELETE' })).body.status).toBe('cancelled');
+    expect(await counter('runcell_jobs_total', { language: 'bash', status: 'cancelled' })).toBe(1);
+    expect((await http(`${api.url}/v1/jobs/${sleeper}`, { method: 'DELETE' })).body.status).toBe('cancelled');
+    await waitFor(async () => (await counter('runcell_jobs_total', { language: 'command', status: 'cancelled' })) === 1, 5000, 'the worker to count its cancelled job');
+
+    // Cancelled jobs have no verdict; nothing was an OOM or a sandbox error; the queue wait of the never-started one is not observed.
+    expect(await counter('runcell_job_verdicts_total', {})).toBe(1);
+    expect(await counter('runcell_oom_kills_total', {})).toBe(0);
+    expect(await counter('runcell_sandbox_errors_total', {})).toBe(0);
+    const waits = await metrics.registry.getSingleMetric('runcell_job_queue_wait_seconds')!.get();
+    expect(waits.values.filter((v) => (v as { metricName?: string }).metricName === 'runcell_job_queue_wait_seconds_count').map((v) => [v.labels.language, v.value]).sort()).toEqual([
+      ['c', 1],
+      ['command', 1],
+    ]);
   });
 });
