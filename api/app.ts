@@ -12,7 +12,7 @@ import { isTerminal } from '../queue/events.js';
 import { QueueFullError, type JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import type { Submission } from '../queue/submission.js';
-import { COMMAND_LANGUAGE, type RuncellMetrics } from '../monitoring/metrics.js';
+import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, invalid, toApiError } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { batchSchema, DEFAULT_BOUNDS, jobSchema, type RequestBounds } from './schemas.js';
@@ -279,7 +279,7 @@ export function createApp(options: ApiOptions): express.Express {
   /** A job cancelled before any worker took it ends here, not in a worker: count it here. */
   function countCancelledWhileQueued(job: JobView): void {
     metrics?.observeJob({
-      language: job.request.language ?? COMMAND_LANGUAGE,
+      language: languageLabel(job.request.language),
       status: 'cancelled',
       queuedAt: Date.parse(job.created_at),
       finishedAt: job.finished_at ? Date.parse(job.finished_at) : Date.now(),

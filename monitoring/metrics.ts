@@ -9,6 +9,7 @@
  * only on the live per-running-job series, at most one per sandbox slot.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { findLanguage } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { CgroupStats } from '../sandbox/cgroup.js';
 import type { RunPhases } from '../sandbox/sandbox.js';
@@ -79,6 +80,16 @@ const LINT_BREAKING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_re
 
 /** The label of a job without a language (a plain command). */
 export const COMMAND_LANGUAGE = 'command';
+
+/**
+ * The language label of a job: its catalog id, "command", or "unknown" for
+ * an id not in the catalog (the API refuses those; a job put on the queue by
+ * other means must not mint label values).
+ */
+export function languageLabel(language: string | undefined): string {
+  if (language === undefined) return COMMAND_LANGUAGE;
+  return findLanguage(language) ? language : 'unknown';
+}
 
 export interface MetricsOptions {
   /** Also export Node's default process metrics (CPU, memory, event loop, GC), prefixed. Default true. */

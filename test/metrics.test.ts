@@ -10,7 +10,12 @@ import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bullConnection, parseRedisUrl } from '../queue/connection.js';
+import { PREFIX, QUEUE_NAME } from '../queue/store.js';
+import { summarize, type Submission } from '../queue/submission.js';
 import { rootfsLocation } from '../rootfs/build.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
@@ -326,5 +331,24 @@ describe('what ends a job, counted once where it ends', () => {
       ['c', 1],
       ['command', 1],
     ]);
+  });
+
+  it('a job whose processing throws: failed, an exception, and no made-up language label', async () => {
+    // Only a queue written to by other means than the API can hold such a job.
+    const submission: Submission = { language: 'no-such-language', files: [{ path: 'x', content: '' }] };
+    const id = randomUUID();
+    await api.queue.store.create(id, summarize(submission));
+    const queue = new Queue(QUEUE_NAME, { connection: bullConnection(parseRedisUrl(redis.url), 'api', 'test-queue'), prefix: PREFIX });
+    try {
+      await queue.add('job', { submission }, { jobId: id, attempts: 1 });
+      expect((await untilDone(api.url, id)).status).toBe('failed');
+    } finally {
+      await queue.close();
+    }
+    await waitFor(async () => (await counter('runcell_jobs_total', { status: 'failed' })) === 1, 5000, 'the failure to be counted');
+    expect(await counter('runcell_jobs_total', { language: 'unknown', status: 'failed' })).toBe(1);
+    expect(await counter('runcell_sandbox_errors_total', { reason: 'exception' })).toBe(1);
+    const labels = (await metrics.registry.getMetricsAsJSON()).flatMap((metric) => metric.values.map((v) => v.labels.language));
+    expect(labels).not.toContain('no-such-language');
   });
 });

@@ -15,7 +15,7 @@ import { bullConnection, connect, type RedisTarget } from '../queue/connection.j
 import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { toJobRequest } from '../queue/submission.js';
-import { COMMAND_LANGUAGE, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
+import { languageLabel, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
 import { runJob, type JobResult } from './job.js';
 
 export interface Logger {
@@ -150,7 +150,7 @@ export class RuncellWorker {
 
   private async process(job: Job<QueuedJobData>, token?: string): Promise<void> {
     const id = job.id!;
-    const entry: ActiveJob = { controller: new AbortController(), language: job.data.submission.language ?? COMMAND_LANGUAGE, queuedAt: job.timestamp };
+    const entry: ActiveJob = { controller: new AbortController(), language: languageLabel(job.data.submission?.language), queuedAt: job.timestamp };
     // Registered before the job is marked running, so that a cancel in between is not missed.
     this.active.set(id, entry);
     try {
@@ -238,7 +238,7 @@ export class RuncellWorker {
     const view = await this.store.get(jobId);
     if (view) {
       metrics.observeJob({
-        language: view.request.language ?? COMMAND_LANGUAGE,
+        language: languageLabel(view.request.language),
         status: 'failed',
         queuedAt: Date.parse(view.created_at),
         startedAt: view.started_at ? Date.parse(view.started_at) : undefined,
