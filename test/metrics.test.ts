@@ -16,7 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { summarize, type Submission } from '../queue/submission.js';
-import { rootfsLocation } from '../rootfs/build.js';
+import { rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
+import { CgroupV2Driver } from '../sandbox/cgroup2.js';
+import { Sandbox } from '../sandbox/sandbox.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
@@ -350,5 +352,40 @@ describe('what ends a job, counted once where it ends', () => {
     expect(await counter('runcell_sandbox_errors_total', { reason: 'exception' })).toBe(1);
     const labels = (await metrics.registry.getMetricsAsJSON()).flatMap((metric) => metric.values.map((v) => v.labels.language));
     expect(labels).not.toContain('no-such-language');
+  });
+});
+
+describe('a sandbox that cannot be set up', () => {
+  const redis = new TestRedis();
+  const metrics = new RuncellMetrics({ defaultMetrics: false });
+  let api: TestApi;
+  let worker: RuncellWorker;
+  beforeAll(async () => {
+    await redis.start();
+    api = await startApi(redis.url, { metrics });
+    // A real cgroup driver given a root that cannot hold cgroups (a file): every run fails to set up.
+    const sandbox = Sandbox.create({
+      dataDir: config.dataDir,
+      rootfs: verifiedRootfs(config.dataDir),
+      cgroups: new CgroupV2Driver({ root: '/etc/hostname' }),
+      onPhases: (phases) => metrics.observeSandboxPhases(phases),
+    });
+    worker = await startWorker(redis.url, { metrics, sandbox });
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+    await redis.destroy();
+  });
+
+  it('counts a sandbox error with its reason, and no launch overhead for a run that never launched', async () => {
+    const id = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
+    expect((await untilDone(api.url, id)).status).toBe('failed');
+    const text = await metrics.render();
+    expect(text).toMatch(/^runcell_sandbox_errors_total\{reason="setup"\} 1$/m);
+    expect(text).toMatch(/^runcell_jobs_total\{language="command",status="failed"\} 1$/m);
+    expect(text).toMatch(/^runcell_job_wall_seconds_count\{language="command",phase="run",status="sandbox_error"\} 1$/m);
+    expect(text).toMatch(/^runcell_sandbox_setup_seconds_count 0$/m);
+    expect(text).not.toMatch(/^runcell_job_verdicts_total\{/m);
   });
 });
