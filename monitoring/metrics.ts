@@ -8,6 +8,7 @@
  * refreshed per request. Labels carry only bounded values: a job id appears
  * only on the live per-running-job series, at most one per sandbox slot.
  */
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { findLanguage } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
@@ -78,6 +79,9 @@ export function sandboxErrorReason(message: string | null | undefined): SandboxE
 /** prom-client default metrics that are gauges ending in _total. */
 const LINT_BREAKING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
+/** The three running-job gauges of one scrape share one read of the cgroups. */
+const LIVE_SNAPSHOT_MS = 200;
+
 /** The label of a job without a language (a plain command). */
 export const COMMAND_LANGUAGE = 'command';
 
@@ -100,6 +104,7 @@ export class RuncellMetrics {
   readonly registry = new Registry();
   private readonly queues: QueueSource[] = [];
   private readonly workers: WorkerSource[] = [];
+  private liveSnapshot?: { at: number; rows: { job: RunningJob; stats: CgroupStats }[] };
 
   // Per-job resources.
   private readonly jobCpu: Histogram<'language' | 'phase' | 'status'>;
@@ -192,7 +197,7 @@ export class RuncellMetrics {
 
   /** One series per running job, read from its cgroup when scraped; a job that ended is not listed, so its series goes. */
   private liveGauge(name: string, help: string, value: (stats: CgroupStats) => number): void {
-    const workers = this.workers;
+    const live = () => this.liveJobs();
     new Gauge({
       name: PREFIX + name,
       help,
@@ -200,17 +205,26 @@ export class RuncellMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const job of workers.flatMap((worker) => worker.runningJobs())) {
-          let stats: CgroupStats | undefined;
-          try {
-            stats = job.stats();
-          } catch {
-            continue; // its cgroup is being removed: the step just ended
-          }
-          if (stats) this.set({ job_id: job.jobId, slot: String(job.slot), language: job.language }, value(stats));
-        }
+        for (const { job, stats } of live()) this.set({ job_id: job.jobId, slot: String(job.slot), language: job.language }, value(stats));
       },
     });
+  }
+
+  /** The running jobs with their cgroup figures, read once per scrape for the three live gauges. */
+  private liveJobs(): { job: RunningJob; stats: CgroupStats }[] {
+    const now = performance.now();
+    if (this.liveSnapshot && now - this.liveSnapshot.at < LIVE_SNAPSHOT_MS) return this.liveSnapshot.rows;
+    const rows: { job: RunningJob; stats: CgroupStats }[] = [];
+    for (const job of this.workers.flatMap((worker) => worker.runningJobs())) {
+      try {
+        const stats = job.stats();
+        if (stats) rows.push({ job, stats });
+      } catch {
+        // Its cgroup is being removed: the step just ended.
+      }
+    }
+    this.liveSnapshot = { at: now, rows };
+    return rows;
   }
 
   /** The API attaches its queue: runcell_queue_jobs and runcell_workers come from it. */
