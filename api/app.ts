@@ -78,7 +78,8 @@ export function createApp(options: ApiOptions): express.Express {
     });
     app.use((req: Request, res: Response, next: NextFunction) => {
       const started = performance.now();
-      res.on('finish', () => {
+      // 'close', not 'finish': an event stream the client dropped is counted too.
+      res.once('close', () => {
         // The matched route's pattern, never the raw path: ids must not become label values.
         const route = req.route ? `${req.method} ${req.route.path as string}` : 'other';
         metrics.observeRequest(route, res.statusCode, (performance.now() - started) / 1000);
