@@ -9,6 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../cli/config.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
 import { promtool } from './prometheus-helpers.js';
 
@@ -84,5 +85,14 @@ describe('monitoring/', () => {
     for (const name of await ownMetricNames()) expect(catalogue, name).toMatch(new RegExp(`\\| \`${name}\` \\|`));
     expect(catalogue).toContain('runcell_process_');
     expect(catalogue).toContain('runcell_nodejs_');
+  });
+});
+
+describe('RUNCELL_METRICS_PORT', () => {
+  it('is unset by default, a port when given, refused when not a number', () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ RUNCELL_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(loadConfig({ RUNCELL_METRICS_PORT: '0' }).metricsPort).toBe(0);
+    expect(() => loadConfig({ RUNCELL_METRICS_PORT: 'ninety' })).toThrow(/RUNCELL_METRICS_PORT must be an integer/);
   });
 });
