@@ -1,9 +1,12 @@
 /**
  * Monitoring against the real thing: `runcell serve` runs jobs of known cost
  * while a real Prometheus scrapes it every second; the assertions ask
- * Prometheus's query API what it recorded. Then the endpoint of a lone
- * `runcell worker` (RUNCELL_METRICS_PORT), and the exposition text's syntax
- * (promtool check metrics).
+ * Prometheus's query API what it recorded, and run the dashboard's queries.
+ * Then the endpoint of a lone `runcell worker` (RUNCELL_METRICS_PORT), the
+ * API's endpoint behind keys, the exposition text's syntax (promtool check
+ * metrics), and, in-process, the ways a job ends that the scrape test does
+ * not reach: compile errors, cancels while queued or running, a job whose
+ * processing throws, a sandbox that cannot be set up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
