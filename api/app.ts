@@ -3,6 +3,7 @@
  * answers for them. Never touches a sandbox.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { LANGUAGES } from '../rootfs/languages.js';
@@ -11,6 +12,7 @@ import { isTerminal } from '../queue/events.js';
 import { QueueFullError, type JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import type { Submission } from '../queue/submission.js';
+import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, invalid, toApiError } from './errors.js';
 import { buildOpenApi } from './openapi.js';
 import { batchSchema, DEFAULT_BOUNDS, jobSchema, type RequestBounds } from './schemas.js';
@@ -33,6 +35,8 @@ export interface ApiOptions {
   /** /readyz wants a worker seen within this window. Default 30 s. */
   workerWindowMs?: number;
   logger?: ApiLogger;
+  /** When given: GET /metrics serves it, requests are counted and timed, the queue's gauges are read from `queue`. */
+  metrics?: RuncellMetrics;
 }
 
 const MAX_WAIT_SECONDS = 60;
@@ -65,6 +69,24 @@ export function createApp(options: ApiOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  const { metrics } = options;
+  if (metrics) {
+    metrics.watchQueue({
+      jobCounts: () => queue.jobCounts(),
+      liveWorkers: async () => (await queue.liveWorkers(options.workerWindowMs ?? 30_000)).length,
+    });
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const started = performance.now();
+      // 'close', not 'finish': an event stream the client dropped is counted too.
+      res.once('close', () => {
+        // The matched route's pattern, never the raw path: ids must not become label values.
+        const route = req.route ? `${req.method} ${req.route.path as string}` : 'other';
+        metrics.observeRequest(route, res.statusCode, (performance.now() - started) / 1000);
+      });
+      next();
+    });
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -136,6 +158,12 @@ export function createApp(options: ApiOptions): express.Express {
     }
   };
 
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.set('Content-Type', metrics.contentType).send(await metrics.render());
+    });
+  }
+
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -204,6 +232,7 @@ export function createApp(options: ApiOptions): express.Express {
     const id = req.params.id as string;
     await findJob(id);
     const outcome = await queue.cancel(id);
+    if (outcome === 'cancelled') countCancelledWhileQueued(await findJob(id));
     if (outcome === 'missing') throw new ApiError(404, 'not_found', `no job ${JSON.stringify(id)}`);
     if (outcome === 'finished') throw new ApiError(409, 'conflict', 'the job has already finished');
     if (outcome === 'cancelling') await queue.hub.waitForEnd(id, CANCEL_CONFIRM_MS);
@@ -247,6 +276,16 @@ export function createApp(options: ApiOptions): express.Express {
       finish();
     }
   });
+
+  /** A job cancelled before any worker took it ends here, not in a worker: count it here. */
+  function countCancelledWhileQueued(job: JobView): void {
+    metrics?.observeJob({
+      language: languageLabel(job.request.language),
+      status: 'cancelled',
+      queuedAt: Date.parse(job.created_at),
+      finishedAt: job.finished_at ? Date.parse(job.finished_at) : Date.now(),
+    });
+  }
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler((error) => logger?.error({ err: (error as Error)?.message, stack: (error as Error)?.stack }, 'internal error')));

@@ -125,6 +125,7 @@ export function buildOpenApi(limits: LimitTable, bounds: RequestBounds): Record<
       '/healthz': { get: { summary: 'The process is alive', security: [], responses: { '200': { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Redis reachable and a worker seen recently', responses: { '200': { description: 'ready' }, '503': error('not ready, with the reason') } } },
       '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (catalogue: docs/metrics.md)', responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     },
   };
 }

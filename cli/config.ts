@@ -43,6 +43,8 @@ export interface Config {
   logLevel: string;
   /** RUNCELL_READY_WORKER_SECONDS: /readyz wants a worker seen within this many seconds. */
   readyWorkerSeconds: number;
+  /** RUNCELL_METRICS_PORT: where `runcell worker` serves GET /metrics (on RUNCELL_HOST); unset = not served, 0 = any free port. */
+  metricsPort?: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -87,5 +89,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
     logLevel: env.RUNCELL_LOG_LEVEL || 'info',
     readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
+    metricsPort: env.RUNCELL_METRICS_PORT ? integer(env, 'RUNCELL_METRICS_PORT', 0, 0) : undefined,
   };
 }

@@ -191,6 +191,7 @@ export function buildProgram(): Command {
       } else {
         process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
       }
+      if (service.metricsUrl) process.stdout.write(`runcell ${name}: metrics at ${service.metricsUrl}\n`);
       await runUntilSignal(service);
     });
   }

@@ -14,6 +14,8 @@ import { SlotPool } from '../sandbox/slots.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
+import { RuncellMetrics } from '../monitoring/metrics.js';
+import { serveMetrics } from '../monitoring/server.js';
 import { RuncellWorker } from '../worker/worker.js';
 import type { Config } from './config.js';
 
@@ -26,6 +28,8 @@ export interface ServiceRoles {
 
 export interface RunningService {
   url?: string;
+  /** Where this process serves GET /metrics. */
+  metricsUrl?: string;
   redisUrl: string;
   stop(): Promise<void>;
 }
@@ -43,11 +47,19 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
   }
   const redis = parseRedisUrl(redisUrl);
   const stops: (() => Promise<void>)[] = [];
+  // One registry for the process: `runcell serve` exports the API's and the worker's series on one endpoint.
+  const metrics = new RuncellMetrics();
 
   let worker: RuncellWorker | undefined;
   if (roles.worker) {
     const rootfs = verifiedRootfs(config.dataDir);
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
+    const sandbox = Sandbox.create({
+      dataDir: config.dataDir,
+      cgroupParent: config.cgroupParent,
+      rootfs,
+      cpuQuota: config.cpuQuota,
+      onPhases: (phases) => metrics.observeSandboxPhases(phases),
+    });
     worker = new RuncellWorker({
       redis,
       sandbox,
@@ -60,6 +72,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       lockDurationMs: config.lockDurationMs,
       stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
       logger,
+      metrics,
     });
     await worker.start();
     stops.push(() => worker!.close());
@@ -76,6 +89,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       rateLimitPerMinute: config.rateLimitPerMinute,
       workerWindowMs: config.readyWorkerSeconds * 1000,
       logger,
+      metrics,
     });
     const server: Server = app.listen(config.port, config.host);
     await once(server, 'listening');
@@ -90,11 +104,20 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       await queue.close();
     });
   }
+  let metricsUrl = url ? `${url}/metrics` : undefined;
+  if (!roles.api && config.metricsPort !== undefined) {
+    // A worker without the API (often on another machine) serves its own endpoint.
+    const server = await serveMetrics({ metrics, host: config.host, port: config.metricsPort });
+    metricsUrl = server.url;
+    logger.info({ url: metricsUrl }, 'metrics listening');
+    stops.unshift(() => server.close());
+  }
   if (embedded) stops.push(() => embedded!.stop());
 
   let stopping: Promise<void> | undefined;
   return {
     url,
+    metricsUrl,
     redisUrl,
     stop() {
       stopping ??= (async () => {

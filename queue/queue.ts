@@ -129,6 +129,21 @@ export class JobQueue {
     return 'cancelling';
   }
 
+  /**
+   * Jobs in BullMQ by state (for monitoring). "waiting" counts every job not
+   * yet taken: plain, prioritized and those waiting for children.
+   */
+  async jobCounts(): Promise<{ waiting: number; active: number; delayed: number; failed: number; completed: number }> {
+    const counts = await this.queue.getJobCounts('wait', 'prioritized', 'waiting-children', 'active', 'delayed', 'failed', 'completed');
+    return {
+      waiting: (counts.wait ?? 0) + (counts.prioritized ?? 0) + (counts['waiting-children'] ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      completed: counts.completed ?? 0,
+    };
+  }
+
   /** Workers seen in the last `withinMs`. */
   liveWorkers(withinMs: number): Promise<string[]> {
     return this.store.liveWorkers(withinMs);

@@ -9,7 +9,7 @@ import { sealedMemfd } from './libc.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { verdict, type EnforcedLimit, type RunResult } from './accounting.js';
-import { detectCgroupDriver, type CgroupDriver, type RunCgroup } from './cgroup.js';
+import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
 import { filesystemArgs, HELPER_DIR } from './mount.js';
@@ -83,6 +83,8 @@ export class Sandbox {
   private readonly filterPath: string;
   private readonly bwrapPath: string;
   private readonly cpuPollMs: number;
+  /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
+  private readonly live = new Map<number, RunCgroup>();
 
   private constructor(private readonly options: SandboxOptions) {
     if (process.getuid?.() !== 0) {
@@ -125,6 +127,15 @@ export class Sandbox {
     return Workspace.create({ dataDir: this.options.dataDir, id: `${slotName(slot.index)}-${newId()}`, slot, bytes });
   }
 
+  /**
+   * The cgroup figures of the run in progress in slot `slot` now, or
+   * undefined when none runs there (for live monitoring; may throw while the
+   * run's cgroup is being removed).
+   */
+  liveStats(slot: number): CgroupStats | undefined {
+    return this.live.get(slot)?.stats();
+  }
+
   async run(spec: RunSpec): Promise<RunResult> {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
     const envProblem = environmentProblem(spec.env ?? {});
@@ -148,10 +159,12 @@ export class Sandbox {
       if (tmpResult.status === 'rejected') throw tmpResult.reason;
       if (cgroupResult.status === 'rejected') throw cgroupResult.reason;
       clock.mark('prepare');
+      this.live.set(spec.slot.index, cgroupResult.value);
       return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
     } catch (error) {
       return sandboxError(`cannot set up the sandbox: ${(error as Error).message}`);
     } finally {
+      this.live.delete(spec.slot.index);
       const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
       clock.mark('cleanup');
       this.options.onPhases?.(clock.phases as RunPhases);

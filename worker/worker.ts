@@ -15,7 +15,8 @@ import { bullConnection, connect, type RedisTarget } from '../queue/connection.j
 import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { toJobRequest } from '../queue/submission.js';
-import { runJob } from './job.js';
+import { languageLabel, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
+import { runJob, type JobResult } from './job.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -42,6 +43,8 @@ export interface RuncellWorkerOptions {
   /** How often this worker says it is alive. Default 5 s. */
   heartbeatMs?: number;
   logger?: Logger;
+  /** Where this worker records its jobs and reports its slots and running jobs. Default: none. */
+  metrics?: RuncellMetrics;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -52,6 +55,11 @@ type StopReason = 'cancel' | 'shutdown';
 interface ActiveJob {
   controller: AbortController;
   reason?: StopReason;
+  /** For metrics: the language label, when it was queued and started, the slot it runs in. */
+  language: string;
+  queuedAt: number;
+  startedAt?: number;
+  slot?: number;
 }
 
 export class RuncellWorker {
@@ -77,6 +85,7 @@ export class RuncellWorker {
     for (const client of [this.redis, this.subscriber]) {
       client.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis connection error'));
     }
+    options.metrics?.watchWorker({ slots: () => this.slotUse(), runningJobs: () => this.runningJobs() });
   }
 
   /** Cleans up after dead workers of this host, then starts taking jobs. */
@@ -141,18 +150,20 @@ export class RuncellWorker {
 
   private async process(job: Job<QueuedJobData>, token?: string): Promise<void> {
     const id = job.id!;
-    const entry: ActiveJob = { controller: new AbortController() };
+    const entry: ActiveJob = { controller: new AbortController(), language: languageLabel(job.data.submission?.language), queuedAt: job.timestamp };
     // Registered before the job is marked running, so that a cancel in between is not missed.
     this.active.set(id, entry);
     try {
       const started = await this.store.start(id, this.id);
       if (started === 'cancel_requested') {
-        await this.store.finish(id, 'cancelled', { result: null, reason: 'cancelled before it started' });
+        await this.finish(id, entry, 'cancelled', { result: null, reason: 'cancelled before it started' });
         return;
       }
       if (started !== 'ok') return; // cancelled, finished or expired meanwhile: nothing to run
-      const result = await this.options.slots.withSlot((slot) =>
-        runJob(
+      entry.startedAt = Date.now();
+      const result = await this.options.slots.withSlot((slot) => {
+        entry.slot = slot.index;
+        return runJob(
           {
             sandbox: this.options.sandbox,
             slot,
@@ -164,34 +175,76 @@ export class RuncellWorker {
             },
           },
           toJobRequest(job.data.submission),
-        ),
-      );
+        );
+      });
       if (entry.reason === 'shutdown') {
         // Killed by our own shutdown: give it back to the queue for another worker.
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
       if (entry.reason === 'cancel') {
-        await this.store.finish(id, 'cancelled', { result, reason: 'cancelled while running' });
+        await this.finish(id, entry, 'cancelled', { result, reason: 'cancelled while running' });
         return;
       }
       // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
       const broken = [result.compile, result.run].find((step) => step?.status === 'sandbox_error');
       if (broken) {
-        await this.store.finish(id, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
+        await this.finish(id, entry, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
+        this.options.metrics?.observeSandboxError(sandboxErrorReason(broken.message));
         this.logger.error({ job: id, reason: broken.message }, 'sandbox error');
         return;
       }
-      await this.store.finish(id, 'completed', { result });
+      await this.finish(id, entry, 'completed', { result });
     } finally {
       this.active.delete(id);
     }
   }
 
+  /** Records the end in the store and, when this call ended it, in the metrics. */
+  private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: { result: JobResult | null; reason?: string }): Promise<void> {
+    if ((await this.store.finish(id, status, outcome)) !== 'ok') return;
+    this.options.metrics?.observeJob({
+      language: entry.language,
+      status,
+      compile: outcome.result?.compile,
+      run: outcome.result?.run,
+      queuedAt: entry.queuedAt,
+      startedAt: entry.startedAt,
+      finishedAt: Date.now(),
+    });
+  }
+
+  private slotUse(): { busy: number; idle: number } {
+    const busy = Math.min(this.active.size, this.options.concurrency);
+    return { busy, idle: Math.max(0, this.options.concurrency - busy) };
+  }
+
+  /** Jobs holding a slot now, with a way to read their current run's cgroup. */
+  private runningJobs(): RunningJob[] {
+    const { sandbox } = this.options;
+    return [...this.active.entries()].flatMap(([jobId, job]) =>
+      job.slot === undefined ? [] : [{ jobId, slot: job.slot, language: job.language, stats: () => sandbox.liveStats(job.slot!) }],
+    );
+  }
+
   /** BullMQ gave up on a job (our processor threw, or its workers died twice). Every worker hears it; the first one records it. */
   private async failed(jobId: string, failedReason: string): Promise<void> {
     const reason = failedReason === STALLED_MESSAGE ? 'its worker died twice while running it' : `runcell could not run the job: ${failedReason}`;
-    if ((await this.store.finish(jobId, 'failed', { result: null, reason })) === 'ok') this.logger.warn({ job: jobId, reason }, 'job failed');
+    if ((await this.store.finish(jobId, 'failed', { result: null, reason })) !== 'ok') return;
+    this.logger.warn({ job: jobId, reason }, 'job failed');
+    const { metrics } = this.options;
+    if (!metrics) return;
+    if (failedReason !== STALLED_MESSAGE) metrics.observeSandboxError('exception');
+    const view = await this.store.get(jobId);
+    if (view) {
+      metrics.observeJob({
+        language: languageLabel(view.request.language),
+        status: 'failed',
+        queuedAt: Date.parse(view.created_at),
+        startedAt: view.started_at ? Date.parse(view.started_at) : undefined,
+        finishedAt: Date.now(),
+      });
+    }
   }
 
   /** How many jobs this worker is running now. */
