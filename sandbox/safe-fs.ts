@@ -125,8 +125,13 @@ function openat2(dirFd: number, path: string | Buffer, flags: number, mode: numb
  */
 export function openRoot(absolutePath: string): number {
   if (!absolutePath.startsWith('/')) throw new UnsafePathError(`workspace root ${absolutePath} is not absolute`);
-  const fd = openat2(AT_FDCWD, absolutePath, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  return fd;
+  try {
+    return openat2(AT_FDCWD, absolutePath, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  } catch (error) {
+    if ((error as UnsafePathError).code !== 'ELOOP') throw error;
+    // Fail closed, and say how to fix it: the data directory is the administrator's to name.
+    throw new UnsafePathError(`${absolutePath} has a symlink in its path: set RUNCELL_DATA_DIR to the real path (realpath)`, 'ELOOP');
+  }
 }
 
 /** Runs `work` with a directory fd of `root`, closed after. */
