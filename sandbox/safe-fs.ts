@@ -283,7 +283,7 @@ export function readTreeBeneath(root: string, options: TreeOptions = {}): Tree {
   let entries = 0;
 
   const visit = (dirFd: number, prefix: string, depth: number) => {
-    for (const rawName of listDirectory(dirFd)) {
+    for (const rawName of listDirectory(dirFd, caps.maxFiles - entries + 1)) {
       const name = rawName.toString('utf8');
       const path = prefix === '' ? name : `${prefix}/${name}`;
       if (++entries > caps.maxFiles) throw new TreeLimitError(`more than ${caps.maxFiles} entries beneath ${root}`);
@@ -326,8 +326,8 @@ export function readTreeBeneath(root: string, options: TreeOptions = {}): Tree {
   return tree;
 }
 
-/** The names in a directory fd (not "." or ".."), as raw bytes. The fd stays open. */
-function listDirectory(dirFd: number): Buffer[] {
+/** The names in a directory fd (not "." or ".."), as raw bytes, at most `limit` of them. The fd stays open. */
+function listDirectory(dirFd: number, limit: number): Buffer[] {
   const c = libc();
   // fdopendir takes over the fd it is given: give it a copy.
   const copy = loadLibc().fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
@@ -352,6 +352,8 @@ function listDirectory(dirFd: number): Buffer[] {
       const name = Buffer.from(record.d_name.subarray(0, end < 0 ? record.d_name.length : end));
       if (name.equals(Buffer.from('.')) || name.equals(Buffer.from('..'))) continue;
       names.push(name);
+      // Enough to tell the caller its cap is reached, without holding a job's million names.
+      if (names.length >= limit) break;
     }
   } finally {
     c.closedir(dir);
