@@ -12,7 +12,8 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { compileSeccomp, complementConditions } from '../sandbox/seccomp.js';
 import { allowedSyscalls, JUDGE_POLICY, SECCOMP_POLICIES, STANDARD_POLICY, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import { SlotPool } from '../sandbox/slots.js';
-import { runJob, seccompProfileFor } from '../worker/job.js';
+import { toJobRequest, summarize } from '../queue/submission.js';
+import { jobRequestProblem, runJob, seccompProfileFor } from '../worker/job.js';
 import { config, job } from './helpers.js';
 
 const TRACER_ERRNO = 1234;
@@ -161,6 +162,13 @@ describe('seccomp policy (data)', () => {
     expect(sandbox.filters.standard.digest).not.toBe(sandbox.filters.judge.digest);
   });
 
+  it('the API submission carries the profile to the worker and into the job record', () => {
+    const submission = { command: ['/bin/true'], seccomp_profile: 'judge' as const };
+    expect(toJobRequest(submission).seccomp_profile).toBe('judge');
+    expect(summarize(submission).seccomp_profile).toBe('judge');
+    expect(jobRequestProblem({ command: ['/bin/true'], seccomp_profile: 'none' as SeccompProfileName })).toMatch(/unknown seccomp profile "none"/);
+  });
+
   it('a request names the profile, else the language, else standard', () => {
     expect(seccompProfileFor({}, undefined)).toBe('standard');
     expect(seccompProfileFor({}, { seccompProfile: 'judge' })).toBe('judge');
@@ -224,6 +232,25 @@ int main(void) { int fd = socket(AF_INET, SOCK_STREAM, 0); printf("%d %d\\n", fd
   });
 
   for (const profile of ['standard', 'judge'] as const) {
+    it(`${profile}: runtimes keep their threads, processes, event loops and pools`, async () => {
+      const py = `
+import asyncio, multiprocessing, subprocess, threading, os
+def square(x): return x * x
+async def main(): await asyncio.sleep(0.01); return 'asyncio'
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+with multiprocessing.Pool(2) as pool: squares = pool.map(square, range(4))
+out = subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip()
+print(squares, out, asyncio.run(main()), os.cpu_count() > 0)
+`;
+      const python = await job({ language: 'python3', files: [{ path: 'main.py', content: Buffer.from(py) }], seccomp_profile: profile });
+      expect(python.run).toMatchObject({ status: 'ok', stdout: "[0, 1, 4, 9] child asyncio True\n" });
+      const cpp = '#include <thread>\n#include <future>\n#include <iostream>\nint main(){auto f=std::async(std::launch::async,[]{return 6*7;});std::thread t([]{});t.join();std::cout<<f.get()<<"\\n";}';
+      const threads = await job({ language: 'cpp', files: [{ path: 'main.cpp', content: Buffer.from(cpp) }], seccomp_profile: profile });
+      expect(threads.run).toMatchObject({ status: 'ok', stdout: '42\n' });
+      const perl = await job({ command: ['perl', '-e', 'my $p = fork; if (!$p) { exit 7 } waitpid($p, 0); print $? >> 8, "\\n"'], seccomp_profile: profile });
+      expect(perl.run).toMatchObject({ status: 'ok', stdout: '7\n' });
+    });
+
     it(`${profile}: kills x32 syscall numbers`, async () => {
       const result = await job({
         language: 'c',
