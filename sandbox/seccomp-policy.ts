@@ -49,6 +49,12 @@ export interface SeccompPolicy {
   foreignArchAction: 'kill_process';
   rules: SyscallRule[];
   /**
+   * Syscall numbers above every one this policy names, up to `upTo`: newer
+   * than the policy, answered as an older kernel would (ENOSYS), so that a
+   * newer libc or runtime falls back instead of failing on EPERM.
+   */
+  newerSyscalls: { errno: Errno; upTo: number; why: string };
+  /**
    * Syscalls this policy leaves out on purpose (they fail with the default
    * errno), with the reason: documentation, and what the test probe calls.
    */
@@ -112,7 +118,7 @@ const BASE_RULES: SyscallRule[] = [
     'stat', 'fstat', 'lstat', 'newfstatat', 'statx', 'statfs', 'fstatfs', 'access', 'faccessat', 'faccessat2',
     'getdents', 'getdents64', 'getcwd', 'chdir', 'fchdir', 'mkdir', 'mkdirat', 'rmdir', 'rename', 'renameat', 'renameat2',
     'link', 'linkat', 'symlink', 'symlinkat', 'unlink', 'unlinkat', 'readlink', 'readlinkat',
-    'chmod', 'fchmod', 'fchmodat', 'chown', 'fchown', 'fchownat', 'lchown', 'umask', 'utime', 'utimes', 'utimensat', 'futimesat',
+    'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'chown', 'fchown', 'fchownat', 'lchown', 'umask', 'utime', 'utimes', 'utimensat', 'futimesat',
     'mknod', 'mknodat',
     'getxattr', 'lgetxattr', 'fgetxattr', 'listxattr', 'llistxattr', 'flistxattr', 'setxattr', 'lsetxattr', 'fsetxattr',
     'removexattr', 'lremovexattr', 'fremovexattr',
@@ -211,17 +217,26 @@ const DENIED: SeccompPolicy['denied'] = [
   { syscalls: ['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid', 'capset'], why: 'a job never changes identity' },
   { syscalls: ['sched_setscheduler', 'sched_setparam', 'sched_setattr', 'ioprio_set', 'ioprio_get', 'mbind', 'set_mempolicy', 'get_mempolicy', 'migrate_pages', 'move_pages'], why: 'real-time scheduling, I/O priority and NUMA placement are the host\'s' },
   { syscalls: ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'memfd_secret', 'uselib', 'ustat', 'sysfs'], why: 'rarely used kernel interfaces a job does not need' },
+  { syscalls: ['cachestat'], why: 'page-cache residency of files the job can open: a side channel on other users of the same files' },
 ];
 
 const JUDGE_DENIED: SeccompPolicy['denied'] = [
   { syscalls: ['socket', 'connect', 'bind', 'listen', 'accept', 'accept4'], why: 'judge profile: no socket at all (only the unnamed socketpair above, which reaches nothing)' },
 ];
 
+const NEWER_SYSCALLS: SeccompPolicy['newerSyscalls'] = {
+  errno: 'ENOSYS',
+  // 512 and above are the x32 ABI's, killed by the architecture check.
+  upTo: 511,
+  why: 'newer than this policy: "not implemented", as an older kernel says, so libc falls back (map_shadow_stack, mseal, ...)',
+};
+
 export const STANDARD_POLICY: SeccompPolicy = {
   name: 'standard',
   defaultErrno: 'EPERM',
   foreignArchAction: 'kill_process',
   rules: [...BASE_RULES, ...SOCKET_RULES],
+  newerSyscalls: NEWER_SYSCALLS,
   denied: DENIED,
 };
 
@@ -230,6 +245,7 @@ export const JUDGE_POLICY: SeccompPolicy = {
   defaultErrno: 'EPERM',
   foreignArchAction: 'kill_process',
   rules: BASE_RULES,
+  newerSyscalls: NEWER_SYSCALLS,
   denied: [...DENIED, ...JUDGE_DENIED],
 };
 

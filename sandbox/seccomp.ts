@@ -128,11 +128,27 @@ export function compileSeccomp(policy: SeccompPolicy, options: CompileOptions = 
       }
     }
     // The denied list is documentation, but it must name real syscalls too.
-    for (const name of policy.denied.flatMap((entry) => entry.syscalls)) nativeSyscall(seccomp, policy.name, name);
+    const newest = newestNamedSyscall(policy);
+    const newer = errno(policy.newerSyscalls.errno);
+    if (newer !== defaultAction) {
+      for (let nr = newest + 1; nr <= policy.newerSyscalls.upTo; nr++) check(seccomp.ruleAdd(ctx, newer, nr, 0, null), `add the rule for syscall ${nr} (${policy.newerSyscalls.why})`);
+    }
     return exportBpf(seccomp, ctx, policy.name);
   } finally {
     seccomp.release(ctx);
   }
+}
+
+/** The x86-64 number of a syscall by name (libseccomp's table; tests use it for syscalls the C headers lack). */
+export function syscallNumber(name: string): number {
+  return nativeSyscall(libseccomp(), 'lookup', name);
+}
+
+/** The highest syscall number a policy names (allowed or denied); the numbers above it are "newer". */
+export function newestNamedSyscall(policy: SeccompPolicy): number {
+  const seccomp = libseccomp();
+  const named = [...policy.rules.flatMap((rule) => rule.syscalls), ...policy.denied.flatMap((entry) => entry.syscalls)];
+  return Math.max(...named.map((name) => nativeSyscall(seccomp, policy.name, name)));
 }
 
 /** The x86-64 number of a syscall; names libseccomp does not know, or that exist only on other architectures, are errors. */
