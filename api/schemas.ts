@@ -7,6 +7,7 @@ import { LANGUAGES } from '../rootfs/languages.js';
 import { RUN_STATUSES } from '../sandbox/accounting.js';
 import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
 import { filePathProblem } from '../sandbox/workspace.js';
+import { SECCOMP_PROFILE_NAMES } from '../sandbox/seccomp-policy.js';
 import { EVENT_TYPES, JOB_STATUSES } from '../queue/store.js';
 
 export interface RequestBounds {
@@ -54,6 +55,10 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
         .describe(`extra environment; ${FIXED_ENV_NAMES.join(', ')} are fixed by runcell`),
       limits: limitsSchema(table).optional(),
       compile_limits: limitsSchema(table).optional(),
+      seccomp_profile: z
+        .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
+        .optional()
+        .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
     })
     .superRefine((job, ctx) => {
       if (!job.language === !job.command) {

@@ -9,7 +9,7 @@ import { detectCgroupDriver } from '../sandbox/cgroup.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { compileSeccomp } from '../sandbox/seccomp.js';
-import { STANDARD_POLICY } from '../sandbox/seccomp-policy.js';
+import { SECCOMP_POLICIES } from '../sandbox/seccomp-policy.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob } from '../worker/job.js';
 import type { Config } from './config.js';
@@ -71,8 +71,8 @@ function checks(config: Config): Check[] {
       name: 'libseccomp',
       run: () => {
         try {
-          const filter = compileSeccomp(STANDARD_POLICY);
-          return { detail: `standard policy compiles to ${filter.bpf.length / 8} BPF instructions` };
+          const sizes = Object.values(SECCOMP_POLICIES).map((policy) => `${policy.name} ${compileSeccomp(policy).bpf.length / 8}`);
+          return { detail: `profiles compile to BPF instructions: ${sizes.join(', ')}` };
         } catch (error) {
           return { problem: `${(error as Error).message} (apt-get install libseccomp2)` };
         }

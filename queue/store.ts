@@ -47,6 +47,7 @@ export interface RequestSummary {
   env_names?: string[];
   limits?: Record<string, number>;
   compile_limits?: Record<string, number>;
+  seccomp_profile?: string;
 }
 
 export interface JobView {

@@ -4,6 +4,7 @@
  * the summary the API shows (no contents).
  */
 import type { RequestedLimits } from '../sandbox/limits.js';
+import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { JobRequest } from '../worker/job.js';
 import type { RequestSummary } from './store.js';
 
@@ -19,6 +20,7 @@ export interface Submission {
   env?: Record<string, string>;
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+  seccomp_profile?: SeccompProfileName;
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -35,6 +37,7 @@ export function toJobRequest(submission: Submission): JobRequest {
     env: submission.env,
     limits: submission.limits,
     compile_limits: submission.compile_limits,
+    seccomp_profile: submission.seccomp_profile,
   };
 }
 
@@ -54,5 +57,6 @@ export function summarize(submission: Submission): RequestSummary {
   if (submission.env) summary.env_names = Object.keys(submission.env);
   if (submission.limits) summary.limits = submission.limits as Record<string, number>;
   if (submission.compile_limits) summary.compile_limits = submission.compile_limits as Record<string, number>;
+  if (submission.seccomp_profile) summary.seccomp_profile = submission.seccomp_profile;
   return summary;
 }

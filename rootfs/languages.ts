@@ -4,6 +4,7 @@
  * step leaves the program in /box. Packages are what the rootfs needs.
  */
 import type { RequestedLimits } from '../sandbox/limits.js';
+import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 
 export interface Language {
   id: string;
@@ -19,6 +20,8 @@ export interface Language {
   /** Limits this language needs beyond the defaults (applied under the request's). */
   compileLimits?: RequestedLimits;
   runLimits?: RequestedLimits;
+  /** seccomp profile of its steps (sandbox/seccomp-policy.ts) unless the request names one. Default "standard". */
+  seccompProfile?: SeccompProfileName;
 }
 
 export const BINARY = 'main';

@@ -17,7 +17,7 @@ import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces
 import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
-import { STANDARD_POLICY, type SeccompPolicy } from './seccomp-policy.js';
+import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
 import { slotName, type Slot } from './slots.js';
 import { Workspace } from './workspace.js';
 
@@ -30,9 +30,9 @@ export interface SandboxOptions {
   bwrapPath?: string;
   /** Default: detected (v2 when usable, else v1). */
   cgroups?: CgroupDriver;
-  /** Default: the standard policy of seccomp-policy.ts. */
-  policy?: SeccompPolicy;
-  /** A filter compiled beforehand (takes precedence over `policy`). */
+  /** The seccomp profiles a run can choose from. Default: SECCOMP_POLICIES of seccomp-policy.ts. */
+  policies?: Record<SeccompProfileName, SeccompPolicy>;
+  /** One filter compiled beforehand, used whatever profile a run asks for (tests). */
   filter?: CompiledFilter;
   /** Optional CPU bandwidth cap per run, in CPUs (e.g. 1 = one core). Default: none. */
   cpuQuota?: number;
@@ -67,6 +67,8 @@ export interface RunSpec {
   env?: Record<string, string>;
   stdin?: Buffer;
   limits: Limits;
+  /** The seccomp profile of this run. Default "standard". */
+  seccompProfile?: SeccompProfileName;
   /** Aborting kills the run at once; its result then says so. */
   signal?: AbortSignal;
 }
@@ -78,9 +80,10 @@ const LAUNCHER_EXIT_TIMEOUT_MS = 1000;
 
 export class Sandbox {
   readonly cgroups: CgroupDriver;
-  readonly filter: CompiledFilter;
+  /** Each seccomp profile, compiled once when the sandbox is created. */
+  readonly filters: Readonly<Record<SeccompProfileName, CompiledFilter>>;
   private readonly helper: Helper;
-  private readonly filterPath: string;
+  private readonly filterPaths: Record<SeccompProfileName, string>;
   private readonly bwrapPath: string;
   private readonly cpuPollMs: number;
   /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
@@ -98,8 +101,15 @@ export class Sandbox {
     this.cgroups = options.cgroups ?? detectCgroupDriver({ parentName: options.cgroupParent });
     this.cpuPollMs = options.cpuPollMs ?? 10;
     this.helper = ensureHelper(options.dataDir);
-    this.filter = options.filter ?? compileSeccomp(options.policy ?? STANDARD_POLICY);
-    this.filterPath = writeFilter(options.dataDir, this.filter);
+    const policies = options.policies ?? SECCOMP_POLICIES;
+    const filters = {} as Record<SeccompProfileName, CompiledFilter>;
+    const paths = {} as Record<SeccompProfileName, string>;
+    for (const name of SECCOMP_PROFILE_NAMES) {
+      filters[name] = options.filter ?? compileSeccomp(policies[name]);
+      paths[name] = writeFilter(options.dataDir, filters[name]);
+    }
+    this.filters = filters;
+    this.filterPaths = paths;
   }
 
   get dataDir(): string {
@@ -213,7 +223,11 @@ export class Sandbox {
         });
     };
 
-    const seccompFd = openSync(this.filterPath, 'r');
+    const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
+    const filterPath = this.filterPaths[profile];
+    // Fail closed: a run never goes without its filter.
+    if (!filterPath) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
+    const seccompFd = openSync(filterPath, 'r');
     const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     const started = performance.now();
     let proc;

@@ -1,122 +1,269 @@
 /**
- * The seccomp policy: data only, compiled by seccomp.ts. Every syscall rule
- * runcell applies is in this file and nowhere else; docs/security.md lists it.
+ * The seccomp policies: data only, compiled by seccomp.ts. Every syscall rule
+ * runcell applies is in this file and nowhere else; docs/security.md lists it
+ * (test/seccomp-doc.test.ts keeps the two in step).
  *
- * This first policy is a deny-list on top of "allow": what a sandboxed
- * program never needs and what has served kernel exploits or escapes.
- * (A later hardening turns it into an allow-list.)
+ * An allow-list, modelled on Docker's default profile minus what untrusted
+ * programs never need: a syscall this file does not allow fails with EPERM
+ * and the job goes on. Two profiles: `standard` (the default) and `judge`,
+ * which is `standard` without socket(): nothing to connect to or listen on
+ * (an unnamed AF_UNIX socketpair stays: the JVM cannot start without one).
  */
 
 export type Errno = 'EPERM' | 'ENOSYS' | 'EAFNOSUPPORT';
 
 export const ERRNO: Record<Errno, number> = { EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97 };
 
-/** A comparison on one syscall argument; the rule applies only when it holds. */
+/** A comparison on one syscall argument. */
 export type ArgCondition =
   | { arg: number; op: 'eq' | 'ge'; value: bigint }
   | { arg: number; op: 'masked_eq'; mask: bigint; value: bigint };
 
 export interface SyscallRule {
   syscalls: string[];
-  errno: Errno;
-  /** Rule applies only when this argument condition holds (one rule per condition). */
-  when?: ArgCondition;
+  /** What the filter answers: run the call, or fail it with this errno. */
+  action: 'allow' | Errno;
+  /** The rule applies only when every condition holds. */
+  when?: ArgCondition[];
+  /**
+   * The rule applies unless (argument & mask) is one of `values`; the
+   * compiler turns it into the equivalent set of masked comparisons (BPF
+   * has no "not equal under a mask").
+   */
+  unless?: { arg: number; mask: bigint; values: bigint[] };
   why: string;
 }
 
+export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
+export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
+export const DEFAULT_SECCOMP_PROFILE: SeccompProfileName = 'standard';
+
 export interface SeccompPolicy {
-  name: string;
-  /** Action for syscalls no rule names. */
-  defaultAction: 'allow';
+  name: SeccompProfileName;
+  /** Answer to every syscall no rule allows. */
+  defaultErrno: 'EPERM';
   /**
    * Syscalls from another ABI (int 0x80 i386 entry, x32 numbers) kill the
    * process: libseccomp compiles this into the architecture check.
    */
   foreignArchAction: 'kill_process';
   rules: SyscallRule[];
+  /**
+   * Syscall numbers above every one this policy names, up to `upTo`: newer
+   * than the policy, answered as an older kernel would (ENOSYS), so that a
+   * newer libc or runtime falls back instead of failing on EPERM.
+   */
+  newerSyscalls: { errno: Errno; upTo: number; why: string };
+  /**
+   * Syscalls this policy leaves out on purpose (they fail with the default
+   * errno), with the reason: documentation, and what the test probe calls.
+   */
+  denied: { syscalls: string[]; why: string }[];
 }
 
-const CLONE_NAMESPACE_FLAGS: Record<string, bigint> = {
-  CLONE_NEWNS: 0x00020000n,
-  CLONE_NEWCGROUP: 0x02000000n,
-  CLONE_NEWUTS: 0x04000000n,
-  CLONE_NEWIPC: 0x08000000n,
-  CLONE_NEWUSER: 0x10000000n,
-  CLONE_NEWPID: 0x20000000n,
-  CLONE_NEWNET: 0x40000000n,
-};
+/** clone() flags that make a namespace: CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET. */
+export const CLONE_NAMESPACE_FLAGS = 0x7e020000n;
 
-/** Socket families a job may open: unix, IPv4, IPv6 (loopback only: no interface but lo), netlink (getifaddrs). */
-export const ALLOWED_SOCKET_FAMILIES = [1, 2, 10, 16];
+const AF_UNIX = 1n;
+const AF_INET = 2n;
+const AF_INET6 = 10n;
+const AF_NETLINK = 16n;
+/** Above this, no family exists (AF_MCTP = 45 in Linux 6.x). */
 const HIGHEST_SOCKET_FAMILY = 45;
+const SOCK_STREAM = 1n;
+const SOCK_DGRAM = 2n;
+/** The low bits of socket()'s type argument; the rest are SOCK_NONBLOCK and SOCK_CLOEXEC. */
+const SOCK_TYPE_MASK = 0xfn;
+const NETLINK_ROUTE = 0n;
 
 const TIOCSTI = 0x5412n;
 const TIOCLINUX = 0x541cn;
+/** The kernel reads ioctl's request as 32 bits, whatever the upper bits say (CVE-2019-10063). */
 const LOW_32_BITS = 0xffffffffn;
+
+const PER_LINUX = 0n;
+/** personality(0xffffffff) only reads the current persona. */
+const PERSONALITY_QUERY = 0xffffffffn;
+
+const allow = (why: string, ...syscalls: string[]): SyscallRule => ({ syscalls, action: 'allow', why });
+
+/** What every program may do: the groups below, each allowed as a whole. */
+const BASE_RULES: SyscallRule[] = [
+  allow('memory', 'brk', 'mmap', 'munmap', 'mremap', 'mprotect', 'madvise', 'mincore', 'msync', 'mlock', 'mlock2', 'munlock', 'mlockall', 'munlockall', 'membarrier', 'pkey_alloc', 'pkey_free', 'pkey_mprotect', 'remap_file_pages'),
+  allow(
+    'processes and threads (clone is allowed below, without namespace flags)',
+    'fork', 'vfork', 'execve', 'execveat', 'exit', 'exit_group', 'wait4', 'waitid', 'kill', 'tkill', 'tgkill',
+    'getpid', 'getppid', 'gettid', 'getpgid', 'getpgrp', 'setpgid', 'getsid', 'setsid',
+    'set_tid_address', 'set_robust_list', 'get_robust_list', 'rseq', 'arch_prctl', 'prctl', 'futex', 'futex_waitv',
+    'sched_yield', 'sched_getaffinity', 'sched_setaffinity', 'sched_getparam', 'sched_getscheduler', 'sched_getattr',
+    'sched_get_priority_max', 'sched_get_priority_min', 'sched_rr_get_interval', 'getpriority', 'setpriority', 'getcpu',
+    'pidfd_open', 'pidfd_send_signal', 'seccomp',
+  ),
+  allow('identity, read only', 'getuid', 'geteuid', 'getgid', 'getegid', 'getgroups', 'getresuid', 'getresgid', 'capget'),
+  allow(
+    'signals',
+    'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'rt_sigpending', 'rt_sigsuspend', 'rt_sigtimedwait', 'rt_sigqueueinfo',
+    'rt_tgsigqueueinfo', 'sigaltstack', 'signalfd', 'signalfd4', 'pause', 'alarm', 'restart_syscall',
+  ),
+  allow(
+    'clocks and timers (reading the clock, not setting it)',
+    'clock_gettime', 'clock_getres', 'clock_nanosleep', 'nanosleep', 'gettimeofday', 'time', 'times', 'getitimer', 'setitimer',
+    'timer_create', 'timer_settime', 'timer_gettime', 'timer_getoverrun', 'timer_delete', 'timerfd_create', 'timerfd_settime', 'timerfd_gettime',
+  ),
+  allow(
+    'files and directories (the mounts decide what is visible and writable)',
+    'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'preadv', 'pwritev', 'preadv2', 'pwritev2',
+    'open', 'openat', 'openat2', 'creat', 'close', 'close_range', 'lseek', 'dup', 'dup2', 'dup3', 'fcntl', 'flock',
+    'fsync', 'fdatasync', 'sync_file_range', 'truncate', 'ftruncate', 'fallocate', 'fadvise64', 'readahead',
+    'stat', 'fstat', 'lstat', 'newfstatat', 'statx', 'statfs', 'fstatfs', 'access', 'faccessat', 'faccessat2',
+    'getdents', 'getdents64', 'getcwd', 'chdir', 'fchdir', 'mkdir', 'mkdirat', 'rmdir', 'rename', 'renameat', 'renameat2',
+    'link', 'linkat', 'symlink', 'symlinkat', 'unlink', 'unlinkat', 'readlink', 'readlinkat',
+    'chmod', 'fchmod', 'fchmodat', 'fchmodat2', 'chown', 'fchown', 'fchownat', 'lchown', 'umask', 'utime', 'utimes', 'utimensat', 'futimesat',
+    'mknod', 'mknodat',
+    'getxattr', 'lgetxattr', 'fgetxattr', 'listxattr', 'llistxattr', 'flistxattr', 'setxattr', 'lsetxattr', 'fsetxattr',
+    'removexattr', 'lremovexattr', 'fremovexattr',
+    'copy_file_range', 'sendfile', 'splice', 'tee', 'vmsplice', 'memfd_create',
+    'inotify_init', 'inotify_init1', 'inotify_add_watch', 'inotify_rm_watch',
+  ),
+  allow('waiting for events', 'poll', 'ppoll', 'select', 'pselect6', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'eventfd', 'eventfd2'),
+  allow(
+    'pipes and System V / POSIX IPC (the job has an IPC namespace of its own)',
+    'pipe', 'pipe2', 'shmget', 'shmat', 'shmdt', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
+    'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
+  ),
+  allow('system information and own resource limits', 'uname', 'sysinfo', 'getrlimit', 'setrlimit', 'prlimit64', 'getrusage', 'getrandom'),
+  {
+    syscalls: ['clone'],
+    action: 'allow',
+    when: [{ arg: 0, op: 'masked_eq', mask: CLONE_NAMESPACE_FLAGS, value: 0n }],
+    why: 'threads and processes, but no new namespace (they widen the kernel attack surface, user namespaces above all)',
+  },
+  {
+    syscalls: ['clone3'],
+    action: 'ENOSYS',
+    why: 'its flags live in memory a filter cannot read; ENOSYS makes glibc fall back to clone, which is filtered',
+  },
+  {
+    syscalls: ['ioctl'],
+    action: 'allow',
+    unless: { arg: 1, mask: LOW_32_BITS, values: [TIOCSTI, TIOCLINUX] },
+    why: 'every request but TIOCSTI and TIOCLINUX, which push input into a terminal (compared on the low 32 bits, as the kernel reads them)',
+  },
+  {
+    syscalls: ['socketpair'],
+    action: 'allow',
+    when: [{ arg: 0, op: 'eq', value: AF_UNIX }],
+    why: 'an unnamed, connected pair of unix sockets reaches nothing outside the job; the JVM and libuv (node\'s child processes) need one',
+  },
+  allow('using a socket pair', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'setsockopt', 'getsockopt', 'getsockname', 'getpeername'),
+  ...[PER_LINUX, PERSONALITY_QUERY].map(
+    (value): SyscallRule => ({
+      syscalls: ['personality'],
+      action: 'allow',
+      when: [{ arg: 0, op: 'eq', value }],
+      why: 'only the plain Linux persona and the query; other personas change address-space layout and ABI details',
+    }),
+  ),
+];
+
+/** Sockets of the standard profile only: unix, IPv4/IPv6 stream and datagram (loopback only), netlink route. */
+const SOCKET_RULES: SyscallRule[] = [
+  allow('naming, connecting and listening', 'bind', 'listen', 'accept', 'accept4', 'connect'),
+  { syscalls: ['socket'], action: 'allow', when: [{ arg: 0, op: 'eq', value: AF_UNIX }], why: 'unix sockets (the job has no path to any host socket, and its own network namespace hides abstract ones)' },
+  ...[AF_INET, AF_INET6].flatMap((family) =>
+    [SOCK_STREAM, SOCK_DGRAM].map(
+      (type): SyscallRule => ({
+        syscalls: ['socket'],
+        action: 'allow',
+        when: [
+          { arg: 0, op: 'eq', value: family },
+          { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
+        ],
+        why: 'TCP and UDP; the network namespace has only lo. No raw sockets (EPERM)',
+      }),
+    ),
+  ),
+  {
+    syscalls: ['socket'],
+    action: 'allow',
+    when: [
+      { arg: 0, op: 'eq', value: AF_NETLINK },
+      { arg: 2, op: 'eq', value: NETLINK_ROUTE },
+    ],
+    why: 'NETLINK_ROUTE only: getifaddrs() (address lookup in glibc, the JVM, Go) lists interfaces through it; other netlink protocols reach netfilter, audit, uevents',
+  },
+  ...otherSocketFamilies().map(
+    (condition): SyscallRule => ({
+      syscalls: ['socket'],
+      action: 'EAFNOSUPPORT',
+      when: [condition],
+      why: 'every other family (packet, vsock, alg, bluetooth...): "not supported" lets programs fall back',
+    }),
+  ),
+];
+
+/** Left out of every profile (the default EPERM answers them); the test probe calls each. */
+const DENIED: SeccompPolicy['denied'] = [
+  { syscalls: ['mount', 'umount2', 'pivot_root', 'chroot', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr'], why: 'the mount table is set up by bubblewrap before the job starts and never changes after' },
+  { syscalls: ['unshare', 'setns'], why: 'no new namespaces' },
+  { syscalls: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_getfd', 'process_madvise', 'process_mrelease'], why: 'no reading or steering other processes' },
+  { syscalls: ['keyctl', 'add_key', 'request_key'], why: 'the kernel keyring is not namespaced' },
+  { syscalls: ['bpf', 'perf_event_open', 'userfaultfd', 'modify_ldt'], why: 'frequent kernel exploit primitives' },
+  { syscalls: ['io_uring_setup', 'io_uring_enter', 'io_uring_register', 'io_setup', 'io_submit', 'io_getevents', 'io_pgetevents', 'io_cancel', 'io_destroy'], why: 'asynchronous I/O interfaces: io_uring bypasses syscall filtering and is a frequent exploit target; Linux AIO is not needed' },
+  { syscalls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'reboot'], why: 'kernel code and power state' },
+  { syscalls: ['swapon', 'swapoff', 'acct', 'quotactl', 'quotactl_fd', 'syslog', 'vhangup', 'sync', 'syncfs', 'sethostname', 'setdomainname', 'lookup_dcookie', 'fanotify_init', 'fanotify_mark'], why: 'host administration; sync and syncfs would flush the host\'s disks' },
+  { syscalls: ['settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex'], why: "the clock is the host's" },
+  { syscalls: ['open_by_handle_at', 'name_to_handle_at'], why: 'file handles open files outside the mount namespace (the "shocker" escape)' },
+  { syscalls: ['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid', 'capset'], why: 'a job never changes identity' },
+  { syscalls: ['sched_setscheduler', 'sched_setparam', 'sched_setattr', 'ioprio_set', 'ioprio_get', 'mbind', 'set_mempolicy', 'get_mempolicy', 'migrate_pages', 'move_pages'], why: 'real-time scheduling, I/O priority and NUMA placement are the host\'s' },
+  { syscalls: ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'memfd_secret', 'uselib', 'ustat', 'sysfs'], why: 'rarely used kernel interfaces a job does not need' },
+  { syscalls: ['cachestat'], why: 'page-cache residency of files the job can open: a side channel on other users of the same files' },
+];
+
+const JUDGE_DENIED: SeccompPolicy['denied'] = [
+  { syscalls: ['socket', 'connect', 'bind', 'listen', 'accept', 'accept4'], why: 'judge profile: no socket at all (only the unnamed socketpair above, which reaches nothing)' },
+];
+
+const NEWER_SYSCALLS: SeccompPolicy['newerSyscalls'] = {
+  errno: 'ENOSYS',
+  // 512 and above are the x32 ABI's, killed by the architecture check.
+  upTo: 511,
+  why: 'newer than this policy: "not implemented", as an older kernel says, so libc falls back (map_shadow_stack, mseal, ...)',
+};
 
 export const STANDARD_POLICY: SeccompPolicy = {
   name: 'standard',
-  defaultAction: 'allow',
+  defaultErrno: 'EPERM',
   foreignArchAction: 'kill_process',
-  rules: [
-    {
-      syscalls: ['mount', 'umount2', 'pivot_root', 'chroot', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree', 'mount_setattr'],
-      errno: 'EPERM',
-      why: 'the mount table is set up by bubblewrap before the job starts and never changes after',
-    },
-    { syscalls: ['unshare', 'setns'], errno: 'EPERM', why: 'no new namespaces: they widen the kernel attack surface (user namespaces above all)' },
-    ...Object.entries(CLONE_NAMESPACE_FLAGS).map(
-      ([flag, bit]): SyscallRule => ({
-        syscalls: ['clone'],
-        errno: 'EPERM',
-        when: { arg: 0, op: 'masked_eq', mask: bit, value: bit },
-        why: `clone with ${flag}`,
-      }),
-    ),
-    {
-      syscalls: ['clone3'],
-      errno: 'ENOSYS',
-      why: 'its flags live in memory a filter cannot read; ENOSYS makes glibc fall back to clone, which is filtered',
-    },
-    { syscalls: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_getfd'], errno: 'EPERM', why: 'no reading or steering other processes' },
-    { syscalls: ['keyctl', 'add_key', 'request_key'], errno: 'EPERM', why: 'the kernel keyring is not namespaced' },
-    { syscalls: ['bpf', 'perf_event_open', 'userfaultfd'], errno: 'EPERM', why: 'frequent kernel exploit primitives' },
-    { syscalls: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'], errno: 'EPERM', why: 'io_uring bypasses syscall filtering and is a frequent exploit target' },
-    { syscalls: ['kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'reboot'], errno: 'EPERM', why: 'kernel code and power state' },
-    { syscalls: ['swapon', 'swapoff', 'acct', 'quotactl', 'quotactl_fd', 'syslog'], errno: 'EPERM', why: 'host administration' },
-    { syscalls: ['settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex'], errno: 'EPERM', why: 'the clock is the host\'s' },
-    { syscalls: ['open_by_handle_at', 'name_to_handle_at'], errno: 'EPERM', why: 'file handles open files outside the mount namespace (the "shocker" escape)' },
-    ...deniedSocketFamilies().map(
-      (condition): SyscallRule => ({
-        syscalls: ['socket'],
-        errno: 'EAFNOSUPPORT',
-        when: condition,
-        why: 'socket families other than unix, inet, inet6 and netlink (raw packet, vsock, alg, bluetooth...)',
-      }),
-    ),
-    {
-      syscalls: ['ioctl'],
-      errno: 'EPERM',
-      // The kernel compares only the low 32 bits of the request (CVE-2019-10063).
-      when: { arg: 1, op: 'masked_eq', mask: LOW_32_BITS, value: TIOCSTI },
-      why: 'TIOCSTI injects keystrokes into a terminal',
-    },
-    {
-      syscalls: ['ioctl'],
-      errno: 'EPERM',
-      when: { arg: 1, op: 'masked_eq', mask: LOW_32_BITS, value: TIOCLINUX },
-      why: 'TIOCLINUX can also inject input on a virtual console',
-    },
-  ],
+  rules: [...BASE_RULES, ...SOCKET_RULES],
+  newerSyscalls: NEWER_SYSCALLS,
+  denied: DENIED,
 };
 
-/** One equality per denied family below the highest known, and everything above it. */
-function deniedSocketFamilies(): ArgCondition[] {
+export const JUDGE_POLICY: SeccompPolicy = {
+  name: 'judge',
+  defaultErrno: 'EPERM',
+  foreignArchAction: 'kill_process',
+  rules: BASE_RULES,
+  newerSyscalls: NEWER_SYSCALLS,
+  denied: [...DENIED, ...JUDGE_DENIED],
+};
+
+export const SECCOMP_POLICIES: Record<SeccompProfileName, SeccompPolicy> = { standard: STANDARD_POLICY, judge: JUDGE_POLICY };
+
+/** One equality per family that is not allowed, and everything above the highest known. */
+function otherSocketFamilies(): ArgCondition[] {
+  const allowed = [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
   const conditions: ArgCondition[] = [];
-  for (let family = 0; family <= HIGHEST_SOCKET_FAMILY; family++) {
-    if (!ALLOWED_SOCKET_FAMILIES.includes(family)) conditions.push({ arg: 0, op: 'eq', value: BigInt(family) });
+  for (let family = 0n; family <= BigInt(HIGHEST_SOCKET_FAMILY); family++) {
+    if (!allowed.includes(family)) conditions.push({ arg: 0, op: 'eq', value: family });
   }
   // Anything larger, including values with upper bits set that the kernel would truncate.
   conditions.push({ arg: 0, op: 'ge', value: BigInt(HIGHEST_SOCKET_FAMILY + 1) });
   return conditions;
+}
+
+/** Every syscall a policy lets run (with or without argument conditions). */
+export function allowedSyscalls(policy: SeccompPolicy): string[] {
+  return [...new Set(policy.rules.filter((rule) => rule.action === 'allow').flatMap((rule) => rule.syscalls))].sort();
 }

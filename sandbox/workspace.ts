@@ -2,14 +2,16 @@
  * The workspace of a job: a tmpfs (bytes and inodes capped) mounted on the
  * host at <dataDir>/work/<id>/box and bound at /box in each of the job's
  * runs; plus one fresh tmpfs per run for /tmp. The worker writes the job's
- * files into /box before any of the job's code has run, and afterwards never
+ * files into /box through safe-fs.ts (openat2, no link followed), and never
  * walks what the job left: removal is an unmount, which follows no link.
+ * Whatever reads a finished workspace back uses safe-fs.ts's readTreeBeneath.
  */
-import { chmodSync, closeSync, constants, fchownSync, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchownSync, mkdirSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FIXED_LIMITS } from './limits.js';
 import { mountTmpfs, unmount } from './mount.js';
+import { createFileBeneath, ensureDirectoryBeneath, withRoot } from './safe-fs.js';
 import type { Slot } from './slots.js';
 
 export interface WorkspaceFile {
@@ -86,43 +88,34 @@ export class Workspace {
     });
   }
 
-  /** Writes the job's files into a fresh /box. Never follows a link, never overwrites. */
+  /**
+   * Writes the job's files into /box. Every directory and file is created
+   * relative to a directory fd with openat2 (safe-fs.ts): never through a
+   * link, never over an existing file, never outside /box, even when a run
+   * has already left things there.
+   */
   writeFiles(files: WorkspaceFile[]): void {
-    for (const file of files) {
-      const problem = filePathProblem(file.path);
-      if (problem) throw new Error(problem);
-      const parts = file.path.split('/');
-      let dir = this.boxPath;
-      for (const part of parts.slice(0, -1)) {
-        dir = join(dir, part);
-        this.ensureDirectory(dir);
+    const owner = { uid: this.options.slot.uid, gid: this.options.slot.gid };
+    withRoot(this.boxPath, (boxFd) => {
+      for (const file of files) {
+        const problem = filePathProblem(file.path);
+        if (problem) throw new Error(problem);
+        const parts = file.path.split('/');
+        const opened: number[] = [];
+        try {
+          let dirFd = boxFd;
+          for (const part of parts.slice(0, -1)) {
+            dirFd = ensureDirectoryBeneath(dirFd, part);
+            opened.push(dirFd);
+            // Owned by the job so that a writable run can add files beside the given ones.
+            fchownSync(dirFd, owner.uid, owner.gid);
+          }
+          createFileBeneath(dirFd, parts[parts.length - 1], file.content, { mode: file.executable ? 0o755 : 0o644, ...owner });
+        } finally {
+          for (const fd of opened) closeSync(fd);
+        }
       }
-      const target = join(dir, parts[parts.length - 1]);
-      const fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, file.executable ? 0o755 : 0o644);
-      try {
-        for (let offset = 0; offset < file.content.length; ) offset += writeSync(fd, file.content, offset);
-        fchownSync(fd, this.options.slot.uid, this.options.slot.gid);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
-
-  private ensureDirectory(dir: string): void {
-    try {
-      mkdirSync(dir, { mode: 0o755 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const stat = lstatSync(dir);
-    if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
-    // Owned by the job so that a writable run can add files beside the given ones.
-    const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-    try {
-      fchownSync(fd, this.options.slot.uid, this.options.slot.gid);
-    } finally {
-      closeSync(fd);
-    }
+    });
   }
 
   /** Mounts a fresh /tmp of `bytes` for one run and returns its host path. */

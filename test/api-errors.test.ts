@@ -55,6 +55,8 @@ const CASES: Case[] = [
   ['limit as a string', { body: { ...ok, limits: { wall_ms: '1000' } } }, 422, 'limits.wall_ms'],
   ['unknown limit', { body: { ...ok, limits: { gpu: 1 } } }, 422, /unknown field\(s\): gpu/],
   ['bad compile limit', { body: lang({ compile_limits: { output_bytes: -5 } }) }, 422, 'compile_limits.output_bytes'],
+  ['unknown seccomp profile', { body: { ...ok, seccomp_profile: 'none' } }, 422, 'seccomp_profile'],
+  ['seccomp profile not a string', { body: { ...ok, seccomp_profile: 1 } }, 422, 'seccomp_profile'],
   ['bad environment name', { body: { ...ok, env: { 'BAD-NAME': 'x' } } }, 422, 'env.BAD-NAME'],
   ['environment value not a string', { body: { ...ok, env: { A: 1 } } }, 422, 'env.A'],
   ['args not an array', { body: { ...ok, args: 'a b' } }, 422, 'args'],

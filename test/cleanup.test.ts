@@ -31,7 +31,12 @@ function leftovers() {
     .filter((line) => line.includes(join(config.dataDir, 'work')));
   const workDir = join(config.dataDir, 'work');
   const workspaces = existsSync(workDir) ? readdirSync(workDir) : [];
-  const bwraps = execFileSync('ps', ['-eo', 'comm'], { encoding: 'utf8' }).split('\n').filter((name) => name.trim() === 'bwrap');
+  // This runcell's bwraps only (its slot uids): other runcells may share the host.
+  const bwraps = execFileSync('ps', ['-eo', 'uid=,comm='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([uid, name]) => name === 'bwrap' && Number(uid) >= config.uidBase && Number(uid) < config.uidBase + config.slots)
+    .map(([, name]) => name);
   const slotProcesses = execFileSync('ps', ['-eo', 'uid'], { encoding: 'utf8' })
     .split('\n')
     .map(Number)

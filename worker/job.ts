@@ -8,6 +8,7 @@ import { expandCommand, findLanguage, type Language } from '../rootfs/languages.
 import type { RunResult } from '../sandbox/accounting.js';
 import { resolveLimits, LIMIT_TABLE, type LimitTable, type Limits, type RequestedLimits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { DEFAULT_SECCOMP_PROFILE, SECCOMP_PROFILE_NAMES, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { Slot } from '../sandbox/slots.js';
 import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -23,6 +24,8 @@ export interface JobRequest {
   env?: Record<string, string>;
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+  /** The seccomp profile of every step; default: the language's, else "standard". */
+  seccomp_profile?: SeccompProfileName;
 }
 
 export interface JobResult {
@@ -47,6 +50,9 @@ export function jobRequestProblem(request: JobRequest): string | undefined {
   if (request.command && request.command.length === 0) return 'command must have at least one element';
   if (request.language && !findLanguage(request.language)) return `unknown language ${JSON.stringify(request.language)}`;
   if (request.language && (!request.files || request.files.length === 0)) return `language ${request.language} needs at least one file`;
+  if (request.seccomp_profile !== undefined && !SECCOMP_PROFILE_NAMES.includes(request.seccomp_profile)) {
+    return `unknown seccomp profile ${JSON.stringify(request.seccomp_profile)}; one of ${SECCOMP_PROFILE_NAMES.join(', ')}`;
+  }
   const seen = new Set<string>();
   for (const file of request.files ?? []) {
     const problem = filePathProblem(file.path);
@@ -55,6 +61,11 @@ export function jobRequestProblem(request: JobRequest): string | undefined {
     seen.add(file.path);
   }
   return undefined;
+}
+
+/** The request's profile, else the language's, else the default. */
+export function seccompProfileFor(request: Pick<JobRequest, 'seccomp_profile'>, language?: Pick<Language, 'seccompProfile'>): SeccompProfileName {
+  return request.seccomp_profile ?? language?.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
 }
 
 interface Plan {
@@ -88,7 +99,8 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
     workspace.writeFiles(request.files ?? []);
-    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal };
+    const seccompProfile = seccompProfileFor(request, steps.language);
+    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal, seccompProfile };
     let compile: RunResult | undefined;
     if (steps.compile) {
       compile = await context.sandbox.run({ ...common, argv: steps.compile.argv, limits: steps.compile.limits, boxWritable: true });

@@ -149,12 +149,24 @@ static void close_inherited_fds(int keep) {
     if (fd != keep) close(fd);
 }
 
-/* The job starts with default dispositions and nothing blocked, whatever came before. */
+/* The kernel's struct sigaction for rt_sigaction (not glibc's). */
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  unsigned long mask;
+};
+
+/* The job starts with default dispositions and nothing blocked, whatever
+ * came before. Through the raw syscalls: glibc's signal() and sigprocmask()
+ * skip the two real-time signals it reserves (32, 33), and a disposition
+ * left on those would reach the job too. */
 static void reset_signals(void) {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  unsigned long none = 0;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+  struct kernel_sigaction dfl = {SIG_DFL, 0, NULL, 0};
+  for (int sig = 1; sig <= 64; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
 }
 
 static void report(int fd, const char *kind, int value) {
