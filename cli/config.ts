@@ -43,6 +43,8 @@ export interface Config {
   logLevel: string;
   /** RUNCELL_READY_WORKER_SECONDS: /readyz wants a worker seen within this many seconds. */
   readyWorkerSeconds: number;
+  /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
+  compileCache: { bytes: number; ttlSeconds: number };
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -87,5 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
     logLevel: env.RUNCELL_LOG_LEVEL || 'info',
     readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
+    compileCache: {
+      bytes: integer(env, 'RUNCELL_COMPILE_CACHE_BYTES', 256 * 1024 * 1024, 0),
+      ttlSeconds: integer(env, 'RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, 1),
+    },
   };
 }

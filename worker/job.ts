@@ -10,6 +10,11 @@ import { resolveLimits, LIMIT_TABLE, type LimitTable, type Limits, type Requeste
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { Slot } from '../sandbox/slots.js';
 import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
+import type { CompileCache } from '../judge/compile-cache.js';
+import type { Comparison } from '../judge/compare.js';
+import type { JobVerdict, VerdictCounts } from '../judge/verdicts.js';
+import { compileInto, type CompileResult } from './compile.js';
+import { judge, judgeRequestProblem, type CheckerRequest, type JudgeTest, type TestResult } from './judge.js';
 
 export interface JobRequest {
   /** A language id of the catalog; the first file is the entry point. */
@@ -23,13 +28,28 @@ export interface JobRequest {
   env?: Record<string, string>;
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+  /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
+  tests?: JudgeTest[];
+  /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
+  comparison?: Comparison;
+  /** A custom checker instead of the comparison. */
+  checker?: CheckerRequest;
+  /** Stop judging at the first test that is not accepted. Default false. */
+  stop_on_first_failure?: boolean;
 }
 
 export interface JobResult {
   /** Present when the language compiles. */
-  compile?: RunResult;
-  /** null when the compile step did not succeed. */
+  compile?: CompileResult;
+  /** null when the compile step did not succeed, and in judged jobs (see tests). */
   run: RunResult | null;
+  /** Judged jobs: the judged tests in order (skipped ones are absent). */
+  tests?: TestResult[];
+  /** Judged jobs: compile_error, the first non-accepted test's verdict, or accepted. */
+  verdict?: JobVerdict;
+  counts?: VerdictCounts;
+  /** Judged jobs with a checker that compiles. */
+  checker_compile?: CompileResult;
 }
 
 export interface JobContext {
@@ -39,6 +59,10 @@ export interface JobContext {
   signal?: AbortSignal;
   /** Called when a step has finished (for progress events). */
   onStep?: (step: 'compile' | 'run', result: RunResult) => void | Promise<void>;
+  /** Judged jobs: called when a test has been judged (for progress events). */
+  onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
+  /** Reuses compiled workspaces of identical compiles. Default: none. */
+  compileCache?: CompileCache;
 }
 
 /** Checks a request's shape beyond types; returns the first problem or undefined. */
@@ -54,16 +78,16 @@ export function jobRequestProblem(request: JobRequest): string | undefined {
     if (seen.has(file.path)) return `file ${JSON.stringify(file.path)} is given twice`;
     seen.add(file.path);
   }
-  return undefined;
+  return judgeRequestProblem(request);
 }
 
-interface Plan {
+export interface Plan {
   language?: Language;
   compile?: { argv: string[]; limits: Limits };
   run: { argv: string[]; limits: Limits; boxWritable: boolean };
 }
 
-function plan(request: JobRequest, table: LimitTable): Plan {
+export function plan(request: JobRequest, table: LimitTable): Plan {
   const problem = jobRequestProblem(request);
   if (problem) throw new Error(problem);
   const args = request.args ?? [];
@@ -84,14 +108,15 @@ function plan(request: JobRequest, table: LimitTable): Plan {
 
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
   const steps = plan(request, context.table ?? LIMIT_TABLE);
+  if (request.tests) return judge(context, request, steps);
   const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
-    workspace.writeFiles(request.files ?? []);
     const common = { slot: context.slot, workspace, env: request.env, signal: context.signal };
-    let compile: RunResult | undefined;
-    if (steps.compile) {
-      compile = await context.sandbox.run({ ...common, argv: steps.compile.argv, limits: steps.compile.limits, boxWritable: true });
+    let compile: CompileResult | undefined;
+    if (!steps.compile) workspace.writeFiles(request.files ?? []);
+    else {
+      compile = await compileInto({ ...common, sandbox: context.sandbox, cache: context.compileCache, language: steps.language!.id, files: request.files ?? [], ...steps.compile });
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) return { compile, run: null };
     }

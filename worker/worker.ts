@@ -15,7 +15,9 @@ import { bullConnection, connect, type RedisTarget } from '../queue/connection.j
 import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { toJobRequest } from '../queue/submission.js';
+import type { CompileCache } from '../judge/compile-cache.js';
 import { runJob } from './job.js';
+import { brokenRun } from './judge.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -42,6 +44,8 @@ export interface RuncellWorkerOptions {
   /** How often this worker says it is alive. Default 5 s. */
   heartbeatMs?: number;
   logger?: Logger;
+  /** Reuses compiled workspaces of identical compiles (see judge/compile-cache.ts). Default: none. */
+  compileCache?: CompileCache;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -160,8 +164,14 @@ export class RuncellWorker {
             signal: entry.controller.signal,
             // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
             onStep: (step, run) => {
-              this.store.event(id, step === 'compile' ? 'compile_finished' : 'run_finished', { status: run.status }).catch(() => undefined);
+              const cached = 'cached' in run ? { cached: run.cached } : {};
+              this.store.event(id, step === 'compile' ? 'compile_finished' : 'run_finished', { status: run.status, ...cached }).catch(() => undefined);
             },
+            onTest: (test, index, total) => {
+              const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
+              this.store.event(id, 'test_finished', data).catch(() => undefined);
+            },
+            compileCache: this.options.compileCache,
           },
           toJobRequest(job.data.submission),
         ),
@@ -176,7 +186,7 @@ export class RuncellWorker {
         return;
       }
       // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
-      const broken = [result.compile, result.run].find((step) => step?.status === 'sandbox_error');
+      const broken = brokenRun(result);
       if (broken) {
         await this.store.finish(id, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
         this.logger.error({ job: id, reason: broken.message }, 'sandbox error');
