@@ -58,6 +58,8 @@ interface EntryHeader {
 }
 
 const FORMAT = 'runcell-compile-cache-v1';
+/** A staging file this old belongs to no store in progress. */
+const STALE_STAGING_MS = 10 * 60 * 1000;
 
 export function cacheDir(dataDir: string): string {
   return join(dataDir, 'compile-cache');
@@ -139,13 +141,22 @@ export class CompileCache {
     const staging = join(this.options.dir, `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
     writeFileSync(staging, Buffer.concat([length, headerBytes, ...files.map((f) => f.content)]), { mode: 0o600 });
     renameSync(staging, path);
-    this.evict(key);
+    this.evict(key, now);
     return true;
   }
 
   /** Removes the least recently used entries until the total fits; never the one just stored. */
-  evict(keep?: string): void {
-    const entries = readdirSync(this.options.dir)
+  evict(keep?: string, now = Date.now()): void {
+    const names = readdirSync(this.options.dir);
+    // What a worker that died while storing left behind.
+    for (const name of names.filter((n) => n.startsWith('.staging-'))) {
+      try {
+        if (now - statSync(join(this.options.dir, name)).mtimeMs > STALE_STAGING_MS) removeQuietly(join(this.options.dir, name));
+      } catch {
+        /* renamed or removed meanwhile */
+      }
+    }
+    const entries = names
       .filter((name) => name.endsWith('.entry'))
       .flatMap((name) => {
         try {

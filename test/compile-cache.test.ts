@@ -145,6 +145,17 @@ describe('CompileCache', () => {
     expect(await cache.get(corrupt)).toBeUndefined();
   });
 
+  it('removes staging files a dead worker left, once they are stale', () => {
+    const cache = newCache('staging');
+    const stale = join(dir, 'staging', '.staging-1-dead');
+    const fresh = join(dir, 'staging', '.staging-2-busy');
+    writeFileSync(stale, 'x');
+    writeFileSync(fresh, 'x');
+    utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    cache.evict();
+    expect(readdirSync(join(dir, 'staging'))).toEqual(['.staging-2-busy']);
+  });
+
   it('size 0 turns it off', async () => {
     const cache = newCache('off', 0);
     const k = key(cache, 'off');
