@@ -35,6 +35,12 @@ export interface CompileCacheOptions {
   versions: Record<string, string>;
   /** Most files one entry may hold. Default 1000. */
   maxEntryFiles?: number;
+  /**
+   * Most bytes one entry may hold. Default a quarter of maxBytes, at most
+   * 32 MiB: compiled programs are far smaller, and the read back is
+   * synchronous (it must not stall the worker's other runs for long).
+   */
+  maxEntryBytes?: number;
 }
 
 /** Everything a compile's outcome depends on. */
@@ -67,9 +73,11 @@ export function cacheDir(dataDir: string): string {
 
 export class CompileCache {
   private readonly maxEntryFiles: number;
+  private readonly maxEntryBytes: number;
 
   constructor(private readonly options: CompileCacheOptions) {
     this.maxEntryFiles = options.maxEntryFiles ?? 1000;
+    this.maxEntryBytes = options.maxEntryBytes ?? Math.min(Math.floor(options.maxBytes / 4), 32 * 1024 * 1024);
     if (this.enabled) mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   }
 
@@ -128,7 +136,7 @@ export class CompileCache {
     if (!this.enabled) return false;
     let files: WorkspaceFile[];
     try {
-      files = readTreeBeneath(boxPath, { maxBytes: this.options.maxBytes, maxFiles: this.maxEntryFiles });
+      files = readTreeBeneath(boxPath, { maxBytes: this.maxEntryBytes, maxFiles: this.maxEntryFiles });
     } catch (error) {
       if (error instanceof UnsafeTreeError || (error as NodeJS.ErrnoException).code === 'ELOOP') return false;
       throw error;

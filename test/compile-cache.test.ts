@@ -16,8 +16,8 @@ import { config, MiB, sandbox } from './helpers.js';
 
 const dir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const newCache = (name: string, maxBytes = 64 * MiB, ttlSeconds = 600) =>
-  new CompileCache({ dir: join(dir, name), maxBytes, ttlSeconds, rootfsHash: 'test-rootfs', versions: { c: '12.2.0' } });
+const newCache = (name: string, maxBytes = 64 * MiB, ttlSeconds = 600, maxEntryBytes?: number) =>
+  new CompileCache({ dir: join(dir, name), maxBytes, ttlSeconds, maxEntryBytes, rootfsHash: 'test-rootfs', versions: { c: '12.2.0' } });
 
 /** Runs `script` as a compile step (writable /box) in a fresh workspace, then hands the workspace to `inspect`. */
 async function afterCompile<T>(script: string, inspect: (boxPath: string) => T | Promise<T>): Promise<T> {
@@ -114,7 +114,7 @@ describe('CompileCache', () => {
   });
 
   it('stores and returns files and the compile result; evicts the least recently used beyond its size', async () => {
-    const cache = newCache('lru', 2500);
+    const cache = newCache('lru', 2500, 600, 1000);
     const [a, b, c] = ['a', 'b', 'c'].map((t) => key(cache, t));
     expect(cache.put(a, source('a', 1000), { ...okRun, stdout: 'from a' }, 1_000)).toBe(true);
     expect(cache.put(b, source('b', 1000), okRun, 2_000)).toBe(true);
@@ -154,6 +154,13 @@ describe('CompileCache', () => {
     utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
     cache.evict();
     expect(readdirSync(join(dir, 'staging'))).toEqual(['.staging-2-busy']);
+  });
+
+  it('an entry larger than its cap (a quarter of the cache by default) is not stored', async () => {
+    const cache = newCache('entry-cap', 4000);
+    expect(cache.put(key(cache, 'big'), source('big', 1001), okRun)).toBe(false);
+    expect(cache.put(key(cache, 'small'), source('small', 1000), okRun)).toBe(true);
+    expect(readdirSync(join(dir, 'entry-cap'))).toHaveLength(1);
   });
 
   it('size 0 turns it off', async () => {
