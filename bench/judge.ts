@@ -58,7 +58,8 @@ async function judged(compileCache: CompileCache | undefined): Promise<JudgedFig
         sandbox,
         slot,
         compileCache,
-        onStep: () => {
+        onStep: (step) => {
+          if (step !== 'compile') return;
           last = performance.now();
           compile = last - start;
         },

@@ -61,6 +61,20 @@ describe('judging over HTTP', () => {
   });
 });
 
+describe('judging with a checker over HTTP', () => {
+  it('the checker compiles once, says so in its own event, and judges each test', async () => {
+    const checker = { language: 'c', files: [{ path: 'check.c', content: '#include <stdio.h>\nint main(int c, char **v){FILE *f = fopen(v[2], "r"); int x = 0; fscanf(f, "%d", &x); printf("got %d\\n", x); return x % 2 ? 0 : 1;}' }] };
+    const body = { language: 'python3', files: [{ path: 'main.py', content: 'print(int(input()) * 3)' }], tests: [{ stdin: '1', expected_stdout: '' }, { stdin: '2', expected_stdout: '' }], checker };
+    const done = await http(`${service.api.url}/v1/jobs?wait=60`, { method: 'POST', json: body });
+    expect(done.body.result.checker_compile).toMatchObject({ status: 'ok' });
+    expect(done.body.result.tests.map((t: { verdict: string; verdict_message: string }) => [t.verdict, t.verdict_message])).toEqual([['accepted', 'got 3'], ['wrong_answer', 'got 6']]);
+    expect(done.body.request.checker).toEqual({ language: 'c', files: ['check.c'] });
+    const events = await readEvents(`${service.api.url}/v1/jobs/${done.body.id}/events`);
+    expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'compile_finished', 'test_finished', 'test_finished', 'completed']);
+    expect(events[2].data.data).toMatchObject({ status: 'ok', checker: true });
+  });
+});
+
 describe('judging request checks', () => {
   let api: TestApi;
   const post = (body: unknown) => http(`${api.url}/v1/jobs`, { method: 'POST', json: body });

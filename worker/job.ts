@@ -58,7 +58,7 @@ export interface JobContext {
   table?: LimitTable;
   signal?: AbortSignal;
   /** Called when a step has finished (for progress events). */
-  onStep?: (step: 'compile' | 'run', result: RunResult) => void | Promise<void>;
+  onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */
   onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
   /** Reuses compiled workspaces of identical compiles. Default: none. */

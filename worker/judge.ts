@@ -211,7 +211,7 @@ class CheckerWorkspace {
         limits: compileLimits,
         signal: context.signal,
       });
-      await context.onStep?.('compile', compile);
+      await context.onStep?.('checker_compile', compile);
       return new CheckerWorkspace(context, workspace, argv, limits, compile);
     } catch (error) {
       await workspace.remove();

@@ -165,7 +165,8 @@ export class RuncellWorker {
             // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
             onStep: (step, run) => {
               const cached = 'cached' in run ? { cached: run.cached } : {};
-              this.store.event(id, step === 'compile' ? 'compile_finished' : 'run_finished', { status: run.status, ...cached }).catch(() => undefined);
+              const checker = step === 'checker_compile' ? { checker: true } : {};
+              this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(() => undefined);
             },
             onTest: (test, index, total) => {
               const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
