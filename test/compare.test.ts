@@ -1,4 +1,5 @@
 /** Output comparison modes: pure functions, checked directly. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareOutput, normalizedLines, numbersClose } from '../judge/compare.js';
 
@@ -51,5 +52,43 @@ describe('compareOutput', () => {
     expect(numbersClose('1.', '1', 0, 0)).toBe(true);
     // Identical tokens still match as words.
     expect(accepts('Infinity', 'Infinity', { mode: 'float' })).toBe(true);
+  });
+});
+
+describe('compareOutput properties', () => {
+  const line = fc.string({ unit: fc.constantFrom('a', 'b', '1', ' ', '.', '-'), maxLength: 12 });
+  const lines = fc.array(line, { maxLength: 8 });
+  const blanks = fc.string({ unit: fc.constantFrom(' ', '\t'), maxLength: 3 });
+
+  it('trailing_whitespace: trailing blanks on any line and blank lines at the end never matter', () => {
+    fc.assert(
+      fc.property(lines, fc.array(blanks, { minLength: 8, maxLength: 8 }), fc.nat(3), (text, pads, extraLines) => {
+        const padded = text.map((l, i) => l + pads[i]).join('\n') + '\n'.repeat(extraLines);
+        return compareOutput(text.join('\n'), padded).accepted;
+      }),
+    );
+  });
+
+  it('tokens: any re-spacing of the same words is accepted; a changed word is not', () => {
+    const word = fc.string({ unit: fc.constantFrom('a', 'b', '7'), minLength: 1, maxLength: 5 });
+    const separator = fc.string({ unit: fc.constantFrom(' ', '\n', '\t'), minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 10 }), fc.array(separator, { minLength: 10, maxLength: 10 }), (words, seps) => {
+        const respaced = words.map((w, i) => w + seps[i]).join('');
+        const changed = [...words.slice(0, -1), `${words[words.length - 1]}x`].join(' ');
+        return compareOutput(words.join(' '), respaced, { mode: 'tokens' }).accepted && !compareOutput(words.join(' '), changed, { mode: 'tokens' }).accepted;
+      }),
+    );
+  });
+
+  it('float: a number within the absolute tolerance is accepted, one clearly beyond is not', () => {
+    fc.assert(
+      fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ min: -0.9, max: 0.9, noNaN: true }), (x, f) => {
+        const tolerance = 1e-3;
+        const near = compareOutput(String(x), String(x + f * tolerance), { mode: 'float', absolute: tolerance, relative: 0 }).accepted;
+        const far = compareOutput(String(x), String(x + 2 * tolerance + Math.abs(f)), { mode: 'float', absolute: tolerance, relative: 0 }).accepted;
+        return near && !far;
+      }),
+    );
   });
 });
