@@ -194,11 +194,12 @@ int main(int argc, char **argv) {
   });
 });
 
+const dir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
 describe('the compile cache', () => {
-  const dir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
   const marker = readMarker(verifiedRootfs(config.dataDir));
   const cache = new CompileCache({ dir, maxBytes: 64 * MiB, ttlSeconds: 600, rootfsHash: marker.hash, versions: marker.languages });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a resubmission reuses the compiled workspace; a one-byte change compiles again', async () => {
     const request = (source: string): JobRequest => ({ language: 'cpp', files: [file('main.cpp', source)], tests: [test('1 2', '3'), test('-6 0', '-6')] });
