@@ -101,7 +101,8 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
       compile = await compileInto({ sandbox: context.sandbox, slot: context.slot, workspace, cache: context.compileCache, language: language.id, files: request.files ?? [], env: request.env, signal: context.signal, ...steps.compile });
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) {
-        return { compile, run: null, tests: [], verdict: compile.status === 'sandbox_error' ? undefined : 'compile_error', counts: countVerdicts(tests.length, []) };
+        const failed = compile.status !== 'ok' && compile.status !== 'sandbox_error';
+        return { compile, run: null, tests: [], ...(failed ? { verdict: 'compile_error' as const } : {}), counts: countVerdicts(tests.length, []) };
       }
     }
     if (request.checker) {
@@ -111,26 +112,7 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
         return checker.compile.status === 'sandbox_error' ? result : { ...result, verdict: 'checker_error' };
       }
     }
-    const judged: Judged = { tests: [], verdicts: [] };
-    for (let index = 0; index < tests.length && !context.signal?.aborted; index++) {
-      const test = tests[index];
-      const run = await context.sandbox.run({
-        slot: context.slot,
-        workspace,
-        env: request.env,
-        signal: context.signal,
-        argv: steps.run.argv,
-        limits: testLimits[index],
-        boxWritable: false,
-        stdin: test.stdin,
-      });
-      const result = await judgeRun(run, test, index, request, checker);
-      judged.tests.push(result);
-      if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error') break;
-      judged.verdicts.push(result.verdict);
-      await context.onTest?.(result, index, tests.length);
-      if (request.stop_on_first_failure && result.verdict !== 'accepted') break;
-    }
+    const judged = await runTests(context, request, steps, workspace, testLimits, checker);
     return {
       ...(compile ? { compile } : {}),
       run: null,
@@ -143,6 +125,33 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
     await checker?.workspace.remove();
     await workspace.remove();
   }
+}
+
+/** One sandbox run per test (fresh namespaces and /tmp, /box read-only), each judged before the next starts. */
+async function runTests(context: JobContext, request: JobRequest, steps: Plan, workspace: Workspace, testLimits: Limits[], checker: CheckerWorkspace | undefined): Promise<Judged> {
+  const tests = request.tests!;
+  const judged: Judged = { tests: [], verdicts: [] };
+  for (let index = 0; index < tests.length && !context.signal?.aborted; index++) {
+    const test = tests[index];
+    const run = await context.sandbox.run({
+      slot: context.slot,
+      workspace,
+      env: request.env,
+      signal: context.signal,
+      argv: steps.run.argv,
+      limits: testLimits[index],
+      boxWritable: false,
+      stdin: test.stdin,
+    });
+    const result = await judgeRun(run, test, index, request, checker);
+    judged.tests.push(result);
+    // runcell broke (or the job was cancelled): the job fails or ends cancelled, no verdict to give.
+    if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error') break;
+    judged.verdicts.push(result.verdict);
+    await context.onTest?.(result, index, tests.length);
+    if (request.stop_on_first_failure && result.verdict !== 'accepted') break;
+  }
+  return judged;
 }
 
 async function judgeRun(run: RunResult, test: JudgeTest, index: number, request: JobRequest, checker: CheckerWorkspace | undefined): Promise<TestResult> {
