@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CompileCache } from '../judge/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
-import { config, http, readEvents, serviceFixture, startApi, type TestApi } from './service-helpers.js';
+import { config, http, readEvents, serviceFixture, startApi, waitFor, type TestApi } from './service-helpers.js';
 
 const cacheDir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
@@ -58,6 +58,25 @@ describe('judging over HTTP', () => {
     const again = await http(`${service.api.url}/v1/jobs?wait=60`, { method: 'POST', json: judgedJob });
     expect(again.body.result.compile).toMatchObject({ status: 'ok', cached: true });
     expect(again.body.result.verdict).toBe('wrong_answer');
+  });
+});
+
+describe('cancelling a judged job', () => {
+  it('stops between tests or in one: the job ends cancelled with the tests judged so far', async () => {
+    const tests = Array.from({ length: 20 }, (_, i) => ({ stdin: String(i), expected_stdout: String(i) }));
+    const body = { language: 'bash', files: [{ path: 'main.sh', content: 'read x; sleep 0.5; echo "$x"' }], tests };
+    const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: body });
+    const id = accepted.body.id;
+    await waitFor(async () => (await service.api.queue.get(id))?.status === 'running', 10_000, 'the job to start');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const response = await http(`${service.api.url}/v1/jobs/${id}`, { method: 'DELETE' });
+    expect(response.status).toBe(200);
+    expect(response.body.status).toBe('cancelled');
+    const judged = response.body.result.tests;
+    expect(judged.length).toBeGreaterThan(0);
+    expect(judged.length).toBeLessThan(20);
+    // The run the cancel cut short is not reported as if the program had failed it.
+    expect(judged.every((t: { verdict: string }) => t.verdict === 'accepted')).toBe(true);
   });
 });
 

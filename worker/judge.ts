@@ -144,6 +144,8 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
       stdin: test.stdin,
     });
     const result = await judgeRun(run, test, index, request, checker);
+    // A run (or check) cut short by a cancel has nothing to say about the program.
+    if (context.signal?.aborted) break;
     judged.tests.push(result);
     // runcell broke (or the job was cancelled): the job fails or ends cancelled, no verdict to give.
     if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error') break;
