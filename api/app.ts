@@ -15,7 +15,7 @@ import type { Submission } from '../queue/submission.js';
 import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, invalid, toApiError } from './errors.js';
 import { buildOpenApi } from './openapi.js';
-import { batchSchema, DEFAULT_BOUNDS, jobSchema, type RequestBounds } from './schemas.js';
+import { batchSchema, DEFAULT_BOUNDS, jobSchema, testsBytes, type RequestBounds } from './schemas.js';
 
 export interface ApiLogger {
   info(object: object, message?: string): void;
@@ -149,6 +149,14 @@ export function createApp(options: ApiOptions): express.Express {
     return job;
   };
 
+  /** Tests beyond the size cap: 413, naming the field (the body itself was within its limit). */
+  const testsTooLarge = (job: Submission): ApiError | undefined => {
+    const bytes = testsBytes(job);
+    if (bytes <= bounds.maxTestsBytes) return undefined;
+    const message = `the tests' stdin and expected_stdout together are ${bytes} bytes; at most ${bounds.maxTestsBytes}`;
+    return new ApiError(413, 'payload_too_large', message, [{ path: 'tests', message }]);
+  };
+
   const submit = async (submissions: Submission[]): Promise<string[]> => {
     try {
       return await queue.submit(submissions);
@@ -199,6 +207,8 @@ export function createApp(options: ApiOptions): express.Express {
     const wait = parseWait(req);
     const parsed = jobBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
+    const tooLarge = testsTooLarge(parsed.data as Submission);
+    if (tooLarge) throw tooLarge;
     const [id] = await submit([parsed.data as Submission]);
     if (wait > 0) {
       const end = await queue.hub.waitForEnd(id, wait * 1000);
@@ -214,13 +224,17 @@ export function createApp(options: ApiOptions): express.Express {
     needsJson(req);
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
-    const items = parsed.data.jobs.map((item) => jobBody.safeParse(item));
-    const valid = items.flatMap((item) => (item.success ? [item.data as Submission] : []));
+    const items = parsed.data.jobs.map((item, index) => {
+      const result = jobBody.safeParse(item);
+      if (!result.success) return { error: invalid(result.error, `jobs.${index}`) };
+      const tooLarge = testsTooLarge(result.data as Submission);
+      if (tooLarge) return { error: new ApiError(413, tooLarge.code, tooLarge.message, [{ path: `jobs.${index}.tests`, message: tooLarge.message }]) };
+      return { submission: result.data as Submission };
+    });
+    const valid = items.flatMap((item) => (item.submission ? [item.submission] : []));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;
-    const jobs = items.map((item, index) =>
-      item.success ? { id: ids[next++], status: 'queued' as const } : errorBody(invalid(item.error, `jobs.${index}`)),
-    );
+    const jobs = items.map((item) => (item.submission ? { id: ids[next++], status: 'queued' as const } : errorBody(item.error!)));
     res.status(ids.length > 0 ? 202 : 422).json({ jobs });
   });
 

@@ -14,6 +14,9 @@ import {
   jobViewSchema,
   languageSchema,
   runResultSchema,
+  compileResultSchema,
+  testResultSchema,
+  jobResultSchema,
   type RequestBounds,
 } from './schemas.js';
 
@@ -28,6 +31,9 @@ export function buildOpenApi(limits: LimitTable, bounds: RequestBounds): Record<
   for (const [schema, id] of [
     [errorSchema, 'Error'],
     [runResultSchema, 'RunResult'],
+    [compileResultSchema, 'CompileResult'],
+    [testResultSchema, 'TestResult'],
+    [jobResultSchema, 'JobResult'],
     [jobViewSchema, 'Job'],
     [acceptedSchema, 'Accepted'],
     [batchResponseSchema, 'BatchResponse'],

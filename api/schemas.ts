@@ -9,6 +9,9 @@ import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
 import { filePathProblem } from '../sandbox/workspace.js';
 import { SECCOMP_PROFILE_NAMES } from '../sandbox/seccomp-policy.js';
 import { EVENT_TYPES, JOB_STATUSES } from '../queue/store.js';
+import { COMPARISON_MODES } from '../judge/compare.js';
+import { JOB_VERDICTS, TEST_VERDICTS } from '../judge/verdicts.js';
+import { CHECKER_FILES, MAX_TESTS } from '../worker/judge.js';
 
 export interface RequestBounds {
   /** Files in one job. Default 64. */
@@ -21,9 +24,13 @@ export interface RequestBounds {
   maxEnv: number;
   /** Jobs in one batch. Default 100. */
   maxBatch: number;
+  /** Tests in one judged job. Default 1000. */
+  maxTests: number;
+  /** Bytes of all tests' stdin and expected_stdout together (decoded). Default 8 MiB. */
+  maxTestsBytes: number;
 }
 
-export const DEFAULT_BOUNDS: RequestBounds = { maxFiles: 64, maxArgs: 256, maxArgLength: 4096, maxEnv: 64, maxBatch: 100 };
+export const DEFAULT_BOUNDS: RequestBounds = { maxFiles: 64, maxArgs: 256, maxArgLength: 4096, maxEnv: 64, maxBatch: 100, maxTests: MAX_TESTS, maxTestsBytes: 8 * 1024 * 1024 };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -40,6 +47,24 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
     }),
     content: z.string(),
     encoding,
+  });
+  const test = z.strictObject({
+    id: z.string().min(1).max(64, 'a test id is at most 64 characters').optional().describe('shown in results and events; default the 1-based position'),
+    stdin: z.string().optional(),
+    stdin_encoding: encoding,
+    expected_stdout: z.string(),
+    limits: limitsSchema(table).optional().describe("this test's run limits, over the job's"),
+  });
+  const comparison = z.strictObject({
+    mode: z.enum(COMPARISON_MODES).describe('trailing_whitespace (default) ignores trailing blanks on each line and trailing blank lines'),
+    absolute: z.number().nonnegative().optional().describe('float mode: absolute tolerance, default 1e-6'),
+    relative: z.number().nonnegative().optional().describe('float mode: relative tolerance, default 1e-6'),
+  });
+  const checker = z.strictObject({
+    language: z.string().describe('a language id; the first file is the entry point'),
+    files: z.array(file).min(1, 'the checker needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
+    limits: limitsSchema(table).optional(),
+    compile_limits: limitsSchema(table).optional(),
   });
   return z
     .strictObject({
@@ -59,6 +84,10 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
         .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
         .optional()
         .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
+      tests: z.array(test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
+      comparison: comparison.optional(),
+      checker: checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
+      stop_on_first_failure: z.boolean().optional().describe('stop judging at the first test not accepted; default false'),
     })
     .superRefine((job, ctx) => {
       if (!job.language === !job.command) {
@@ -79,9 +108,54 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
       if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) {
         ctx.addIssue({ code: 'custom', path: ['stdin'], message: 'not valid base64' });
       }
+      judgingIssues(job, ctx);
       const envCount = Object.keys(job.env ?? {}).length;
       if (envCount > bounds.maxEnv) ctx.addIssue({ code: 'custom', path: ['env'], message: `at most ${bounds.maxEnv} environment variables` });
     });
+}
+
+type JobInput = {
+  language?: string;
+  command?: unknown;
+  stdin?: string;
+  tests?: { stdin?: string; stdin_encoding: 'utf8' | 'base64' }[];
+  comparison?: unknown;
+  checker?: { language: string; files: { path: string; content: string; encoding: 'utf8' | 'base64' }[] };
+  stop_on_first_failure?: boolean;
+};
+
+function judgingIssues(job: JobInput, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (!job.tests) {
+    for (const field of ['comparison', 'checker', 'stop_on_first_failure'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
+    return;
+  }
+  if (job.command) issue(['tests'], 'tests need a language (not a command)');
+  if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
+  job.tests.forEach((t, i) => {
+    if (t.stdin !== undefined && t.stdin_encoding === 'base64' && !BASE64.test(t.stdin)) issue(['tests', i, 'stdin'], 'not valid base64');
+  });
+  if (job.checker && job.comparison) issue(['checker'], 'give a checker or a comparison, not both');
+  if (job.checker) {
+    if (!LANGUAGES.some((l) => l.id === job.checker!.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
+    const seen = new Set<string>();
+    job.checker.files.forEach((f, i) => {
+      if (seen.has(f.path)) issue(['checker', 'files', i, 'path'], `file ${JSON.stringify(f.path)} is given twice`);
+      seen.add(f.path);
+      if ((Object.values(CHECKER_FILES) as string[]).includes(f.path)) issue(['checker', 'files', i, 'path'], `${f.path} is reserved for the test's files`);
+      if (f.encoding === 'base64' && !BASE64.test(f.content)) issue(['checker', 'files', i, 'content'], 'not valid base64');
+    });
+  }
+}
+
+/** Bytes of the tests' stdin and expected_stdout (decoded); above maxTestsBytes the API answers 413 naming `tests`. */
+export function testsBytes(job: { tests?: { stdin?: string; stdin_encoding?: string; expected_stdout: string }[] }): number {
+  let total = 0;
+  for (const t of job.tests ?? []) {
+    total += Buffer.byteLength(t.expected_stdout);
+    if (t.stdin !== undefined) total += t.stdin_encoding === 'base64' ? Buffer.from(t.stdin, 'base64').length : Buffer.byteLength(t.stdin);
+  }
+  return total;
 }
 
 export function batchSchema(bounds: RequestBounds = DEFAULT_BOUNDS) {
@@ -117,6 +191,30 @@ export const runResultSchema = z
   })
   .meta({ id: 'RunResult' });
 
+export const compileResultSchema = runResultSchema
+  .extend({ cached: z.boolean().describe('true: reused from the compile cache (figures are those of the original compile)') })
+  .meta({ id: 'CompileResult' });
+
+export const testResultSchema = runResultSchema
+  .extend({
+    id: z.string(),
+    verdict: z.enum(TEST_VERDICTS),
+    verdict_message: z.string().nullable().describe('where the output differs, or the checker\'s message'),
+    checker: runResultSchema.optional(),
+  })
+  .meta({ id: 'TestResult' });
+
+export const jobResultSchema = z
+  .object({
+    compile: compileResultSchema.optional(),
+    run: runResultSchema.nullable().describe('null when the compile failed, and in judged jobs'),
+    tests: z.array(testResultSchema).optional().describe('judged jobs: the judged tests in order (skipped ones absent)'),
+    verdict: z.enum(JOB_VERDICTS).optional(),
+    counts: z.record(z.string(), z.number().int()).optional().describe('total, judged, skipped, and one count per test verdict'),
+    checker_compile: compileResultSchema.optional(),
+  })
+  .meta({ id: 'JobResult' });
+
 export const jobViewSchema = z
   .object({
     id: z.string(),
@@ -126,7 +224,7 @@ export const jobViewSchema = z
     finished_at: z.string().nullable(),
     queue_wait_ms: z.number().int().nullable(),
     request: z.object({}).passthrough().describe('the request as accepted, without file contents'),
-    result: z.object({ compile: runResultSchema.optional(), run: runResultSchema.nullable() }).nullable(),
+    result: jobResultSchema.nullable(),
     reason: z.string().optional().describe('why a job failed or was cancelled'),
   })
   .meta({ id: 'Job' });

@@ -45,6 +45,8 @@ export interface Config {
   readyWorkerSeconds: number;
   /** RUNCELL_METRICS_PORT: where `runcell worker` serves GET /metrics (on RUNCELL_HOST); unset = not served, 0 = any free port. */
   metricsPort?: number;
+  /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
+  compileCache: { bytes: number; ttlSeconds: number };
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -90,5 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.RUNCELL_LOG_LEVEL || 'info',
     readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
     metricsPort: env.RUNCELL_METRICS_PORT ? integer(env, 'RUNCELL_METRICS_PORT', 0, 0) : undefined,
+    compileCache: {
+      bytes: integer(env, 'RUNCELL_COMPILE_CACHE_BYTES', 256 * 1024 * 1024, 0),
+      ttlSeconds: integer(env, 'RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, 1),
+    },
   };
 }

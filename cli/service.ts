@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createApp } from '../api/app.js';
+import { cacheDir, CompileCache } from '../judge/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
@@ -60,12 +61,21 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       cpuQuota: config.cpuQuota,
       onPhases: (phases) => metrics.observeSandboxPhases(phases),
     });
+    const marker = readMarker(rootfs);
+    const compileCache = new CompileCache({
+      dir: cacheDir(config.dataDir),
+      maxBytes: config.compileCache.bytes,
+      ttlSeconds: config.compileCache.ttlSeconds,
+      rootfsHash: marker.hash,
+      versions: marker.languages,
+    });
     worker = new RuncellWorker({
       redis,
       sandbox,
       slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
       concurrency: config.concurrency,
-      languages: readMarker(rootfs).languages,
+      languages: marker.languages,
+      compileCache,
       limits: config.limits,
       retention: config.retention,
       shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -58,8 +58,11 @@ export interface EndedJob {
   language: string;
   status: EndStatus;
   /** The steps' results, when it ran. */
-  compile?: RunResult;
+  compile?: RunResult & { cached?: boolean };
   run?: RunResult | null;
+  /** Judged jobs: each test's run (phase "run"), and the job's overall verdict. */
+  tests?: RunResult[];
+  verdict?: string;
   /** Epoch milliseconds. */
   queuedAt: number;
   startedAt?: number;
@@ -243,7 +246,10 @@ export class RuncellMetrics {
     this.jobs.inc({ language, status: job.status });
     if (job.startedAt !== undefined) this.queueWait.observe({ language }, seconds(job.startedAt - job.queuedAt));
     this.jobTotal.observe({ language, status: job.status }, seconds(job.finishedAt - job.queuedAt));
-    for (const [phase, step] of [['compile', job.compile], ['run', job.run]] as const) {
+    // A compile served from the cache cost nothing now: its figures are the original compile's.
+    const compile = job.compile?.cached ? undefined : job.compile;
+    const steps = [['compile', compile], ['run', job.run], ...(job.tests ?? []).map((test) => ['run', test] as const)] as const;
+    for (const [phase, step] of steps) {
       if (!step) continue;
       const labels = { language, phase, status: step.status };
       this.jobCpu.observe(labels, step.cpu_ms / 1000);
@@ -252,7 +258,7 @@ export class RuncellMetrics {
       if (step.oom_killed) this.oomKills.inc({ language });
     }
     if (job.status === 'completed') {
-      const verdict = job.compile && job.compile.status !== 'ok' ? 'compile_error' : job.run?.status;
+      const verdict = job.verdict ?? (job.compile && job.compile.status !== 'ok' ? 'compile_error' : job.run?.status);
       if (verdict) this.verdicts.inc({ language, verdict });
     }
   }

@@ -25,7 +25,7 @@ export const JOB_STATUSES = ['queued', 'running', 'completed', 'cancelled', 'fai
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL: JobStatus[] = ['completed', 'cancelled', 'failed'];
 
-export const EVENT_TYPES = ['queued', 'started', 'compile_finished', 'run_finished', 'completed', 'cancelled', 'failed'] as const;
+export const EVENT_TYPES = ['queued', 'started', 'compile_finished', 'run_finished', 'test_finished', 'completed', 'cancelled', 'failed'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface JobEvent {
@@ -48,6 +48,11 @@ export interface RequestSummary {
   limits?: Record<string, number>;
   compile_limits?: Record<string, number>;
   seccomp_profile?: string;
+  /** Judged jobs: how many tests and their ids (not their contents). */
+  tests?: { count: number; ids: string[] };
+  comparison?: { mode: string; absolute?: number; relative?: number };
+  checker?: { language: string; files: string[] };
+  stop_on_first_failure?: boolean;
 }
 
 export interface JobView {
@@ -265,7 +270,8 @@ export class JobStore {
 /** The statuses of the steps, for the terminal event. */
 function summarizeResult(result: JobResult | null | undefined): Record<string, unknown> {
   if (!result) return {};
-  return { ...(result.compile ? { compile_status: result.compile.status } : {}), run_status: result.run?.status ?? null };
+  const judged = result.verdict ? { verdict: result.verdict, counts: result.counts } : {};
+  return { ...(result.compile ? { compile_status: result.compile.status } : {}), run_status: result.run?.status ?? null, ...judged };
 }
 
 /** Parses an announcement published by the scripts or by event(). */

@@ -3,6 +3,7 @@
  * its two conversions: to the worker's JobRequest (contents decoded) and to
  * the summary the API shows (no contents).
  */
+import type { Comparison } from '../judge/compare.js';
 import type { RequestedLimits } from '../sandbox/limits.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { JobRequest } from '../worker/job.js';
@@ -21,6 +22,10 @@ export interface Submission {
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
   seccomp_profile?: SeccompProfileName;
+  tests?: { id?: string; stdin?: string; stdin_encoding?: Encoding; expected_stdout: string; limits?: RequestedLimits }[];
+  comparison?: Comparison;
+  checker?: { language: string; files: { path: string; content: string; encoding?: Encoding }[]; limits?: RequestedLimits; compile_limits?: RequestedLimits };
+  stop_on_first_failure?: boolean;
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -38,6 +43,28 @@ export function toJobRequest(submission: Submission): JobRequest {
     limits: submission.limits,
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
+    ...judgingRequest(submission),
+  };
+}
+
+function judgingRequest(submission: Submission): Partial<JobRequest> {
+  if (!submission.tests) return {};
+  const { checker } = submission;
+  return {
+    tests: submission.tests.map((test) => ({
+      id: test.id,
+      stdin: test.stdin === undefined ? undefined : decode(test.stdin, test.stdin_encoding),
+      expected_stdout: test.expected_stdout,
+      limits: test.limits,
+    })),
+    comparison: submission.comparison,
+    checker: checker && {
+      language: checker.language,
+      files: checker.files.map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
+      limits: checker.limits,
+      compile_limits: checker.compile_limits,
+    },
+    stop_on_first_failure: submission.stop_on_first_failure,
   };
 }
 
@@ -58,5 +85,11 @@ export function summarize(submission: Submission): RequestSummary {
   if (submission.limits) summary.limits = submission.limits as Record<string, number>;
   if (submission.compile_limits) summary.compile_limits = submission.compile_limits as Record<string, number>;
   if (submission.seccomp_profile) summary.seccomp_profile = submission.seccomp_profile;
+  if (submission.tests) {
+    summary.tests = { count: submission.tests.length, ids: submission.tests.map((test, i) => test.id ?? String(i + 1)) };
+    if (submission.comparison) summary.comparison = submission.comparison;
+    if (submission.checker) summary.checker = { language: submission.checker.language, files: submission.checker.files.map((file) => file.path) };
+    if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
+  }
   return summary;
 }

@@ -11,6 +11,11 @@ import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_SECCOMP_PROFILE, SECCOMP_PROFILE_NAMES, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { Slot } from '../sandbox/slots.js';
 import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
+import type { CompileCache } from '../judge/compile-cache.js';
+import type { Comparison } from '../judge/compare.js';
+import type { JobVerdict, VerdictCounts } from '../judge/verdicts.js';
+import { compileInto, type CompileResult } from './compile.js';
+import { judge, judgeRequestProblem, type CheckerRequest, type JudgeTest, type TestResult } from './judge.js';
 
 export interface JobRequest {
   /** A language id of the catalog; the first file is the entry point. */
@@ -26,13 +31,28 @@ export interface JobRequest {
   compile_limits?: RequestedLimits;
   /** The seccomp profile of every step; default: the language's, else "standard". */
   seccomp_profile?: SeccompProfileName;
+  /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
+  tests?: JudgeTest[];
+  /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
+  comparison?: Comparison;
+  /** A custom checker instead of the comparison. */
+  checker?: CheckerRequest;
+  /** Stop judging at the first test that is not accepted. Default false. */
+  stop_on_first_failure?: boolean;
 }
 
 export interface JobResult {
   /** Present when the language compiles. */
-  compile?: RunResult;
-  /** null when the compile step did not succeed. */
+  compile?: CompileResult;
+  /** null when the compile step did not succeed, and in judged jobs (see tests). */
   run: RunResult | null;
+  /** Judged jobs: the judged tests in order (skipped ones are absent). */
+  tests?: TestResult[];
+  /** Judged jobs: compile_error, the first non-accepted test's verdict, or accepted. */
+  verdict?: JobVerdict;
+  counts?: VerdictCounts;
+  /** Judged jobs with a checker that compiles. */
+  checker_compile?: CompileResult;
 }
 
 export interface JobContext {
@@ -41,7 +61,11 @@ export interface JobContext {
   table?: LimitTable;
   signal?: AbortSignal;
   /** Called when a step has finished (for progress events). */
-  onStep?: (step: 'compile' | 'run', result: RunResult) => void | Promise<void>;
+  onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult) => void | Promise<void>;
+  /** Judged jobs: called when a test has been judged (for progress events). */
+  onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
+  /** Reuses compiled workspaces of identical compiles. Default: none. */
+  compileCache?: CompileCache;
 }
 
 /** Checks a request's shape beyond types; returns the first problem or undefined. */
@@ -60,7 +84,7 @@ export function jobRequestProblem(request: JobRequest): string | undefined {
     if (seen.has(file.path)) return `file ${JSON.stringify(file.path)} is given twice`;
     seen.add(file.path);
   }
-  return undefined;
+  return judgeRequestProblem(request);
 }
 
 /** The request's profile, else the language's, else the default. */
@@ -68,18 +92,22 @@ export function seccompProfileFor(request: Pick<JobRequest, 'seccomp_profile'>, 
   return request.seccomp_profile ?? language?.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
 }
 
-interface Plan {
+export interface Plan {
   language?: Language;
+  seccompProfile: SeccompProfileName;
   compile?: { argv: string[]; limits: Limits };
   run: { argv: string[]; limits: Limits; boxWritable: boolean };
 }
 
-function plan(request: JobRequest, table: LimitTable): Plan {
+export function plan(request: JobRequest, table: LimitTable): Plan {
   const problem = jobRequestProblem(request);
   if (problem) throw new Error(problem);
   const args = request.args ?? [];
   if (request.command) {
-    return { run: { argv: [...request.command, ...args], limits: resolveLimits(request.limits, { table }), boxWritable: true } };
+    return {
+      seccompProfile: seccompProfileFor(request),
+      run: { argv: [...request.command, ...args], limits: resolveLimits(request.limits, { table }), boxWritable: true },
+    };
   }
   const language = findLanguage(request.language!)!;
   const entry = request.files![0].path;
@@ -88,22 +116,23 @@ function plan(request: JobRequest, table: LimitTable): Plan {
     limits: resolveLimits(request.limits, { table, extra: language.runLimits }),
     boxWritable: !language.compile,
   };
-  if (!language.compile) return { language, run: { ...run, boxWritable: false } };
+  const seccompProfile = seccompProfileFor(request, language);
+  if (!language.compile) return { language, seccompProfile, run: { ...run, boxWritable: false } };
   const compileLimits = resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits });
-  return { language, compile: { argv: expandCommand(language.compile, entry), limits: compileLimits }, run };
+  return { language, seccompProfile, compile: { argv: expandCommand(language.compile, entry), limits: compileLimits }, run };
 }
 
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
   const steps = plan(request, context.table ?? LIMIT_TABLE);
+  if (request.tests) return judge(context, request, steps);
   const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
-    workspace.writeFiles(request.files ?? []);
-    const seccompProfile = seccompProfileFor(request, steps.language);
-    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal, seccompProfile };
-    let compile: RunResult | undefined;
-    if (steps.compile) {
-      compile = await context.sandbox.run({ ...common, argv: steps.compile.argv, limits: steps.compile.limits, boxWritable: true });
+    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal, seccompProfile: steps.seccompProfile };
+    let compile: CompileResult | undefined;
+    if (!steps.compile) workspace.writeFiles(request.files ?? []);
+    else {
+      compile = await compileInto({ ...common, sandbox: context.sandbox, cache: context.compileCache, language: steps.language!.id, files: request.files ?? [], ...steps.compile });
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) return { compile, run: null };
     }

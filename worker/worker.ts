@@ -16,7 +16,9 @@ import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { toJobRequest } from '../queue/submission.js';
 import { languageLabel, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
+import type { CompileCache } from '../judge/compile-cache.js';
 import { runJob, type JobResult } from './job.js';
+import { brokenRun } from './judge.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -45,6 +47,8 @@ export interface RuncellWorkerOptions {
   logger?: Logger;
   /** Where this worker records its jobs and reports its slots and running jobs. Default: none. */
   metrics?: RuncellMetrics;
+  /** Reuses compiled workspaces of identical compiles (see judge/compile-cache.ts). Default: none. */
+  compileCache?: CompileCache;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -171,8 +175,15 @@ export class RuncellWorker {
             signal: entry.controller.signal,
             // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
             onStep: (step, run) => {
-              this.store.event(id, step === 'compile' ? 'compile_finished' : 'run_finished', { status: run.status }).catch(() => undefined);
+              const cached = 'cached' in run ? { cached: run.cached } : {};
+              const checker = step === 'checker_compile' ? { checker: true } : {};
+              this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(() => undefined);
             },
+            onTest: (test, index, total) => {
+              const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
+              this.store.event(id, 'test_finished', data).catch(() => undefined);
+            },
+            compileCache: this.options.compileCache,
           },
           toJobRequest(job.data.submission),
         );
@@ -187,7 +198,7 @@ export class RuncellWorker {
         return;
       }
       // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
-      const broken = [result.compile, result.run].find((step) => step?.status === 'sandbox_error');
+      const broken = brokenRun(result);
       if (broken) {
         await this.finish(id, entry, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
         this.options.metrics?.observeSandboxError(sandboxErrorReason(broken.message));
@@ -208,6 +219,8 @@ export class RuncellWorker {
       status,
       compile: outcome.result?.compile,
       run: outcome.result?.run,
+      tests: outcome.result?.tests,
+      verdict: outcome.result?.verdict,
       queuedAt: entry.queuedAt,
       startedAt: entry.startedAt,
       finishedAt: Date.now(),

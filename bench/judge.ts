@@ -1,0 +1,144 @@
+/**
+ * npm run bench:judge [-- --tests 100 --rounds 3]
+ *
+ * One C++ a+b submission judged against N tests (one compile, then one
+ * sandbox run per test), versus N direct sandbox runs of the same binary
+ * (the same workspace, limits and stdin, no judging around them), measured
+ * side by side in this process, alternating round by round. Also the same
+ * submission without the compile cache (compiles) and with it (a hit), for
+ * the compile's share of a judged job. Prints tests/s and per-test times.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../cli/config.js';
+import { CompileCache } from '../judge/compile-cache.js';
+import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import { resolveLimits } from '../sandbox/limits.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { runJob, type JobRequest } from '../worker/job.js';
+
+const { values } = parseArgs({ options: { tests: { type: 'string', default: '100' }, rounds: { type: 'string', default: '3' } } });
+const TESTS = Number(values.tests);
+const ROUNDS = Number(values.rounds);
+
+const config = loadConfig();
+const rootfs = verifiedRootfs(config.dataDir);
+const marker = readMarker(rootfs);
+const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs });
+const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
+const cacheDir = mkdtempSync(join(config.dataDir, 'bench-compile-cache-'));
+const cache = new CompileCache({ dir: cacheDir, maxBytes: 64 * 1024 * 1024, ttlSeconds: 3600, rootfsHash: marker.hash, versions: marker.languages });
+
+// As contestants write it: the whole standard library in, iostream out.
+const SOURCE = '#include <bits/stdc++.h>\nusing namespace std;\nint main(){ios::sync_with_stdio(false);long long a,b;cin>>a>>b;cout<<a+b<<"\\n";}\n';
+const tests = Array.from({ length: TESTS }, (_, i) => ({ stdin: Buffer.from(`${i} ${i * 7}\n`), expected_stdout: `${i * 8}\n` }));
+const request: JobRequest = { language: 'cpp', files: [{ path: 'main.cpp', content: Buffer.from(SOURCE) }], tests };
+
+interface JudgedFigures {
+  total: number;
+  compile: number;
+  perTest: number[];
+  cached: boolean;
+  /** The compile step's own figures (the original compile's on a cache hit). */
+  compileCpuMs: number;
+}
+
+/** A whole judged job; the compile share is up to the compile step's end, each test's time is between test ends. */
+async function judged(compileCache: CompileCache | undefined): Promise<JudgedFigures> {
+  const start = performance.now();
+  let last = start;
+  let compile = 0;
+  const perTest: number[] = [];
+  const result = await pool.withSlot((slot) =>
+    runJob(
+      {
+        sandbox,
+        slot,
+        compileCache,
+        onStep: (step) => {
+          if (step !== 'compile') return;
+          last = performance.now();
+          compile = last - start;
+        },
+        onTest: () => {
+          const now = performance.now();
+          perTest.push(now - last);
+          last = now;
+        },
+      },
+      request,
+    ),
+  );
+  if (result.verdict !== 'accepted') throw new Error(`the benchmark's submission was not accepted: ${JSON.stringify(result).slice(0, 500)}`);
+  return { total: performance.now() - start, compile, perTest, cached: result.compile!.cached, compileCpuMs: result.compile!.cpu_ms };
+}
+
+/** N direct sandbox runs of the compiled binary: a workspace with it, then run after run, nothing else. */
+async function direct(): Promise<number[]> {
+  const hit = await cache.get(cache.key({ language: 'cpp', argv: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', 'main', 'main.cpp'], files: request.files!, limits: resolveLimits({}, { phase: 'compile' }) }));
+  if (!hit) throw new Error('the compiled binary is not in the cache (did the compile command change?)');
+  const limits = resolveLimits({});
+  return pool.withSlot(async (slot) => {
+    const workspace = await sandbox.createWorkspace(slot, limits.workspace_bytes);
+    try {
+      workspace.writeFiles(hit.files);
+      const times: number[] = [];
+      for (const test of tests) {
+        const start = performance.now();
+        const run = await sandbox.run({ slot, workspace, argv: ['./main'], limits, boxWritable: false, stdin: test.stdin });
+        times.push(performance.now() - start);
+        if (run.stdout !== test.expected_stdout) throw new Error(`direct run: ${JSON.stringify(run)}`);
+      }
+      return times;
+    } finally {
+      await workspace.remove();
+    }
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+try {
+  // Warm-up (and fills the cache).
+  await judged(cache);
+  await direct();
+
+  const judgedTests: number[] = [];
+  const directRuns: number[] = [];
+  const cachedJobs: JudgedFigures[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const job = await judged(cache);
+    if (!job.cached) throw new Error('expected a compile cache hit');
+    cachedJobs.push(job);
+    judgedTests.push(...job.perTest);
+    directRuns.push(...(await direct()));
+  }
+  const uncachedJobs: JudgedFigures[] = [];
+  for (let round = 0; round < ROUNDS; round++) uncachedJobs.push(await judged(undefined));
+
+  const perTestMean = mean(judgedTests);
+  const directMean = mean(directRuns);
+  console.log(`bench:judge — C++ a+b, ${TESTS} tests, ${ROUNDS} rounds, sequential (one slot)\n`);
+  console.log('| | mean | p50 |');
+  console.log('|---|---|---|');
+  console.log(`| judged, per test | ${ms(perTestMean)} | ${ms(median(judgedTests))} |`);
+  console.log(`| direct sandbox run | ${ms(directMean)} | ${ms(median(directRuns))} |`);
+  console.log(`| ratio | **${(perTestMean / directMean).toFixed(2)}** | **${(median(judgedTests) / median(directRuns)).toFixed(2)}** |`);
+  console.log('');
+  console.log('| whole job | total (median) | compile step (median) | compile share | tests/s |');
+  console.log('|---|---|---|---|---|');
+  for (const [name, jobs] of [['compile cache hit', cachedJobs], ['no cache (compiles)', uncachedJobs]] as const) {
+    const total = median(jobs.map((j) => j.total));
+    const compile = median(jobs.map((j) => j.compile));
+    console.log(`| ${name} | ${ms(total)} | ${ms(compile)} | ${((compile / total) * 100).toFixed(0)} % | ${((TESTS / total) * 1000).toFixed(0)} |`);
+  }
+  console.log(`\ng++ CPU time of the compile (median): ${ms(median(uncachedJobs.map((j) => j.compileCpuMs)))}`);
+} finally {
+  rmSync(cacheDir, { recursive: true, force: true });
+  sandbox.close();
+}

@@ -1,0 +1,102 @@
+/**
+ * Output comparison: does a program's stdout match the expected output?
+ * Pure functions, no I/O. The modes:
+ * - exact: byte for byte (as decoded text).
+ * - trailing_whitespace (default): trailing spaces and tabs of each line, a
+ *   trailing carriage return, and trailing blank lines are ignored.
+ * - tokens: the outputs split on whitespace are the same sequence of words.
+ * - float: like tokens, but two tokens that both parse as numbers match when
+ *   |actual - expected| <= absolute or <= relative * |expected|.
+ */
+
+export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
+export type ComparisonMode = (typeof COMPARISON_MODES)[number];
+
+export interface Comparison {
+  mode: ComparisonMode;
+  /** float mode: absolute tolerance. Default 1e-6. */
+  absolute?: number;
+  /** float mode: relative tolerance (of the expected value). Default 1e-6. */
+  relative?: number;
+}
+
+export const DEFAULT_COMPARISON: Comparison = { mode: 'trailing_whitespace' };
+export const DEFAULT_TOLERANCE = 1e-6;
+
+export interface ComparisonOutcome {
+  accepted: boolean;
+  /** Where the outputs first differ, for the test's message; undefined when accepted. */
+  message?: string;
+}
+
+export function compareOutput(expected: string, actual: string, comparison: Comparison = DEFAULT_COMPARISON): ComparisonOutcome {
+  switch (comparison.mode) {
+    case 'exact':
+      return expected === actual ? ACCEPTED : { accepted: false, message: firstDifferentLine(expected.split('\n'), actual.split('\n')) };
+    case 'trailing_whitespace':
+      return compareLines(normalizedLines(expected), normalizedLines(actual));
+    case 'tokens':
+      return compareTokens(tokens(expected), tokens(actual), (a, b) => a === b);
+    case 'float': {
+      const absolute = comparison.absolute ?? DEFAULT_TOLERANCE;
+      const relative = comparison.relative ?? DEFAULT_TOLERANCE;
+      return compareTokens(tokens(expected), tokens(actual), (e, a) => e === a || numbersClose(e, a, absolute, relative));
+    }
+  }
+}
+
+const ACCEPTED: ComparisonOutcome = { accepted: true };
+
+/** Lines without trailing blanks (and \r), trailing empty lines dropped. */
+export function normalizedLines(text: string): string[] {
+  const lines = text.split('\n').map((line) => line.replace(/[ \t\r]+$/, ''));
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+export function tokens(text: string): string[] {
+  return text.split(/\s+/).filter((token) => token !== '');
+}
+
+/** A decimal or scientific number, as judges print them; not hex, not Infinity. */
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+export function numbersClose(expectedToken: string, actualToken: string, absolute: number, relative: number): boolean {
+  if (!NUMBER.test(expectedToken) || !NUMBER.test(actualToken)) return false;
+  const expected = Number(expectedToken);
+  const actual = Number(actualToken);
+  const difference = Math.abs(actual - expected);
+  return difference <= absolute || difference <= relative * Math.abs(expected);
+}
+
+function compareLines(expected: string[], actual: string[]): ComparisonOutcome {
+  if (expected.length === actual.length && expected.every((line, i) => line === actual[i])) return ACCEPTED;
+  return { accepted: false, message: firstDifferentLine(expected, actual) };
+}
+
+function compareTokens(expected: string[], actual: string[], same: (expected: string, actual: string) => boolean): ComparisonOutcome {
+  const shared = Math.min(expected.length, actual.length);
+  for (let i = 0; i < shared; i++) {
+    if (!same(expected[i], actual[i])) return { accepted: false, message: `token ${i + 1}: expected ${quote(expected[i])}, got ${quote(actual[i])}` };
+  }
+  if (expected.length === actual.length) return ACCEPTED;
+  return { accepted: false, message: `expected ${expected.length} tokens, got ${actual.length}` };
+}
+
+function firstDifferentLine(expected: string[], actual: string[]): string {
+  const lines = Math.max(expected.length, actual.length);
+  for (let i = 0; i < lines; i++) {
+    if (expected[i] !== actual[i]) {
+      if (i >= actual.length) return `line ${i + 1}: expected ${quote(expected[i])}, got end of output`;
+      if (i >= expected.length) return `line ${i + 1}: expected end of output, got ${quote(actual[i])}`;
+      return `line ${i + 1}: expected ${quote(expected[i])}, got ${quote(actual[i])}`;
+    }
+  }
+  return 'outputs differ';
+}
+
+const QUOTE_CHARS = 60;
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}…` : text);
+}

@@ -1,0 +1,60 @@
+/**
+ * The compile step, through the compile cache when there is one: a hit
+ * writes the cached compiled workspace into /box instead of compiling; a
+ * successful compile is stored for next time.
+ */
+import type { CompileCache } from '../judge/compile-cache.js';
+import type { RunResult } from '../sandbox/accounting.js';
+import type { Limits } from '../sandbox/limits.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
+import type { Slot } from '../sandbox/slots.js';
+import type { Workspace, WorkspaceFile } from '../sandbox/workspace.js';
+
+/** A compile step's result; `cached` says it came from the compile cache (then its figures are the original compile's). */
+export type CompileResult = RunResult & { cached: boolean };
+
+export interface CompileSpec {
+  sandbox: Sandbox;
+  slot: Slot;
+  workspace: Workspace;
+  cache?: CompileCache;
+  language: string;
+  argv: string[];
+  files: WorkspaceFile[];
+  env?: Record<string, string>;
+  limits: Limits;
+  signal?: AbortSignal;
+  /** The compiler runs under the job's seccomp profile; default the sandbox's default. */
+  seccompProfile?: SeccompProfileName;
+}
+
+/** Fills the (fresh) workspace with the compiled program: from the cache, or by compiling `files`. */
+export async function compileInto(spec: CompileSpec): Promise<CompileResult> {
+  const cache = spec.cache?.enabled ? spec.cache : undefined;
+  const key = cache?.key({ language: spec.language, argv: spec.argv, files: spec.files, env: spec.env, limits: spec.limits, seccompProfile: spec.seccompProfile });
+  const hit = key ? await cache!.get(key) : undefined;
+  if (hit) {
+    spec.workspace.writeFiles(hit.files);
+    return { ...hit.compile, cached: true };
+  }
+  spec.workspace.writeFiles(spec.files);
+  const result = await spec.sandbox.run({
+    slot: spec.slot,
+    workspace: spec.workspace,
+    env: spec.env,
+    signal: spec.signal,
+    argv: spec.argv,
+    limits: spec.limits,
+    boxWritable: true,
+    seccompProfile: spec.seccompProfile,
+  });
+  if (key && result.status === 'ok' && !spec.signal?.aborted) {
+    try {
+      cache!.put(key, spec.workspace.boxPath, result);
+    } catch {
+      // A cache that cannot store (disk full, say) costs the next compile, not this job.
+    }
+  }
+  return { ...result, cached: false };
+}

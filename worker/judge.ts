@@ -1,0 +1,280 @@
+/**
+ * Judging: one compile, then one run per test, each in fresh namespaces with
+ * a fresh /tmp and the compiled workspace read-only (so no test can leave
+ * anything for the next), each test's output compared with its expected
+ * output, or handed to a custom checker.
+ *
+ * The checker is compiled once (through the compile cache too) in its own
+ * workspace; for each test the worker writes the test's input, expected
+ * output and the contestant's output into that workspace as
+ * judge_input.txt, judge_answer.txt and judge_output.txt and runs the checker
+ * with /box read-only and those three names as arguments (testlib's order:
+ * input, output, answer). Exit 0 = accepted, 1 = wrong answer, anything else
+ * = checker_error; its stdout (else stderr) is the test's message.
+ */
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMPARISON_MODES, compareOutput } from '../judge/compare.js';
+import { checkerVerdict, countVerdicts, overallVerdict, runVerdict, type TestVerdict } from '../judge/verdicts.js';
+import { expandCommand, findLanguage } from '../rootfs/languages.js';
+import type { RunResult } from '../sandbox/accounting.js';
+import { resolveLimits, LIMIT_TABLE, type Limits, type RequestedLimits } from '../sandbox/limits.js';
+import { filePathProblem, type Workspace, type WorkspaceFile } from '../sandbox/workspace.js';
+import { compileInto, type CompileResult } from './compile.js';
+import type { JobContext, JobRequest, JobResult, Plan } from './job.js';
+import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
+
+export interface JudgeTest {
+  /** Shown in results and events. Default: the test's 1-based position. */
+  id?: string;
+  stdin?: Buffer;
+  expected_stdout: string;
+  /** Over the job's run limits, for this test. */
+  limits?: RequestedLimits;
+}
+
+export interface CheckerRequest {
+  /** Any catalog language; the first file is the entry point. */
+  language: string;
+  files: WorkspaceFile[];
+  limits?: RequestedLimits;
+  compile_limits?: RequestedLimits;
+}
+
+/** A judged test: its run result plus the verdict (and the checker's run, when there is one). */
+export type TestResult = RunResult & {
+  id: string;
+  verdict: TestVerdict;
+  /** Why it is not accepted (where the output differs), or the checker's message. */
+  verdict_message: string | null;
+  checker?: RunResult;
+};
+
+export const MAX_TESTS = 1000;
+/** Stdout and stderr kept per test in the result (1,000 tests of full output would not fit a job record). */
+export const KEPT_OUTPUT_BYTES = 16 * 1024;
+export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
+
+/** Checks the judging fields of a request; the first problem or undefined. */
+export function judgeRequestProblem(request: JobRequest): string | undefined {
+  const judging = request.tests !== undefined;
+  if (!judging) {
+    if (request.checker || request.comparison || request.stop_on_first_failure !== undefined) return 'checker, comparison and stop_on_first_failure need tests';
+    return undefined;
+  }
+  if (!request.language) return 'tests need a language (not a command)';
+  if (request.stdin !== undefined) return 'give stdin per test, not for the job, when there are tests';
+  if (request.tests!.length === 0 || request.tests!.length > MAX_TESTS) return `tests must have 1 to ${MAX_TESTS} elements`;
+  if (request.comparison && !COMPARISON_MODES.includes(request.comparison.mode)) return `unknown comparison mode ${JSON.stringify(request.comparison.mode)}`;
+  if (request.checker && request.comparison) return 'give a checker or a comparison, not both';
+  const checker = request.checker;
+  if (checker) {
+    if (!findLanguage(checker.language)) return `unknown checker language ${JSON.stringify(checker.language)}`;
+    if (checker.files.length === 0) return 'the checker needs at least one file';
+    const paths = new Set(checker.files.map((file) => file.path));
+    if (paths.size !== checker.files.length) return 'a checker file is given twice';
+    for (const path of paths) {
+      const problem = filePathProblem(path);
+      if (problem) return `checker: ${problem}`;
+      if ((Object.values(CHECKER_FILES) as string[]).includes(path)) return `checker: ${path} is reserved for the test's files`;
+    }
+  }
+  return undefined;
+}
+
+interface Judged {
+  tests: TestResult[];
+  verdicts: TestVerdict[];
+}
+
+export async function judge(context: JobContext, request: JobRequest, steps: Plan): Promise<JobResult> {
+  const table = context.table ?? LIMIT_TABLE;
+  const language = steps.language!;
+  const tests = request.tests!;
+  const testLimits = tests.map((test) => resolveLimits({ ...request.limits, ...test.limits }, { table, extra: language.runLimits }));
+  const boxBytes = Math.max(steps.compile?.limits.workspace_bytes ?? 0, ...testLimits.map((limits) => limits.workspace_bytes));
+  const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
+  let checker: CheckerWorkspace | undefined;
+  try {
+    let compile: CompileResult | undefined;
+    if (!steps.compile) workspace.writeFiles(request.files ?? []);
+    else {
+      compile = await compileInto({ sandbox: context.sandbox, slot: context.slot, workspace, cache: context.compileCache, language: language.id, files: request.files ?? [], env: request.env, signal: context.signal, seccompProfile: steps.seccompProfile, ...steps.compile });
+      await context.onStep?.('compile', compile);
+      if (compile.status !== 'ok' || context.signal?.aborted) {
+        const failed = compile.status !== 'ok' && compile.status !== 'sandbox_error';
+        return { compile, run: null, tests: [], ...(failed ? { verdict: 'compile_error' as const } : {}), counts: countVerdicts(tests.length, []) };
+      }
+    }
+    if (request.checker) {
+      checker = await CheckerWorkspace.prepare(context, request.checker, tests, testLimits);
+      if (checker.compile && checker.compile.status !== 'ok') {
+        const result = { compile, run: null, tests: [], checker_compile: checker.compile, counts: countVerdicts(tests.length, []) };
+        return checker.compile.status === 'sandbox_error' ? result : { ...result, verdict: 'checker_error' };
+      }
+    }
+    const judged = await runTests(context, request, steps, workspace, testLimits, checker);
+    return {
+      ...(compile ? { compile } : {}),
+      run: null,
+      tests: judged.tests,
+      verdict: overallVerdict(judged.verdicts),
+      counts: countVerdicts(tests.length, judged.verdicts),
+      ...(checker?.compile ? { checker_compile: checker.compile } : {}),
+    };
+  } finally {
+    await checker?.workspace.remove();
+    await workspace.remove();
+  }
+}
+
+/** One sandbox run per test (fresh namespaces and /tmp, /box read-only), each judged before the next starts. */
+async function runTests(context: JobContext, request: JobRequest, steps: Plan, workspace: Workspace, testLimits: Limits[], checker: CheckerWorkspace | undefined): Promise<Judged> {
+  const tests = request.tests!;
+  const judged: Judged = { tests: [], verdicts: [] };
+  for (let index = 0; index < tests.length && !context.signal?.aborted; index++) {
+    const test = tests[index];
+    const run = await context.sandbox.run({
+      slot: context.slot,
+      workspace,
+      env: request.env,
+      signal: context.signal,
+      argv: steps.run.argv,
+      limits: testLimits[index],
+      boxWritable: false,
+      seccompProfile: steps.seccompProfile,
+      stdin: test.stdin,
+    });
+    const result = await judgeRun(run, test, index, request, checker);
+    // A run (or check) cut short by a cancel has nothing to say about the program.
+    if (context.signal?.aborted) break;
+    judged.tests.push(result);
+    // runcell broke (or the job was cancelled): the job fails or ends cancelled, no verdict to give.
+    if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error') break;
+    judged.verdicts.push(result.verdict);
+    await context.onTest?.(result, index, tests.length);
+    if (request.stop_on_first_failure && result.verdict !== 'accepted') break;
+  }
+  return judged;
+}
+
+async function judgeRun(run: RunResult, test: JudgeTest, index: number, request: JobRequest, checker: CheckerWorkspace | undefined): Promise<TestResult> {
+  const id = test.id ?? String(index + 1);
+  const kept = keepOutput(run);
+  const first = runVerdict(run);
+  if (first === 'sandbox_error') return { ...kept, id, verdict: 'runtime_error', verdict_message: run.message };
+  if (first !== 'output_pending') return { ...kept, id, verdict: first, verdict_message: run.message };
+  if (!checker) {
+    const outcome = compareOutput(test.expected_stdout, run.stdout, request.comparison);
+    return { ...kept, id, verdict: outcome.accepted ? 'accepted' : 'wrong_answer', verdict_message: outcome.message ?? null };
+  }
+  const checked = await checker.check(test, index, run.stdout);
+  const verdict = checkerVerdict(checked);
+  const message = checked.stdout.trim() || checked.stderr.trim() || checked.message;
+  return {
+    ...kept,
+    id,
+    verdict: verdict === 'sandbox_error' ? 'checker_error' : verdict,
+    verdict_message: verdict === 'checker_error' ? `checker failed (${checked.status}${checked.exit_code !== null ? ` ${checked.exit_code}` : ''}): ${message ?? ''}` : message || null,
+    checker: keepOutput(checked),
+  };
+}
+
+/** Cuts stdout and stderr to KEPT_OUTPUT_BYTES (and says so in *_truncated). */
+function keepOutput(run: RunResult): RunResult {
+  const cut = (text: string) => (Buffer.byteLength(text) > KEPT_OUTPUT_BYTES ? Buffer.from(text).subarray(0, KEPT_OUTPUT_BYTES).toString('utf8') : text);
+  const stdout = cut(run.stdout);
+  const stderr = cut(run.stderr);
+  return { ...run, stdout, stderr, stdout_truncated: run.stdout_truncated || stdout !== run.stdout, stderr_truncated: run.stderr_truncated || stderr !== run.stderr };
+}
+
+/** A checker reads three files and writes a message: it never needs a socket. */
+const CHECKER_SECCOMP_PROFILE: SeccompProfileName = 'judge';
+
+/** The checker's own workspace: compiled once, then the three files of each test written in, checked, removed. */
+class CheckerWorkspace {
+  private constructor(
+    private readonly context: JobContext,
+    readonly workspace: Workspace,
+    private readonly argv: string[],
+    private readonly limits: Limits,
+    readonly compile?: CompileResult,
+  ) {}
+
+  static async prepare(context: JobContext, request: CheckerRequest, tests: JudgeTest[], testLimits: Limits[]): Promise<CheckerWorkspace> {
+    const table = context.table ?? LIMIT_TABLE;
+    const language = findLanguage(request.language)!;
+    const entry = request.files[0].path;
+    const limits = resolveLimits(request.limits, { table, extra: language.runLimits });
+    const compileLimits = language.compile ? resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits }) : undefined;
+    // Room for the program and the largest test's three files.
+    const largestTest = Math.max(...tests.map((test, i) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout) + testLimits[i].output_bytes));
+    const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(limits.workspace_bytes, compileLimits?.workspace_bytes ?? 0) + largestTest);
+    const argv = [...expandCommand(language.run, entry), CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
+    try {
+      if (!compileLimits) {
+        workspace.writeFiles(request.files);
+        return new CheckerWorkspace(context, workspace, argv, limits);
+      }
+      const compile = await compileInto({
+        sandbox: context.sandbox,
+        slot: context.slot,
+        workspace,
+        cache: context.compileCache,
+        language: language.id,
+        files: request.files,
+        seccompProfile: CHECKER_SECCOMP_PROFILE,
+        argv: expandCommand(language.compile!, entry),
+        limits: compileLimits,
+        signal: context.signal,
+      });
+      await context.onStep?.('checker_compile', compile);
+      return new CheckerWorkspace(context, workspace, argv, limits, compile);
+    } catch (error) {
+      await workspace.remove();
+      throw error;
+    }
+  }
+
+  async check(test: JudgeTest, index: number, output: string): Promise<RunResult> {
+    const files = [
+      { path: CHECKER_FILES.input, content: test.stdin ?? Buffer.alloc(0) },
+      { path: CHECKER_FILES.output, content: Buffer.from(output) },
+      { path: CHECKER_FILES.answer, content: Buffer.from(test.expected_stdout) },
+    ];
+    try {
+      // O_EXCL | O_NOFOLLOW: a name the checker's compile planted makes this throw, never follows it.
+      this.workspace.writeFiles(files);
+      return await this.context.sandbox.run({
+        slot: this.context.slot,
+        workspace: this.workspace,
+        signal: this.context.signal,
+        argv: this.argv,
+        limits: this.limits,
+        boxWritable: false,
+        seccompProfile: CHECKER_SECCOMP_PROFILE,
+      });
+    } catch (error) {
+      return { ...failedCheck(), message: `cannot prepare the checker's files for test ${index + 1}: ${(error as Error).message}` };
+    } finally {
+      // unlink does not follow a link in the last component; the box itself is our mount point.
+      for (const file of files) {
+        try {
+          unlinkSync(join(this.workspace.boxPath, file.path));
+        } catch {
+          /* not written */
+        }
+      }
+    }
+  }
+}
+
+function failedCheck(): RunResult {
+  return { status: 'nonzero_exit', exit_code: null, signal: null, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, cpu_ms: 0, wall_ms: 0, memory_peak_bytes: 0, oom_killed: false, message: null };
+}
+
+/** The first run of a result that broke in runcell's hands (the job then fails), if any. */
+export function brokenRun(result: JobResult): RunResult | undefined {
+  const runs = [result.compile, result.checker_compile, result.run, ...(result.tests ?? []).flatMap((test) => [test, test.checker])];
+  return runs.find((run) => run?.status === 'sandbox_error') ?? undefined;
+}
