@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { LANGUAGES } from '../rootfs/languages.js';
+import { LANGUAGES, languageNotInstalledProblem } from '../rootfs/languages.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import { isTerminal } from '../queue/events.js';
 import { QueueFullError, type JobQueue } from '../queue/queue.js';
@@ -136,6 +136,15 @@ export function createApp(options: ApiOptions): express.Express {
     }
   };
 
+  /** 422 for a language the workers' rootfs lacks (when they have said what it has). */
+  const notInstalled = (submission: Submission, installed: Record<string, string> | undefined, prefix = ''): ApiError | undefined => {
+    if (!submission.language || !installed) return undefined;
+    const problem = languageNotInstalledProblem(submission.language, installed);
+    if (!problem) return undefined;
+    const path = prefix ? `${prefix}.language` : 'language';
+    return new ApiError(422, 'invalid_request', `${path}: ${problem}`, [{ path, message: problem }]);
+  };
+
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -162,6 +171,7 @@ export function createApp(options: ApiOptions): express.Express {
       name: l.name,
       version: installed?.[l.id] ?? null,
       compiled: l.compile !== undefined,
+      default_file: l.defaultFile,
     }));
     res.json({ languages });
   });
@@ -171,6 +181,8 @@ export function createApp(options: ApiOptions): express.Express {
     const wait = parseWait(req);
     const parsed = jobBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
+    const missing = notInstalled(parsed.data as Submission, await queue.languages());
+    if (missing) throw missing;
     const [id] = await submit([parsed.data as Submission]);
     if (wait > 0) {
       const end = await queue.hub.waitForEnd(id, wait * 1000);
@@ -186,13 +198,16 @@ export function createApp(options: ApiOptions): express.Express {
     needsJson(req);
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
-    const items = parsed.data.jobs.map((item) => jobBody.safeParse(item));
-    const valid = items.flatMap((item) => (item.success ? [item.data as Submission] : []));
+    const installed = await queue.languages();
+    const items = parsed.data.jobs.map((item, index) => {
+      const result = jobBody.safeParse(item);
+      if (!result.success) return { error: invalid(result.error, `jobs.${index}`) };
+      return { error: notInstalled(result.data as Submission, installed, `jobs.${index}`), submission: result.data as Submission };
+    });
+    const valid = items.flatMap((item) => (item.error ? [] : [item.submission!]));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;
-    const jobs = items.map((item, index) =>
-      item.success ? { id: ids[next++], status: 'queued' as const } : errorBody(invalid(item.error, `jobs.${index}`)),
-    );
+    const jobs = items.map((item) => (item.error ? errorBody(item.error) : { id: ids[next++], status: 'queued' as const }));
     res.status(ids.length > 0 ? 202 : 422).json({ jobs });
   });
 

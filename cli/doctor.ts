@@ -93,7 +93,7 @@ function checks(config: Config): Check[] {
     {
       name: 'rootfs',
       run: () => {
-        const location = rootfsLocation(config.dataDir);
+        const location = rootfsLocation(config.dataDir, config.languages);
         const problem = rootfsProblem(location);
         return problem ? { problem } : { detail: location.path };
       },
@@ -119,7 +119,7 @@ export async function doctor(config: Config, out: (line: string) => void = (line
   }
   if (!healthy) return false;
   try {
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: rootfsLocation(config.dataDir).path });
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: rootfsLocation(config.dataDir, config.languages).path });
     const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
     const result = await pool
       .withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }))

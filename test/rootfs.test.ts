@@ -18,7 +18,7 @@ describe('rootfs', () => {
   });
 
   it('the installed image is complete and carries the manifest packages', async () => {
-    const location = rootfsLocation(config.dataDir);
+    const location = rootfsLocation(config.dataDir, config.languages);
     expect(rootfsProblem(location)).toBeUndefined();
     const result = await sh('gcc --version | head -1; g++ --version | head -1; python3 --version; bash --version | head -1');
     expect(result.stdout).toMatch(/gcc .*12\./);

@@ -46,7 +46,7 @@ async function withFilter(errnoOverride: number, source: string) {
   const sandbox = Sandbox.create({
     dataDir: config.dataDir,
     cgroupParent: config.cgroupParent,
-    rootfs: verifiedRootfs(config.dataDir),
+    rootfs: verifiedRootfs(config.dataDir, config.languages),
     filter: compileSeccomp(STANDARD_POLICY, { errnoOverride }),
   });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });

@@ -4,7 +4,7 @@
  * steps and is removed after. The result is what the CLI prints with --json
  * and what the HTTP API stores: { compile?, run }.
  */
-import { expandCommand, findLanguage, type Language } from '../rootfs/languages.js';
+import { expandCommand, findLanguage, languageNotInstalledProblem, type Language } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { resolveLimits, LIMIT_TABLE, type LimitTable, type Limits, type RequestedLimits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -37,6 +37,8 @@ export interface JobContext {
   slot: Slot;
   table?: LimitTable;
   signal?: AbortSignal;
+  /** Language id -> version of what the rootfs has (its marker); a language job outside it is refused. Default: no check. */
+  installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
   onStep?: (step: 'compile' | 'run', result: RunResult) => void | Promise<void>;
 }
@@ -63,8 +65,8 @@ interface Plan {
   run: { argv: string[]; limits: Limits; boxWritable: boolean };
 }
 
-function plan(request: JobRequest, table: LimitTable): Plan {
-  const problem = jobRequestProblem(request);
+function plan(request: JobRequest, table: LimitTable, installed?: Record<string, string>): Plan {
+  const problem = jobRequestProblem(request) ?? (request.language && installed ? languageNotInstalledProblem(request.language, installed) : undefined);
   if (problem) throw new Error(problem);
   const args = request.args ?? [];
   if (request.command) {
@@ -72,23 +74,26 @@ function plan(request: JobRequest, table: LimitTable): Plan {
   }
   const language = findLanguage(request.language!)!;
   const entry = request.files![0].path;
+  const runLimits = resolveLimits(request.limits, { table, extra: language.runLimits });
   const run = {
-    argv: [...expandCommand(language.run, entry), ...args],
-    limits: resolveLimits(request.limits, { table, extra: language.runLimits }),
+    argv: [...expandCommand(language.run, entry, { memoryBytes: runLimits.memory_bytes }), ...args],
+    limits: runLimits,
     boxWritable: !language.compile,
   };
   if (!language.compile) return { language, run: { ...run, boxWritable: false } };
   const compileLimits = resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits });
-  return { language, compile: { argv: expandCommand(language.compile, entry), limits: compileLimits }, run };
+  return { language, compile: { argv: expandCommand(language.compile, entry, { memoryBytes: compileLimits.memory_bytes }), limits: compileLimits }, run };
 }
 
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
-  const steps = plan(request, context.table ?? LIMIT_TABLE);
+  const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
     workspace.writeFiles(request.files ?? []);
-    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal };
+    // The language's variables (e.g. Go's build cache) under the request's own.
+    const env = steps.language?.env ? { ...steps.language.env, ...request.env } : request.env;
+    const common = { slot: context.slot, workspace, env, signal: context.signal };
     let compile: RunResult | undefined;
     if (steps.compile) {
       compile = await context.sandbox.run({ ...common, argv: steps.compile.argv, limits: steps.compile.limits, boxWritable: true });

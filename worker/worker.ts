@@ -158,6 +158,7 @@ export class RuncellWorker {
             slot,
             table: this.options.limits ?? LIMIT_TABLE,
             signal: entry.controller.signal,
+            installed: this.options.languages,
             // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
             onStep: (step, run) => {
               this.store.event(id, step === 'compile' ? 'compile_finished' : 'run_finished', { status: run.status }).catch(() => undefined);
