@@ -4,13 +4,15 @@
  * Hello world in every language the installed rootfs includes, N times each
  * (after one warm-up) through runJob, as a worker runs it: prints the median
  * wall time, CPU time and peak memory of the compile step (where there is
- * one) and of the run step, as the markdown table of docs/languages.md.
+ * one) and of the run step. Prints two markdown tables for docs/languages.md:
+ * the catalog as installed (versions from the rootfs marker) and the figures.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
+import type { RequestedLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob } from '../worker/job.js';
@@ -90,6 +92,27 @@ for (const language of LANGUAGES) {
   process.stderr.write(`${language.id} done\n`);
 }
 sandbox.close();
+
+function formatLimits(limits: RequestedLimits | undefined): string {
+  const parts = Object.entries(limits ?? {}).map(([name, value]) => (name.endsWith('_bytes') ? `${name} ${value / (1024 * 1024)} MiB` : `${name} ${value}`));
+  return parts.join(', ');
+}
+
+function extras(language: (typeof LANGUAGES)[number]): string {
+  const parts = [];
+  if (language.compileLimits) parts.push(`compile: ${formatLimits(language.compileLimits)}`);
+  if (language.runLimits) parts.push(`run: ${formatLimits(language.runLimits)}`);
+  if (language.env) parts.push(`env: ${Object.entries(language.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  return parts.join('; ');
+}
+
+const code = (argv: string[] | undefined) => (argv ? `\`${argv.join(' ')}\`` : '');
+const catalog = [
+  ['id', 'name', 'version', 'file', 'compile', 'run', 'extra limits and environment'],
+  ['---', '---', '---', '---', '---', '---', '---'],
+  ...LANGUAGES.filter((l) => l.id in installed).map((l) => [`\`${l.id}\``, l.name, installed[l.id], `\`${l.defaultFile}\``, code(l.compile), code(l.run), extras(l)]),
+].map((row) => `| ${row.join(' | ').replaceAll('{', '<').replaceAll('}', '>')} |`);
+process.stdout.write(`${catalog.join('\n')}\n\n`);
 
 const header = ['language', 'version', 'compile wall ms', 'compile CPU ms', 'compile peak MiB', 'run wall ms', 'run CPU ms', 'run peak MiB'];
 const lines = [header, header.map((h, i) => (i < 2 ? '---' : '---:')), ...rows].map((row) => `| ${row.join(' | ')} |`);
