@@ -189,7 +189,8 @@ describe.each(LANGUAGES.map((l) => l.id))('%s', (id) => {
     expect(run).toMatchObject({ status: 'ok', stdout: '42\n' });
   });
 
-  it.skipIf(skip || !spec.compileError)('a compile error: compile fails with the message, run is null', async () => {
+  // Only where there is a compile step (the catalog test above checks that these are the same).
+  if (spec.compileError) it.skipIf(skip)('a compile error: compile fails with the message, run is null', async () => {
     const language = LANGUAGES.find((l) => l.id === id)!;
     const result = await job({ language: id, files: [file(language.defaultFile, spec.compileError!)] });
     expect(result.compile).toMatchObject({ status: 'nonzero_exit' });
@@ -225,7 +226,7 @@ describe('conventions', () => {
     expect(result.run!.stderr).toMatch(/java.lang.OutOfMemoryError: Java heap space/);
   });
 
-  it.skipIf(!('cpp' in installed))('cpp is C++17 and cpp20 is C++20', async () => {
+  it.skipIf(!('cpp' in installed && 'cpp20' in installed))('cpp is C++17 and cpp20 is C++20', async () => {
     const source = file('main.cpp', '#include <iostream>\nint main() { std::cout << __cplusplus << "\\n"; }\n');
     expect((await job({ language: 'cpp', files: [source] })).run!.stdout).toBe('201703\n');
     expect((await job({ language: 'cpp20', files: [source] })).run!.stdout).toBe('202002\n');
@@ -242,7 +243,7 @@ describe('conventions', () => {
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'from a header\n' });
   });
 
-  it('bash: arguments reach the program', async () => {
+  it.skipIf(!('bash' in installed))('bash: arguments reach the program', async () => {
     const result = await job({ language: 'bash', files: [file('run.sh', 'echo "hello, $1 $2"')], args: ['bash', 'world'] });
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, bash world\n' });
   });
