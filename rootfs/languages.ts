@@ -31,8 +31,6 @@ export interface Language {
   /** Limits this language needs beyond the defaults (applied under the request's). */
   compileLimits?: RequestedLimits;
   runLimits?: RequestedLimits;
-  /** What a user should know (conventions, flags), for docs/languages.md. */
-  notes?: string;
 }
 
 export const BINARY = 'main';
@@ -47,10 +45,11 @@ function versionOf(command: string): string[] {
 
 /**
  * JVM flags for small, one-shot programs: the serial collector (no GC
- * threads to count against pids, least memory) and a heap sized from the
- * job's memory limit instead of the host's memory.
+ * threads to count against pids, least memory), no perf data file in /tmp,
+ * a heap sized from the job's memory limit instead of the host's memory,
+ * and a deep stack for recursive solutions.
  */
-const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
+const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
 export const LANGUAGES: Language[] = [
   {
@@ -96,21 +95,21 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.js',
     run: ['node', '{entry}'],
     version: ['node', '-p', 'process.versions.node'],
-    notes: 'Debian\'s nodejs; CommonJS by default (name the file main.mjs for an ES module).',
   },
   {
+    // The class run is named after the entry file ({class}): Main.java must declare class Main
+    // (docs/languages.md has the conventions of each language).
     id: 'java',
     name: 'Java (OpenJDK 17)',
     packages: ['openjdk-17-jdk-headless'],
     defaultFile: 'Main.java',
     // -sourcepath .: classes the entry uses are found and compiled from the other files.
-    compile: ['javac', '-J-XX:+UseSerialGC', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{entry}'],
+    compile: ['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{entry}'],
     run: ['java', ...JVM_FLAGS, '-cp', '.', '{class}'],
     version: versionOf('javac -version'),
     // The JVM starts a dozen threads before main(); javac more.
     compileLimits: { pids: 128, memory_bytes: 1 * GiB },
     runLimits: { pids: 128 },
-    notes: 'The class to run is named after the entry file: Main.java must declare class Main (a file pkg/Main.java with `package pkg;` runs pkg.Main).',
   },
   {
     id: 'go',
@@ -120,10 +119,10 @@ export const LANGUAGES: Language[] = [
     compile: ['go', 'build', '-o', '{binary}', '{entry}'],
     run: ['./{binary}'],
     version: versionOf('go version'),
-    // The go command needs a writable build cache; /tmp is the step's own.
+    // GOPATH mode (no go.mod), cgo off (static, no gcc needed). The go command needs a
+    // writable build cache; /tmp is the step's own.
     env: { GOCACHE: '/tmp/go-cache', GOPATH: '/tmp/go', GO111MODULE: 'off', CGO_ENABLED: '0' },
     compileLimits: { pids: 128, memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
-    notes: 'Module mode off: one package main, no go.mod, standard library only.',
   },
   {
     id: 'rust',
@@ -134,7 +133,6 @@ export const LANGUAGES: Language[] = [
     run: ['./{binary}'],
     version: versionOf('rustc --version'),
     compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
-    notes: 'rustc without cargo: standard library only.',
   },
   {
     id: 'bash',
