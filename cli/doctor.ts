@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { rootfsLocation, rootfsProblem } from '../rootfs/build.js';
+import { readMarker, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
@@ -95,7 +95,9 @@ function checks(config: Config): Check[] {
       run: () => {
         const location = rootfsLocation(config.dataDir, config.languages);
         const problem = rootfsProblem(location);
-        return problem ? { problem } : { detail: location.path };
+        if (problem) return { problem };
+        const languages = Object.entries(readMarker(location.path).languages).map(([id, version]) => `${id} ${version}`);
+        return { detail: `${location.path} (${languages.join(', ')})` };
       },
     },
   ];
