@@ -154,7 +154,7 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   chmodSync(parent, 0o711);
   const staging = join(parent, `.staging-${location.hash}-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
-  log(`building rootfs ${location.hash} (${manifest.suite}, ${manifest.packages.join(' ')}) with mmdebstrap...`);
+  log(`building rootfs ${location.hash} for ${manifest.languages.join(', ')} (RUNCELL_LANGUAGES selects; ${manifest.suite}, packages ${manifest.packages.join(' ')}) with mmdebstrap; a few minutes with every language...`);
   const started = Date.now();
   try {
     await runMmdebstrap(manifest, staging, log);
