@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { LANGUAGES } from '../rootfs/languages.js';
+import { LANGUAGES, languageNotInstalledProblem } from '../rootfs/languages.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import { isTerminal } from '../queue/events.js';
 import { QueueFullError, type JobQueue } from '../queue/queue.js';
@@ -171,6 +171,17 @@ export function createApp(options: ApiOptions): express.Express {
       res.set('Content-Type', metrics.contentType).send(await metrics.render());
     });
   }
+  /** 422 for a language the workers' rootfs lacks (when they have said what it has). */
+  const notInstalled = (submission: Submission, installed: Record<string, string> | undefined, prefix = ''): ApiError | undefined => {
+    if (!installed) return undefined;
+    for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language]] as const) {
+      const problem = language ? languageNotInstalledProblem(language, installed) : undefined;
+      if (!problem) continue;
+      const path = prefix ? `${prefix}.${field}` : field;
+      return new ApiError(422, 'invalid_request', `${path}: ${problem}`, [{ path, message: problem }]);
+    }
+    return undefined;
+  };
 
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
@@ -198,6 +209,7 @@ export function createApp(options: ApiOptions): express.Express {
       name: l.name,
       version: installed?.[l.id] ?? null,
       compiled: l.compile !== undefined,
+      default_file: l.defaultFile,
     }));
     res.json({ languages });
   });
@@ -209,6 +221,8 @@ export function createApp(options: ApiOptions): express.Express {
     if (!parsed.success) throw invalid(parsed.error);
     const tooLarge = testsTooLarge(parsed.data as Submission);
     if (tooLarge) throw tooLarge;
+    const missing = notInstalled(parsed.data as Submission, await queue.languages());
+    if (missing) throw missing;
     const [id] = await submit([parsed.data as Submission]);
     if (wait > 0) {
       const end = await queue.hub.waitForEnd(id, wait * 1000);
@@ -224,17 +238,18 @@ export function createApp(options: ApiOptions): express.Express {
     needsJson(req);
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
+    const installed = await queue.languages();
     const items = parsed.data.jobs.map((item, index) => {
       const result = jobBody.safeParse(item);
       if (!result.success) return { error: invalid(result.error, `jobs.${index}`) };
       const tooLarge = testsTooLarge(result.data as Submission);
       if (tooLarge) return { error: new ApiError(413, tooLarge.code, tooLarge.message, [{ path: `jobs.${index}.tests`, message: tooLarge.message }]) };
-      return { submission: result.data as Submission };
+      return { error: notInstalled(result.data as Submission, installed, `jobs.${index}`), submission: result.data as Submission };
     });
-    const valid = items.flatMap((item) => (item.submission ? [item.submission] : []));
+    const valid = items.flatMap((item) => (item.error ? [] : [item.submission!]));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;
-    const jobs = items.map((item) => (item.submission ? { id: ids[next++], status: 'queued' as const } : errorBody(item.error!)));
+    const jobs = items.map((item) => (item.error ? errorBody(item.error) : { id: ids[next++], status: 'queued' as const }));
     res.status(ids.length > 0 ? 202 : 422).json({ jobs });
   });
 

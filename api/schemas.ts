@@ -238,7 +238,13 @@ export const batchResponseSchema = z
   .meta({ id: 'BatchResponse' });
 
 export const languageSchema = z
-  .object({ id: z.string(), name: z.string(), version: z.string().nullable(), compiled: z.boolean() })
+  .object({
+    id: z.string(),
+    name: z.string(),
+    version: z.string().nullable().describe('read from the toolchain when the rootfs was built'),
+    compiled: z.boolean(),
+    default_file: z.string().describe('the usual name of the entry file (for Java it names the class that is run)'),
+  })
   .meta({ id: 'Language' });
 
 export const eventSchema = z

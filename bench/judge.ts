@@ -25,7 +25,7 @@ const TESTS = Number(values.tests);
 const ROUNDS = Number(values.rounds);
 
 const config = loadConfig();
-const rootfs = verifiedRootfs(config.dataDir);
+const rootfs = verifiedRootfs(config.dataDir, config.languages);
 const marker = readMarker(rootfs);
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });

@@ -29,7 +29,7 @@ const RUNS = Number(values.runs);
 const CONCURRENCIES = [1, 2, 4];
 
 const config = loadConfig();
-const rootfs = verifiedRootfs(config.dataDir);
+const rootfs = verifiedRootfs(config.dataDir, config.languages);
 let phases: RunPhases[] = [];
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, onPhases: (p) => phases.push(p) });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });

@@ -189,7 +189,7 @@ async function main() {
     `bench:service — ${SECONDS} s each for the service and the direct sandbox, alternating in ${ROUNDS} rounds; worker concurrency ${CONCURRENCY}, ${CLIENTS} HTTP clients, ${cpus().length} CPUs\n`,
   );
   const { child, url } = await startProcess(['serve', '--port', '0'], { RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_DATA_DIR: config.dataDir });
-  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir) });
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) });
   const pool = new SlotPool({ dataDir: config.dataDir });
   const rounds: { service: ServiceFigures; direct: number }[] = [];
   try {

@@ -3,6 +3,7 @@
  * Documented in README.md (configuration table).
  */
 import { cpus } from 'node:os';
+import { selectLanguages } from '../rootfs/languages.js';
 import { limitTableFromEnv, type LimitTable } from '../sandbox/limits.js';
 import { DEFAULT_UID_BASE } from '../sandbox/slots.js';
 
@@ -18,6 +19,8 @@ export interface Config {
   /** RUNCELL_CGROUP_PARENT: name of runcell's parent cgroup (one per deployment sharing a host). */
   cgroupParent: string;
   limits: LimitTable;
+  /** RUNCELL_LANGUAGES: comma-separated catalog ids the rootfs image includes; undefined = all (rootfs/languages.ts). */
+  languages?: string[];
   /** REDIS_URL: unset = `runcell serve` starts its own redis-server in the data dir. */
   redisUrl?: string;
   /** RUNCELL_HOST and RUNCELL_PORT: where the API listens. */
@@ -64,6 +67,16 @@ function cgroupName(name: string): string {
   return name;
 }
 
+function languageList(raw: string | undefined): string[] | undefined {
+  const ids = (raw ?? '').split(',').map((id) => id.trim()).filter((id) => id !== '');
+  if (ids.length === 0) return undefined;
+  try {
+    return selectLanguages(ids).map((language) => language.id);
+  } catch (error) {
+    throw new Error(`RUNCELL_LANGUAGES: ${(error as Error).message}`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const quota = env.RUNCELL_CPU_QUOTA ? Number(env.RUNCELL_CPU_QUOTA) : undefined;
   if (quota !== undefined && !(quota > 0)) throw new Error('RUNCELL_CPU_QUOTA must be a positive number of CPUs');
@@ -74,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cgroupParent: cgroupName(env.RUNCELL_CGROUP_PARENT || 'runcell'),
     cpuQuota: quota,
     limits: limitTableFromEnv(env),
+    languages: languageList(env.RUNCELL_LANGUAGES),
     redisUrl: env.REDIS_URL || undefined,
     host: env.RUNCELL_HOST || '127.0.0.1',
     port: integer(env, 'RUNCELL_PORT', 8080, 0),

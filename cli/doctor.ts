@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { rootfsLocation, rootfsProblem } from '../rootfs/build.js';
+import { readMarker, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
@@ -93,9 +93,11 @@ function checks(config: Config): Check[] {
     {
       name: 'rootfs',
       run: () => {
-        const location = rootfsLocation(config.dataDir);
+        const location = rootfsLocation(config.dataDir, config.languages);
         const problem = rootfsProblem(location);
-        return problem ? { problem } : { detail: location.path };
+        if (problem) return { problem };
+        const languages = Object.entries(readMarker(location.path).languages).map(([id, version]) => `${id} ${version}`);
+        return { detail: `${location.path} (${languages.join(', ')})` };
       },
     },
   ];
@@ -119,7 +121,7 @@ export async function doctor(config: Config, out: (line: string) => void = (line
   }
   if (!healthy) return false;
   try {
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: rootfsLocation(config.dataDir).path });
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: rootfsLocation(config.dataDir, config.languages).path });
     const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
     const result = await pool
       .withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }))

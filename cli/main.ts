@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { buildRootfs, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
+import { buildRootfs, readMarker, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
@@ -116,14 +116,15 @@ function summarize(step: string, result: RunResult): string {
 async function runCommand(rest: string[], options: RunOptions): Promise<number> {
   const config = loadConfig();
   const request = requestFrom(options, rest, config.limits);
-  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir), cpuQuota: config.cpuQuota });
+  const rootfs = verifiedRootfs(config.dataDir, config.languages);
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   let result: JobResult;
   try {
-    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal }, request));
+    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages }, request));
   } finally {
     sandbox.close();
   }
@@ -199,18 +200,19 @@ export function buildProgram(): Command {
   const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
   rootfs
     .command('build')
-    .description('build the rootfs from rootfs/manifest.json with mmdebstrap (reused when it exists)')
+    .description('build the rootfs from rootfs/manifest.json and the languages of RUNCELL_LANGUAGES (default: all) with mmdebstrap (reused when it exists)')
     .option('--force', 'rebuild even when a complete image exists')
     .action(async (options: { force?: boolean }) => {
       const config = loadConfig();
-      const result = await buildRootfs({ dataDir: config.dataDir, force: options.force });
+      const result = await buildRootfs({ dataDir: config.dataDir, languages: config.languages, force: options.force });
       process.stdout.write(`${result.built ? 'built' : 'already built'}: ${result.path}\n`);
     });
   rootfs
     .command('path')
     .description('print the path of the rootfs for the current manifest, and whether it is complete')
     .action(() => {
-      const location = rootfsLocation(loadConfig().dataDir);
+      const config = loadConfig();
+      const location = rootfsLocation(config.dataDir, config.languages);
       const problem = rootfsProblem(location);
       process.stdout.write(`${location.path}\n`);
       if (problem) {

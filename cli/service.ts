@@ -53,7 +53,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
 
   let worker: RuncellWorker | undefined;
   if (roles.worker) {
-    const rootfs = verifiedRootfs(config.dataDir);
+    const rootfs = verifiedRootfs(config.dataDir, config.languages);
     const sandbox = Sandbox.create({
       dataDir: config.dataDir,
       cgroupParent: config.cgroupParent,

@@ -1,7 +1,9 @@
 /**
- * The root filesystem: built with mmdebstrap from rootfs/manifest.json into
- * <dataDir>/rootfs/<hash of the manifest and recipe>. A marker file written
- * last says the image is complete; an image without it is never used.
+ * The root filesystem: built with mmdebstrap from rootfs/manifest.json and
+ * the packages of the selected languages of the catalog (rootfs/languages.ts)
+ * into <dataDir>/rootfs/<hash of the resolved manifest and recipe>. A marker
+ * file written last says the image is complete and which languages it has,
+ * with their versions; an image without it is never used.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,20 +12,23 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
-import { LANGUAGES } from './languages.js';
+import { findLanguage, selectLanguages } from './languages.js';
 
 export interface RootfsManifest {
   suite: string;
   variant: string;
   architecture: string;
   sources: string[];
+  /** Base packages and the selected languages' packages, sorted, without duplicates. */
   packages: string[];
+  /** The selected language ids, sorted: the image offers these (and only these). */
+  languages: string[];
 }
 
 export const MANIFEST_PATH = join(dirname(fileURLToPath(import.meta.url)), 'manifest.json');
 export const MARKER = '.runcell-rootfs.json';
 /** Bump when the build recipe below changes in a way the manifest does not show. */
-const RECIPE_VERSION = 2;
+const RECIPE_VERSION = 3;
 
 /** Shell run by mmdebstrap in the finished tree ($1): mount points and the job's user. */
 function customizeHook(): string {
@@ -36,6 +41,16 @@ function customizeHook(): string {
   ].join(' && ');
 }
 
+/**
+ * Shell run by mmdebstrap after the essential packages, before the rest:
+ * openjdk's postinst registers its manual pages with update-alternatives and
+ * fails when /usr/share/man/man1 is missing (Debian #863199), which the
+ * path-exclude below would otherwise leave it.
+ */
+function essentialHook(): string {
+  return 'mkdir -p "$1/usr/share/man/man1"';
+}
+
 /** Keeps the image small: no documentation, manuals or translations. */
 const DPKG_OPTIONS = [
   'path-exclude=/usr/share/man/*',
@@ -46,17 +61,33 @@ const DPKG_OPTIONS = [
   'path-include=/usr/share/locale/locale.alias',
 ];
 
-export function readManifest(path = MANIFEST_PATH): RootfsManifest {
+/**
+ * The manifest for an image with `languages` (ids of the catalog; undefined
+ * or empty = all of them): manifest.json's base packages plus each selected
+ * language's packages.
+ */
+export function readManifest(languages?: string[], path = MANIFEST_PATH): RootfsManifest {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  const { suite, variant, architecture, sources, packages } = raw as unknown as RootfsManifest;
-  if (typeof suite !== 'string' || !Array.isArray(sources) || !Array.isArray(packages) || packages.length === 0) {
-    throw new Error(`${path}: needs suite, sources and a non-empty packages list`);
+  const { suite, variant, architecture, sources, base_packages: base } = raw as { suite: string; variant?: string; architecture?: string; sources: string[]; base_packages: string[] };
+  if (typeof suite !== 'string' || !Array.isArray(sources) || !Array.isArray(base)) {
+    throw new Error(`${path}: needs suite, sources and base_packages`);
   }
-  return { suite, variant: variant ?? 'minbase', architecture: architecture ?? 'amd64', sources, packages: [...packages].sort() };
+  const selected = selectLanguages(languages);
+  const packages = [...new Set([...base, ...selected.flatMap((language) => language.packages)])].sort();
+  return {
+    suite,
+    variant: variant ?? 'minbase',
+    architecture: architecture ?? 'amd64',
+    sources,
+    packages,
+    languages: selected.map((language) => language.id).sort(),
+  };
 }
 
 export function manifestHash(manifest: RootfsManifest): string {
-  const recipe = { manifest, recipe: RECIPE_VERSION, hook: customizeHook(), dpkg: DPKG_OPTIONS };
+  // The version commands too: the marker's versions must come from the catalog's current commands.
+  const versionCommands = manifest.languages.map((id) => findLanguage(id)?.version ?? null);
+  const recipe = { manifest, recipe: RECIPE_VERSION, hook: customizeHook(), essentialHook: essentialHook(), dpkg: DPKG_OPTIONS, versionCommands };
   return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
 }
 
@@ -65,7 +96,12 @@ export interface RootfsLocation {
   path: string;
 }
 
-export function rootfsLocation(dataDir: string, manifest = readManifest()): RootfsLocation {
+/** Where the image for `languages` (undefined = all) lives; the location is the same whatever the image's state. */
+export function rootfsLocation(dataDir: string, languages?: string[]): RootfsLocation {
+  return locationOf(dataDir, readManifest(languages));
+}
+
+function locationOf(dataDir: string, manifest: RootfsManifest): RootfsLocation {
   const hash = manifestHash(manifest);
   return { hash, path: join(dataDir, 'rootfs', hash) };
 }
@@ -85,9 +121,9 @@ export function rootfsProblem(location: RootfsLocation): string | undefined {
   return undefined;
 }
 
-/** The verified rootfs path; throws with what to do when there is none. */
-export function verifiedRootfs(dataDir: string): string {
-  const location = rootfsLocation(dataDir);
+/** The verified rootfs path for `languages` (undefined = all); throws with what to do when there is none. */
+export function verifiedRootfs(dataDir: string, languages?: string[]): string {
+  const location = rootfsLocation(dataDir, languages);
   const problem = rootfsProblem(location);
   if (problem) throw new Error(problem);
   return location.path;
@@ -95,6 +131,9 @@ export function verifiedRootfs(dataDir: string): string {
 
 export interface BuildOptions {
   dataDir: string;
+  /** Language ids the image offers (RUNCELL_LANGUAGES). Default: all of the catalog. */
+  languages?: string[];
+  /** Overrides the manifest read from manifest.json and `languages`. */
   manifest?: RootfsManifest;
   /** Where mmdebstrap's progress goes. Default: this process's stderr. */
   log?: (line: string) => void;
@@ -104,8 +143,8 @@ export interface BuildOptions {
 
 /** Builds the image unless a complete one exists; returns its location. */
 export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation & { built: boolean }> {
-  const manifest = options.manifest ?? readManifest();
-  const location = rootfsLocation(options.dataDir, manifest);
+  const manifest = options.manifest ?? readManifest(options.languages);
+  const location = locationOf(options.dataDir, manifest);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (!options.force && rootfsProblem(location) === undefined) return { ...location, built: false };
 
@@ -115,12 +154,13 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   chmodSync(parent, 0o711);
   const staging = join(parent, `.staging-${location.hash}-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
-  log(`building rootfs ${location.hash} (${manifest.suite}, ${manifest.packages.join(' ')}) with mmdebstrap...`);
+  log(`building rootfs ${location.hash} for ${manifest.languages.join(', ')} (RUNCELL_LANGUAGES selects; ${manifest.suite}, packages ${manifest.packages.join(' ')}) with mmdebstrap; a few minutes with every language...`);
   const started = Date.now();
   try {
     await runMmdebstrap(manifest, staging, log);
     chmodSync(staging, 0o755);
-    const languages = languageVersions(staging);
+    log(`asking the toolchains for their versions...`);
+    const languages = languageVersions(staging, manifest.languages);
     log(`toolchains: ${Object.entries(languages).map(([id, version]) => `${id} ${version}`).join(', ')}`);
     const marker: RootfsMarker = { hash: location.hash, built_at: new Date().toISOString(), manifest, languages };
     writeFileSync(join(staging, MARKER), JSON.stringify(marker, null, 2), { mode: 0o644 });
@@ -134,16 +174,29 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   return { ...location, built: true };
 }
 
-/** Asks each language's toolchain in the new image for its version (as root, in a chroot: the image is ours and not yet in use). */
-function languageVersions(root: string): Record<string, string> {
+/**
+ * Asks each selected language's toolchain in the new image for its version:
+ * as root (the image is ours and not yet in use) in bubblewrap with a fresh
+ * /proc, /dev and /tmp, since runtimes need them (the JVM, and ld.so to
+ * resolve $ORIGIN for ghc). A selected language whose toolchain does not
+ * answer fails the build: the image would otherwise silently lack a language
+ * the operator asked for.
+ */
+function languageVersions(root: string, ids: string[]): Record<string, string> {
   const versions: Record<string, string> = {};
-  for (const language of LANGUAGES) {
+  const sandbox = ['--ro-bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', '--clearenv'];
+  const env = ['--setenv', 'PATH', '/usr/bin:/bin', '--setenv', 'HOME', '/tmp', '--setenv', 'LANG', 'C.UTF-8'];
+  for (const id of ids) {
+    const language = findLanguage(id)!;
+    let output = '';
     try {
-      const output = execFileSync('/usr/sbin/chroot', [root, ...language.version], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'ignore'] });
-      versions[language.id] = output.trim().split('\n')[0];
-    } catch {
-      // Not in this image: the language is not offered.
+      output = execFileSync('bwrap', [...sandbox, ...env, '--', ...language.version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    } catch (error) {
+      throw new Error(`${language.id}: \`${language.version.join(' ')}\` failed in the new image: ${(error as Error).message}`);
     }
+    const version = output.trim().split('\n')[0]?.trim();
+    if (!version) throw new Error(`${language.id}: \`${language.version.join(' ')}\` printed no version in the new image`);
+    versions[language.id] = version;
   }
   return versions;
 }
@@ -161,6 +214,8 @@ export function readMarker(rootfs: string): RootfsMarker {
   return JSON.parse(readFileSync(join(rootfs, MARKER), 'utf8')) as RootfsMarker;
 }
 
+const HEARTBEAT_MS = 30_000;
+
 function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: string) => void): Promise<void> {
   const args = [
     `--variant=${manifest.variant}`,
@@ -168,6 +223,7 @@ function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: str
     '--mode=root',
     `--include=${manifest.packages.join(',')}`,
     ...DPKG_OPTIONS.map((option) => `--dpkgopt=${option}`),
+    `--essential-hook=${essentialHook()}`,
     `--customize-hook=${customizeHook()}`,
     manifest.suite,
     target,
@@ -177,14 +233,27 @@ function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: str
     // stdin from /dev/null: mmdebstrap would otherwise read sources from a non-terminal stdin.
     const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
+    let phase = 'starting';
+    const started = Date.now();
+    // mmdebstrap is silent for minutes while it downloads and installs big toolchains: say it is alive.
+    const heartbeat = setInterval(() => log(`  ... still ${phase} (${Math.round((Date.now() - started) / 1000)} s so far)`), HEARTBEAT_MS);
     const forward = (chunk: Buffer) => {
       const text = chunk.toString();
       tail = (tail + text).slice(-4000);
-      for (const line of text.split('\n')) if (line.trim()) log(`  ${line}`);
+      for (const line of text.split('\n')) {
+        if (!line.trim()) continue;
+        log(`  ${line}`);
+        const step = /^I: (.*?)(\.\.\.)?$/.exec(line.trim());
+        if (step) phase = step[1];
+      }
     };
     child.stdout.on('data', forward);
     child.stderr.on('data', forward);
-    child.on('error', (error) => reject(new Error(`cannot run mmdebstrap (apt-get install mmdebstrap): ${error.message}`)));
+    child.on('close', () => clearInterval(heartbeat));
+    child.on('error', (error) => {
+      clearInterval(heartbeat);
+      reject(new Error(`cannot run mmdebstrap (apt-get install mmdebstrap): ${error.message}`));
+    });
     child.on('close', (code) => {
       if (code === 0) resolve();
       else reject(new Error(`mmdebstrap failed with exit code ${code}: ${tail.split('\n').slice(-5).join('\n')}`));

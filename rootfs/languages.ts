@@ -1,7 +1,17 @@
 /**
- * The language catalog: data only. `{entry}` is the first file of the job
- * (its entry point, whatever it is called); `{binary}` is where a compile
- * step leaves the program in /box. Packages are what the rootfs needs.
+ * The language catalog: data only, one entry per language. It is the one
+ * place a language is defined: the rootfs build installs each selected
+ * language's Debian packages (see manifest.json and readManifest) and asks
+ * its toolchain for its version; runJob compiles and runs with its commands
+ * and limits; GET /v1/languages and docs/languages.md list it.
+ *
+ * Command templates: `{entry}` is the first file of the job (its entry point,
+ * whatever it is called); `{binary}` is where a compile step leaves the
+ * program in /box; `{class}` is the entry's Java class name (its path without
+ * `.java`, slashes as dots); `{memory_bytes}` is the step's memory limit (for
+ * runtimes that size their heap from the machine's memory: the sandbox has
+ * no /sys, so the JVM cannot see its cgroup and would size itself after the
+ * host).
  */
 import type { RequestedLimits } from '../sandbox/limits.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
@@ -9,14 +19,16 @@ import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 export interface Language {
   id: string;
   name: string;
-  /** Debian packages the rootfs needs for it (see manifest.json). */
+  /** Debian packages the rootfs needs for it (installed without their Recommends). */
   packages: string[];
-  /** File name used when a request gives the source without a name. */
+  /** File name used when a request gives the source without a name; for Java the class name follows from it. */
   defaultFile: string;
   compile?: string[];
   run: string[];
-  /** Prints the toolchain's version; run in the rootfs when it is built. */
+  /** Prints the toolchain's version (first line of stdout); run in the rootfs when it is built. */
   version: string[];
+  /** Environment for both steps, under the request's own variables (the sandbox's PATH, HOME=/tmp and LANG win over both). */
+  env?: Record<string, string>;
   /** Limits this language needs beyond the defaults (applied under the request's). */
   compileLimits?: RequestedLimits;
   runLimits?: RequestedLimits;
@@ -25,6 +37,22 @@ export interface Language {
 }
 
 export const BINARY = 'main';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/** A version command that prints the first word matching a dotted version number of a command's output. */
+function versionOf(command: string): string[] {
+  return ['/bin/sh', '-c', `${command} 2>&1 | grep -o -m1 -E '[0-9]+(\\.[0-9]+)+' | head -n1`];
+}
+
+/**
+ * JVM flags for small, one-shot programs: the serial collector (no GC
+ * threads to count against pids, least memory), no perf data file in /tmp,
+ * a heap sized from the job's memory limit instead of the host's memory,
+ * and a deep stack for recursive solutions.
+ */
+const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
 export const LANGUAGES: Language[] = [
   {
@@ -46,6 +74,15 @@ export const LANGUAGES: Language[] = [
     version: ['g++', '-dumpfullversion'],
   },
   {
+    id: 'cpp20',
+    name: 'C++ (G++, C++20)',
+    packages: ['g++'],
+    defaultFile: 'main.cpp',
+    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{entry}'],
+    run: ['./{binary}'],
+    version: ['g++', '-dumpfullversion'],
+  },
+  {
     id: 'python3',
     name: 'Python 3',
     packages: ['python3'],
@@ -55,6 +92,52 @@ export const LANGUAGES: Language[] = [
     version: ['python3', '-c', 'import platform; print(platform.python_version())'],
   },
   {
+    id: 'javascript',
+    name: 'JavaScript (Node.js)',
+    packages: ['nodejs'],
+    defaultFile: 'main.js',
+    run: ['node', '{entry}'],
+    version: ['node', '-p', 'process.versions.node'],
+  },
+  {
+    // The class run is named after the entry file ({class}): Main.java must declare class Main
+    // (docs/languages.md has the conventions of each language).
+    id: 'java',
+    name: 'Java (OpenJDK 17)',
+    packages: ['openjdk-17-jdk-headless'],
+    defaultFile: 'Main.java',
+    // -sourcepath .: classes the entry uses are found and compiled from the other files.
+    compile: ['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{entry}'],
+    run: ['java', ...JVM_FLAGS, '-cp', '.', '{class}'],
+    version: versionOf('javac -version'),
+    // The JVM starts a dozen threads before main(); javac more.
+    compileLimits: { pids: 128, memory_bytes: 1 * GiB },
+    runLimits: { pids: 128 },
+  },
+  {
+    id: 'go',
+    name: 'Go',
+    packages: ['golang-go'],
+    defaultFile: 'main.go',
+    compile: ['go', 'build', '-o', '{binary}', '{entry}'],
+    run: ['./{binary}'],
+    version: versionOf('go version'),
+    // GOPATH mode (no go.mod), cgo off (static, no gcc needed). The go command needs a
+    // writable build cache; /tmp is the step's own.
+    env: { GOCACHE: '/tmp/go-cache', GOPATH: '/tmp/go', GO111MODULE: 'off', CGO_ENABLED: '0' },
+    compileLimits: { pids: 128, memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
+  },
+  {
+    id: 'rust',
+    name: 'Rust',
+    packages: ['rustc'],
+    defaultFile: 'main.rs',
+    compile: ['rustc', '--edition', '2021', '-C', 'opt-level=2', '-o', '{binary}', '{entry}'],
+    run: ['./{binary}'],
+    version: versionOf('rustc --version'),
+    compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
+  },
+  {
     id: 'bash',
     name: 'Bash',
     packages: ['bash'],
@@ -62,13 +145,99 @@ export const LANGUAGES: Language[] = [
     run: ['bash', '{entry}'],
     version: ['bash', '-c', 'echo "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"'],
   },
+  {
+    id: 'ruby',
+    name: 'Ruby',
+    packages: ['ruby'],
+    defaultFile: 'main.rb',
+    run: ['ruby', '{entry}'],
+    version: ['ruby', '-e', 'print RUBY_VERSION'],
+  },
+  {
+    id: 'php',
+    name: 'PHP (CLI)',
+    packages: ['php-cli'],
+    defaultFile: 'main.php',
+    run: ['php', '{entry}'],
+    version: ['php', '-r', 'echo PHP_VERSION;'],
+  },
+  {
+    id: 'lua',
+    name: 'Lua 5.4',
+    packages: ['lua5.4'],
+    defaultFile: 'main.lua',
+    run: ['lua5.4', '{entry}'],
+    version: versionOf('lua5.4 -v'),
+  },
+  {
+    id: 'perl',
+    name: 'Perl 5',
+    packages: ['perl'],
+    defaultFile: 'main.pl',
+    run: ['perl', '{entry}'],
+    version: ['perl', '-e', 'printf "%vd", $^V'],
+  },
+  {
+    id: 'pascal',
+    name: 'Pascal (Free Pascal)',
+    packages: ['fp-compiler'],
+    defaultFile: 'main.pas',
+    // -v0: only errors (fpc prints a banner and progress otherwise); -XS: static, no libc needed.
+    compile: ['fpc', '-v0', '-O2', '-XS', '-o{binary}', '{entry}'],
+    run: ['./{binary}'],
+    version: ['fpc', '-iV'],
+  },
+  {
+    id: 'haskell',
+    name: 'Haskell (GHC)',
+    packages: ['ghc'],
+    defaultFile: 'main.hs',
+    // -outputdir: the .hi/.o files go to /tmp, not beside the sources.
+    compile: ['ghc', '-O', '-v0', '-outputdir', '/tmp/ghc', '-o', '{binary}', '{entry}'],
+    run: ['./{binary}'],
+    version: ['ghc', '--numeric-version'],
+    compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
+  },
 ];
 
 export function findLanguage(id: string): Language | undefined {
   return LANGUAGES.find((language) => language.id === id);
 }
 
-/** Fills `{entry}` and `{binary}` into a command template. */
-export function expandCommand(template: string[], entry: string): string[] {
-  return template.map((part) => part.replaceAll('{entry}', entry).replaceAll('{binary}', BINARY));
+export interface CommandValues {
+  /** The step's memory limit, for `{memory_bytes}`. */
+  memoryBytes?: number;
+}
+
+/** Fills `{entry}`, `{binary}`, `{class}` and `{memory_bytes}` into a command template. */
+export function expandCommand(template: string[], entry: string, values: CommandValues = {}): string[] {
+  const javaClass = entry.replace(/\.java$/, '').replaceAll('/', '.');
+  return template.map((part) => {
+    if (part.includes('{memory_bytes}') && values.memoryBytes === undefined) throw new Error(`${part}: needs the step's memory limit`);
+    return part
+      .replaceAll('{entry}', entry)
+      .replaceAll('{binary}', BINARY)
+      .replaceAll('{class}', javaClass)
+      .replaceAll('{memory_bytes}', String(values.memoryBytes));
+  });
+}
+
+/**
+ * The languages an operator selected (RUNCELL_LANGUAGES, comma-separated ids;
+ * empty = all), checked against the catalog and in catalog order.
+ */
+export function selectLanguages(ids?: string[]): Language[] {
+  if (!ids || ids.length === 0) return LANGUAGES;
+  const unknown = ids.filter((id) => !findLanguage(id));
+  if (unknown.length > 0) {
+    throw new Error(`unknown language ${unknown.map((id) => JSON.stringify(id)).join(', ')}; the catalog has ${LANGUAGES.map((l) => l.id).join(', ')}`);
+  }
+  return LANGUAGES.filter((language) => ids.includes(language.id));
+}
+
+/** Why a rootfs with `installed` (its marker's languages) cannot run `language`, or undefined when it can. */
+export function languageNotInstalledProblem(language: string, installed: Record<string, string>): string | undefined {
+  if (language in installed) return undefined;
+  const offered = Object.keys(installed);
+  return `language ${JSON.stringify(language)} is not installed in this rootfs (it has ${offered.length ? offered.join(', ') : 'none'}; see RUNCELL_LANGUAGES)`;
 }

@@ -12,7 +12,7 @@ import { config, http, serviceFixture, untilDone } from './service-helpers.js';
 
 // A real cgroup driver given a root that cannot hold cgroups (a file): every run fails to set up.
 const service = serviceFixture(() => ({
-  sandbox: Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir), cgroups: new CgroupV2Driver({ root: '/etc/hostname' }) }),
+  sandbox: Sandbox.create({ dataDir: config.dataDir, rootfs: verifiedRootfs(config.dataDir, config.languages), cgroups: new CgroupV2Driver({ root: '/etc/hostname' }) }),
 }));
 
 describe('a sandbox that cannot be set up', () => {

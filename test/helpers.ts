@@ -3,12 +3,12 @@
  * bubblewrap of this host, and helpers to run commands and programs in it.
  */
 import { loadConfig } from '../cli/config.js';
-import { verifiedRootfs } from '../rootfs/build.js';
+import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { RequestedLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
-import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
+import { runJob, type JobContext, type JobRequest, type JobResult } from '../worker/job.js';
 
 export const config = loadConfig();
 
@@ -16,15 +16,19 @@ let shared: { sandbox: Sandbox; pool: SlotPool } | undefined;
 
 export function sandbox(): { sandbox: Sandbox; pool: SlotPool } {
   shared ??= {
-    sandbox: Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir) }),
+    sandbox: Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) }),
     pool: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
   };
   return shared;
 }
 
-export async function job(request: JobRequest): Promise<JobResult> {
+let installed: Record<string, string> | undefined;
+
+/** Runs a job as a worker would: refused when the installed rootfs lacks its language (`context` overrides). */
+export async function job(request: JobRequest, context: Partial<JobContext> = {}): Promise<JobResult> {
   const { sandbox: box, pool } = sandbox();
-  return pool.withSlot((slot) => runJob({ sandbox: box, slot }, request));
+  installed ??= readMarker(verifiedRootfs(config.dataDir, config.languages)).languages;
+  return pool.withSlot((slot) => runJob({ sandbox: box, slot, installed, ...context }, request));
 }
 
 /** Runs a shell script in the sandbox (/box writable). */

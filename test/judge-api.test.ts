@@ -15,7 +15,7 @@ const cacheDir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 const service = serviceFixture(() => {
-  const marker = readMarker(verifiedRootfs(config.dataDir));
+  const marker = readMarker(verifiedRootfs(config.dataDir, config.languages));
   return { compileCache: new CompileCache({ dir: cacheDir, maxBytes: 64 * 1024 * 1024, ttlSeconds: 600, rootfsHash: marker.hash, versions: marker.languages }) };
 });
 

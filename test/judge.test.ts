@@ -198,7 +198,7 @@ const dir = mkdtempSync(join(config.dataDir, 'compile-cache-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the compile cache', () => {
-  const marker = readMarker(verifiedRootfs(config.dataDir));
+  const marker = readMarker(verifiedRootfs(config.dataDir, config.languages));
   const cache = new CompileCache({ dir, maxBytes: 64 * MiB, ttlSeconds: 600, rootfsHash: marker.hash, versions: marker.languages });
 
   it('a resubmission reuses the compiled workspace; a one-byte change compiles again', async () => {

@@ -1,39 +1,238 @@
 /**
- * The first four languages: hello worlds, a compile error, stdin, and the
- * read-only workspace of the run step.
+ * Every language of the catalog, through runJob on the real rootfs: hello
+ * world, a program reading stdin, a compile error where the language
+ * compiles, a runtime error. Then the conventions of single languages
+ * (Java's class name, C++20, multi-file programs, the read-only workspace).
+ * A language the installed image does not include (RUNCELL_LANGUAGES) is
+ * skipped, never passed.
  */
 import { describe, expect, it } from 'vitest';
-import { job } from './helpers.js';
+import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import { LANGUAGES } from '../rootfs/languages.js';
+import type { RunResult } from '../sandbox/accounting.js';
+import { config, job } from './helpers.js';
 
 const file = (path: string, text: string) => ({ path, content: Buffer.from(text) });
+const installed = readMarker(verifiedRootfs(config.dataDir, config.languages)).languages;
 
-describe('languages', () => {
-  it('c: hello world', async () => {
-    const result = await job({ language: 'c', files: [file('main.c', '#include <stdio.h>\nint main(void){puts("hello, c");return 0;}')] });
-    expect(result.compile).toMatchObject({ status: 'ok' });
-    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, c\n' });
+interface Program {
+  /** Prints exactly "hello, <id>\n". */
+  hello: string;
+  /** Reads two integers from stdin, prints their sum. */
+  sum: string;
+  /** Does not compile; the compiler's message matches `compileMessage` (on stdout or stderr). */
+  compileError?: string;
+  compileMessage?: RegExp;
+  /** Fails at run time: the run result matches `runtimeResult`, its output `runtimeMessage`. */
+  runtimeError: string;
+  runtimeResult: Partial<RunResult>;
+  runtimeMessage: RegExp;
+}
+
+const PROGRAMS: Record<string, Program> = {
+  c: {
+    hello: '#include <stdio.h>\nint main(void) { puts("hello, c"); return 0; }\n',
+    sum: '#include <stdio.h>\nint main(void) { long a, b; if (scanf("%ld %ld", &a, &b) != 2) return 1; printf("%ld\\n", a + b); return 0; }\n',
+    compileError: 'int main(void) { return missing; }\n',
+    compileMessage: /.missing. undeclared/,
+    runtimeError: '#include <stdio.h>\nint main(void) { volatile int *p = 0; fputs("boom\\n", stderr); return *p; }\n',
+    runtimeResult: { status: 'signalled', signal: 'SIGSEGV' },
+    runtimeMessage: /boom/,
+  },
+  cpp: {
+    hello: '#include <iostream>\n#include <optional>\nint main() { std::optional<std::string> s{"hello, cpp"}; std::cout << *s << "\\n"; }\n',
+    sum: '#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << "\\n"; }\n',
+    compileError: 'int main() { return undefined_name; }\n',
+    compileMessage: /.undefined_name. was not declared/,
+    runtimeError: '#include <stdexcept>\nint main() { throw std::runtime_error("boom"); }\n',
+    runtimeResult: { status: 'signalled', signal: 'SIGABRT' },
+    runtimeMessage: /what\(\): +boom/,
+  },
+  cpp20: {
+    hello: '#include <iostream>\n#include <span>\nconsteval int twenty() { return 20; }\nint main() { int xs[] = {twenty()}; std::span<int> s{xs}; std::cout << "hello, cpp" << s[0] << "\\n"; }\n',
+    sum: '#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << "\\n"; }\n',
+    compileError: 'int main() { return undefined_name; }\n',
+    compileMessage: /.undefined_name. was not declared/,
+    runtimeError: '#include <vector>\nint main() { std::vector<int> v; return v.at(3); }\n',
+    runtimeResult: { status: 'signalled', signal: 'SIGABRT' },
+    runtimeMessage: /out_of_range/,
+  },
+  python3: {
+    hello: 'print("hello, python3")\n',
+    sum: 'a, b = map(int, input().split())\nprint(a + b)\n',
+    runtimeError: 'raise ValueError("boom")\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /ValueError: boom/,
+  },
+  javascript: {
+    hello: 'console.log("hello, javascript");\n',
+    sum: 'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(BigInt);\nconsole.log(String(a + b));\n',
+    runtimeError: 'throw new Error("boom");\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /Error: boom/,
+  },
+  java: {
+    hello: 'public class Main {\n  public static void main(String[] args) { System.out.println("hello, java"); }\n}\n',
+    sum: 'import java.util.Scanner;\npublic class Main {\n  public static void main(String[] args) { Scanner in = new Scanner(System.in); long a = in.nextLong(), b = in.nextLong(); System.out.println(a + b); }\n}\n',
+    compileError: 'public class Main {\n  public static void main(String[] args) { System.out.println(missing); }\n}\n',
+    compileMessage: /cannot find symbol/,
+    runtimeError: 'public class Main {\n  public static void main(String[] args) { throw new IllegalStateException("boom"); }\n}\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /Exception in thread "main" java.lang.IllegalStateException: boom/,
+  },
+  go: {
+    hello: 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello, go") }\n',
+    sum: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b)\n}\n',
+    compileError: 'package main\n\nfunc main() { x := 1 }\n',
+    compileMessage: /x declared but not used|declared and not used/,
+    runtimeError: 'package main\n\nfunc main() { panic("boom") }\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 2 },
+    runtimeMessage: /panic: boom/,
+  },
+  rust: {
+    hello: 'fn main() { println!("hello, rust"); }\n',
+    sum: 'use std::io::Read;\nfn main() {\n    let mut s = String::new();\n    std::io::stdin().read_to_string(&mut s).unwrap();\n    let n: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();\n    println!("{}", n[0] + n[1]);\n}\n',
+    compileError: 'fn main() { let x: i32 = "text"; }\n',
+    compileMessage: /mismatched types/,
+    runtimeError: 'fn main() { panic!("boom"); }\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 101 },
+    runtimeMessage: /panicked at .boom/,
+  },
+  bash: {
+    hello: 'echo "hello, bash"\n',
+    sum: 'read -r a b\necho $((a + b))\n',
+    runtimeError: 'no_such_command_boom\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 127 },
+    runtimeMessage: /no_such_command_boom: command not found/,
+  },
+  ruby: {
+    hello: 'puts "hello, ruby"\n',
+    sum: 'a, b = STDIN.read.split.map(&:to_i)\nputs a + b\n',
+    runtimeError: 'raise "boom"\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /boom \(RuntimeError\)/,
+  },
+  php: {
+    hello: '<?php\necho "hello, php\\n";\n',
+    sum: '<?php\nfscanf(STDIN, "%d %d", $a, $b);\necho $a + $b, "\\n";\n',
+    runtimeError: '<?php\nthrow new Exception("boom");\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 255 },
+    runtimeMessage: /Uncaught Exception: boom/,
+  },
+  lua: {
+    hello: 'print("hello, lua")\n',
+    sum: 'local a, b = io.read("n", "n")\nprint(a + b)\n',
+    runtimeError: 'error("boom")\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /boom/,
+  },
+  perl: {
+    hello: 'print "hello, perl\\n";\n',
+    sum: 'my ($a, $b) = split " ", <STDIN>;\nprint $a + $b, "\\n";\n',
+    runtimeError: 'die "boom\\n";\n',
+    runtimeResult: { status: 'nonzero_exit' },
+    runtimeMessage: /boom/,
+  },
+  pascal: {
+    hello: "begin\n  writeln('hello, pascal');\nend.\n",
+    sum: 'var a, b: int64;\nbegin\n  readln(a, b);\n  writeln(a + b);\nend.\n',
+    compileError: 'begin\n  undefined_name := 1;\nend.\n',
+    compileMessage: /Identifier not found "undefined_name"/,
+    runtimeError: 'var a: longint;\nbegin\n  a := 0;\n  writeln(10 div a);\nend.\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 200 },
+    runtimeMessage: /Runtime error 200/,
+  },
+  haskell: {
+    hello: 'main :: IO ()\nmain = putStrLn "hello, haskell"\n',
+    sum: 'main :: IO ()\nmain = do\n  [a, b] <- map read . words <$> getContents\n  print (a + b :: Integer)\n',
+    compileError: 'main :: IO ()\nmain = putStrLn (42 :: Int)\n',
+    compileMessage: /Couldn't match/,
+    runtimeError: 'main :: IO ()\nmain = error "boom"\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /boom/,
+  },
+};
+
+/** Runs `source` as the language's default file; fails the test when a compiled language does not compile. */
+async function program(id: string, source: string, stdin?: string) {
+  const language = LANGUAGES.find((l) => l.id === id)!;
+  const result = await job({ language: id, files: [file(language.defaultFile, source)], stdin: stdin === undefined ? undefined : Buffer.from(stdin) });
+  if (language.compile) expect(result.compile, 'the compile step').toMatchObject({ status: 'ok' });
+  else expect(result.compile).toBeUndefined();
+  return result.run!;
+}
+
+describe('the catalog', () => {
+  it('every language has its test programs here', () => {
+    expect(Object.keys(PROGRAMS).sort()).toEqual(LANGUAGES.map((l) => l.id).sort());
+    for (const language of LANGUAGES) {
+      expect(PROGRAMS[language.id].compileError !== undefined, `${language.id}: a compile error iff it compiles`).toBe(language.compile !== undefined);
+    }
   });
 
-  it('cpp: hello world, C++17', async () => {
-    const source = '#include <iostream>\n#include <optional>\nint main(){std::optional<int> x{42};std::cout<<"hello, c++ "<<*x<<"\\n";}';
-    const result = await job({ language: 'cpp', files: [file('solution.cpp', source)] });
-    expect(result.compile).toMatchObject({ status: 'ok' });
-    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, c++ 42\n' });
+  it('the installed image has a version for each language it includes', () => {
+    for (const id of config.languages ?? LANGUAGES.map((l) => l.id)) expect(installed[id], id).toMatch(/^\d+(\.\d+)+/);
+  });
+});
+
+describe.each(LANGUAGES.map((l) => l.id))('%s', (id) => {
+  const spec = PROGRAMS[id];
+  const skip = !(id in installed);
+
+  it.skipIf(skip)('hello world', async () => {
+    const run = await program(id, spec.hello);
+    expect(run).toMatchObject({ status: 'ok', exit_code: 0, stdout: `hello, ${id}\n` });
   });
 
-  it('python3: hello world reading stdin', async () => {
+  it.skipIf(skip)('reads stdin', async () => {
+    const run = await program(id, spec.sum, '20 22\n');
+    expect(run).toMatchObject({ status: 'ok', stdout: '42\n' });
+  });
+
+  // Only where there is a compile step (the catalog test above checks that these are the same).
+  if (spec.compileError) it.skipIf(skip)('a compile error: compile fails with the message, run is null', async () => {
+    const language = LANGUAGES.find((l) => l.id === id)!;
+    const result = await job({ language: id, files: [file(language.defaultFile, spec.compileError!)] });
+    expect(result.compile).toMatchObject({ status: 'nonzero_exit' });
+    expect(result.compile!.stdout + result.compile!.stderr).toMatch(spec.compileMessage!);
+    expect(result.run).toBeNull();
+  });
+
+  it.skipIf(skip)('a runtime error has its status and message', async () => {
+    const run = await program(id, spec.runtimeError);
+    expect(run).toMatchObject(spec.runtimeResult);
+    expect(run.stdout + run.stderr).toMatch(spec.runtimeMessage);
+  });
+});
+
+describe('conventions', () => {
+  it.skipIf(!('java' in installed))('java: the class run is named after the entry file, other classes come from the other files', async () => {
     const result = await job({
-      language: 'python3',
-      files: [file('main.py', 'import sys\nprint("hello,", sys.stdin.read().strip())')],
-      stdin: Buffer.from('python\n'),
+      language: 'java',
+      files: [
+        file('Solution.java', 'public class Solution {\n  public static void main(String[] args) { System.out.println(util.Greeter.greet("java")); }\n}\n'),
+        file('util/Greeter.java', 'package util;\npublic class Greeter {\n  public static String greet(String who) { return "hello, " + who; }\n}\n'),
+      ],
     });
-    expect(result.compile).toBeUndefined();
-    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, python\n' });
+    expect(result.compile).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, java\n' });
   });
 
-  it('bash: hello world with arguments', async () => {
-    const result = await job({ language: 'bash', files: [file('run.sh', 'echo "hello, $1 $2"')], args: ['bash', 'world'] });
-    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, bash world\n' });
+  it.skipIf(!('java' in installed))('java: the heap follows the job memory limit, so running out of it is an OutOfMemoryError', async () => {
+    const source = 'public class Main {\n  public static void main(String[] args) { System.out.println(Runtime.getRuntime().maxMemory() >> 20); byte[][] keep = new byte[1000][]; for (int i = 0; i < 1000; i++) keep[i] = new byte[1 << 20]; }\n}\n';
+    const result = await job({ language: 'java', files: [file('Main.java', source)], limits: { memory_bytes: 256 * 1024 * 1024 } });
+    expect(Number(result.run!.stdout.trim())).toBeLessThanOrEqual(256);
+    expect(result.run).toMatchObject({ status: 'nonzero_exit', exit_code: 1 });
+    expect(result.run!.stderr).toMatch(/java.lang.OutOfMemoryError: Java heap space/);
+  });
+
+  it.skipIf(!('cpp' in installed && 'cpp20' in installed))('cpp is C++17 and cpp20 is C++20', async () => {
+    const source = file('main.cpp', '#include <iostream>\nint main() { std::cout << __cplusplus << "\\n"; }\n');
+    expect((await job({ language: 'cpp', files: [source] })).run!.stdout).toBe('201703\n');
+    expect((await job({ language: 'cpp20', files: [source] })).run!.stdout).toBe('202002\n');
+    const cpp20Only = file('main.cpp', 'consteval int f() { return 1; }\nint main() { return f() - 1; }\n');
+    expect((await job({ language: 'cpp', files: [cpp20Only] })).compile!.status).toBe('nonzero_exit');
+    expect((await job({ language: 'cpp20', files: [cpp20Only] })).run!.status).toBe('ok');
   });
 
   it('the first file is the entry point, the others sit beside it', async () => {
@@ -44,11 +243,9 @@ describe('languages', () => {
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'from a header\n' });
   });
 
-  it('a compile error: compile fails, run is null', async () => {
-    const result = await job({ language: 'c', files: [file('main.c', 'int main(void) { return missing; }')] });
-    expect(result.compile).toMatchObject({ status: 'nonzero_exit', exit_code: 1 });
-    expect(result.compile!.stderr).toMatch(/.missing. undeclared/);
-    expect(result.run).toBeNull();
+  it.skipIf(!('bash' in installed))('bash: arguments reach the program', async () => {
+    const result = await job({ language: 'bash', files: [file('run.sh', 'echo "hello, $1 $2"')], args: ['bash', 'world'] });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, bash world\n' });
   });
 
   it('the run step sees /box read-only and writes to /tmp', async () => {
@@ -64,12 +261,6 @@ int main(void) {
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'box read-only, tmp writable\n' });
   });
 
-  it('a runtime error in python is a nonzero exit with the traceback on stderr', async () => {
-    const result = await job({ language: 'python3', files: [file('main.py', 'raise ValueError("boom")')] });
-    expect(result.run).toMatchObject({ status: 'nonzero_exit', exit_code: 1 });
-    expect(result.run!.stderr).toMatch(/ValueError: boom/);
-  });
-
   it('the compile step has its own limits', async () => {
     const result = await job({
       language: 'c',
@@ -79,5 +270,13 @@ int main(void) {
     expect(['time_limit', 'wall_time_limit', 'memory_limit', 'nonzero_exit', 'output_limit']).toContain(result.compile!.status);
     expect(result.compile!.wall_ms).toBeLessThan(5000);
     expect(result.run).toBeNull();
+  });
+
+  it('a language the rootfs does not include is refused before anything runs', async () => {
+    const only = { c: installed.c };
+    await expect(job({ language: 'python3', files: [file('main.py', 'print(1)')] }, { installed: only })).rejects.toThrow(
+      /language "python3" is not installed in this rootfs \(it has c; see RUNCELL_LANGUAGES\)/,
+    );
+    expect((await job({ language: 'c', files: [file('main.c', 'int main(void){return 0;}')] }, { installed: only })).run!.status).toBe('ok');
   });
 });

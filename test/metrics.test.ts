@@ -78,7 +78,7 @@ interface Serve {
 async function startServe(): Promise<Serve> {
   const dataDir = mkdtempSync(join(tmpdir(), 'runcell-metrics-'));
   mkdirSync(join(dataDir, 'rootfs'));
-  const rootfs = rootfsLocation(config.dataDir);
+  const rootfs = rootfsLocation(config.dataDir, config.languages);
   symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
   const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_CONCURRENCY: '2', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
   delete env.REDIS_URL;
@@ -369,7 +369,7 @@ describe('a sandbox that cannot be set up', () => {
     // A real cgroup driver given a root that cannot hold cgroups (a file): every run fails to set up.
     const sandbox = Sandbox.create({
       dataDir: config.dataDir,
-      rootfs: verifiedRootfs(config.dataDir),
+      rootfs: verifiedRootfs(config.dataDir, config.languages),
       cgroups: new CgroupV2Driver({ root: '/etc/hostname' }),
       onPhases: (phases) => metrics.observeSandboxPhases(phases),
     });

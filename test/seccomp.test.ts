@@ -124,7 +124,7 @@ async function traced(source: string, profile: SeccompProfileName = 'standard'):
   const sandbox = Sandbox.create({
     dataDir: config.dataDir,
     cgroupParent: config.cgroupParent,
-    rootfs: verifiedRootfs(config.dataDir),
+    rootfs: verifiedRootfs(config.dataDir, config.languages),
     filter: compileSeccomp(SECCOMP_POLICIES[profile], { errnoOverride: TRACER_ERRNO }),
   });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
@@ -159,7 +159,7 @@ describe('seccomp policy (data)', () => {
   });
 
   it('compiles both profiles, each once per sandbox', () => {
-    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir) });
+    const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) });
     expect(sandbox.filters.standard.policy).toBe('standard');
     expect(sandbox.filters.judge.policy).toBe('judge');
     expect(sandbox.filters.standard.digest).not.toBe(sandbox.filters.judge.digest);

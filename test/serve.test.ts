@@ -17,7 +17,7 @@ describe('runcell serve', () => {
     // A data directory of its own (for its Redis), sharing the built rootfs.
     const dataDir = mkdtempSync(join(tmpdir(), 'runcell-serve-'));
     mkdirSync(join(dataDir, 'rootfs'));
-    const rootfs = rootfsLocation(config.dataDir);
+    const rootfs = rootfsLocation(config.dataDir, config.languages);
     symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
     const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
     delete env.REDIS_URL;

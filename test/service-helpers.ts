@@ -74,7 +74,7 @@ export async function startWorker(redisUrl: string, options: Partial<RuncellWork
     sandbox: box,
     slots: pool,
     concurrency: 2,
-    languages: readMarker(verifiedRootfs(config.dataDir)).languages,
+    languages: readMarker(verifiedRootfs(config.dataDir, config.languages)).languages,
     lockDurationMs: 3000,
     stalledIntervalMs: 1000,
     heartbeatMs: 500,

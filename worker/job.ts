@@ -4,7 +4,7 @@
  * steps and is removed after. The result is what the CLI prints with --json
  * and what the HTTP API stores: { compile?, run }.
  */
-import { expandCommand, findLanguage, type Language } from '../rootfs/languages.js';
+import { expandCommand, findLanguage, languageNotInstalledProblem, type Language } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { resolveLimits, LIMIT_TABLE, type LimitTable, type Limits, type RequestedLimits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -60,6 +60,8 @@ export interface JobContext {
   slot: Slot;
   table?: LimitTable;
   signal?: AbortSignal;
+  /** Language id -> version of what the rootfs has (its marker); a language job outside it is refused. Default: no check. */
+  installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
   onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */
@@ -95,40 +97,52 @@ export function seccompProfileFor(request: Pick<JobRequest, 'seccomp_profile'>, 
 export interface Plan {
   language?: Language;
   seccompProfile: SeccompProfileName;
+  /** The language's variables (e.g. Go's build cache) under the request's own. */
+  env?: Record<string, string>;
   compile?: { argv: string[]; limits: Limits };
   run: { argv: string[]; limits: Limits; boxWritable: boolean };
 }
 
-export function plan(request: JobRequest, table: LimitTable): Plan {
-  const problem = jobRequestProblem(request);
+export function plan(request: JobRequest, table: LimitTable, installed?: Record<string, string>): Plan {
+  const problem = jobRequestProblem(request) ?? (request.language && installed ? languageNotInstalledProblem(request.language, installed) : undefined);
   if (problem) throw new Error(problem);
   const args = request.args ?? [];
   if (request.command) {
     return {
       seccompProfile: seccompProfileFor(request),
+      env: request.env,
       run: { argv: [...request.command, ...args], limits: resolveLimits(request.limits, { table }), boxWritable: true },
     };
   }
   const language = findLanguage(request.language!)!;
   const entry = request.files![0].path;
-  const run = {
-    argv: [...expandCommand(language.run, entry), ...args],
-    limits: resolveLimits(request.limits, { table, extra: language.runLimits }),
-    boxWritable: !language.compile,
-  };
+  const runLimits = resolveLimits(request.limits, { table, extra: language.runLimits });
+  const run = { argv: runArgv(language, request, runLimits), limits: runLimits, boxWritable: false };
   const seccompProfile = seccompProfileFor(request, language);
-  if (!language.compile) return { language, seccompProfile, run: { ...run, boxWritable: false } };
+  const env = language.env ? { ...language.env, ...request.env } : request.env;
+  if (!language.compile) return { language, seccompProfile, env, run };
   const compileLimits = resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits });
-  return { language, seccompProfile, compile: { argv: expandCommand(language.compile, entry), limits: compileLimits }, run };
+  return {
+    language,
+    seccompProfile,
+    env,
+    compile: { argv: expandCommand(language.compile, entry, { memoryBytes: compileLimits.memory_bytes }), limits: compileLimits },
+    run,
+  };
+}
+
+/** The run command of a language job under `limits` (the JVM's heap is sized from the memory limit). */
+export function runArgv(language: Language, request: JobRequest, limits: Limits): string[] {
+  return [...expandCommand(language.run, request.files![0].path, { memoryBytes: limits.memory_bytes }), ...(request.args ?? [])];
 }
 
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
-  const steps = plan(request, context.table ?? LIMIT_TABLE);
+  const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   if (request.tests) return judge(context, request, steps);
   const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
-    const common = { slot: context.slot, workspace, env: request.env, signal: context.signal, seccompProfile: steps.seccompProfile };
+    const common = { slot: context.slot, workspace, env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile };
     let compile: CompileResult | undefined;
     if (!steps.compile) workspace.writeFiles(request.files ?? []);
     else {

@@ -21,7 +21,7 @@ import type { RunResult } from '../sandbox/accounting.js';
 import { resolveLimits, LIMIT_TABLE, type Limits, type RequestedLimits } from '../sandbox/limits.js';
 import { filePathProblem, type Workspace, type WorkspaceFile } from '../sandbox/workspace.js';
 import { compileInto, type CompileResult } from './compile.js';
-import type { JobContext, JobRequest, JobResult, Plan } from './job.js';
+import { runArgv, type JobContext, type JobRequest, type JobResult, type Plan } from './job.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 
 export interface JudgeTest {
@@ -99,7 +99,7 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
     let compile: CompileResult | undefined;
     if (!steps.compile) workspace.writeFiles(request.files ?? []);
     else {
-      compile = await compileInto({ sandbox: context.sandbox, slot: context.slot, workspace, cache: context.compileCache, language: language.id, files: request.files ?? [], env: request.env, signal: context.signal, seccompProfile: steps.seccompProfile, ...steps.compile });
+      compile = await compileInto({ sandbox: context.sandbox, slot: context.slot, workspace, cache: context.compileCache, language: language.id, files: request.files ?? [], env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile, ...steps.compile });
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) {
         const failed = compile.status !== 'ok' && compile.status !== 'sandbox_error';
@@ -137,9 +137,9 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
     const run = await context.sandbox.run({
       slot: context.slot,
       workspace,
-      env: request.env,
+      env: steps.env,
       signal: context.signal,
-      argv: steps.run.argv,
+      argv: runArgv(steps.language!, request, testLimits[index]),
       limits: testLimits[index],
       boxWritable: false,
       seccompProfile: steps.seccompProfile,
@@ -198,6 +198,7 @@ class CheckerWorkspace {
     readonly workspace: Workspace,
     private readonly argv: string[],
     private readonly limits: Limits,
+    private readonly env: Record<string, string> | undefined,
     readonly compile?: CompileResult,
   ) {}
 
@@ -210,11 +211,11 @@ class CheckerWorkspace {
     // Room for the program and the largest test's three files.
     const largestTest = Math.max(...tests.map((test, i) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout) + testLimits[i].output_bytes));
     const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(limits.workspace_bytes, compileLimits?.workspace_bytes ?? 0) + largestTest);
-    const argv = [...expandCommand(language.run, entry), CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
+    const argv = [...expandCommand(language.run, entry, { memoryBytes: limits.memory_bytes }), CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
     try {
       if (!compileLimits) {
         workspace.writeFiles(request.files);
-        return new CheckerWorkspace(context, workspace, argv, limits);
+        return new CheckerWorkspace(context, workspace, argv, limits, language.env);
       }
       const compile = await compileInto({
         sandbox: context.sandbox,
@@ -224,12 +225,13 @@ class CheckerWorkspace {
         language: language.id,
         files: request.files,
         seccompProfile: CHECKER_SECCOMP_PROFILE,
-        argv: expandCommand(language.compile!, entry),
+        argv: expandCommand(language.compile!, entry, { memoryBytes: compileLimits.memory_bytes }),
+        env: language.env,
         limits: compileLimits,
         signal: context.signal,
       });
       await context.onStep?.('checker_compile', compile);
-      return new CheckerWorkspace(context, workspace, argv, limits, compile);
+      return new CheckerWorkspace(context, workspace, argv, limits, language.env, compile);
     } catch (error) {
       await workspace.remove();
       throw error;
@@ -248,6 +250,7 @@ class CheckerWorkspace {
       return await this.context.sandbox.run({
         slot: this.context.slot,
         workspace: this.workspace,
+        env: this.env,
         signal: this.context.signal,
         argv: this.argv,
         limits: this.limits,

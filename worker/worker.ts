@@ -173,6 +173,7 @@ export class RuncellWorker {
             slot,
             table: this.options.limits ?? LIMIT_TABLE,
             signal: entry.controller.signal,
+            installed: this.options.languages,
             // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
             onStep: (step, run) => {
               const cached = 'cached' in run ? { cached: run.cached } : {};
