@@ -165,8 +165,9 @@ int main(void) { pthread_t t; for (int i = 0; i < 8; i++) pthread_create(&t, NUL
     line: 4,
     does: 'double fork, setsid, SIGHUP and SIGTERM ignored',
     language: 'sh',
-    source: `(trap "" HUP TERM; setsid sh -c 'trap "" HUP TERM; exec -a runcell-attack-orphan sleep 60' &); echo parent done`,
-    expect: (run) => expect(run).toMatchObject({ status: 'ok', stdout: 'parent done\n' }),
+    source: `(trap "" HUP TERM; setsid bash -c 'trap "" HUP TERM; exec -a runcell-attack-orphan sleep 60' &); sleep 0.2; for f in /proc/[0-9]*/cmdline; do tr "\\0" "\\n" < $f | head -1; done 2>/dev/null | grep -cx runcell-attack-orphan; echo parent done`,
+    // The orphan was running when the parent exited.
+    expect: (run) => expect(run).toMatchObject({ status: 'ok', stdout: '1\nparent done\n' }),
   },
   {
     id: 'L04-c-daemon',
