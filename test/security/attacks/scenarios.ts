@@ -16,7 +16,7 @@ export const SERVICE_SCENARIOS = {
   longEnv: scenario('L12-api-env', 12, 'a thousand environment variables, and one of 1 MB: 422 from the API'),
   hugeStdin: scenario('L12-api-stdin', 12, 'stdin of 11 MB: 413 from the API, nothing queued'),
   manyFiles: scenario('L12-api-files', 12, 'a thousand files: 422 from the API'),
-  boundedButLarge: scenario('L12-sandbox-largest-accepted', 12, 'the largest argv the API accepts still runs in the sandbox'),
+  boundedButLarge: scenario('L12-sandbox-largest-accepted', 12, 'argv and env each within bounds but too much together: 422; the largest accepted runs in the sandbox'),
   workerEnv: scenario('L14-worker-env', 14, "a job looks for the worker's REDIS_URL and secret in every environment it can read"),
 };
 
