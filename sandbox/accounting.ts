@@ -100,21 +100,21 @@ export function verdict(facts: RunFacts): RunResult {
     case 'exec_error':
       return { ...base, status: 'nonzero_exit', exit_code: 127, message: `cannot execute the command: ${errnoName(record.errno)}` };
     case 'started':
-      // The job killed its own supervisor; bubblewrap's folded code is all that is left.
-      return fromFoldedExitCode(base, outcome.exitCode);
+      // The job cannot signal its init (pid 1 of its namespace) nor see bubblewrap: a supervisor that died
+      // without reporting was killed from outside or broke. runcell's failure, not the program's status.
+      return { ...base, status: 'sandbox_error', message: `the sandbox's supervisor ended without the program's status (bubblewrap ${bubblewrapEnd(outcome)})` };
   }
+}
+
+function bubblewrapEnd(outcome: LaunchOutcome): string {
+  if (outcome.exitCode !== null && outcome.exitCode > 128 && outcome.exitCode < 128 + 65) return `killed by ${signalName(outcome.exitCode - 128)}`;
+  if (outcome.signal) return `killed by ${outcome.signal}`;
+  return `exited with ${outcome.exitCode}`;
 }
 
 function signalMessage(signal: string, limits: Limits): string | null {
   if (signal === 'SIGXFSZ') return `file size limit of ${limits.file_size_bytes} bytes exceeded`;
   return null;
-}
-
-function fromFoldedExitCode(base: RunResult, code: number | null): RunResult {
-  if (code !== null && code > 128 && code < 128 + 65) {
-    return { ...base, status: 'signalled', signal: signalName(code - 128), message: 'exit status reported by bubblewrap' };
-  }
-  return { ...base, status: code === 0 ? 'ok' : 'nonzero_exit', exit_code: code, message: 'exit status reported by bubblewrap' };
 }
 
 /** bubblewrap reports its own failures on stderr; keep its line, not the job's output. */
