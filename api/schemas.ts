@@ -107,7 +107,7 @@ export function batchSchema(bounds: RequestBounds = DEFAULT_BOUNDS) {
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().describe('machine-readable: malformed_json, payload_too_large, invalid_request, not_found, conflict, queue_full, rate_limited, unauthorized, unavailable, unsupported_media_type, internal'),
+      code: z.string().describe('machine-readable: malformed_json, bad_request, payload_too_large, invalid_request, not_found, conflict, queue_full, rate_limited, unauthorized, unavailable, unsupported_media_type, internal'),
       message: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     }),
