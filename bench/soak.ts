@@ -72,6 +72,8 @@ const KINDS: JobKind[] = [
 interface Sample {
   at: number;
   rssBytes: number;
+  /** JS heap and buffers still held after a full collection. */
+  heldBytes: number;
   fds: number;
   cgroups: number;
 }
@@ -89,9 +91,9 @@ function count(status: string): void {
   stats.byStatus.set(status, (stats.byStatus.get(status) ?? 0) + 1);
 }
 
-async function startProcess(args: string[], env: Record<string, string>, ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
+async function startProcess(args: string[], env: Record<string, string>, ready: RegExp, nodeArgs: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
   let out = '';
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk) => (out += chunk));
   child.stderr!.on('data', (chunk) => (out += chunk));
   await new Promise<void>((resolve, reject) => {
@@ -116,10 +118,25 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-function sample(workerPid: number, cgroupParent: string): Sample {
+/** Asks the worker's memory probe for a full collection and what survives it. */
+async function heldAfterGc(worker: { child: ChildProcess; output: () => string }): Promise<number> {
+  const seen = worker.output().length;
+  worker.child.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    const match = /memory-probe heapUsed=(\d+) external=(\d+)/.exec(worker.output().slice(seen));
+    if (match) return Number(match[1]) + Number(match[2]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the worker did not answer its memory probe');
+}
+
+async function sample(worker: { child: ChildProcess; output: () => string }, cgroupParent: string): Promise<Sample> {
+  const workerPid = worker.child.pid!;
+  const heldBytes = await heldAfterGc(worker);
   const status = readFileSync(`/proc/${workerPid}/status`, 'utf8');
   return {
     at: performance.now(),
+    heldBytes,
     rssBytes: Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024,
     fds: readdirSync(`/proc/${workerPid}/fd`).length,
     cgroups: detectCgroupDriver({ parentName: cgroupParent }).list().length,
@@ -166,25 +183,27 @@ async function main(): Promise<void> {
   const env = { REDIS_URL: redis.url, RUNCELL_CONCURRENCY: String(CONCURRENCY), RUNCELL_MAX_BACKLOG: String(10 * CLIENTS) };
   const api = await startProcess(['api', '--port', '0'], env, /listening on http:\/\/\S+/);
   const apiUrl = /listening on (http:\/\/\S+)/.exec(api.output())![1];
-  const worker = await startProcess(['worker'], env, /taking jobs/);
-  const workerPid = worker.child.pid!;
+  // The memory probe (scripts/memory-probe.mjs) collects garbage fully on each sample, so that the
+  // figures show what the worker keeps, not what it has not collected yet.
+  const probe = ['--expose-gc', '--import', join(import.meta.dirname, '..', 'scripts', 'memory-probe.mjs')];
+  const worker = await startProcess(['worker'], { ...env, RUNCELL_LOG_LEVEL: 'error' }, /taking jobs/, probe);
   console.log(`soak: ${DURATION_MS / 1000} s, worker concurrency ${CONCURRENCY}, ${CLIENTS} clients, ${KINDS.length} kinds of job; data dir ${config.dataDir}, cgroup parent ${config.cgroupParent}`);
 
-  const samples: Sample[] = [sample(workerPid, config.cgroupParent)];
+  const samples: Sample[] = [await sample(worker, config.cgroupParent)];
   const started = performance.now();
   const end = started + DURATION_MS;
   let lastEnded = 0;
   let lastPrint = started;
-  const printer = setInterval(() => {
+  const printer = setInterval(async () => {
+    const s = await sample(worker, config.cgroupParent);
     const now = performance.now();
-    const s = sample(workerPid, config.cgroupParent);
     samples.push(s);
     const rate = (stats.ended - lastEnded) / ((now - lastPrint) / 1000);
     lastEnded = stats.ended;
     lastPrint = now;
     const statuses = [...stats.byStatus].sort().map(([k, v]) => `${k}=${v}`).join(' ');
     console.log(
-      `[${Math.round((now - started) / 1000)} s] ${rate.toFixed(1)} jobs/s, ${stats.ended} ended, ${stats.failed.length} failed, ${stats.unexpected.length} unexpected | worker RSS ${(s.rssBytes / MiB).toFixed(1)} MiB, fds ${s.fds}, cgroups ${s.cgroups} | ${statuses}`,
+      `[${Math.round((now - started) / 1000)} s] ${rate.toFixed(1)} jobs/s, ${stats.ended} ended, ${stats.failed.length} failed, ${stats.unexpected.length} unexpected | worker RSS ${(s.rssBytes / MiB).toFixed(1)} MiB, held after GC ${(s.heldBytes / MiB).toFixed(1)} MiB, fds ${s.fds}, cgroups ${s.cgroups} | ${statuses}`,
     );
   }, INTERVAL_MS);
 
@@ -204,7 +223,7 @@ async function main(): Promise<void> {
   clearInterval(printer);
   const elapsed = (performance.now() - started) / 1000;
   // Every run has ended: nothing of runcell may remain under its parent cgroup.
-  const final = sample(workerPid, config.cgroupParent);
+  const final = await sample(worker, config.cgroupParent);
   samples.push(final);
 
   const window = Math.min(60_000, (DURATION_MS / 2));
@@ -212,6 +231,8 @@ async function main(): Promise<void> {
   const last = samples.filter((s) => s.at >= started + elapsed * 1000 - window);
   const rssFirst = median(first.map((s) => s.rssBytes));
   const rssLast = median(last.map((s) => s.rssBytes));
+  const heldFirst = median(first.map((s) => s.heldBytes));
+  const heldLast = median(last.map((s) => s.heldBytes));
   const fdsFirst = Math.max(...first.map((s) => s.fds));
   const fdsLast = Math.max(...last.map((s) => s.fds));
 
@@ -227,6 +248,7 @@ async function main(): Promise<void> {
     { what: 'every status as expected', ok: stats.unexpected.length === 0, figure: `${stats.unexpected.length} unexpected${stats.unexpected.length ? `: ${stats.unexpected.slice(0, 5).join('; ')}` : ''}` },
     // Flat: within 10 % plus 16 MiB of where the first window was (garbage collection moves it about).
     { what: 'worker RSS flat', ok: rssLast <= rssFirst * 1.1 + 16 * MiB, figure: `${(rssFirst / MiB).toFixed(1)} -> ${(rssLast / MiB).toFixed(1)} MiB (medians, first vs last ${window / 1000} s)` },
+    { what: 'worker memory held after GC flat', ok: heldLast <= heldFirst + 8 * MiB, figure: `${(heldFirst / MiB).toFixed(1)} -> ${(heldLast / MiB).toFixed(1)} MiB (medians)` },
     { what: 'worker fds flat', ok: fdsLast <= fdsFirst + 4, figure: `${fdsFirst} -> ${fdsLast} (max, first vs last ${window / 1000} s)` },
     { what: 'no cgroup left', ok: final.cgroups === 0, figure: `${final.cgroups} cgroups under ${config.cgroupParent}` },
   ];

@@ -29,7 +29,7 @@ const MAX_BACKLOG = 20;
 beforeAll(async () => {
   await redis.start();
   // The memory probe: on SIGUSR2, a full garbage collection, then the figures on stderr.
-  api = spawn(process.execPath, ['--expose-gc', '--import', join(import.meta.dirname, 'fixtures', 'memory-probe.mjs'), BIN, 'api', '--port', '0'], {
+  api = spawn(process.execPath, ['--expose-gc', '--import', join(import.meta.dirname, '..', 'scripts', 'memory-probe.mjs'), BIN, 'api', '--port', '0'], {
     env: { ...process.env, REDIS_URL: redis.url, RUNCELL_MAX_BODY_BYTES: String(MAX_BODY), RUNCELL_MAX_BACKLOG: String(MAX_BACKLOG), RUNCELL_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
