@@ -119,9 +119,15 @@ export interface HostState {
 /** What runcell may have left on the host, right now. */
 export function hostState(): HostState {
   const uids = (uid: number) => uid >= config.uidBase && uid < config.uidBase + config.slots;
-  const slotProcesses = execFileSync('ps', ['-eo', 'uid=,pid=,args='], { encoding: 'utf8' })
+  const slotProcesses = execFileSync('ps', ['-eo', 'uid=,pid=,ppid=,stat=,args='], { encoding: 'utf8' })
     .split('\n')
-    .filter((line) => line.trim() !== '' && uids(Number(line.trim().split(/\s+/)[0])));
+    .filter((line) => {
+      const [uid, , ppid, stat] = line.trim().split(/\s+/);
+      // A zombie another process left to the host's init (an earlier test file's, say) is dead and holds
+      // nothing; one of this process's own would be a child the worker failed to reap, and counts.
+      const foreignZombie = stat?.startsWith('Z') && Number(ppid) !== process.pid;
+      return line.trim() !== '' && uids(Number(uid)) && !foreignZombie;
+    });
   const workDir = join(config.dataDir, 'work');
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
