@@ -75,7 +75,10 @@ export function verdict(facts: RunFacts): RunResult {
   if (record.kind === 'exit') base.exit_code = record.code;
   if (record.kind === 'signal') base.signal = signalName(record.signal);
 
-  if (outcome.spawnError || record.kind === 'not_started') {
+  // runcell's own kill at the wall limit may land before the program started (a tiny limit on a loaded
+  // host): that is still the wall limit, which counts from the launch. Any other early end is runcell's.
+  const killedAtWallLimitWhileStarting = record.kind === 'not_started' && facts.enforced === 'wall_time_limit';
+  if (outcome.spawnError || (record.kind === 'not_started' && !killedAtWallLimitWhileStarting)) {
     return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
   }
   // Limits first: a program killed for a limit died of a signal, but the limit is the reason.
@@ -99,6 +102,9 @@ export function verdict(facts: RunFacts): RunResult {
       return { ...base, status: 'signalled', message: signalMessage(base.signal!, limits) };
     case 'exec_error':
       return { ...base, status: 'nonzero_exit', exit_code: 127, message: `cannot execute the command: ${errnoName(record.errno)}` };
+    case 'not_started':
+      // (Reached only through the wall limit above; kept for the type.)
+      return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
     case 'started':
       // The job cannot signal its init (pid 1 of its namespace) nor see bubblewrap: a supervisor that died
       // without reporting was killed from outside or broke. runcell's failure, not the program's status.

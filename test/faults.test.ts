@@ -99,6 +99,17 @@ describe('the sandbox under outside faults', () => {
   });
 });
 
+describe('a host so loaded that the sandbox starts slower than the wall limit', () => {
+  it('is still wall_time_limit (the limit counts from the launch), not a sandbox failure', async () => {
+    // 1 ms: runcell's kill always lands while bubblewrap is still setting up.
+    for (let i = 0; i < 5; i++) {
+      const result = await sh('echo never', { wall_ms: 1 });
+      expect(result).toMatchObject({ status: 'wall_time_limit', message: 'wall time limit of 1 ms exceeded' });
+    }
+    await expectCleanAndWorking();
+  });
+});
+
 describe('the worker killed with SIGKILL mid-run', () => {
   it("takes its sandbox with it at once: no process of the job outlives the worker; the job completes on the next", async () => {
     const child = spawnWorker(redis.url);
