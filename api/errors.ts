@@ -51,6 +51,13 @@ export function toApiError(error: unknown): ApiError {
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new ApiError(415, 'unsupported_media_type', (error as Error).message);
   if (type === 'request.aborted') return new ApiError(400, 'aborted', 'the request was aborted');
+  // Other client errors that express names (found by fuzzing: they used to be 500s): a body that is not
+  // the gzip its Content-Encoding says, a path that is not valid percent-encoding (/v1/jobs/%ZZ).
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (error instanceof URIError) return new ApiError(status, 'bad_request', `the path is not valid percent-encoding: ${error.message}`);
+    if ((error as { expose?: unknown }).expose === true) return new ApiError(status, 'bad_request', `the body could not be read: ${(error as Error).message}`);
+  }
   if (isRedisUnavailable(error)) return new ApiError(503, 'unavailable', 'the queue (Redis) is not reachable; try again shortly');
   return new ApiError(500, 'internal', 'internal error');
 }

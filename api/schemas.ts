@@ -18,7 +18,7 @@ export interface RequestBounds {
   maxFiles: number;
   /** Elements of command and of args, each. Default 256. */
   maxArgs: number;
-  /** Characters of one argument. Default 4096. */
+  /** Characters of one argument, and of one environment value. Default 4096. */
   maxArgLength: number;
   /** Environment variables. Default 64. */
   maxEnv: number;
@@ -28,9 +28,29 @@ export interface RequestBounds {
   maxTests: number;
   /** Bytes of all tests' stdin and expected_stdout together (decoded). Default 8 MiB. */
   maxTestsBytes: number;
+  /**
+   * Bytes (UTF-8) of command, args and env together. Default 1 MiB: the
+   * sandbox passes them through execve, which takes about 2 MiB in all.
+   */
+  maxArgvBytes: number;
 }
 
-export const DEFAULT_BOUNDS: RequestBounds = { maxFiles: 64, maxArgs: 256, maxArgLength: 4096, maxEnv: 64, maxBatch: 100, maxTests: MAX_TESTS, maxTestsBytes: 8 * 1024 * 1024 };
+export const DEFAULT_BOUNDS: RequestBounds = {
+  maxFiles: 64,
+  maxArgs: 256,
+  maxArgLength: 4096,
+  maxEnv: 64,
+  maxBatch: 100,
+  maxTests: MAX_TESTS,
+  maxTestsBytes: 8 * 1024 * 1024,
+  maxArgvBytes: 1024 * 1024,
+};
+
+/** What command, args and env weigh in an execve: each string and its NUL (env as NAME=value). */
+function argvBytes(job: { command?: string[]; args?: string[]; env?: Record<string, string> }): number {
+  const strings = [...(job.command ?? []), ...(job.args ?? []), ...Object.entries(job.env ?? {}).map(([name, value]) => `${name}=${value}`)];
+  return strings.reduce((total, s) => total + Buffer.byteLength(s) + 1, 0);
+}
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -75,7 +95,11 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
       stdin_encoding: encoding,
       args: z.array(argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
       env: z
-        .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _'), z.string().refine((s) => !s.includes('\0'), 'contains a NUL byte'))
+        .record(
+          z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _'),
+          // Bounded like an argument: an unbounded value would reach the sandbox and fail its execve (E2BIG).
+          z.string().max(bounds.maxArgLength, `an environment value is longer than ${bounds.maxArgLength} characters`).refine((s) => !s.includes('\0'), 'contains a NUL byte'),
+        )
         .optional()
         .describe(`extra environment; ${FIXED_ENV_NAMES.join(', ')} are fixed by runcell`),
       limits: limitsSchema(table).optional(),
@@ -111,6 +135,10 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
       judgingIssues(job, ctx);
       const envCount = Object.keys(job.env ?? {}).length;
       if (envCount > bounds.maxEnv) ctx.addIssue({ code: 'custom', path: ['env'], message: `at most ${bounds.maxEnv} environment variables` });
+      // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
+      if (argvBytes(job) > bounds.maxArgvBytes) {
+        ctx.addIssue({ code: 'custom', path: ['args'], message: `command, args and env together exceed ${bounds.maxArgvBytes} bytes` });
+      }
     });
 }
 
@@ -167,7 +195,7 @@ export function batchSchema(bounds: RequestBounds = DEFAULT_BOUNDS) {
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string().describe('machine-readable: malformed_json, payload_too_large, invalid_request, not_found, conflict, queue_full, rate_limited, unauthorized, unavailable, unsupported_media_type, internal'),
+      code: z.string().describe('machine-readable: malformed_json, bad_request, payload_too_large, invalid_request, not_found, conflict, queue_full, rate_limited, unauthorized, unavailable, unsupported_media_type, internal'),
       message: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
     }),

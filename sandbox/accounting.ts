@@ -75,7 +75,10 @@ export function verdict(facts: RunFacts): RunResult {
   if (record.kind === 'exit') base.exit_code = record.code;
   if (record.kind === 'signal') base.signal = signalName(record.signal);
 
-  if (outcome.spawnError || record.kind === 'not_started') {
+  // runcell's own kill at the wall limit may land before the program started (a tiny limit on a loaded
+  // host): that is still the wall limit, which counts from the launch. Any other early end is runcell's.
+  const killedAtWallLimitWhileStarting = record.kind === 'not_started' && facts.enforced === 'wall_time_limit';
+  if (outcome.spawnError || (record.kind === 'not_started' && !killedAtWallLimitWhileStarting)) {
     return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
   }
   // Limits first: a program killed for a limit died of a signal, but the limit is the reason.
@@ -99,22 +102,25 @@ export function verdict(facts: RunFacts): RunResult {
       return { ...base, status: 'signalled', message: signalMessage(base.signal!, limits) };
     case 'exec_error':
       return { ...base, status: 'nonzero_exit', exit_code: 127, message: `cannot execute the command: ${errnoName(record.errno)}` };
+    case 'not_started':
+      // (Reached only through the wall limit above; kept for the type.)
+      return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
     case 'started':
-      // The job killed its own supervisor; bubblewrap's folded code is all that is left.
-      return fromFoldedExitCode(base, outcome.exitCode);
+      // The job cannot signal its init (pid 1 of its namespace) nor see bubblewrap: a supervisor that died
+      // without reporting was killed from outside or broke. runcell's failure, not the program's status.
+      return { ...base, status: 'sandbox_error', message: `the sandbox's supervisor ended without the program's status (bubblewrap ${bubblewrapEnd(outcome)})` };
   }
+}
+
+function bubblewrapEnd(outcome: LaunchOutcome): string {
+  if (outcome.exitCode !== null && outcome.exitCode > 128 && outcome.exitCode < 128 + 65) return `killed by ${signalName(outcome.exitCode - 128)}`;
+  if (outcome.signal) return `killed by ${outcome.signal}`;
+  return `exited with ${outcome.exitCode}`;
 }
 
 function signalMessage(signal: string, limits: Limits): string | null {
   if (signal === 'SIGXFSZ') return `file size limit of ${limits.file_size_bytes} bytes exceeded`;
   return null;
-}
-
-function fromFoldedExitCode(base: RunResult, code: number | null): RunResult {
-  if (code !== null && code > 128 && code < 128 + 65) {
-    return { ...base, status: 'signalled', signal: signalName(code - 128), message: 'exit status reported by bubblewrap' };
-  }
-  return { ...base, status: code === 0 ? 'ok' : 'nonzero_exit', exit_code: code, message: 'exit status reported by bubblewrap' };
 }
 
 /** bubblewrap reports its own failures on stderr; keep its line, not the job's output. */
