@@ -131,7 +131,7 @@ export function hostState(): HostState {
   const workDir = join(config.dataDir, 'work');
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((line) => line.split(' ')[4]?.startsWith(config.dataDir));
+    .filter((line) => line.split(' ')[4]?.startsWith(`${config.dataDir}/`));
   return {
     slotProcesses,
     cgroups: sandbox().sandbox.cgroups.list(),
