@@ -159,10 +159,11 @@ describe('Redis stopped while a job runs', () => {
 });
 
 describe('the data directory full', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'runcell-full-'));
+  let dir = '';
   let full: Sandbox;
 
   beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runcell-full-'));
     // A small tmpfs of its own as the data directory: few bytes, few inodes.
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,nr_inodes=512,mode=0711', 'runcell-full', dir]);
     full = Sandbox.create({ dataDir: dir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir) });
@@ -185,6 +186,7 @@ describe('the data directory full', () => {
   });
 
   afterAll(() => {
+    if (!dir) return;
     spawnSync('umount', ['-l', dir]);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -212,11 +214,17 @@ describe('the data directory full', () => {
 });
 
 describe('the rootfs missing or corrupt', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'runcell-rootfs-'));
-  // The slot uid (bubblewrap) must traverse it to reach the stand-in image.
-  chmodSync(dir, 0o711);
+  let dir = '';
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runcell-rootfs-'));
+    // The slot uid (bubblewrap) must traverse it to reach the stand-in image.
+    chmodSync(dir, 0o711);
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('`runcell worker` refuses to start on a data dir whose rootfs has no marker, saying what to do', () => {
     // An emptied image: the directory is there, nothing in it.
