@@ -3,7 +3,7 @@
  * OpenAPI document is generated from them (openapi.ts).
  */
 import { z } from 'zod';
-import { LANGUAGES } from '../rootfs/languages.js';
+import { findLanguage } from '../rootfs/languages.js';
 import { RUN_STATUSES } from '../sandbox/accounting.js';
 import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
 import { filePathProblem } from '../sandbox/workspace.js';
@@ -96,7 +96,7 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
       args: z.array(argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
       env: z
         .record(
-          z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _'),
+          z.string().max(bounds.maxArgLength, `an environment variable name is longer than ${bounds.maxArgLength} characters`).regex(ENV_NAME, 'environment variable names are letters, digits and _'),
           // Bounded like an argument: an unbounded value would reach the sandbox and fail its execve (E2BIG).
           z.string().max(bounds.maxArgLength, `an environment value is longer than ${bounds.maxArgLength} characters`).refine((s) => !s.includes('\0'), 'contains a NUL byte'),
         )
@@ -117,7 +117,7 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
       if (!job.language === !job.command) {
         ctx.addIssue({ code: 'custom', path: ['language'], message: 'give either language (with files) or command, not both or neither' });
       }
-      if (job.language !== undefined && !LANGUAGES.some((l) => l.id === job.language)) {
+      if (job.language !== undefined && !findLanguage(job.language)) {
         ctx.addIssue({ code: 'custom', path: ['language'], message: `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages` });
       }
       if (job.language !== undefined && (job.files ?? []).length === 0) {
@@ -146,8 +146,8 @@ type JobInput = {
   language?: string;
   command?: unknown;
   stdin?: string;
-  tests?: { stdin?: string; stdin_encoding: 'utf8' | 'base64' }[];
-  comparison?: unknown;
+  tests?: { id?: string; stdin?: string; stdin_encoding: 'utf8' | 'base64' }[];
+  comparison?: { mode: string; absolute?: number; relative?: number };
   checker?: { language: string; files: { path: string; content: string; encoding: 'utf8' | 'base64' }[] };
   stop_on_first_failure?: boolean;
 };
@@ -160,12 +160,21 @@ function judgingIssues(job: JobInput, ctx: z.RefinementCtx): void {
   }
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
   if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
+  const ids = new Set<string>();
   job.tests.forEach((t, i) => {
     if (t.stdin !== undefined && t.stdin_encoding === 'base64' && !BASE64.test(t.stdin)) issue(['tests', i, 'stdin'], 'not valid base64');
+    // Results and test_finished events name tests by id: two alike would be ambiguous.
+    if (t.id !== undefined && ids.has(t.id)) issue(['tests', i, 'id'], `test id ${JSON.stringify(t.id)} is given twice`);
+    if (t.id !== undefined) ids.add(t.id);
   });
+  if (job.comparison && job.comparison.mode !== 'float') {
+    for (const field of ['absolute', 'relative'] as const) {
+      if (job.comparison[field] !== undefined) issue(['comparison', field], `${field} is a float mode tolerance; mode is ${job.comparison.mode}`);
+    }
+  }
   if (job.checker && job.comparison) issue(['checker'], 'give a checker or a comparison, not both');
   if (job.checker) {
-    if (!LANGUAGES.some((l) => l.id === job.checker!.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
+    if (!findLanguage(job.checker.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
     const seen = new Set<string>();
     job.checker.files.forEach((f, i) => {
       if (seen.has(f.path)) issue(['checker', 'files', i, 'path'], `file ${JSON.stringify(f.path)} is given twice`);

@@ -52,6 +52,12 @@ export interface Config {
   compileCache: { bytes: number; ttlSeconds: number };
 }
 
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = integer(env, name, fallback, 0);
+  if (value > 65535) throw new Error(`${name} must be a TCP port (0 to 65535), got ${value}`);
+  return value;
+}
+
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -61,8 +67,9 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 }
 
 function cgroupName(name: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name.startsWith('.')) {
-    throw new Error(`RUNCELL_CGROUP_PARENT must be a plain directory name (letters, digits, '_', '-', '.'), got ${JSON.stringify(name)}`);
+  // No dots: "system.slice", "init.scope" or "cgroup.procs" belong to systemd or the kernel.
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new Error(`RUNCELL_CGROUP_PARENT must be a plain name (letters, digits, '_', '-'), got ${JSON.stringify(name)}`);
   }
   return name;
 }
@@ -90,7 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     languages: languageList(env.RUNCELL_LANGUAGES),
     redisUrl: env.REDIS_URL || undefined,
     host: env.RUNCELL_HOST || '127.0.0.1',
-    port: integer(env, 'RUNCELL_PORT', 8080, 0),
+    port: port(env, 'RUNCELL_PORT', 8080),
     apiKeys: (env.RUNCELL_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
     maxBodyBytes: integer(env, 'RUNCELL_MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
     maxBacklog: integer(env, 'RUNCELL_MAX_BACKLOG', 10_000, 1),
@@ -105,7 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
     logLevel: env.RUNCELL_LOG_LEVEL || 'info',
     readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
-    metricsPort: env.RUNCELL_METRICS_PORT ? integer(env, 'RUNCELL_METRICS_PORT', 0, 0) : undefined,
+    metricsPort: env.RUNCELL_METRICS_PORT ? port(env, 'RUNCELL_METRICS_PORT', 0) : undefined,
     compileCache: {
       bytes: integer(env, 'RUNCELL_COMPILE_CACHE_BYTES', 256 * 1024 * 1024, 0),
       ttlSeconds: integer(env, 'RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, 1),

@@ -52,75 +52,83 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
   const metrics = new RuncellMetrics();
 
   let worker: RuncellWorker | undefined;
-  if (roles.worker) {
-    const rootfs = verifiedRootfs(config.dataDir, config.languages);
-    const sandbox = Sandbox.create({
-      dataDir: config.dataDir,
-      cgroupParent: config.cgroupParent,
-      rootfs,
-      cpuQuota: config.cpuQuota,
-      onPhases: (phases) => metrics.observeSandboxPhases(phases),
-    });
-    const marker = readMarker(rootfs);
-    const compileCache = new CompileCache({
-      dir: cacheDir(config.dataDir),
-      maxBytes: config.compileCache.bytes,
-      ttlSeconds: config.compileCache.ttlSeconds,
-      rootfsHash: marker.hash,
-      versions: marker.languages,
-    });
-    worker = new RuncellWorker({
-      redis,
-      sandbox,
-      slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
-      concurrency: config.concurrency,
-      languages: marker.languages,
-      compileCache,
-      limits: config.limits,
-      retention: config.retention,
-      shutdownTimeoutMs: config.shutdownTimeoutMs,
-      lockDurationMs: config.lockDurationMs,
-      stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
-      logger,
-      metrics,
-    });
-    await worker.start();
-    stops.push(() => worker!.close());
-  }
-
   let url: string | undefined;
-  if (roles.api) {
-    const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention });
-    const app = createApp({
-      queue,
-      limits: config.limits,
-      maxBodyBytes: config.maxBodyBytes,
-      apiKeys: config.apiKeys,
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      workerWindowMs: config.readyWorkerSeconds * 1000,
-      logger,
-      metrics,
-    });
-    const server: Server = app.listen(config.port, config.host);
-    await once(server, 'listening');
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
-    logger.info({ url }, 'API listening');
-    // Stop taking requests first, then the worker, then Redis.
-    stops.unshift(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await queue.close();
-    });
-  }
-  let metricsUrl = url ? `${url}/metrics` : undefined;
-  if (!roles.api && config.metricsPort !== undefined) {
-    // A worker without the API (often on another machine) serves its own endpoint.
-    const server = await serveMetrics({ metrics, host: config.host, port: config.metricsPort });
-    metricsUrl = server.url;
-    logger.info({ url: metricsUrl }, 'metrics listening');
-    stops.unshift(() => server.close());
+  let metricsUrl: string | undefined;
+  try {
+    if (roles.worker) {
+      const rootfs = verifiedRootfs(config.dataDir, config.languages);
+      const sandbox = Sandbox.create({
+        dataDir: config.dataDir,
+        cgroupParent: config.cgroupParent,
+        rootfs,
+        cpuQuota: config.cpuQuota,
+        onPhases: (phases) => metrics.observeSandboxPhases(phases),
+      });
+      const marker = readMarker(rootfs);
+      const compileCache = new CompileCache({
+        dir: cacheDir(config.dataDir),
+        maxBytes: config.compileCache.bytes,
+        ttlSeconds: config.compileCache.ttlSeconds,
+        rootfsHash: marker.hash,
+        versions: marker.languages,
+      });
+      worker = new RuncellWorker({
+        redis,
+        sandbox,
+        slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
+        concurrency: config.concurrency,
+        languages: marker.languages,
+        compileCache,
+        limits: config.limits,
+        retention: config.retention,
+        shutdownTimeoutMs: config.shutdownTimeoutMs,
+        lockDurationMs: config.lockDurationMs,
+        stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
+        logger,
+        metrics,
+      });
+      await worker.start();
+      stops.push(() => worker!.close());
+    }
+
+    if (roles.api) {
+      const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention });
+      const app = createApp({
+        queue,
+        limits: config.limits,
+        maxBodyBytes: config.maxBodyBytes,
+        apiKeys: config.apiKeys,
+        rateLimitPerMinute: config.rateLimitPerMinute,
+        workerWindowMs: config.readyWorkerSeconds * 1000,
+        logger,
+        metrics,
+      });
+      const server: Server = app.listen(config.port, config.host);
+      await once(server, 'listening');
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+      logger.info({ url }, 'API listening');
+      // Stop taking requests first, then the worker, then Redis.
+      stops.unshift(async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await queue.close();
+      });
+    }
+    metricsUrl = url ? `${url}/metrics` : undefined;
+    if (!roles.api && config.metricsPort !== undefined) {
+      // A worker without the API (often on another machine) serves its own endpoint.
+      const server = await serveMetrics({ metrics, host: config.host, port: config.metricsPort });
+      metricsUrl = server.url;
+      logger.info({ url: metricsUrl }, 'metrics listening');
+      stops.unshift(() => server.close());
+    }
+  } catch (error) {
+    // A half-started service (a port taken, say) must not linger taking jobs: undo what did start.
+    for (const stop of stops) await stop().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
   }
   if (embedded) stops.push(() => embedded!.stop());
 

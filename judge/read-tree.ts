@@ -9,7 +9,7 @@
  * as a whole (the job still runs, it is just not cached).
  */
 import { readTreeBeneath as readSafely, TreeLimitError } from '../sandbox/safe-fs.js';
-import type { WorkspaceFile } from '../sandbox/workspace.js';
+import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
 
 export interface TreeCaps {
   /** Total bytes of all files. */
@@ -20,7 +20,7 @@ export interface TreeCaps {
 
 export class UnsafeTreeError extends Error {}
 
-/** The regular files under `root` (paths relative to it, in a stable order), or throws UnsafeTreeError. */
+/** The regular files under `root` (paths relative to it, in safe-fs's stable order), or throws UnsafeTreeError. */
 export function readTreeBeneath(root: string, caps: TreeCaps): WorkspaceFile[] {
   let tree;
   try {
@@ -31,7 +31,11 @@ export function readTreeBeneath(root: string, caps: TreeCaps): WorkspaceFile[] {
   }
   const [rejected] = tree.rejected;
   if (rejected) throw new UnsafeTreeError(`${JSON.stringify(rejected.path)} is a ${rejected.kind}: ${rejected.reason}`);
-  return tree.files
-    .map((file) => ({ path: file.path, content: file.content, executable: (file.mode & 0o100) !== 0 }))
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // A cache hit writes the files back with writeFiles: a path it would refuse (deeper or longer than a
+  // request's may be, e.g. javac's package directories) would fail every later identical job.
+  for (const file of tree.files) {
+    const problem = filePathProblem(file.path);
+    if (problem) throw new UnsafeTreeError(`cannot be restored: ${problem}`);
+  }
+  return tree.files.map((file) => ({ path: file.path, content: file.content, executable: (file.mode & 0o100) !== 0 }));
 }

@@ -59,6 +59,7 @@ const CASES: Case[] = [
   ['seccomp profile not a string', { body: { ...ok, seccomp_profile: 1 } }, 422, 'seccomp_profile'],
   ['bad environment name', { body: { ...ok, env: { 'BAD-NAME': 'x' } } }, 422, 'env.BAD-NAME'],
   ['environment value not a string', { body: { ...ok, env: { A: 1 } } }, 422, 'env.A'],
+  ['environment name too long for execve', { body: { ...ok, env: { ['A'.repeat(5000)]: 'x' } } }, 422, `env.${'A'.repeat(5000)}`],
   ['args not an array', { body: { ...ok, args: 'a b' } }, 422, 'args'],
   ['wait not a number', { path: '/v1/jobs?wait=soon', body: ok }, 422, 'wait'],
   ['wait over 60', { path: '/v1/jobs?wait=61', body: ok }, 422, 'wait'],

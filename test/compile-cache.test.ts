@@ -60,6 +60,12 @@ describe('readTreeBeneath', () => {
     });
   }
 
+  it('refuses a tree a cache hit could not write back (deeper than a request may be, as javac packages make)', async () => {
+    await afterCompile('mkdir -p a/b/c/d/e/f/g/h && printf x > a/b/c/d/e/f/g/h/Main.class && printf y > ok', (box) => {
+      expect(() => readTreeBeneath(box, caps)).toThrow(/cannot be restored/);
+    });
+  });
+
   it('refuses more entries or bytes than its caps', async () => {
     await afterCompile('for i in 1 2 3 4 5; do printf 12345 > f$i; done', (box) => {
       expect(() => readTreeBeneath(box, { maxBytes: MiB, maxFiles: 4 })).toThrow(/too big to cache: more than 4 entries/);

@@ -112,6 +112,8 @@ describe('judging request checks', () => {
       [{ ...small, comparison: { mode: 'tokens' } }, 'comparison', /needs tests/],
       [{ ...small, tests: [{ expected_stdout: '' }], comparison: { mode: 'fuzzy' } }, 'comparison.mode', /./],
       [{ ...small, tests: [{ expected_stdout: '' }], comparison: { mode: 'float', absolute: -1 } }, 'comparison.absolute', /./],
+      [{ ...small, tests: [{ expected_stdout: '' }], comparison: { mode: 'tokens', relative: 0.1 } }, 'comparison.relative', /float mode tolerance/],
+      [{ ...small, tests: [{ id: 'a', expected_stdout: '' }, { id: 'a', expected_stdout: '' }] }, 'tests.1.id', /given twice/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'cobol', files: [{ path: 'c', content: '' }] } }, 'checker.language', /unknown language/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'c', files: [] } }, 'checker.files', /at least one file/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'bash', files: [{ path: 'judge_output.txt', content: '' }] } }, 'checker.files.0.path', /reserved/],

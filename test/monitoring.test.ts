@@ -94,5 +94,7 @@ describe('RUNCELL_METRICS_PORT', () => {
     expect(loadConfig({ RUNCELL_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
     expect(loadConfig({ RUNCELL_METRICS_PORT: '0' }).metricsPort).toBe(0);
     expect(() => loadConfig({ RUNCELL_METRICS_PORT: 'ninety' })).toThrow(/RUNCELL_METRICS_PORT must be an integer/);
+    expect(() => loadConfig({ RUNCELL_METRICS_PORT: '70000' })).toThrow(/RUNCELL_METRICS_PORT must be a TCP port/);
+    expect(() => loadConfig({ RUNCELL_PORT: '65536' })).toThrow(/RUNCELL_PORT must be a TCP port/);
   });
 });

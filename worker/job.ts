@@ -103,8 +103,14 @@ export interface Plan {
   run: { argv: string[]; limits: Limits; boxWritable: boolean };
 }
 
+/** The job's language, or its checker's, missing from the image this worker runs. */
+function notInstalledProblem(request: JobRequest, installed: Record<string, string>): string | undefined {
+  const problems = [request.language, request.checker?.language].map((id) => (id ? languageNotInstalledProblem(id, installed) : undefined));
+  return problems.find((problem) => problem !== undefined);
+}
+
 export function plan(request: JobRequest, table: LimitTable, installed?: Record<string, string>): Plan {
-  const problem = jobRequestProblem(request) ?? (request.language && installed ? languageNotInstalledProblem(request.language, installed) : undefined);
+  const problem = jobRequestProblem(request) ?? (installed ? notInstalledProblem(request, installed) : undefined);
   if (problem) throw new Error(problem);
   const args = request.args ?? [];
   if (request.command) {

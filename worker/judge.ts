@@ -123,8 +123,10 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
       ...(checker?.compile ? { checker_compile: checker.compile } : {}),
     };
   } finally {
-    await checker?.workspace.remove();
-    await workspace.remove();
+    // Both go, even when the first cannot: a failure is reported after the second is removed.
+    const removed = await Promise.allSettled([checker?.workspace.remove(), workspace.remove()]);
+    const failure = removed.find((outcome) => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 }
 

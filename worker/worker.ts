@@ -165,29 +165,34 @@ export class RuncellWorker {
       }
       if (started !== 'ok') return; // cancelled, finished or expired meanwhile: nothing to run
       entry.startedAt = Date.now();
-      const result = await this.options.slots.withSlot((slot) => {
+      const result = await this.options.slots.withSlot(async (slot) => {
         entry.slot = slot.index;
-        return runJob(
-          {
-            sandbox: this.options.sandbox,
-            slot,
-            table: this.options.limits ?? LIMIT_TABLE,
-            signal: entry.controller.signal,
-            installed: this.options.languages,
-            // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
-            onStep: (step, run) => {
-              const cached = 'cached' in run ? { cached: run.cached } : {};
-              const checker = step === 'checker_compile' ? { checker: true } : {};
-              this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(() => undefined);
+        // Cleared with the slot: another job may take it while this one is still being stored.
+        try {
+          return await runJob(
+            {
+              sandbox: this.options.sandbox,
+              slot,
+              table: this.options.limits ?? LIMIT_TABLE,
+              signal: entry.controller.signal,
+              installed: this.options.languages,
+              // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
+              onStep: (step, run) => {
+                const cached = 'cached' in run ? { cached: run.cached } : {};
+                const checker = step === 'checker_compile' ? { checker: true } : {};
+                this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(() => undefined);
+              },
+              onTest: (test, index, total) => {
+                const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
+                this.store.event(id, 'test_finished', data).catch(() => undefined);
+              },
+              compileCache: this.options.compileCache,
             },
-            onTest: (test, index, total) => {
-              const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-              this.store.event(id, 'test_finished', data).catch(() => undefined);
-            },
-            compileCache: this.options.compileCache,
-          },
-          toJobRequest(job.data.submission),
-        );
+            toJobRequest(job.data.submission),
+          );
+        } finally {
+          entry.slot = undefined;
+        }
       });
       if (entry.reason === 'shutdown') {
         // Killed by our own shutdown: give it back to the queue for another worker.
@@ -229,7 +234,7 @@ export class RuncellWorker {
   }
 
   private slotUse(): { busy: number; idle: number } {
-    const busy = Math.min(this.active.size, this.options.concurrency);
+    const busy = [...this.active.values()].filter((job) => job.slot !== undefined).length;
     return { busy, idle: Math.max(0, this.options.concurrency - busy) };
   }
 
