@@ -8,9 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server',
-  // Monitoring: the test suite scrapes runcell with a real Prometheus and checks the rules with promtool.
-  'prometheus'];
+const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server'];
+// Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
+// alert rules with promtool. A production host gets no Prometheus (Debian's package would start one on :9090).
+const TEST_APT_PACKAGES = ['prometheus'];
+const forTests = process.argv.includes('--test');
 
 function step(message) {
   process.stderr.write(`[setup] ${message}\n`);
@@ -37,7 +39,7 @@ if (process.getuid() !== 0) {
   process.exit(1);
 }
 
-const missing = APT_PACKAGES.filter((pkg) => !installed(pkg));
+const missing = [...APT_PACKAGES, ...(forTests ? TEST_APT_PACKAGES : [])].filter((pkg) => !installed(pkg));
 if (missing.length > 0) {
   step(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
