@@ -261,11 +261,11 @@ export function createApp(options: ApiOptions): express.Express {
     const id = req.params.id as string;
     await findJob(id);
     const outcome = await queue.cancel(id);
-    if (outcome === 'cancelled') countCancelledWhileQueued(await findJob(id));
     if (outcome === 'missing') throw new ApiError(404, 'not_found', `no job ${JSON.stringify(id)}`);
     if (outcome === 'finished') throw new ApiError(409, 'conflict', 'the job has already finished');
     if (outcome === 'cancelling') await queue.hub.waitForEnd(id, CANCEL_CONFIRM_MS);
     const job = await findJob(id);
+    if (outcome === 'cancelled') countCancelledWhileQueued(job);
     res.status(job.status === 'cancelled' ? 200 : 202).json(job);
   });
 

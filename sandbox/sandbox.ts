@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fchownSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { withRoot } from './safe-fs.js';
 import { sealedMemfd } from './libc.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -100,6 +101,10 @@ export class Sandbox {
     }
     this.cgroups = options.cgroups ?? detectCgroupDriver({ parentName: options.cgroupParent });
     this.cpuPollMs = options.cpuPollMs ?? 10;
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o711 });
+    // Every workspace path is resolved with no symlink anywhere in it: refuse a data dir that has one
+    // now, with the fix in the message, rather than fail every job later.
+    withRoot(options.dataDir, () => undefined);
     this.helper = ensureHelper(options.dataDir);
     const policies = options.policies ?? SECCOMP_POLICIES;
     const filters = {} as Record<SeccompProfileName, CompiledFilter>;
@@ -150,6 +155,9 @@ export class Sandbox {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
+    const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
+    // Fail closed, and before anything is set up: a run never goes without its filter.
+    if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
     const clock = new PhaseClock();
     const runId = newId();
     let tmp: string | undefined;
@@ -223,11 +231,7 @@ export class Sandbox {
         });
     };
 
-    const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
-    const filterPath = this.filterPaths[profile];
-    // Fail closed: a run never goes without its filter.
-    if (!filterPath) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
-    const seccompFd = openSync(filterPath, 'r');
+    const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
     const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     const started = performance.now();
     let proc;

@@ -6,7 +6,7 @@
  * (Judge0's CVE-2024-28185 and -28189).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,9 @@ import { readFileBeneath, readTreeBeneath, statBeneath, TreeLimitError, UnsafePa
 import type { Slot } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import type { Workspace } from '../sandbox/workspace.js';
-import { sandbox } from './helpers.js';
+import { verifiedRootfs } from '../rootfs/build.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { config, sandbox } from './helpers.js';
 
 /** A host directory the job's links point at; nothing may change in it. */
 let host: string;
@@ -184,5 +186,21 @@ describe('file safety', () => {
     }
     expect(existsSync(root)).toBe(false);
     hostUnchanged();
+  });
+});
+
+describe('the data directory', () => {
+  it('with a symlink in its path is refused when the sandbox starts, saying to give the real path', () => {
+    const real = mkdtempSync(join(tmpdir(), 'runcell-real-data-'));
+    const link = `${real}-link`;
+    symlinkSync(real, link);
+    try {
+      expect(() => Sandbox.create({ dataDir: join(link, 'data'), cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) })).toThrow(
+        /has a symlink in its path: set RUNCELL_DATA_DIR to the real path/,
+      );
+    } finally {
+      rmSync(link);
+      rmSync(real, { recursive: true, force: true });
+    }
   });
 });
