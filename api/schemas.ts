@@ -28,6 +28,8 @@ export interface RequestBounds {
   maxTests: number;
   /** Bytes of all tests' stdin and expected_stdout together (decoded). Default 8 MiB. */
   maxTestsBytes: number;
+  /** Wall limits of all the tests of one judged job together, in ms. Default 2 hours (1,000 tests at the default 5 s fit). */
+  maxJudgedWallMs: number;
   /**
    * Bytes (UTF-8) of command, args and env together. Default 1 MiB: the
    * sandbox passes them through execve, which takes about 2 MiB in all.
@@ -43,6 +45,7 @@ export const DEFAULT_BOUNDS: RequestBounds = {
   maxBatch: 100,
   maxTests: MAX_TESTS,
   maxTestsBytes: 8 * 1024 * 1024,
+  maxJudgedWallMs: 2 * 3600 * 1000,
   maxArgvBytes: 1024 * 1024,
 };
 
@@ -133,6 +136,7 @@ export function jobSchema(table: LimitTable, bounds: RequestBounds = DEFAULT_BOU
         ctx.addIssue({ code: 'custom', path: ['stdin'], message: 'not valid base64' });
       }
       judgingIssues(job, ctx);
+      judgedWallIssue(job, ctx, table, bounds);
       const envCount = Object.keys(job.env ?? {}).length;
       if (envCount > bounds.maxEnv) ctx.addIssue({ code: 'custom', path: ['env'], message: `at most ${bounds.maxEnv} environment variables` });
       // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
@@ -146,11 +150,22 @@ type JobInput = {
   language?: string;
   command?: unknown;
   stdin?: string;
-  tests?: { id?: string; stdin?: string; stdin_encoding: 'utf8' | 'base64' }[];
+  limits?: { wall_ms?: number };
+  tests?: { id?: string; stdin?: string; stdin_encoding: 'utf8' | 'base64'; limits?: { wall_ms?: number } }[];
   comparison?: { mode: string; absolute?: number; relative?: number };
   checker?: { language: string; files: { path: string; content: string; encoding: 'utf8' | 'base64' }[] };
   stop_on_first_failure?: boolean;
 };
+
+/** One judged job holds one slot for all its tests: their wall limits together are bounded. */
+function judgedWallIssue(job: JobInput, ctx: z.RefinementCtx, table: LimitTable, bounds: RequestBounds): void {
+  if (!job.tests) return;
+  const jobWall = job.limits?.wall_ms ?? table.wall_ms.default;
+  const total = job.tests.reduce((sum, test) => sum + (test.limits?.wall_ms ?? jobWall), 0);
+  if (total <= bounds.maxJudgedWallMs) return;
+  const message = `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`;
+  ctx.addIssue({ code: 'custom', path: ['tests'], message });
+}
 
 function judgingIssues(job: JobInput, ctx: z.RefinementCtx): void {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

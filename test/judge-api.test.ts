@@ -114,6 +114,7 @@ describe('judging request checks', () => {
       [{ ...small, tests: [{ expected_stdout: '' }], comparison: { mode: 'float', absolute: -1 } }, 'comparison.absolute', /./],
       [{ ...small, tests: [{ expected_stdout: '' }], comparison: { mode: 'tokens', relative: 0.1 } }, 'comparison.relative', /float mode tolerance/],
       [{ ...small, tests: [{ id: 'a', expected_stdout: '' }, { id: 'a', expected_stdout: '' }] }, 'tests.1.id', /given twice/],
+      [{ ...small, limits: { wall_ms: 120_000 }, tests: Array.from({ length: 61 }, () => ({ expected_stdout: '' })) }, 'tests', /wall limits add up to 7320000 ms; at most 7200000/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'cobol', files: [{ path: 'c', content: '' }] } }, 'checker.language', /unknown language/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'c', files: [] } }, 'checker.files', /at least one file/],
       [{ ...small, tests: [{ expected_stdout: '' }], checker: { language: 'bash', files: [{ path: 'judge_output.txt', content: '' }] } }, 'checker.files.0.path', /reserved/],
