@@ -14,8 +14,8 @@
  * - What is stored was read with readTreeBeneath (never follows a link).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { lstat, readdir, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { Limits } from '../sandbox/limits.js';
@@ -123,11 +123,8 @@ export class CompileCache {
       removeQuietly(path);
       return undefined;
     }
-    try {
-      utimesSync(path, new Date(now), new Date(now));
-    } catch {
-      /* evicted meanwhile: the content read is still good */
-    }
+    // Evicted meanwhile: the content read is still good.
+    await utimes(path, new Date(now), new Date(now)).catch(() => undefined);
     return { files: entry.files, compile: entry.header.compile };
   }
 
@@ -135,7 +132,7 @@ export class CompileCache {
    * Stores the compiled workspace at `boxPath` under `key`. Answers false
    * (nothing stored) when the tree is unsafe (a link, a FIFO...) or too big.
    */
-  put(key: string, boxPath: string, compile: RunResult, now = Date.now()): boolean {
+  async put(key: string, boxPath: string, compile: RunResult, now = Date.now()): Promise<boolean> {
     if (!this.enabled) return false;
     let files: WorkspaceFile[];
     try {
@@ -150,41 +147,44 @@ export class CompileCache {
     length.writeUInt32BE(headerBytes.length);
     const path = this.entryPath(key);
     const staging = join(this.options.dir, `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
-    writeFileSync(staging, Buffer.concat([length, headerBytes, ...files.map((f) => f.content)]), { mode: 0o600 });
-    renameSync(staging, path);
-    this.evict(key, now);
+    // Written and evicted off the event loop: the worker's other runs keep their CPU and wall timers.
+    await writeFile(staging, Buffer.concat([length, headerBytes, ...files.map((f) => f.content)]), { mode: 0o600 });
+    await rename(staging, path);
+    await this.evict(key, now);
     return true;
   }
 
-  /** Removes the least recently used entries until the total fits; never the one just stored. */
-  evict(keep?: string, now = Date.now()): void {
-    const names = readdirSync(this.options.dir);
-    // What a worker that died while storing left behind.
-    for (const name of names.filter((n) => n.startsWith('.staging-'))) {
-      try {
-        if (now - statSync(join(this.options.dir, name)).mtimeMs > STALE_STAGING_MS) removeQuietly(join(this.options.dir, name));
-      } catch {
-        /* renamed or removed meanwhile */
-      }
-    }
-    const entries = names
-      .filter((name) => name.endsWith('.entry'))
-      .flatMap((name) => {
+  /**
+   * Removes entries unused for longer than the TTL (expired, since an entry is
+   * never older than its last use), then the least recently used until the
+   * total fits; never the one just stored.
+   */
+  async evict(keep?: string, now = Date.now()): Promise<void> {
+    const names = await readdir(this.options.dir);
+    const stats = await Promise.all(
+      names.map(async (name) => {
         try {
-          const stat = statSync(join(this.options.dir, name));
+          const stat = await lstat(join(this.options.dir, name));
           return [{ name, bytes: stat.size, used: stat.mtimeMs }];
         } catch {
-          return [];
+          return []; // renamed or removed meanwhile
         }
-      })
-      .sort((a, b) => a.used - b.used);
-    let total = entries.reduce((sum, entry) => sum + entry.bytes, 0);
-    for (const entry of entries) {
+      }),
+    );
+    const files = stats.flat();
+    // What a worker that died while storing left behind.
+    const stale = files.filter((file) => file.name.startsWith('.staging-') && now - file.used > STALE_STAGING_MS);
+    const entries = files.filter((file) => file.name.endsWith('.entry') && file.name !== `${keep}.entry`).sort((a, b) => a.used - b.used);
+    const expired = entries.filter((entry) => now - entry.used > this.options.ttlSeconds * 1000);
+    let total = files.filter((file) => file.name.endsWith('.entry')).reduce((sum, entry) => sum + entry.bytes, 0);
+    const doomed = [...stale, ...expired];
+    total -= expired.reduce((sum, entry) => sum + entry.bytes, 0);
+    for (const entry of entries.filter((e) => !expired.includes(e))) {
       if (total <= this.options.maxBytes) break;
-      if (entry.name === `${keep}.entry`) continue;
-      removeQuietly(join(this.options.dir, entry.name));
+      doomed.push(entry);
       total -= entry.bytes;
     }
+    await Promise.all(doomed.map((file) => unlink(join(this.options.dir, file.name)).catch(() => undefined)));
   }
 
   private entryPath(key: string): string {

@@ -122,8 +122,8 @@ describe('CompileCache', () => {
   it('stores and returns files and the compile result; evicts the least recently used beyond its size', async () => {
     const cache = newCache('lru', 2500, 600, 1000);
     const [a, b, c] = ['a', 'b', 'c'].map((t) => key(cache, t));
-    expect(cache.put(a, source('a', 1000), { ...okRun, stdout: 'from a' }, 1_000)).toBe(true);
-    expect(cache.put(b, source('b', 1000), okRun, 2_000)).toBe(true);
+    expect(await cache.put(a, source('a', 1000), { ...okRun, stdout: 'from a' }, 1_000)).toBe(true);
+    expect(await cache.put(b, source('b', 1000), okRun, 2_000)).toBe(true);
     const entry = join(dir, 'lru', `${a}.entry`);
     utimesSync(entry, new Date(1_000), new Date(1_000));
     utimesSync(join(dir, 'lru', `${b}.entry`), new Date(2_000), new Date(2_000));
@@ -133,7 +133,7 @@ describe('CompileCache', () => {
     expect(hit?.files.map((f) => [f.path, f.content.length])).toEqual([['main', 1000]]);
     expect(statSync(entry).mtimeMs).toBe(3_000);
     // ...so storing `c` pushes out `b`.
-    expect(cache.put(c, source('c', 1000), okRun, 4_000)).toBe(true);
+    expect(await cache.put(c, source('c', 1000), okRun, 4_000)).toBe(true);
     expect(await cache.get(b, 5_000)).toBeUndefined();
     expect(await cache.get(a, 5_000)).toBeDefined();
     expect(await cache.get(c, 5_000)).toBeDefined();
@@ -142,7 +142,7 @@ describe('CompileCache', () => {
   it('an expired entry is removed when asked for; a corrupt one is a miss', async () => {
     const cache = newCache('ttl', MiB, 10);
     const k = key(cache, 'x');
-    cache.put(k, source('x', 10), okRun, 1_000);
+    await cache.put(k, source('x', 10), okRun, 1_000);
     expect(await cache.get(k, 10_999)).toBeDefined();
     expect(await cache.get(k, 11_001)).toBeUndefined();
     expect(readdirSync(join(dir, 'ttl'))).toEqual([]);
@@ -151,28 +151,38 @@ describe('CompileCache', () => {
     expect(await cache.get(corrupt)).toBeUndefined();
   });
 
-  it('removes staging files a dead worker left, once they are stale', () => {
+  it('storing an entry removes those unused for longer than the TTL, even with room to spare', async () => {
+    const cache = newCache('expire', MiB, 10);
+    const [old, fresh] = [key(cache, 'old'), key(cache, 'fresh')];
+    expect(await cache.put(old, source('old', 10), okRun)).toBe(true);
+    const past = new Date(Date.now() - 20_000);
+    utimesSync(join(dir, 'expire', `${old}.entry`), past, past);
+    expect(await cache.put(fresh, source('fresh', 10), okRun)).toBe(true);
+    expect(readdirSync(join(dir, 'expire'))).toEqual([`${fresh}.entry`]);
+  });
+
+  it('removes staging files a dead worker left, once they are stale', async () => {
     const cache = newCache('staging');
     const stale = join(dir, 'staging', '.staging-1-dead');
     const fresh = join(dir, 'staging', '.staging-2-busy');
     writeFileSync(stale, 'x');
     writeFileSync(fresh, 'x');
     utimesSync(stale, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
-    cache.evict();
+    await cache.evict();
     expect(readdirSync(join(dir, 'staging'))).toEqual(['.staging-2-busy']);
   });
 
   it('an entry larger than its cap (a quarter of the cache by default) is not stored', async () => {
     const cache = newCache('entry-cap', 4000);
-    expect(cache.put(key(cache, 'big'), source('big', 1001), okRun)).toBe(false);
-    expect(cache.put(key(cache, 'small'), source('small', 1000), okRun)).toBe(true);
+    expect(await cache.put(key(cache, 'big'), source('big', 1001), okRun)).toBe(false);
+    expect(await cache.put(key(cache, 'small'), source('small', 1000), okRun)).toBe(true);
     expect(readdirSync(join(dir, 'entry-cap'))).toHaveLength(1);
   });
 
   it('size 0 turns it off', async () => {
     const cache = newCache('off', 0);
     const k = key(cache, 'off');
-    expect(cache.put(k, source('off', 10), okRun)).toBe(false);
+    expect(await cache.put(k, source('off', 10), okRun)).toBe(false);
     expect(await cache.get(k)).toBeUndefined();
   });
 });

@@ -51,7 +51,7 @@ export async function compileInto(spec: CompileSpec): Promise<CompileResult> {
   });
   if (key && result.status === 'ok' && !spec.signal?.aborted) {
     try {
-      cache!.put(key, spec.workspace.boxPath, result);
+      await cache!.put(key, spec.workspace.boxPath, result);
     } catch {
       // A cache that cannot store (disk full, say) costs the next compile, not this job.
     }
