@@ -16,12 +16,13 @@ import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPARISON_MODES, compareOutput } from '../judge/compare.js';
 import { checkerVerdict, countVerdicts, overallVerdict, runVerdict, type TestVerdict } from '../judge/verdicts.js';
-import { expandCommand, findLanguage } from '../rootfs/languages.js';
+import { findLanguage } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
+import { sandboxError } from '../sandbox/sandbox.js';
 import { resolveLimits, LIMIT_TABLE, type Limits, type RequestedLimits } from '../sandbox/limits.js';
 import { filePathProblem, type Workspace, type WorkspaceFile } from '../sandbox/workspace.js';
 import { compileInto, type CompileResult } from './compile.js';
-import { runArgv, type JobContext, type JobRequest, type JobResult, type Plan } from './job.js';
+import { plan, runArgv, type JobContext, type JobRequest, type JobResult, type Plan } from './job.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 
 export interface JudgeTest {
@@ -198,42 +199,41 @@ class CheckerWorkspace {
   private constructor(
     private readonly context: JobContext,
     readonly workspace: Workspace,
-    private readonly argv: string[],
-    private readonly limits: Limits,
-    private readonly env: Record<string, string> | undefined,
+    private readonly run: { argv: string[]; limits: Limits },
+    private readonly steps: Pick<Plan, 'env' | 'seccompProfile'>,
     readonly compile?: CompileResult,
   ) {}
 
   static async prepare(context: JobContext, request: CheckerRequest, tests: JudgeTest[], testLimits: Limits[]): Promise<CheckerWorkspace> {
-    const table = context.table ?? LIMIT_TABLE;
-    const language = findLanguage(request.language)!;
-    const entry = request.files[0].path;
-    const limits = resolveLimits(request.limits, { table, extra: language.runLimits });
-    const compileLimits = language.compile ? resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits }) : undefined;
+    // The checker is a language job of its own (limits, commands, env, installed check), under the judge profile.
+    const steps = plan(
+      { language: request.language, files: request.files, limits: request.limits, compile_limits: request.compile_limits, seccomp_profile: CHECKER_SECCOMP_PROFILE },
+      context.table ?? LIMIT_TABLE,
+      context.installed,
+    );
     // Room for the program and the largest test's three files.
     const largestTest = Math.max(...tests.map((test, i) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout) + testLimits[i].output_bytes));
-    const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(limits.workspace_bytes, compileLimits?.workspace_bytes ?? 0) + largestTest);
-    const argv = [...expandCommand(language.run, entry, { memoryBytes: limits.memory_bytes }), CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
+    const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0) + largestTest);
+    const run = { ...steps.run, argv: [...steps.run.argv, CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer] };
     try {
-      if (!compileLimits) {
+      if (!steps.compile) {
         workspace.writeFiles(request.files);
-        return new CheckerWorkspace(context, workspace, argv, limits, language.env);
+        return new CheckerWorkspace(context, workspace, run, steps);
       }
       const compile = await compileInto({
         sandbox: context.sandbox,
         slot: context.slot,
         workspace,
         cache: context.compileCache,
-        language: language.id,
+        language: request.language,
         files: request.files,
-        seccompProfile: CHECKER_SECCOMP_PROFILE,
-        argv: expandCommand(language.compile!, entry, { memoryBytes: compileLimits.memory_bytes }),
-        env: language.env,
-        limits: compileLimits,
+        seccompProfile: steps.seccompProfile,
+        env: steps.env,
         signal: context.signal,
+        ...steps.compile,
       });
       await context.onStep?.('checker_compile', compile);
-      return new CheckerWorkspace(context, workspace, argv, limits, language.env, compile);
+      return new CheckerWorkspace(context, workspace, run, steps, compile);
     } catch (error) {
       await workspace.remove();
       throw error;
@@ -252,15 +252,16 @@ class CheckerWorkspace {
       return await this.context.sandbox.run({
         slot: this.context.slot,
         workspace: this.workspace,
-        env: this.env,
+        env: this.steps.env,
         signal: this.context.signal,
-        argv: this.argv,
-        limits: this.limits,
+        argv: this.run.argv,
+        limits: this.run.limits,
         boxWritable: false,
-        seccompProfile: CHECKER_SECCOMP_PROFILE,
+        seccompProfile: this.steps.seccompProfile,
       });
     } catch (error) {
-      return { ...failedCheck(), message: `cannot prepare the checker's files for test ${index + 1}: ${(error as Error).message}` };
+      // Not runcell's failure (the checker's compile planted the name): a checker that did not run, so checker_error.
+      return { ...sandboxError(`cannot prepare the checker's files for test ${index + 1}: ${(error as Error).message}`), status: 'nonzero_exit' };
     } finally {
       // unlink does not follow a link in the last component; the box itself is our mount point.
       for (const file of files) {
@@ -272,10 +273,6 @@ class CheckerWorkspace {
       }
     }
   }
-}
-
-function failedCheck(): RunResult {
-  return { status: 'nonzero_exit', exit_code: null, signal: null, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, cpu_ms: 0, wall_ms: 0, memory_peak_bytes: 0, oom_killed: false, message: null };
 }
 
 /** The first run of a result that broke in runcell's hands (the job then fails), if any. */
