@@ -1,6 +1,7 @@
 /**
  * The few libc calls Node.js has no API for (mount, umount2, pipe2,
- * memfd_create, posix_spawn, waitpid), bound with koffi.
+ * memfd_create, posix_spawn, waitpid, and for safe-fs.ts: syscall (openat2),
+ * mkdirat, fdopendir/readdir64/closedir), bound with koffi in one place.
  */
 import { closeSync, writeSync } from 'node:fs';
 import koffi from 'koffi';
@@ -30,6 +31,13 @@ interface Libc {
   sigemptyset(set: Buffer): number;
   sigfillset(set: Buffer): number;
   waitpid(pid: number, status: number[], options: number): number;
+  syscall(nr: number, ...typedArgs: unknown[]): number;
+  mkdirat(dirFd: number, name: Buffer, mode: number): number;
+  fdopendir(fd: number): unknown;
+  readdir64(dir: unknown): unknown;
+  closedir(dir: unknown): number;
+  /** struct dirent64, to decode what readdir64 returns. */
+  dirent: ReturnType<typeof koffi.struct>;
 }
 
 let libc: Libc | undefined;
@@ -69,6 +77,18 @@ export function loadLibc(): Libc {
     sigemptyset: lib.func('int sigemptyset(void *set)'),
     sigfillset: lib.func('int sigfillset(void *set)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
+    syscall: lib.func('long syscall(long number, ...)'),
+    mkdirat: lib.func('int mkdirat(int dirfd, const uint8_t *pathname, uint32_t mode)'),
+    fdopendir: lib.func('void *fdopendir(int fd)'),
+    readdir64: lib.func('void *readdir64(void *dirp)'),
+    closedir: lib.func('int closedir(void *dirp)'),
+    dirent: koffi.struct('runcell_dirent64', {
+      d_ino: 'uint64',
+      d_off: 'int64',
+      d_reclen: 'uint16',
+      d_type: 'uint8',
+      d_name: koffi.array('uint8', 256, 'Typed'),
+    }),
   };
   return libc;
 }

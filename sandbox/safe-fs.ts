@@ -56,37 +56,6 @@ export class TreeLimitError extends Error {
   }
 }
 
-interface SafeFsCalls {
-  syscall(nr: number, ...typedArgs: unknown[]): number;
-  mkdirat(dirFd: number, name: Buffer, mode: number): number;
-  fdopendir(fd: number): unknown;
-  readdir64(dir: unknown): unknown;
-  closedir(dir: unknown): number;
-  dirent: ReturnType<typeof koffi.struct>;
-}
-
-let calls: SafeFsCalls | undefined;
-
-function libc(): SafeFsCalls {
-  if (calls) return calls;
-  const lib = koffi.load('libc.so.6');
-  calls = {
-    syscall: lib.func('long syscall(long number, ...)'),
-    mkdirat: lib.func('int mkdirat(int dirfd, const uint8_t *pathname, uint32_t mode)'),
-    fdopendir: lib.func('void *fdopendir(int fd)'),
-    readdir64: lib.func('void *readdir64(void *dirp)'),
-    closedir: lib.func('int closedir(void *dirp)'),
-    dirent: koffi.struct('runcell_dirent64', {
-      d_ino: 'uint64',
-      d_off: 'int64',
-      d_reclen: 'uint16',
-      d_type: 'uint8',
-      d_name: koffi.array('uint8', 256, 'Typed'),
-    }),
-  };
-  return calls;
-}
-
 function errnoName(errno: number): string {
   return Object.entries(osConstants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
 }
@@ -111,7 +80,7 @@ function openat2(dirFd: number, path: string | Buffer, flags: number, mode: numb
   how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
   how.writeBigUInt64LE(BigInt(mode), 8);
   how.writeBigUInt64LE(BigInt(resolve), 16);
-  const fd = Number(libc().syscall(SYS_OPENAT2, 'int', dirFd, 'uint8_t *', cString(path), 'uint8_t *', how, 'size_t', OPEN_HOW_BYTES));
+  const fd = Number(loadLibc().syscall(SYS_OPENAT2, 'int', dirFd, 'uint8_t *', cString(path), 'uint8_t *', how, 'size_t', OPEN_HOW_BYTES));
   if (fd < 0) {
     const code = errnoName(koffi.errno());
     throw new UnsafePathError(`cannot open ${JSON.stringify(path.toString())} safely: ${code}`, code);
@@ -148,7 +117,7 @@ export function withRoot<T>(root: string, work: (rootFd: number) => T): T {
 export function ensureDirectoryBeneath(dirFd: number, name: string, mode = 0o755): number {
   if (name.includes('/') || name === '' || name === '.' || name === '..') throw new UnsafePathError(`bad directory name ${JSON.stringify(name)}`);
   // mkdirat never follows a symlink at its last component: it fails with EEXIST.
-  if (libc().mkdirat(dirFd, cString(name), mode) !== 0) {
+  if (loadLibc().mkdirat(dirFd, cString(name), mode) !== 0) {
     const errno = koffi.errno();
     if (errno !== EEXIST) throw new UnsafePathError(`cannot create directory ${name}: ${errnoName(errno)}`, errnoName(errno));
   }
@@ -328,7 +297,7 @@ export function readTreeBeneath(root: string, options: TreeOptions = {}): Tree {
 
 /** The names in a directory fd (not "." or ".."), as raw bytes, at most `limit` of them. The fd stays open. */
 function listDirectory(dirFd: number, limit: number): Buffer[] {
-  const c = libc();
+  const c = loadLibc();
   // fdopendir takes over the fd it is given: give it a copy.
   const copy = loadLibc().fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) throw new UnsafePathError(`cannot duplicate a directory fd: ${errnoName(koffi.errno())}`);
