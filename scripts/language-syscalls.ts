@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { HELLO } from '../bench/hello-world.js';
 import { loadConfig } from '../cli/config.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
-import { expandCommand, LANGUAGES, type Language } from '../rootfs/languages.js';
-import { resolveLimits } from '../sandbox/limits.js';
-import { FIXED_ENV, JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
+import { LANGUAGES, type Language } from '../rootfs/languages.js';
+import { environmentArgs, JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
+import { plan } from '../worker/job.js';
 
 const config = loadConfig();
 const rootfs = verifiedRootfs(config.dataDir, config.languages);
@@ -60,15 +60,13 @@ function trace(language: Language): Set<string> {
   try {
     writeFileSync(join(box, language.defaultFile), HELLO[language.id]);
     chmodSync(box, 0o777);
-    const env = Object.entries({ ...language.env, ...FIXED_ENV }).flatMap(([name, value]) => ['--setenv', name, value]);
+    // The job's own plan: the same commands, limits and environment runcell would use.
+    const steps = plan({ language: language.id, files: [{ path: language.defaultFile, content: Buffer.from(HELLO[language.id]) }] }, config.limits);
+    const env = environmentArgs(steps.env);
     const names = new Set<string>();
-    const steps = [
-      language.compile && expandCommand(language.compile, language.defaultFile, { memoryBytes: resolveLimits({}, { phase: 'compile', extra: language.compileLimits }).memory_bytes }),
-      expandCommand(language.run, language.defaultFile, { memoryBytes: resolveLimits({}, { extra: language.runLimits }).memory_bytes }),
-    ].filter((argv): argv is string[] => Array.isArray(argv));
-    for (const argv of steps) {
+    for (const argv of [steps.compile?.argv, steps.run.argv].filter((argv): argv is string[] => argv !== undefined)) {
       execFileSync('strace', ['-f', '-qq', '-o', traceFile, 'bwrap', '--ro-bind', rootfs, '/', '--bind', box, '/box', '--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev',
-        '--chdir', '/box', '--unshare-all', '--uid', String(JOB_UID), '--gid', String(JOB_GID), '--die-with-parent', '--clearenv', ...env, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+        '--chdir', '/box', '--unshare-all', '--uid', String(JOB_UID), '--gid', String(JOB_GID), '--die-with-parent', ...env, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
       for (const name of jobSyscalls(traceFile)) names.add(name);
     }
     return names;
