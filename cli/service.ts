@@ -49,7 +49,8 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
   const redis = parseRedisUrl(redisUrl);
   const stops: (() => Promise<void>)[] = [];
   // One registry for the process: `runcell serve` exports the API's and the worker's series on one endpoint.
-  const metrics = new RuncellMetrics();
+  // Only where they are served: a worker without RUNCELL_METRICS_PORT records nothing.
+  const metrics = roles.api || config.metricsPort !== undefined ? new RuncellMetrics() : undefined;
 
   let worker: RuncellWorker | undefined;
   let url: string | undefined;
@@ -62,7 +63,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
         cgroupParent: config.cgroupParent,
         rootfs,
         cpuQuota: config.cpuQuota,
-        onPhases: (phases) => metrics.observeSandboxPhases(phases),
+        onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
       });
       const marker = readMarker(rootfs);
       const compileCache = new CompileCache({
@@ -117,7 +118,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
       });
     }
     metricsUrl = url ? `${url}/metrics` : undefined;
-    if (!roles.api && config.metricsPort !== undefined) {
+    if (!roles.api && metrics && config.metricsPort !== undefined) {
       // A worker without the API (often on another machine) serves its own endpoint.
       const server = await serveMetrics({ metrics, host: config.host, port: config.metricsPort });
       metricsUrl = server.url;
