@@ -29,7 +29,11 @@ export class EventHub {
   constructor(
     private readonly subscriber: Redis | Cluster,
     private readonly store: JobStore,
-  ) {}
+  ) {
+    // A lost connection is retried by ioredis and resubscribed; waiters time out meanwhile. Without a
+    // listener ioredis prints "Unhandled error event" for every retry.
+    subscriber.on('error', () => undefined);
+  }
 
   private start(): Promise<void> {
     this.started ??= (async () => {

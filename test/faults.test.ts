@@ -17,21 +17,11 @@ import { verifiedRootfs } from '../rootfs/build.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { config, job, sandbox, sh } from './helpers.js';
-import { BIN, http, spawnWorker, startApi, startWorker, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
+import { apiFixture, BIN, http, spawnWorker, startWorker, untilDone, waitFor } from './service-helpers.js';
 import { CLEAN_HOST, hostState } from './security/attack.js';
 
-const redis = new TestRedis();
-let api: TestApi;
-
-beforeAll(async () => {
-  await redis.start();
-  api = await startApi(redis.url);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis.destroy();
-});
+const service = apiFixture();
+const { redis } = service;
 
 const shell = (script: string, limits = {}) => ({ command: ['/bin/sh', '-c', script], limits });
 
@@ -113,10 +103,10 @@ describe('a host so loaded that the sandbox starts slower than the wall limit', 
 describe('the worker killed with SIGKILL mid-run', () => {
   it("takes its sandbox with it at once: no process of the job outlives the worker; the job completes on the next", async () => {
     const child = spawnWorker(redis.url);
-    const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: shell('sleep 2; echo second run', { wall_ms: 60_000 }) });
+    const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: shell('sleep 2; echo second run', { wall_ms: 60_000 }) });
     try {
       await waitFor(() => child.output().includes('"worker started"'), 20_000, 'the worker to start');
-      await waitFor(async () => (await http(`${api.url}/v1/jobs/${accepted.body.id}`)).body.status === 'running', 20_000, 'the job to run');
+      await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${accepted.body.id}`)).body.status === 'running', 20_000, 'the job to run');
       await waitFor(() => hostState().slotProcesses.length >= 2, 10_000, 'the sandbox to start');
       child.kill('SIGKILL');
       await once(child, 'exit');
@@ -128,7 +118,7 @@ describe('the worker killed with SIGKILL mid-run', () => {
     // What the dead worker left (cgroups, mounts) is the next worker's to sweep; the job is not lost.
     const next = spawnWorker(redis.url);
     try {
-      const done = await untilDone(api.url, accepted.body.id, 40_000);
+      const done = await untilDone(service.api.url, accepted.body.id, 40_000);
       expect(done).toMatchObject({ status: 'completed', result: { run: { status: 'ok', stdout: 'second run\n' } } });
       expect(hostState()).toEqual(CLEAN_HOST);
     } finally {
@@ -142,14 +132,14 @@ describe('Redis stopped while a job runs', () => {
   it('the job finishes in its sandbox meanwhile; once Redis is back its result is stored: nothing lost', async () => {
     const worker = await startWorker(redis.url, { concurrency: 1 });
     try {
-      const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: shell('sleep 1.5; echo outlived redis', { wall_ms: 30_000 }) });
-      await waitFor(async () => (await http(`${api.url}/v1/jobs/${accepted.body.id}`)).body.status === 'running', 20_000, 'the job to run');
+      const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: shell('sleep 1.5; echo outlived redis', { wall_ms: 30_000 }) });
+      await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${accepted.body.id}`)).body.status === 'running', 20_000, 'the job to run');
       await redis.stop();
       // The run ends while Redis is away.
       await waitFor(() => hostState().slotProcesses.length === 0, 10_000, 'the run to end');
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await redis.start();
-      const done = await untilDone(api.url, accepted.body.id, 40_000);
+      const done = await untilDone(service.api.url, accepted.body.id, 40_000);
       expect(done).toMatchObject({ status: 'completed', result: { run: { status: 'ok', stdout: 'outlived redis\n' } } });
       expect(hostState()).toEqual(CLEAN_HOST);
     } finally {
@@ -194,8 +184,8 @@ describe('the data directory full', () => {
   it('a job there fails with ENOSPC as its reason, is not lost, and leaves no mount or cgroup', async () => {
     const worker = await startWorker(redis.url, { sandbox: full, concurrency: 1 });
     try {
-      const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: shell('echo never') });
-      const done = await untilDone(api.url, accepted.body.id, 30_000);
+      const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: shell('echo never') });
+      const done = await untilDone(service.api.url, accepted.body.id, 30_000);
       expect(done.status).toBe('failed');
       expect(done.reason).toMatch(/ENOSPC|no space/i);
       expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(`${dir}/`))).toEqual([]);
@@ -205,7 +195,7 @@ describe('the data directory full', () => {
       // Room again: the same worker runs the next job normally.
       rmSync(join(dir, 'filler'));
       for (const entry of readdirSync(dir).filter((e) => e.startsWith('inode-'))) rmSync(join(dir, entry));
-      const next = await http(`${api.url}/v1/jobs?wait=30`, { method: 'POST', json: shell('echo room again') });
+      const next = await http(`${service.api.url}/v1/jobs?wait=30`, { method: 'POST', json: shell('echo room again') });
       expect(next.body).toMatchObject({ status: 'completed', result: { run: { stdout: 'room again\n' } } });
     } finally {
       await worker.close();
@@ -259,8 +249,8 @@ describe('the rootfs missing or corrupt', () => {
     mkdirSync(rootfs);
     const worker = await startWorker(redis.url, { sandbox: broken, concurrency: 1 });
     try {
-      const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: shell('echo never') });
-      const done = await untilDone(api.url, accepted.body.id, 30_000);
+      const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: shell('echo never') });
+      const done = await untilDone(service.api.url, accepted.body.id, 30_000);
       expect(done.status).toBe('failed');
       expect(done.reason).toMatch(/sandbox failed before the program started: bwrap: /);
       expect(hostState()).toEqual(CLEAN_HOST);

@@ -166,17 +166,28 @@ export interface ServiceFixture {
  * started before its tests and stopped after. `workerOptions` is called in
  * beforeAll, so it may build what it needs then.
  */
-export function serviceFixture(workerOptions: () => Partial<RuncellWorkerOptions> = () => ({})): ServiceFixture {
-  const fixture = { redis: new TestRedis() } as ServiceFixture;
+/** A Redis of the file's own and an API on it, for the whole file (tests start their own workers). */
+export function apiFixture(): Omit<ServiceFixture, 'worker'> {
+  const fixture = { redis: new TestRedis() } as Omit<ServiceFixture, 'worker'>;
   beforeAll(async () => {
     await fixture.redis.start();
     fixture.api = await startApi(fixture.redis.url);
+  });
+  afterAll(async () => {
+    await fixture.api?.close();
+    await fixture.redis.destroy();
+  });
+  return fixture;
+}
+
+/** apiFixture and a worker in this process. */
+export function serviceFixture(workerOptions: () => Partial<RuncellWorkerOptions> = () => ({})): ServiceFixture {
+  const fixture = apiFixture() as ServiceFixture;
+  beforeAll(async () => {
     fixture.worker = await startWorker(fixture.redis.url, workerOptions());
   });
   afterAll(async () => {
     await fixture.worker?.close();
-    await fixture.api?.close();
-    await fixture.redis.destroy();
   });
   return fixture;
 }

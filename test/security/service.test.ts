@@ -6,34 +6,24 @@
  */
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_BOUNDS, jobSchema } from '../../api/schemas.js';
 import { job } from '../helpers.js';
-import { config, http, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from '../service-helpers.js';
+import { apiFixture, config, http, spawnWorker, untilDone, waitFor } from '../service-helpers.js';
 import { expectHostUnaffected } from './attack.js';
 import { SERVICE_SCENARIOS } from './attacks/scenarios.js';
 
-const redis = new TestRedis();
-let api: TestApi;
-
-beforeAll(async () => {
-  await redis.start();
-  api = await startApi(redis.url);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await redis.destroy();
-});
+const service = apiFixture();
+const { redis } = service;
 
 const title = (s: { id: string; does: string }) => `${s.id}: ${s.does}`;
 const shell = (script: string) => ['/bin/sh', '-c', script];
 
 /** Posts a body; answers the status and the error's field paths. Nothing may have been queued. */
 async function refused(body: unknown): Promise<{ status: number; paths: string[] }> {
-  const before = await api.queue.backlog();
-  const response = await http(`${api.url}/v1/jobs`, { method: 'POST', json: body });
-  expect(await api.queue.backlog()).toBe(before);
+  const before = await service.api.queue.backlog();
+  const response = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: body });
+  expect(await service.api.queue.backlog()).toBe(before);
   return { status: response.status, paths: (response.body?.error?.details ?? []).map((d: { path: string }) => d.path) };
 }
 
@@ -90,9 +80,9 @@ describe("line 14: the worker's environment", () => {
       const redisDir = redis.dir;
       const script = `env; echo; tr "\\0" "\\n" < /proc/self/environ; for f in /proc/[0-9]*/environ; do tr "\\0" "\\n" < $f; done 2>/dev/null
 echo; ls ${redisDir} 2>&1; cat /proc/${worker.pid}/environ 2>&1; echo end`;
-      const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: shell(script) } });
+      const accepted = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { command: shell(script) } });
       expect(accepted.status).toBe(202);
-      const done = await untilDone(api.url, accepted.body.id, 30_000);
+      const done = await untilDone(service.api.url, accepted.body.id, 30_000);
       expect(done.status).toBe('completed');
       const run = done.result!.run!;
       expect(run.status).toBe('ok');
