@@ -25,8 +25,7 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
-import type { RuncellWorker } from '../worker/worker.js';
-import { BIN, config, http, spawnWorker, startApi, startWorker, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
+import { apiFixture, BIN, config, http, serviceFixture, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
 
@@ -262,22 +261,13 @@ describe('a lone worker process', () => {
 });
 
 describe('the API endpoint', () => {
-  const redis = new TestRedis();
-  let api: TestApi;
-  beforeAll(async () => {
-    await redis.start();
-    api = await startApi(redis.url, { apiKeys: ['metrics-key'], metrics: new RuncellMetrics() });
-  });
-  afterAll(async () => {
-    await api?.close();
-    await redis.destroy();
-  });
+  const service = apiFixture({ apiKeys: ['metrics-key'], metrics: new RuncellMetrics() });
 
   it('needs the API key when keys are set, and labels routes by pattern', async () => {
-    expect((await http(`${api.url}/metrics`)).status).toBe(401);
+    expect((await http(`${service.api.url}/metrics`)).status).toBe(401);
     const authorized = { headers: { authorization: 'Bearer metrics-key' } };
-    expect((await http(`${api.url}/v1/jobs/6f1b7c2e-0000-4000-8000-000000000000`, authorized)).status).toBe(404);
-    const response = await http<string>(`${api.url}/metrics`, authorized);
+    expect((await http(`${service.api.url}/v1/jobs/6f1b7c2e-0000-4000-8000-000000000000`, authorized)).status).toBe(404);
+    const response = await http<string>(`${service.api.url}/metrics`, authorized);
     expect(response.status).toBe(200);
     expect(response.body).toMatch(/^runcell_api_requests_total\{route="other",code="401"\} 1$/m);
     expect(response.body).toMatch(/^runcell_api_requests_total\{route="GET \/v1\/jobs\/:id",code="404"\} 1$/m);
@@ -289,21 +279,9 @@ describe('the API endpoint', () => {
 });
 
 describe('what ends a job, counted once where it ends', () => {
-  const redis = new TestRedis();
   const metrics = new RuncellMetrics({ defaultMetrics: false });
-  let api: TestApi;
-  let worker: RuncellWorker;
-  beforeAll(async () => {
-    await redis.start();
-    // As in `runcell serve`: the API and a worker of one process share one registry.
-    api = await startApi(redis.url, { metrics });
-    worker = await startWorker(redis.url, { metrics, concurrency: 1 });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await api?.close();
-    await redis.destroy();
-  });
+  // As in `runcell serve`: the API and a worker of one process share one registry.
+  const service = serviceFixture(() => ({ metrics, concurrency: 1 }), { metrics });
 
   /** The value of one series of a counter in this process's registry (0 when absent). */
   async function counter(name: string, labels: Record<string, string>): Promise<number> {
@@ -313,18 +291,18 @@ describe('what ends a job, counted once where it ends', () => {
   }
 
   it('a compile error, a job cancelled while queued and one cancelled while running', async () => {
-    const broken = await http(`${api.url}/v1/jobs?wait=30`, { method: 'POST', json: cJob('int main(void) { return nope; }') });
+    const broken = await http(`${service.api.url}/v1/jobs?wait=30`, { method: 'POST', json: cJob('int main(void) { return nope; }') });
     expect(broken.body.result.compile.status).toBe('nonzero_exit');
     expect(await counter('runcell_job_verdicts_total', { language: 'c', verdict: 'compile_error' })).toBe(1);
     expect(await counter('runcell_jobs_total', { language: 'c', status: 'completed' })).toBe(1);
 
     // The only slot is busy with a long job, so the next one waits in the queue.
-    const sleeper = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: ['sleep', '30'] } })).body.id as string;
-    await waitFor(async () => (await http(`${api.url}/v1/jobs/${sleeper}`)).body.status === 'running', 20_000, 'the sleeper to run');
-    const queued = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo hi' }] } })).body.id as string;
-    expect((await http(`${api.url}/v1/jobs/${queued}`, { method: 'DELETE' })).body.status).toBe('cancelled');
+    const sleeper = (await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { command: ['sleep', '30'] } })).body.id as string;
+    await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${sleeper}`)).body.status === 'running', 20_000, 'the sleeper to run');
+    const queued = (await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo hi' }] } })).body.id as string;
+    expect((await http(`${service.api.url}/v1/jobs/${queued}`, { method: 'DELETE' })).body.status).toBe('cancelled');
     expect(await counter('runcell_jobs_total', { language: 'bash', status: 'cancelled' })).toBe(1);
-    expect((await http(`${api.url}/v1/jobs/${sleeper}`, { method: 'DELETE' })).body.status).toBe('cancelled');
+    expect((await http(`${service.api.url}/v1/jobs/${sleeper}`, { method: 'DELETE' })).body.status).toBe('cancelled');
     await waitFor(async () => (await counter('runcell_jobs_total', { language: 'command', status: 'cancelled' })) === 1, 5000, 'the worker to count its cancelled job');
 
     // Cancelled jobs have no verdict; nothing was an OOM or a sandbox error; the queue wait of the never-started one is not observed.
@@ -342,11 +320,11 @@ describe('what ends a job, counted once where it ends', () => {
     // Only a queue written to by other means than the API can hold such a job.
     const submission: Submission = { language: 'no-such-language', files: [{ path: 'x', content: '' }] };
     const id = randomUUID();
-    await api.queue.store.create(id, summarize(submission));
-    const queue = new Queue(QUEUE_NAME, { connection: bullConnection(parseRedisUrl(redis.url), 'api', 'test-queue'), prefix: PREFIX });
+    await service.api.queue.store.create(id, summarize(submission));
+    const queue = new Queue(QUEUE_NAME, { connection: bullConnection(parseRedisUrl(service.redis.url), 'api', 'test-queue'), prefix: PREFIX });
     try {
       await queue.add('job', { submission }, { jobId: id, attempts: 1 });
-      expect((await untilDone(api.url, id)).status).toBe('failed');
+      expect((await untilDone(service.api.url, id)).status).toBe('failed');
     } finally {
       await queue.close();
     }
@@ -359,31 +337,24 @@ describe('what ends a job, counted once where it ends', () => {
 });
 
 describe('a sandbox that cannot be set up', () => {
-  const redis = new TestRedis();
   const metrics = new RuncellMetrics({ defaultMetrics: false });
-  let api: TestApi;
-  let worker: RuncellWorker;
-  beforeAll(async () => {
-    await redis.start();
-    api = await startApi(redis.url, { metrics });
-    // A real cgroup driver given a root that cannot hold cgroups (a file): every run fails to set up.
-    const sandbox = Sandbox.create({
-      dataDir: config.dataDir,
-      rootfs: verifiedRootfs(config.dataDir, config.languages),
-      cgroups: new CgroupV2Driver({ root: '/etc/hostname' }),
-      onPhases: (phases) => metrics.observeSandboxPhases(phases),
-    });
-    worker = await startWorker(redis.url, { metrics, sandbox });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await api?.close();
-    await redis.destroy();
-  });
+  const service = serviceFixture(
+    () => ({
+      metrics,
+      // A real cgroup driver given a root that cannot hold cgroups (a file): every run fails to set up.
+      sandbox: Sandbox.create({
+        dataDir: config.dataDir,
+        rootfs: verifiedRootfs(config.dataDir, config.languages),
+        cgroups: new CgroupV2Driver({ root: '/etc/hostname' }),
+        onPhases: (phases) => metrics.observeSandboxPhases(phases),
+      }),
+    }),
+    { metrics },
+  );
 
   it('counts a sandbox error with its reason, and no launch overhead for a run that never launched', async () => {
-    const id = (await http(`${api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
-    expect((await untilDone(api.url, id)).status).toBe('failed');
+    const id = (await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
+    expect((await untilDone(service.api.url, id)).status).toBe('failed');
     const text = await metrics.render();
     expect(text).toMatch(/^runcell_sandbox_errors_total\{reason="setup"\} 1$/m);
     expect(text).toMatch(/^runcell_jobs_total\{language="command",status="failed"\} 1$/m);

@@ -167,11 +167,11 @@ export interface ServiceFixture {
  * beforeAll, so it may build what it needs then.
  */
 /** A Redis of the file's own and an API on it, for the whole file (tests start their own workers). */
-export function apiFixture(): Omit<ServiceFixture, 'worker'> {
+export function apiFixture(apiOptions: Partial<ApiOptions> = {}): Omit<ServiceFixture, 'worker'> {
   const fixture = { redis: new TestRedis() } as Omit<ServiceFixture, 'worker'>;
   beforeAll(async () => {
     await fixture.redis.start();
-    fixture.api = await startApi(fixture.redis.url);
+    fixture.api = await startApi(fixture.redis.url, apiOptions);
   });
   afterAll(async () => {
     await fixture.api?.close();
@@ -180,9 +180,9 @@ export function apiFixture(): Omit<ServiceFixture, 'worker'> {
   return fixture;
 }
 
-/** apiFixture and a worker in this process. */
-export function serviceFixture(workerOptions: () => Partial<RuncellWorkerOptions> = () => ({})): ServiceFixture {
-  const fixture = apiFixture() as ServiceFixture;
+/** apiFixture and a worker in this process (its options made in beforeAll, after the API has started). */
+export function serviceFixture(workerOptions: () => Partial<RuncellWorkerOptions> = () => ({}), apiOptions: Partial<ApiOptions> = {}): ServiceFixture {
+  const fixture = apiFixture(apiOptions) as ServiceFixture;
   beforeAll(async () => {
     fixture.worker = await startWorker(fixture.redis.url, workerOptions());
   });
