@@ -31,6 +31,11 @@ const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.c
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const cacheDir = mkdtempSync(join(config.dataDir, 'bench-compile-cache-'));
 const cache = new CompileCache({ dir: cacheDir, maxBytes: 64 * 1024 * 1024, ttlSeconds: 3600, rootfsHash: marker.hash, versions: marker.languages });
+// The key the worker itself computed for the submission's compile (command, flags, env, limits, seccomp profile),
+// so that the direct runs below use exactly the binary the judged runs use, whatever the compile plan becomes.
+let compileKey: string | undefined;
+const workerKey = cache.key.bind(cache);
+cache.key = (inputs) => (compileKey = workerKey(inputs));
 
 // As contestants write it: the whole standard library in, iostream out.
 const SOURCE = '#include <bits/stdc++.h>\nusing namespace std;\nint main(){ios::sync_with_stdio(false);long long a,b;cin>>a>>b;cout<<a+b<<"\\n";}\n';
@@ -78,8 +83,8 @@ async function judged(compileCache: CompileCache | undefined): Promise<JudgedFig
 
 /** N direct sandbox runs of the compiled binary: a workspace with it, then run after run, nothing else. */
 async function direct(): Promise<number[]> {
-  const hit = await cache.get(cache.key({ language: 'cpp', argv: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', 'main', 'main.cpp'], files: request.files!, limits: resolveLimits({}, { phase: 'compile' }) }));
-  if (!hit) throw new Error('the compiled binary is not in the cache (did the compile command change?)');
+  const hit = compileKey === undefined ? undefined : await cache.get(compileKey);
+  if (!hit) throw new Error('the compiled binary is not in the compile cache (the judged warm-up should have stored it)');
   const limits = resolveLimits({});
   return pool.withSlot(async (slot) => {
     const workspace = await sandbox.createWorkspace(slot, limits.workspace_bytes);

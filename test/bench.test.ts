@@ -1,0 +1,49 @@
+/**
+ * Every bench script, once, with tiny parameters: so that none rots between the releases that run them in
+ * earnest. The figures printed here mean nothing (a busy 2-core machine, a handful of runs); what is checked is
+ * that each script runs to its end and prints its table. Timing goals live in the scripts' own output, never here.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+/** The tiny parameters of each bench script; a new bench script without an entry fails the first test. */
+const TINY: Record<string, { args: string[]; prints: RegExp }> = {
+  'bench:sandbox': { args: ['--runs', '3'], prints: /ratio/i },
+  'bench:service': { args: ['--seconds', '2', '--rounds', '1', '--concurrency', '1', '--ingest-clients', '2'], prints: /jobs\/s/ },
+  'bench:metrics': { args: ['--jobs', '200', '--running', '2'], prints: /scrape|render/i },
+  'bench:judge': { args: ['--tests', '2', '--rounds', '1'], prints: /judged, per test/ },
+  'bench:languages': { args: ['--runs', '1'], prints: /\| *c *\|/ },
+  'bench:soak': { args: ['--seconds', '8', '--concurrency', '1', '--interval', '4'], prints: /lost/i },
+};
+
+function runBench(name: string, args: string[]): { status: number | null; output: string } {
+  const result = spawnSync('npm', ['run', '--silent', name, '--', ...args], {
+    cwd: root,
+    env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 600_000,
+  });
+  return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
+}
+
+describe('bench scripts (tiny parameters)', () => {
+  it('every bench:* script in package.json has tiny parameters here', () => {
+    const benches = Object.keys(scripts).filter((name) => name.startsWith('bench:')).sort();
+    expect(benches).toEqual(Object.keys(TINY).sort());
+  });
+
+  for (const [name, { args, prints }] of Object.entries(TINY)) {
+    it(`${name} ${args.join(' ')} runs to its end`, { timeout: 600_000 }, () => {
+      const { status, output } = runBench(name, args);
+      if (status !== 0) console.error(output.slice(-4000));
+      expect(status).toBe(0);
+      expect(output).toMatch(prints);
+    });
+  }
+});
