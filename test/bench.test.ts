@@ -3,7 +3,7 @@
  * earnest. The figures printed here mean nothing (a busy 2-core machine, a handful of runs); what is checked is
  * that each script runs to its end and prints its table. Timing goals live in the scripts' own output, never here.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,15 +21,20 @@ const TINY: Record<string, { args: string[]; prints: RegExp }> = {
   'bench:soak': { args: ['--seconds', '8', '--concurrency', '1', '--interval', '4'], prints: /lost/i },
 };
 
-function runBench(name: string, args: string[]): { status: number | null; output: string } {
-  const result = spawnSync('npm', ['run', '--silent', name, '--', ...args], {
+/** Runs one bench script without blocking this process (vitest's worker must keep answering its runner). */
+function runBench(name: string, args: string[]): Promise<{ status: number | null; output: string }> {
+  const child = spawn('npm', ['run', '--silent', name, '--', ...args], {
     cwd: root,
     env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn' },
-    encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 600_000,
   });
-  return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, output }));
+  });
 }
 
 describe('bench scripts (tiny parameters)', () => {
@@ -39,8 +44,8 @@ describe('bench scripts (tiny parameters)', () => {
   });
 
   for (const [name, { args, prints }] of Object.entries(TINY)) {
-    it(`${name} ${args.join(' ')} runs to its end`, { timeout: 600_000 }, () => {
-      const { status, output } = runBench(name, args);
+    it(`${name} ${args.join(' ')} runs to its end`, { timeout: 600_000 }, async () => {
+      const { status, output } = await runBench(name, args);
       if (status !== 0) console.error(output.slice(-4000));
       expect(status).toBe(0);
       expect(output).toMatch(prints);
