@@ -6,7 +6,7 @@
 import { closeSync, fchownSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { signalName } from './accounting.js';
+import { signalName } from './signals.js';
 import { pipe, reap, spawnWithFds, type ExitStatus } from './libc.js';
 
 export interface LaunchOptions {

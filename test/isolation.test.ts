@@ -8,7 +8,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '../sandbox/cgroup.js';
+import { waitUntil } from '../sandbox/cgroup-driver.js';
 import { loadLibc } from '../sandbox/libc.js';
 import { c, config, job, sandbox, sh } from './helpers.js';
 import { startApi, waitFor, type TestApi } from './service-helpers.js';
