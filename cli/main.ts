@@ -21,9 +21,17 @@ const EXIT_FAILURE = 1;
 
 class UsageError extends Error {}
 
-function positiveInteger(value: string): number {
+/** A limit's own minimum (1 ms of CPU, 0 bytes of output...) is checked against LIMIT_TABLE afterwards. */
+function nonNegativeInteger(value: string): number {
   const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  if (value.trim() === '' || !Number.isSafeInteger(number) || number < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return number;
+}
+
+/** 0 asks for any free port. */
+function portNumber(value: string): number {
+  const number = nonNegativeInteger(value);
+  if (number > 65535) throw new InvalidArgumentError('expected a TCP port, 0 to 65535');
   return number;
 }
 
@@ -152,13 +160,13 @@ export function buildProgram(): Command {
     .option('--lang <id>', `language: ${LANGUAGES.map((l) => l.id).join(', ')}`)
     .option('--file <path>', 'a source file; repeatable; the first is the entry point', collect)
     .option('--stdin <path>', 'file to feed to the program on stdin')
-    .option('--cpu-ms <n>', 'CPU time limit (all processes)', positiveInteger)
-    .option('--wall-ms <n>', 'wall time limit', positiveInteger)
-    .option('--memory-mb <n>', 'memory limit in MiB', positiveInteger)
-    .option('--pids <n>', 'process/thread limit', positiveInteger)
-    .option('--output-kb <n>', 'stdout and stderr cap in KiB, each', positiveInteger)
-    .option('--file-size-mb <n>', 'largest file the program may write, in MiB', positiveInteger)
-    .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', positiveInteger)
+    .option('--cpu-ms <n>', 'CPU time limit (all processes)', nonNegativeInteger)
+    .option('--wall-ms <n>', 'wall time limit', nonNegativeInteger)
+    .option('--memory-mb <n>', 'memory limit in MiB', nonNegativeInteger)
+    .option('--pids <n>', 'process/thread limit', nonNegativeInteger)
+    .option('--output-kb <n>', 'stdout and stderr cap in KiB, each', nonNegativeInteger)
+    .option('--file-size-mb <n>', 'largest file the program may write, in MiB', nonNegativeInteger)
+    .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', nonNegativeInteger)
     .option('--env <NAME=VALUE>', 'environment variable for the program; repeatable', collect)
     .option('--json', 'print exactly one JSON object: {"compile"?, "run"}')
     .action(async (rest: string[], options: RunOptions) => {
@@ -179,7 +187,7 @@ export function buildProgram(): Command {
     ['worker', 'a worker only (needs REDIS_URL)'],
   ] as const) {
     const command = program.command(name).description(description);
-    if (name !== 'worker') command.option('--port <n>', 'port to listen on (else RUNCELL_PORT, else 8080)', positiveInteger);
+    if (name !== 'worker') command.option('--port <n>', 'port to listen on, 0 for any free one (else RUNCELL_PORT, else 8080)', portNumber);
     command.action(async (options: { port?: number }) => {
       const config = loadConfig();
       if (options.port !== undefined) config.port = options.port;
