@@ -17,6 +17,7 @@ export const UNIT_TESTS = [
   'test/seccomp-doc.test.ts',
   'test/connection.test.ts',
   'test/cgroup2.test.ts',
+  'test/security/coverage.test.ts',
   // The job contract (contract/): pure schemas.
   'test/contract*.test.ts',
   'test/contract/**/*.test.ts',
