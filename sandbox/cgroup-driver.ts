@@ -52,8 +52,6 @@ export interface CgroupDriver {
   create(name: string, limits: CgroupLimits): Promise<RunCgroup>;
   /** Names ("<slot parent>/<run>") of run cgroups that exist now (leftovers, when nothing runs). */
   list(): string[];
-  /** Host pids in the run cgroup `name` (empty when it does not exist). */
-  pidsOf(name: string): number[];
   /** Kills whatever is in the run cgroup `name` and removes it (a leftover of a dead worker). */
   remove(name: string): Promise<void>;
   /** Removes the slot parents and runcell's parent cgroup(s) where no run uses them. */

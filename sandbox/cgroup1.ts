@@ -93,14 +93,6 @@ export class CgroupV1Driver implements CgroupDriver {
     return listRuns(join(this.mounts.memory, this.parentName));
   }
 
-  pidsOf(name: string): number[] {
-    try {
-      return parsePids(readFileSync(join(this.dir('freezer', name), 'cgroup.procs'), 'utf8'));
-    } catch {
-      return [];
-    }
-  }
-
   async remove(name: string): Promise<void> {
     const dirs = [...new Set(Object.values(this.mounts))].map((mount) => join(mount, this.parentName, name)).filter((dir) => existsSync(dir));
     if (dirs.length === 0) return;

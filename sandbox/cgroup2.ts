@@ -83,10 +83,6 @@ export class CgroupV2Driver implements CgroupDriver {
     return listRuns(this.parent);
   }
 
-  pidsOf(name: string): number[] {
-    return new CgroupV2Run(name, join(this.parent, name)).pids();
-  }
-
   async remove(name: string): Promise<void> {
     const dir = join(this.parent, name);
     if (existsSync(dir)) await new CgroupV2Run(name, dir).destroy();

@@ -5,13 +5,15 @@
  *
  * - Content-addressed: the key is the sha256 of a canonical encoding of every
  *   input of the compile (rootfs and toolchain version, language, compile
- *   argv, environment, limits, each file's path, mode and content digest), so
+ *   argv, environment, limits, each file's path, mode and content digest,
+ *   the seccomp profile), so
  *   different inputs never share an entry.
  * - One file per entry under <dataDir>/compile-cache, written whole and
  *   renamed into place (concurrent workers on one host see all or nothing).
  * - Expires `ttlSeconds` after it was made; the total size is capped, the
  *   least recently used entries (by mtime, touched on each hit) go first.
- * - What is stored was read with readTreeBeneath (never follows a link).
+ * - What is stored was read with readCompiledTree (compiled-tree.ts: safe-fs's
+ *   readTreeBeneath, which never follows a link, all or nothing).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, unlinkSync } from 'node:fs';
@@ -20,7 +22,7 @@ import { join } from 'node:path';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { Limits } from '../sandbox/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
-import { readTreeBeneath, UnsafeTreeError } from './read-tree.js';
+import { readCompiledTree, UnsafeTreeError } from './compiled-tree.js';
 
 export interface CompileCacheOptions {
   /** Where entries live: <dataDir>/compile-cache by convention (see cacheDir). */
@@ -136,7 +138,7 @@ export class CompileCache {
     if (!this.enabled) return false;
     let files: WorkspaceFile[];
     try {
-      files = readTreeBeneath(boxPath, { maxBytes: this.maxEntryBytes, maxFiles: this.maxEntryFiles });
+      files = readCompiledTree(boxPath, { maxBytes: this.maxEntryBytes, maxFiles: this.maxEntryFiles });
     } catch (error) {
       if (error instanceof UnsafeTreeError || (error as NodeJS.ErrnoException).code === 'ELOOP') return false;
       throw error;
