@@ -139,8 +139,16 @@ describe('CompileCache', () => {
     expect(await cache.get(c, 5_000)).toBeDefined();
   });
 
-  it('an expired entry is removed when asked for; a corrupt one is a miss', async () => {
-    const cache = newCache('ttl', MiB, 10);
+  it('an expired entry is removed when asked for; a corrupt one is a miss, removed and reported', async () => {
+    const warnings: string[] = [];
+    const cache = new CompileCache({
+      dir: join(dir, 'ttl'),
+      maxBytes: MiB,
+      ttlSeconds: 10,
+      rootfsHash: 'test-rootfs',
+      versions: { c: '12.2.0' },
+      logger: { warn: (fields, message) => warnings.push(`${message} ${JSON.stringify(fields)}`) },
+    });
     const k = key(cache, 'x');
     await cache.put(k, source('x', 10), okRun, 1_000);
     expect(await cache.get(k, 10_999)).toBeDefined();
@@ -148,7 +156,10 @@ describe('CompileCache', () => {
     expect(readdirSync(join(dir, 'ttl'))).toEqual([]);
     const corrupt = key(cache, 'corrupt');
     writeFileSync(join(dir, 'ttl', `${corrupt}.entry`), 'garbage');
+    expect(warnings).toEqual([]); // an expired entry, or a miss, is no news
     expect(await cache.get(corrupt)).toBeUndefined();
+    expect(readdirSync(join(dir, 'ttl'))).toEqual([]);
+    expect(warnings).toEqual([`compile cache: removing an entry that does not decode ${JSON.stringify({ path: join(dir, 'ttl', `${corrupt}.entry`) })}`]);
   });
 
   it('storing an entry removes those unused for longer than the TTL, even with room to spare', async () => {
