@@ -18,6 +18,7 @@ export const UNIT_TESTS = [
   'test/connection.test.ts',
   'test/cgroup2.test.ts',
   'test/security/coverage.test.ts',
+  'test/readme.test.ts',
   // The job contract (contract/): pure schemas.
   'test/contract*.test.ts',
   'test/contract/**/*.test.ts',

@@ -152,7 +152,20 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     // Parse errors become exceptions, so that main() gives them the usage exit code.
     .exitOverride();
+  addRunCommand(program);
+  program
+    .command('doctor')
+    .description('check that this host can run sandboxes, and say what to fix')
+    .action(async () => {
+      process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
+    });
+  addServiceCommands(program);
+  addRootfsCommands(program);
+  return program;
+}
 
+/** `runcell run`: one job, no server. */
+function addRunCommand(program: Command): void {
   program
     .command('run')
     .description('run a program (--lang with --file) or a command (after --) in the sandbox')
@@ -172,39 +185,44 @@ export function buildProgram(): Command {
     .action(async (rest: string[], options: RunOptions) => {
       process.exitCode = await runCommand(rest, options);
     });
+}
 
-  program
-    .command('doctor')
-    .description('check that this host can run sandboxes, and say what to fix')
-    .action(async () => {
-      process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
-    });
+const SERVICE_COMMANDS = {
+  serve: { roles: { api: true, worker: true, embeddedRedis: true }, description: 'the API and a worker in one process (starts its own Redis unless REDIS_URL is set)' },
+  api: { roles: { api: true, worker: false, embeddedRedis: false }, description: 'the HTTP API only (needs REDIS_URL)' },
+  worker: { roles: { api: false, worker: true, embeddedRedis: false }, description: 'a worker only (needs REDIS_URL)' },
+} as const;
 
-  const serveRoles = { serve: { api: true, worker: true, embeddedRedis: true }, api: { api: true, worker: false, embeddedRedis: false }, worker: { api: false, worker: true, embeddedRedis: false } };
-  for (const [name, description] of [
-    ['serve', 'the API and a worker in one process (starts its own Redis unless REDIS_URL is set)'],
-    ['api', 'the HTTP API only (needs REDIS_URL)'],
-    ['worker', 'a worker only (needs REDIS_URL)'],
-  ] as const) {
+/** `runcell serve | api | worker`: the service, until SIGTERM or SIGINT. */
+function addServiceCommands(program: Command): void {
+  for (const [name, { roles, description }] of Object.entries(SERVICE_COMMANDS)) {
     const command = program.command(name).description(description);
-    if (name !== 'worker') command.option('--port <n>', 'port to listen on, 0 for any free one (else RUNCELL_PORT, else 8080)', portNumber);
+    if (roles.api) command.option('--port <n>', 'port to listen on, 0 for any free one (else RUNCELL_PORT, else 8080)', portNumber);
     command.action(async (options: { port?: number }) => {
       const config = loadConfig();
       if (options.port !== undefined) config.port = options.port;
-      const service = await startService(config, serveRoles[name]);
-      if (service.url) {
-        process.stdout.write(`runcell ${name}: listening on ${service.url}\n`);
-        process.stdout.write(
-          `try: curl -s -X POST '${service.url}/v1/jobs?wait=10' -H 'Content-Type: application/json' ${config.apiKeys.length ? "-H 'Authorization: Bearer <key>' " : ''}-d '{"language":"python3","files":[{"path":"main.py","content":"print(6*7)"}]}'\n`,
-        );
-      } else {
-        process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
-      }
-      if (service.metricsUrl) process.stdout.write(`runcell ${name}: metrics at ${service.metricsUrl}\n`);
+      const service = await startService(config, roles);
+      announce(name, service, config.apiKeys.length > 0);
       await runUntilSignal(service);
     });
   }
+}
 
+/** Says where a started service listens, with a request to try. */
+function announce(name: string, service: { url?: string; redisUrl: string; metricsUrl?: string }, keyed: boolean): void {
+  if (service.url) {
+    process.stdout.write(`runcell ${name}: listening on ${service.url}\n`);
+    process.stdout.write(
+      `try: curl -s -X POST '${service.url}/v1/jobs?wait=10' -H 'Content-Type: application/json' ${keyed ? "-H 'Authorization: Bearer <key>' " : ''}-d '{"language":"python3","files":[{"path":"main.py","content":"print(6*7)"}]}'\n`,
+    );
+  } else {
+    process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
+  }
+  if (service.metricsUrl) process.stdout.write(`runcell ${name}: metrics at ${service.metricsUrl}\n`);
+}
+
+/** `runcell rootfs build | path`. */
+function addRootfsCommands(program: Command): void {
   const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
   rootfs
     .command('build')
@@ -228,7 +246,6 @@ export function buildProgram(): Command {
         process.exitCode = EXIT_FAILURE;
       }
     });
-  return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
