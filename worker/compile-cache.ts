@@ -6,8 +6,7 @@
  * - Content-addressed: the key is the sha256 of a canonical encoding of every
  *   input of the compile (rootfs and toolchain version, language, compile
  *   argv, environment, limits, each file's path, mode and content digest,
- *   the seccomp profile), so
- *   different inputs never share an entry.
+ *   the seccomp profile), so different inputs never share an entry.
  * - One file per entry under <dataDir>/compile-cache, written whole and
  *   renamed into place (concurrent workers on one host see all or nothing).
  * - Expires `ttlSeconds` after it was made; the total size is capped, the
