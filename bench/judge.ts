@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
-import { CompileCache } from '../judge/compile-cache.js';
+import { CompileCache } from '../worker/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';

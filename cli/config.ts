@@ -1,11 +1,11 @@
 /**
- * Configuration from the environment: one place that reads RUNCELL_*.
- * Documented in README.md (configuration table).
+ * Configuration from the environment: the settings of settings.ts (each
+ * variable's default, parser and meaning) and the limit table of
+ * sandbox/limits.ts, shaped for the service. README.md's configuration table
+ * is generated from the same table.
  */
-import { cpus } from 'node:os';
-import { selectLanguages } from '../rootfs/languages.js';
 import { limitTableFromEnv, type LimitTable } from '../sandbox/limits.js';
-import { DEFAULT_UID_BASE } from '../sandbox/slots.js';
+import { readSettings, type LOG_LEVELS } from './settings.js';
 
 export interface Config {
   /** RUNCELL_DATA_DIR: rootfs images, workspaces, helper, slot locks. */
@@ -43,7 +43,7 @@ export interface Config {
   /** RUNCELL_LOCK_DURATION_MS: a dead worker's job is retried after about this long. */
   lockDurationMs: number;
   /** RUNCELL_LOG_LEVEL: pino level. */
-  logLevel: string;
+  logLevel: (typeof LOG_LEVELS)[number];
   /** RUNCELL_READY_WORKER_SECONDS: /readyz wants a worker seen within this many seconds. */
   readyWorkerSeconds: number;
   /** RUNCELL_METRICS_PORT: where `runcell worker` serves GET /metrics (on RUNCELL_HOST); unset = not served, 0 = any free port. */
@@ -52,70 +52,34 @@ export interface Config {
   compileCache: { bytes: number; ttlSeconds: number };
 }
 
-function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const value = integer(env, name, fallback, 0);
-  if (value > 65535) throw new Error(`${name} must be a TCP port (0 to 65535), got ${value}`);
-  return value;
-}
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return value;
-}
-
-function cgroupName(name: string): string {
-  // No dots: "system.slice", "init.scope" or "cgroup.procs" belong to systemd or the kernel.
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-    throw new Error(`RUNCELL_CGROUP_PARENT must be a plain name (letters, digits, '_', '-'), got ${JSON.stringify(name)}`);
-  }
-  return name;
-}
-
-function languageList(raw: string | undefined): string[] | undefined {
-  const ids = (raw ?? '').split(',').map((id) => id.trim()).filter((id) => id !== '');
-  if (ids.length === 0) return undefined;
-  try {
-    return selectLanguages(ids).map((language) => language.id);
-  } catch (error) {
-    throw new Error(`RUNCELL_LANGUAGES: ${(error as Error).message}`);
-  }
-}
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const quota = env.RUNCELL_CPU_QUOTA ? Number(env.RUNCELL_CPU_QUOTA) : undefined;
-  if (quota !== undefined && !(quota > 0)) throw new Error('RUNCELL_CPU_QUOTA must be a positive number of CPUs');
+  const settings = readSettings(env);
   return {
-    dataDir: env.RUNCELL_DATA_DIR || '/var/lib/runcell',
-    uidBase: integer(env, 'RUNCELL_UID_BASE', DEFAULT_UID_BASE, 1000),
-    slots: integer(env, 'RUNCELL_SLOTS', Math.max(16, cpus().length * 2), 1),
-    cgroupParent: cgroupName(env.RUNCELL_CGROUP_PARENT || 'runcell'),
-    cpuQuota: quota,
+    dataDir: settings.dataDir,
+    uidBase: settings.uidBase,
+    slots: settings.slots,
+    cgroupParent: settings.cgroupParent,
+    cpuQuota: settings.cpuQuota,
     limits: limitTableFromEnv(env),
-    languages: languageList(env.RUNCELL_LANGUAGES),
-    redisUrl: env.REDIS_URL || undefined,
-    host: env.RUNCELL_HOST || '127.0.0.1',
-    port: port(env, 'RUNCELL_PORT', 8080),
-    apiKeys: (env.RUNCELL_API_KEYS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''),
-    maxBodyBytes: integer(env, 'RUNCELL_MAX_BODY_BYTES', 10 * 1024 * 1024, 1024),
-    maxBacklog: integer(env, 'RUNCELL_MAX_BACKLOG', 10_000, 1),
-    rateLimitPerMinute: integer(env, 'RUNCELL_RATE_LIMIT', 0, 0),
-    concurrency: integer(env, 'RUNCELL_CONCURRENCY', cpus().length, 1),
+    languages: settings.languages,
+    redisUrl: settings.redisUrl,
+    host: settings.host,
+    port: settings.port,
+    apiKeys: settings.apiKeys,
+    maxBodyBytes: settings.maxBodyBytes,
+    maxBacklog: settings.maxBacklog,
+    rateLimitPerMinute: settings.rateLimitPerMinute,
+    concurrency: settings.concurrency,
     retention: {
-      completedSeconds: integer(env, 'RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, 1),
-      maxFinished: integer(env, 'RUNCELL_RETAIN_MAX', 100_000, 1),
-      failedSeconds: integer(env, 'RUNCELL_RETAIN_FAILED_SECONDS', 86_400, 1),
+      completedSeconds: settings.retainCompletedSeconds,
+      maxFinished: settings.retainMax,
+      failedSeconds: settings.retainFailedSeconds,
     },
-    shutdownTimeoutMs: integer(env, 'RUNCELL_SHUTDOWN_TIMEOUT_MS', 30_000, 0),
-    lockDurationMs: integer(env, 'RUNCELL_LOCK_DURATION_MS', 10_000, 1000),
-    logLevel: env.RUNCELL_LOG_LEVEL || 'info',
-    readyWorkerSeconds: integer(env, 'RUNCELL_READY_WORKER_SECONDS', 30, 1),
-    metricsPort: env.RUNCELL_METRICS_PORT ? port(env, 'RUNCELL_METRICS_PORT', 0) : undefined,
-    compileCache: {
-      bytes: integer(env, 'RUNCELL_COMPILE_CACHE_BYTES', 256 * 1024 * 1024, 0),
-      ttlSeconds: integer(env, 'RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, 1),
-    },
+    shutdownTimeoutMs: settings.shutdownTimeoutMs,
+    lockDurationMs: settings.lockDurationMs,
+    logLevel: settings.logLevel,
+    readyWorkerSeconds: settings.readyWorkerSeconds,
+    metricsPort: settings.metricsPort,
+    compileCache: { bytes: settings.compileCacheBytes, ttlSeconds: settings.compileCacheTtlSeconds },
   };
 }

@@ -17,7 +17,7 @@ import type { Config } from './config.js';
 interface Check {
   name: string;
   /** Returns a problem with its fix, or undefined when fine; may return a detail line with ok. */
-  run(): { problem?: string; detail?: string } | Promise<{ problem?: string; detail?: string }>;
+  run(): Outcome | Promise<Outcome>;
 }
 
 function readNumber(path: string): number | undefined {
@@ -28,85 +28,78 @@ function readNumber(path: string): number | undefined {
   }
 }
 
+type Outcome = { problem?: string; detail?: string };
+
+/** What `runcell doctor` checks, in order; each says what to fix. */
 function checks(config: Config): Check[] {
+  const installed = (path: string, fix: string) => () => (existsSync(path) ? {} : { problem: fix });
   return [
     {
       name: 'running as root',
       run: () => (process.getuid?.() === 0 ? {} : { problem: 'runcell creates cgroups and mounts: run it as root (it drops to a slot uid for every job)' }),
     },
-    {
-      name: 'unprivileged user namespaces',
-      run: () => {
-        if ((readNumber('/proc/sys/user/max_user_namespaces') ?? 1) === 0) return { problem: 'user namespaces are disabled: sysctl -w user.max_user_namespaces=15000' };
-        if (readNumber('/proc/sys/kernel/unprivileged_userns_clone') === 0) return { problem: 'sysctl -w kernel.unprivileged_userns_clone=1' };
-        if (readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === 1) {
-          return { problem: 'AppArmor restricts unprivileged user namespaces: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile for /usr/bin/bwrap' };
-        }
-        return {};
-      },
-    },
-    {
-      name: 'cgroups',
-      run: () => {
-        try {
-          const driver = detectCgroupDriver({ parentName: config.cgroupParent });
-          const problems = driver.problems();
-          return problems.length ? { problem: problems.join('; ') } : { detail: driver.describe() };
-        } catch (error) {
-          return { problem: (error as Error).message };
-        }
-      },
-    },
-    {
-      name: 'bubblewrap',
-      run: () => {
-        if (!existsSync('/usr/bin/bwrap')) return { problem: 'apt-get install bubblewrap' };
-        const version = execFileSync('/usr/bin/bwrap', ['--version'], { encoding: 'utf8' }).trim();
-        const [major, minor] = (version.split(' ')[1] ?? '0.0').split('.').map(Number);
-        if (major === 0 && minor < 8) return { problem: `${version} is too old: runcell needs --disable-userns (0.8 or later)` };
-        return { detail: version };
-      },
-    },
-    {
-      name: 'libseccomp',
-      run: () => {
-        try {
-          const sizes = Object.values(SECCOMP_POLICIES).map((policy) => `${policy.name} ${compileSeccomp(policy).bpf.length / 8}`);
-          return { detail: `profiles compile to BPF instructions: ${sizes.join(', ')}` };
-        } catch (error) {
-          return { problem: `${(error as Error).message} (apt-get install libseccomp2)` };
-        }
-      },
-    },
-    {
-      name: 'gcc (to build runcell-exec)',
-      run: () => (existsSync('/usr/bin/gcc') ? {} : { problem: 'apt-get install gcc libc6-dev' }),
-    },
-    {
-      name: 'mmdebstrap (to build the rootfs)',
-      run: () => (existsSync('/usr/bin/mmdebstrap') ? {} : { problem: 'apt-get install mmdebstrap' }),
-    },
+    { name: 'unprivileged user namespaces', run: userNamespaces },
+    { name: 'cgroups', run: () => cgroups(config) },
+    { name: 'bubblewrap', run: bubblewrap },
+    { name: 'libseccomp', run: libseccomp },
+    { name: 'gcc (to build runcell-exec)', run: installed('/usr/bin/gcc', 'apt-get install gcc libc6-dev') },
+    { name: 'mmdebstrap (to build the rootfs)', run: installed('/usr/bin/mmdebstrap', 'apt-get install mmdebstrap') },
     {
       name: 'redis-server (for `runcell serve` without REDIS_URL)',
-      run: () => (config.redisUrl || existsSync('/usr/bin/redis-server') ? {} : { problem: 'apt-get install redis-server, or set REDIS_URL' }),
+      run: () => (config.redisUrl ? {} : installed('/usr/bin/redis-server', 'apt-get install redis-server, or set REDIS_URL')()),
     },
-    {
-      name: 'rootfs',
-      run: () => {
-        const location = rootfsLocation(config.dataDir, config.languages);
-        const problem = rootfsProblem(location);
-        if (problem) return { problem };
-        const languages = Object.entries(readMarker(location.path).languages).map(([id, version]) => `${id} ${version}`);
-        return { detail: `${location.path} (${languages.join(', ')})` };
-      },
-    },
+    { name: 'rootfs', run: () => rootfs(config) },
   ];
+}
+
+function userNamespaces(): Outcome {
+  if ((readNumber('/proc/sys/user/max_user_namespaces') ?? 1) === 0) return { problem: 'user namespaces are disabled: sysctl -w user.max_user_namespaces=15000' };
+  if (readNumber('/proc/sys/kernel/unprivileged_userns_clone') === 0) return { problem: 'sysctl -w kernel.unprivileged_userns_clone=1' };
+  if (readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === 1) {
+    return { problem: 'AppArmor restricts unprivileged user namespaces: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile for /usr/bin/bwrap' };
+  }
+  return {};
+}
+
+function cgroups(config: Config): Outcome {
+  try {
+    const driver = detectCgroupDriver({ parentName: config.cgroupParent });
+    const problems = driver.problems();
+    return problems.length ? { problem: problems.join('; ') } : { detail: driver.describe() };
+  } catch (error) {
+    return { problem: (error as Error).message };
+  }
+}
+
+function bubblewrap(): Outcome {
+  if (!existsSync('/usr/bin/bwrap')) return { problem: 'apt-get install bubblewrap' };
+  const version = execFileSync('/usr/bin/bwrap', ['--version'], { encoding: 'utf8' }).trim();
+  const [major, minor] = (version.split(' ')[1] ?? '0.0').split('.').map(Number);
+  if (major === 0 && minor < 8) return { problem: `${version} is too old: runcell needs --disable-userns (0.8 or later)` };
+  return { detail: version };
+}
+
+function libseccomp(): Outcome {
+  try {
+    const sizes = Object.values(SECCOMP_POLICIES).map((policy) => `${policy.name} ${compileSeccomp(policy).bpf.length / 8}`);
+    return { detail: `profiles compile to BPF instructions: ${sizes.join(', ')}` };
+  } catch (error) {
+    return { problem: `${(error as Error).message} (apt-get install libseccomp2)` };
+  }
+}
+
+function rootfs(config: Config): Outcome {
+  const location = rootfsLocation(config.dataDir, config.languages);
+  const problem = rootfsProblem(location);
+  if (problem) return { problem };
+  const languages = Object.entries(readMarker(location.path).languages).map(([id, version]) => `${id} ${version}`);
+  return { detail: `${location.path} (${languages.join(', ')})` };
 }
 
 export async function doctor(config: Config, out: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<boolean> {
   let healthy = true;
   for (const check of checks(config)) {
-    let outcome: { problem?: string; detail?: string };
+    let outcome: Outcome;
     try {
       outcome = await check.run();
     } catch (error) {

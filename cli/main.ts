@@ -21,9 +21,17 @@ const EXIT_FAILURE = 1;
 
 class UsageError extends Error {}
 
-function positiveInteger(value: string): number {
+/** A limit's own minimum (1 ms of CPU, 0 bytes of output...) is checked against LIMIT_TABLE afterwards. */
+function nonNegativeInteger(value: string): number {
   const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  if (value.trim() === '' || !Number.isSafeInteger(number) || number < 0) throw new InvalidArgumentError('expected an integer >= 0');
+  return number;
+}
+
+/** 0 asks for any free port. */
+function portNumber(value: string): number {
+  const number = nonNegativeInteger(value);
+  if (number > 65535) throw new InvalidArgumentError('expected a TCP port, 0 to 65535');
   return number;
 }
 
@@ -144,7 +152,20 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     // Parse errors become exceptions, so that main() gives them the usage exit code.
     .exitOverride();
+  addRunCommand(program);
+  program
+    .command('doctor')
+    .description('check that this host can run sandboxes, and say what to fix')
+    .action(async () => {
+      process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
+    });
+  addServiceCommands(program);
+  addRootfsCommands(program);
+  return program;
+}
 
+/** `runcell run`: one job, no server. */
+function addRunCommand(program: Command): void {
   program
     .command('run')
     .description('run a program (--lang with --file) or a command (after --) in the sandbox')
@@ -152,51 +173,56 @@ export function buildProgram(): Command {
     .option('--lang <id>', `language: ${LANGUAGES.map((l) => l.id).join(', ')}`)
     .option('--file <path>', 'a source file; repeatable; the first is the entry point', collect)
     .option('--stdin <path>', 'file to feed to the program on stdin')
-    .option('--cpu-ms <n>', 'CPU time limit (all processes)', positiveInteger)
-    .option('--wall-ms <n>', 'wall time limit', positiveInteger)
-    .option('--memory-mb <n>', 'memory limit in MiB', positiveInteger)
-    .option('--pids <n>', 'process/thread limit', positiveInteger)
-    .option('--output-kb <n>', 'stdout and stderr cap in KiB, each', positiveInteger)
-    .option('--file-size-mb <n>', 'largest file the program may write, in MiB', positiveInteger)
-    .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', positiveInteger)
+    .option('--cpu-ms <n>', 'CPU time limit (all processes)', nonNegativeInteger)
+    .option('--wall-ms <n>', 'wall time limit', nonNegativeInteger)
+    .option('--memory-mb <n>', 'memory limit in MiB', nonNegativeInteger)
+    .option('--pids <n>', 'process/thread limit', nonNegativeInteger)
+    .option('--output-kb <n>', 'stdout and stderr cap in KiB, each', nonNegativeInteger)
+    .option('--file-size-mb <n>', 'largest file the program may write, in MiB', nonNegativeInteger)
+    .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', nonNegativeInteger)
     .option('--env <NAME=VALUE>', 'environment variable for the program; repeatable', collect)
     .option('--json', 'print exactly one JSON object: {"compile"?, "run"}')
     .action(async (rest: string[], options: RunOptions) => {
       process.exitCode = await runCommand(rest, options);
     });
+}
 
-  program
-    .command('doctor')
-    .description('check that this host can run sandboxes, and say what to fix')
-    .action(async () => {
-      process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
-    });
+const SERVICE_COMMANDS = {
+  serve: { roles: { api: true, worker: true, embeddedRedis: true }, description: 'the API and a worker in one process (starts its own Redis unless REDIS_URL is set)' },
+  api: { roles: { api: true, worker: false, embeddedRedis: false }, description: 'the HTTP API only (needs REDIS_URL)' },
+  worker: { roles: { api: false, worker: true, embeddedRedis: false }, description: 'a worker only (needs REDIS_URL)' },
+} as const;
 
-  const serveRoles = { serve: { api: true, worker: true, embeddedRedis: true }, api: { api: true, worker: false, embeddedRedis: false }, worker: { api: false, worker: true, embeddedRedis: false } };
-  for (const [name, description] of [
-    ['serve', 'the API and a worker in one process (starts its own Redis unless REDIS_URL is set)'],
-    ['api', 'the HTTP API only (needs REDIS_URL)'],
-    ['worker', 'a worker only (needs REDIS_URL)'],
-  ] as const) {
+/** `runcell serve | api | worker`: the service, until SIGTERM or SIGINT. */
+function addServiceCommands(program: Command): void {
+  for (const [name, { roles, description }] of Object.entries(SERVICE_COMMANDS)) {
     const command = program.command(name).description(description);
-    if (name !== 'worker') command.option('--port <n>', 'port to listen on (else RUNCELL_PORT, else 8080)', positiveInteger);
+    if (roles.api) command.option('--port <n>', 'port to listen on, 0 for any free one (else RUNCELL_PORT, else 8080)', portNumber);
     command.action(async (options: { port?: number }) => {
       const config = loadConfig();
       if (options.port !== undefined) config.port = options.port;
-      const service = await startService(config, serveRoles[name]);
-      if (service.url) {
-        process.stdout.write(`runcell ${name}: listening on ${service.url}\n`);
-        process.stdout.write(
-          `try: curl -s -X POST '${service.url}/v1/jobs?wait=10' -H 'Content-Type: application/json' ${config.apiKeys.length ? "-H 'Authorization: Bearer <key>' " : ''}-d '{"language":"python3","files":[{"path":"main.py","content":"print(6*7)"}]}'\n`,
-        );
-      } else {
-        process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
-      }
-      if (service.metricsUrl) process.stdout.write(`runcell ${name}: metrics at ${service.metricsUrl}\n`);
+      const service = await startService(config, roles);
+      announce(name, service, config.apiKeys.length > 0);
       await runUntilSignal(service);
     });
   }
+}
 
+/** Says where a started service listens, with a request to try. */
+function announce(name: string, service: { url?: string; redisUrl: string; metricsUrl?: string }, keyed: boolean): void {
+  if (service.url) {
+    process.stdout.write(`runcell ${name}: listening on ${service.url}\n`);
+    process.stdout.write(
+      `try: curl -s -X POST '${service.url}/v1/jobs?wait=10' -H 'Content-Type: application/json' ${keyed ? "-H 'Authorization: Bearer <key>' " : ''}-d '{"language":"python3","files":[{"path":"main.py","content":"print(6*7)"}]}'\n`,
+    );
+  } else {
+    process.stdout.write(`runcell ${name}: taking jobs from ${service.redisUrl.startsWith('unix://') ? service.redisUrl : 'Redis'}\n`);
+  }
+  if (service.metricsUrl) process.stdout.write(`runcell ${name}: metrics at ${service.metricsUrl}\n`);
+}
+
+/** `runcell rootfs build | path`. */
+function addRootfsCommands(program: Command): void {
   const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
   rootfs
     .command('build')
@@ -220,7 +246,6 @@ export function buildProgram(): Command {
         process.exitCode = EXIT_FAILURE;
       }
     });
-  return program;
 }
 
 export async function main(argv: string[]): Promise<void> {

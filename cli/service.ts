@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createApp } from '../api/app.js';
-import { cacheDir, CompileCache } from '../judge/compile-cache.js';
+import { cacheDir, CompileCache } from '../worker/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup.js';
+import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup-driver.js';
+import { listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup-driver.js';
 
 export interface CgroupV1Options extends CgroupOptions {
   /** Mount point of each controller's hierarchy, e.g. { memory: '/sys/fs/cgroup/memory' }. */
@@ -91,14 +91,6 @@ export class CgroupV1Driver implements CgroupDriver {
 
   list(): string[] {
     return listRuns(join(this.mounts.memory, this.parentName));
-  }
-
-  pidsOf(name: string): number[] {
-    try {
-      return parsePids(readFileSync(join(this.dir('freezer', name), 'cgroup.procs'), 'utf8'));
-    } catch {
-      return [];
-    }
   }
 
   async remove(name: string): Promise<void> {

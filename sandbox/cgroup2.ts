@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup.js';
-import { V2_CONTROLLERS, listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup.js';
+import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup-driver.js';
+import { V2_CONTROLLERS, listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup-driver.js';
 
 export interface CgroupV2Options extends CgroupOptions {
   /** Mount point of the unified hierarchy (or a delegated subtree of it). Default /sys/fs/cgroup. */
@@ -81,10 +81,6 @@ export class CgroupV2Driver implements CgroupDriver {
 
   list(): string[] {
     return listRuns(this.parent);
-  }
-
-  pidsOf(name: string): number[] {
-    return new CgroupV2Run(name, join(this.parent, name)).pids();
   }
 
   async remove(name: string): Promise<void> {

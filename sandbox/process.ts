@@ -6,7 +6,7 @@
 import { closeSync, fchownSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { signalName } from './accounting.js';
+import { signalName } from './signals.js';
 import { pipe, reap, spawnWithFds, type ExitStatus } from './libc.js';
 
 export interface LaunchOptions {
@@ -86,86 +86,111 @@ export interface LaunchedProcess {
 }
 
 export async function launch(options: LaunchOptions): Promise<LaunchedProcess> {
+  const spawned = await spawnLauncher(options);
+  const output = readOutput(spawned.reads, options);
+  const exit = spawned.pid === undefined ? Promise.resolve<ExitStatus>({ code: null, signal: null }) : reapAfterClose(spawned.pid, output.status);
+  const exited = exit.then(() => undefined);
+  return {
+    pid: spawned.pid,
+    exited,
+    async outcome(closeTimeoutMs) {
+      const { code, signal } = await exit;
+      await output.closed(closeTimeoutMs);
+      return {
+        exitCode: code,
+        signal: signal === null ? null : (signalName(signal) as NodeJS.Signals),
+        spawnError: spawned.spawnError,
+        stdout: output.stdout.toBuffer(),
+        stderr: output.stderr.toBuffer(),
+        stdoutTruncated: output.stdout.truncated,
+        stderrTruncated: output.stderr.truncated,
+        status: parseStatus(output.statusText()),
+      };
+    },
+  };
+}
+
+interface Spawned {
+  pid?: number;
+  spawnError?: Error;
+  /** Read ends of the job's stdout and stderr and of init's status record. */
+  reads: { stdout: number; stderr: number; status: number };
+}
+
+/** Phase 1: the pipes, and runcell-exec launch with exactly fds 0-4; our copies of the write ends closed. */
+async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
   // Real pipes (Node's own 'pipe' is a socket, and open("/dev/stdout") fails on a socket).
   const outPipe = pipe();
   const errPipe = pipe();
   const statusPipe = pipe();
   const devNull = options.stdinFd === undefined ? openSync('/dev/null', 'r') : undefined;
-  let pid: number | undefined;
-  let spawnError: Error | undefined;
+  const reads = { stdout: outPipe.read, stderr: errPipe.read, status: statusPipe.read };
   try {
     // Owned by the job, so that reopening /dev/stdout and /dev/stderr works inside.
     for (const fd of [outPipe.write, errPipe.write]) fchownSync(fd, options.uid, options.gid);
     // Nothing of the worker's environment, and exactly these five fds.
-    pid = await spawnWithFds(
+    const pid = await spawnWithFds(
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
       [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
     );
+    return { pid, reads };
   } catch (error) {
-    spawnError = error as Error;
+    return { spawnError: error as Error, reads };
   } finally {
     for (const fd of [outPipe.write, errPipe.write, statusPipe.write, devNull]) if (fd !== undefined) closeSync(fd);
   }
-  const childStdout = new Socket({ fd: outPipe.read, readable: true, writable: false });
-  const childStderr = new Socket({ fd: errPipe.read, readable: true, writable: false });
-  const statusStream = new Socket({ fd: statusPipe.read, readable: true, writable: false });
-  const stdout = new BoundedBuffer(options.outputBytes);
-  const stderr = new BoundedBuffer(options.outputBytes);
-  let statusText = '';
-  let exit: ExitStatus = { code: null, signal: null };
+}
 
-  const collect = (stream: Readable, into: BoundedBuffer) =>
-    stream.on('data', (chunk: Buffer) => {
-      if (!into.truncated && into.push(chunk)) options.onOutputLimit();
-    });
-  collect(childStdout, stdout);
-  collect(childStderr, stderr);
-  statusStream.on('data', (chunk: Buffer) => {
+/** Phase 2: stdout and stderr kept up to the cap (the first byte past it calls onOutputLimit), the status record read. */
+function readOutput(reads: Spawned['reads'], options: LaunchOptions) {
+  const streams = [reads.stdout, reads.stderr].map((fd) => new Socket({ fd, readable: true, writable: false }));
+  const status = new Socket({ fd: reads.status, readable: true, writable: false });
+  const [stdout, stderr] = [new BoundedBuffer(options.outputBytes), new BoundedBuffer(options.outputBytes)];
+  streams[0].on('data', (chunk: Buffer) => keep(stdout, chunk));
+  streams[1].on('data', (chunk: Buffer) => keep(stderr, chunk));
+  function keep(into: BoundedBuffer, chunk: Buffer): void {
+    if (!into.truncated && into.push(chunk)) options.onOutputLimit();
+  }
+  let statusText = '';
+  status.on('data', (chunk: Buffer) => {
     // The record is a few short lines; ignore anything past 1 KiB.
     if (statusText.length < 1024) statusText += chunk.toString('latin1');
   });
-
-  const closed = (stream: Readable) => new Promise<void>((resolve) => stream.once('close', () => resolve()).once('error', () => resolve()));
-  const streamsClosed = Promise.all([closed(childStdout), closed(childStderr)]);
-  // The launcher keeps the status pipe open until it exits, and it exits only when every
-  // process of the sandbox has: end of file on it means the sandbox is gone. Then reap.
-  const exited: Promise<void> =
-    pid === undefined
-      ? Promise.resolve()
-      : closed(statusStream).then(async () => {
-          for (;;) {
-            const status = reap(pid!);
-            if (status) {
-              exit = status;
-              return;
-            }
-            await new Promise((resolve) => setTimeout(resolve, 1));
-          }
-        });
-
+  const streamsClosed = Promise.all(streams.map(closed));
   return {
-    pid,
-    exited,
-    async outcome(closeTimeoutMs) {
-      await exited;
+    stdout,
+    stderr,
+    status,
+    statusText: () => statusText,
+    /** Waits (at most `timeoutMs`) for stdout and stderr to reach end of file, then closes all three. */
+    async closed(timeoutMs: number): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, closeTimeoutMs)));
+      const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
       await Promise.race([streamsClosed, timedOut]);
       clearTimeout(timer);
-      for (const stream of [childStdout, childStderr, statusStream]) stream.destroy();
-      return {
-        exitCode: exit.code,
-        signal: exit.signal === null ? null : (signalName(exit.signal) as NodeJS.Signals),
-        spawnError,
-        stdout: stdout.toBuffer(),
-        stderr: stderr.toBuffer(),
-        stdoutTruncated: stdout.truncated,
-        stderrTruncated: stderr.truncated,
-        status: parseStatus(statusText),
-      };
+      for (const stream of [...streams, status]) stream.destroy();
     },
   };
+}
+
+/** Resolves at end of file; a read error on the pipe ends it the same way (what did not arrive is not in the outcome). */
+function closed(stream: Readable): Promise<void> {
+  return new Promise<void>((resolve) => stream.once('close', () => resolve()).once('error', () => resolve()));
+}
+
+/**
+ * Phase 3: the launcher keeps the status pipe open until it exits, and it
+ * exits only when every process of the sandbox has: end of file on it means
+ * the sandbox is gone. Then reap it.
+ */
+async function reapAfterClose(pid: number, status: Readable): Promise<ExitStatus> {
+  await closed(status);
+  for (;;) {
+    const exit = reap(pid);
+    if (exit) return exit;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 /** The last complete record wins; "started" alone means the job's supervisor was killed. */

@@ -15,7 +15,6 @@
  *
  * API for readers of a finished workspace (the compile cache among them):
  *   readTreeBeneath(root, { maxBytes, maxFiles }) -> { files, directories, rejected }
- *   readFileBeneath(root, relativePath, { maxBytes }) -> Buffer
  */
 import { closeSync, fchownSync, fstatSync, readSync, writeSync, type Stats } from 'node:fs';
 import { constants } from 'node:fs';
@@ -31,7 +30,6 @@ const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_BENEATH = 0x08;
 /** How every path inside a workspace is resolved. */
 export const RESOLVE_SAFELY = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 const OPEN_HOW_BYTES = 24;
 const F_DUPFD_CLOEXEC = 1030;
@@ -48,7 +46,7 @@ export class UnsafePathError extends Error {
   }
 }
 
-/** A cap of readTreeBeneath or readFileBeneath was reached. */
+/** A cap of readTreeBeneath was reached. */
 export class TreeLimitError extends Error {
   constructor(message: string) {
     super(message);
@@ -170,30 +168,6 @@ function readCapped(fd: number, stat: Stats, maxBytes: number, what: string): Bu
     if (length === buffer.length) break;
   }
   return buffer.subarray(0, length);
-}
-
-export interface ReadFileOptions {
-  /** Largest file accepted. */
-  maxBytes: number;
-}
-
-/**
- * Reads one regular file at `relativePath` beneath `root`. Throws
- * UnsafePathError for a link on the way, anything but a regular file, or a
- * file with other hard links; TreeLimitError past maxBytes.
- */
-export function readFileBeneath(root: string, relativePath: string, options: ReadFileOptions): Buffer {
-  return withRoot(root, (rootFd) => {
-    const fd = openForInspection(rootFd, relativePath);
-    try {
-      const stat = fstatSync(fd);
-      const problem = regularFileProblem(stat);
-      if (problem) throw new UnsafePathError(`${relativePath}: ${problem}`);
-      return readCapped(fd, stat, options.maxBytes, relativePath);
-    } finally {
-      closeSync(fd);
-    }
-  });
 }
 
 function regularFileProblem(stat: Stats): string | undefined {
@@ -328,20 +302,4 @@ function listDirectory(dirFd: number, limit: number): Buffer[] {
     c.closedir(dir);
   }
   return names.sort(Buffer.compare);
-}
-
-/**
- * lstat beneath a root: O_PATH | O_NOFOLLOW opens nothing (a FIFO or device
- * is not opened) and a trailing symlink is described, not followed; a
- * symlink before the last component is refused (ELOOP).
- */
-export function statBeneath(root: string, relativePath: string): Stats {
-  return withRoot(root, (rootFd) => {
-    const fd = openBeneath(rootFd, relativePath, O_PATH | constants.O_NOFOLLOW);
-    try {
-      return fstatSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  });
 }

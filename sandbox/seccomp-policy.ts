@@ -42,11 +42,6 @@ export interface SeccompPolicy {
   name: SeccompProfileName;
   /** Answer to every syscall no rule allows. */
   defaultErrno: 'EPERM';
-  /**
-   * Syscalls from another ABI (int 0x80 i386 entry, x32 numbers) kill the
-   * process: libseccomp compiles this into the architecture check.
-   */
-  foreignArchAction: 'kill_process';
   rules: SyscallRule[];
   /**
    * Syscall numbers above every one this policy names, up to `upTo`: newer
@@ -234,7 +229,6 @@ const NEWER_SYSCALLS: SeccompPolicy['newerSyscalls'] = {
 export const STANDARD_POLICY: SeccompPolicy = {
   name: 'standard',
   defaultErrno: 'EPERM',
-  foreignArchAction: 'kill_process',
   rules: [...BASE_RULES, ...SOCKET_RULES],
   newerSyscalls: NEWER_SYSCALLS,
   denied: DENIED,
@@ -243,7 +237,6 @@ export const STANDARD_POLICY: SeccompPolicy = {
 export const JUDGE_POLICY: SeccompPolicy = {
   name: 'judge',
   defaultErrno: 'EPERM',
-  foreignArchAction: 'kill_process',
   rules: BASE_RULES,
   newerSyscalls: NEWER_SYSCALLS,
   denied: [...DENIED, ...JUDGE_DENIED],

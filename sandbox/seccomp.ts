@@ -111,6 +111,8 @@ export function compileSeccomp(policy: SeccompPolicy, options: CompileOptions = 
   const ctx = seccomp.init(defaultAction);
   if (!ctx) throw new Error('seccomp_init failed');
   try {
+    // Every profile: a syscall from another ABI (the i386 `int 0x80` entry, x32 numbers) kills the
+    // process; libseccomp compiles this into the filter's architecture check (docs/security.md).
     check(seccomp.attrSet(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), 'set the foreign-architecture action');
     for (const rule of policy.rules) {
       const action = rule.action === 'allow' ? SCMP_ACT_ALLOW : errno(rule.action);

@@ -55,10 +55,10 @@ if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLoc
   step('installing npm dependencies (npm ci)');
   const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root });
   if (ci.status !== 0) {
-    // Some npm 11 releases write lock files without other platforms' optional packages and then refuse
-    // them in `npm ci`; `npm install` still installs exactly the locked versions.
-    step('npm ci refused the lock file; installing the locked versions with npm install');
-    run('npm', ['install', '--no-audit', '--no-fund', '--no-save']);
+    // No fallback to `npm install`: it could install versions other than the locked ones.
+    step(`npm ci failed (exit ${ci.status ?? ci.signal}): package-lock.json must match package.json and list every`);
+    step('platform\'s optional packages; regenerate it with `npm install --package-lock-only` and check `npm ci --dry-run`');
+    process.exit(1);
   }
 } else {
   step('npm dependencies present');

@@ -84,6 +84,17 @@ describe('runcell run', () => {
     const unknown = runcell(['run', '--no-such-flag', '--', '/bin/true']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown option/);
+    // Flags: an integer >= 0, then the limit's own minimum; a port is 0 to 65535.
+    for (const [args, message] of [
+      [['run', '--cpu-ms', '0', '--', '/bin/true'], /cpu_ms must be at least 1/],
+      [['run', '--cpu-ms', '-1', '--', '/bin/true'], /expected an integer >= 0/],
+      [['run', '--pids', '1.5', '--', '/bin/true'], /expected an integer >= 0/],
+      [['serve', '--port', '70000'], /expected a TCP port, 0 to 65535/],
+    ] as const) {
+      const bad = runcell([...args]);
+      expect({ args, code: bad.code }).toEqual({ args, code: 2 });
+      expect(bad.stderr).toMatch(message);
+    }
     expect(runcell(['--help']).code).toBe(0);
   });
 });

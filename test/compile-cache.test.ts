@@ -7,8 +7,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CompileCache } from '../judge/compile-cache.js';
-import { readTreeBeneath, UnsafeTreeError } from '../judge/read-tree.js';
+import { CompileCache } from '../worker/compile-cache.js';
+import { readCompiledTree, UnsafeTreeError } from '../worker/compiled-tree.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { compileInto } from '../worker/compile.js';
@@ -36,9 +36,9 @@ async function afterCompile<T>(script: string, inspect: (boxPath: string) => T |
 
 const caps = { maxBytes: MiB, maxFiles: 100 };
 
-describe('readTreeBeneath', () => {
+describe('readCompiledTree', () => {
   it('reads regular files and directories, with their executable bit', async () => {
-    const files = await afterCompile('printf hi > a.txt; mkdir -p d/e; printf x > d/e/f; printf "#!/bin/sh" > run; chmod 755 run', (box) => readTreeBeneath(box, caps));
+    const files = await afterCompile('printf hi > a.txt; mkdir -p d/e; printf x > d/e/f; printf "#!/bin/sh" > run; chmod 755 run', (box) => readCompiledTree(box, caps));
     expect(files.map((f) => [f.path, f.content.toString(), f.executable])).toEqual([
       ['a.txt', 'hi', false],
       ['d/e/f', 'x', false],
@@ -55,22 +55,22 @@ describe('readTreeBeneath', () => {
   ] as const) {
     it(`refuses a tree holding ${what}`, async () => {
       await afterCompile(`printf ok > first; ${script}`, (box) => {
-        expect(() => readTreeBeneath(box, caps)).toThrow(UnsafeTreeError);
+        expect(() => readCompiledTree(box, caps)).toThrow(UnsafeTreeError);
       });
     });
   }
 
   it('refuses a tree a cache hit could not write back (deeper than a request may be, as javac packages make)', async () => {
     await afterCompile('mkdir -p a/b/c/d/e/f/g/h && printf x > a/b/c/d/e/f/g/h/Main.class && printf y > ok', (box) => {
-      expect(() => readTreeBeneath(box, caps)).toThrow(/cannot be restored/);
+      expect(() => readCompiledTree(box, caps)).toThrow(/cannot be restored/);
     });
   });
 
   it('refuses more entries or bytes than its caps', async () => {
     await afterCompile('for i in 1 2 3 4 5; do printf 12345 > f$i; done', (box) => {
-      expect(() => readTreeBeneath(box, { maxBytes: MiB, maxFiles: 4 })).toThrow(/too big to cache: more than 4 entries/);
-      expect(() => readTreeBeneath(box, { maxBytes: 24, maxFiles: 100 })).toThrow(/too big to cache: f5 .* over the cap of 4$/);
-      expect(readTreeBeneath(box, { maxBytes: 25, maxFiles: 5 })).toHaveLength(5);
+      expect(() => readCompiledTree(box, { maxBytes: MiB, maxFiles: 4 })).toThrow(/too big to cache: more than 4 entries/);
+      expect(() => readCompiledTree(box, { maxBytes: 24, maxFiles: 100 })).toThrow(/too big to cache: f5 .* over the cap of 4$/);
+      expect(readCompiledTree(box, { maxBytes: 25, maxFiles: 5 })).toHaveLength(5);
     });
   });
 });
@@ -139,8 +139,16 @@ describe('CompileCache', () => {
     expect(await cache.get(c, 5_000)).toBeDefined();
   });
 
-  it('an expired entry is removed when asked for; a corrupt one is a miss', async () => {
-    const cache = newCache('ttl', MiB, 10);
+  it('an expired entry is removed when asked for; a corrupt one is a miss, removed and reported', async () => {
+    const warnings: string[] = [];
+    const cache = new CompileCache({
+      dir: join(dir, 'ttl'),
+      maxBytes: MiB,
+      ttlSeconds: 10,
+      rootfsHash: 'test-rootfs',
+      versions: { c: '12.2.0' },
+      logger: { warn: (fields, message) => warnings.push(`${message} ${JSON.stringify(fields)}`) },
+    });
     const k = key(cache, 'x');
     await cache.put(k, source('x', 10), okRun, 1_000);
     expect(await cache.get(k, 10_999)).toBeDefined();
@@ -148,7 +156,10 @@ describe('CompileCache', () => {
     expect(readdirSync(join(dir, 'ttl'))).toEqual([]);
     const corrupt = key(cache, 'corrupt');
     writeFileSync(join(dir, 'ttl', `${corrupt}.entry`), 'garbage');
+    expect(warnings).toEqual([]); // an expired entry, or a miss, is no news
     expect(await cache.get(corrupt)).toBeUndefined();
+    expect(readdirSync(join(dir, 'ttl'))).toEqual([]);
+    expect(warnings).toEqual([`compile cache: removing an entry that does not decode ${JSON.stringify({ path: join(dir, 'ttl', `${corrupt}.entry`) })}`]);
   });
 
   it('storing an entry removes those unused for longer than the TTL, even with room to spare', async () => {

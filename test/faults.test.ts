@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifiedRootfs } from '../rootfs/build.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
 import { Sandbox } from '../sandbox/sandbox.js';
-import { config, job, sandbox, sh } from './helpers.js';
+import { config, job, pidsInRunCgroups, sandbox, sh } from './helpers.js';
 import { apiFixture, BIN, http, spawnWorker, startWorker, untilDone, waitFor } from './service-helpers.js';
 import { CLEAN_HOST, hostState } from './security/attack.js';
 
@@ -27,12 +27,10 @@ const shell = (script: string, limits = {}) => ({ command: ['/bin/sh', '-c', scr
 
 /** Processes of the one run in progress (launcher, bubblewrap, init, the job), with their names. */
 async function runProcesses(minimum: number): Promise<{ pid: number; comm: string }[]> {
-  const driver = sandbox().sandbox.cgroups;
   let found: { pid: number; comm: string }[] = [];
   await waitFor(
     () => {
-      const names = driver.list();
-      found = names.flatMap((name) => driver.pidsOf(name)).flatMap((pid) => {
+      found = pidsInRunCgroups().flatMap((pid) => {
         try {
           return [{ pid, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim() }];
         } catch {

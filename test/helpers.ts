@@ -2,6 +2,7 @@
  * Shared set-up for the suite: a real Sandbox on the real rootfs, cgroups and
  * bubblewrap of this host, and helpers to run commands and programs in it.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../cli/config.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import type { RunResult } from '../sandbox/accounting.js';
@@ -55,3 +56,21 @@ export async function python(source: string, limits: RequestedLimits = {}, stdin
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * Host pids in runcell's run cgroups (under RUNCELL_CGROUP_PARENT), as the
+ * kernel reports them in /proc/<pid>/cgroup: independent of the cgroup driver.
+ */
+export function pidsInRunCgroups(): number[] {
+  const marker = `:/${config.cgroupParent}/`;
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(marker);
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+}

@@ -8,9 +8,9 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitUntil } from '../sandbox/cgroup.js';
+import { waitUntil } from '../sandbox/cgroup-driver.js';
 import { loadLibc } from '../sandbox/libc.js';
-import { c, config, job, sandbox, sh } from './helpers.js';
+import { c, config, job, pidsInRunCgroups, sandbox, sh } from './helpers.js';
 import { startApi, waitFor, type TestApi } from './service-helpers.js';
 
 describe('isolation', () => {
@@ -30,12 +30,10 @@ describe('isolation', () => {
   });
 
   it('runs as an unprivileged slot uid on the host', async () => {
-    const { sandbox: box } = sandbox();
     const running = sh('sleep 3', { wall_ms: 10_000 });
     let pids: number[] = [];
     await waitUntil(() => {
-      const names = box.cgroups.list();
-      pids = names.length === 1 ? box.cgroups.pidsOf(names[0]) : [];
+      pids = sandbox().sandbox.cgroups.list().length === 1 ? pidsInRunCgroups() : [];
       return pids.length >= 3;
     }, 5000);
     const uids = pids.map((pid) => {

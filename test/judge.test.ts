@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CompileCache } from '../judge/compile-cache.js';
+import { CompileCache } from '../worker/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
 import type { TestResult } from '../worker/judge.js';

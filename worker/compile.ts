@@ -3,7 +3,7 @@
  * writes the cached compiled workspace into /box instead of compiling; a
  * successful compile is stored for next time.
  */
-import type { CompileCache } from '../judge/compile-cache.js';
+import type { CompileCache } from './compile-cache.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { Limits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';

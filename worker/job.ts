@@ -11,7 +11,7 @@ import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_SECCOMP_PROFILE, SECCOMP_PROFILE_NAMES, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { Slot } from '../sandbox/slots.js';
 import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
-import type { CompileCache } from '../judge/compile-cache.js';
+import type { CompileCache } from './compile-cache.js';
 import type { Comparison } from '../judge/compare.js';
 import type { JobVerdict, VerdictCounts } from '../judge/verdicts.js';
 import { compileInto, type CompileResult } from './compile.js';

@@ -16,7 +16,7 @@ import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { toJobRequest } from '../queue/submission.js';
 import { languageLabel, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
-import type { CompileCache } from '../judge/compile-cache.js';
+import type { CompileCache } from './compile-cache.js';
 import { runJob, type JobResult } from './job.js';
 import { brokenRun } from './judge.js';
 
@@ -47,7 +47,7 @@ export interface RuncellWorkerOptions {
   logger?: Logger;
   /** Where this worker records its jobs and reports its slots and running jobs. Default: none. */
   metrics?: RuncellMetrics;
-  /** Reuses compiled workspaces of identical compiles (see judge/compile-cache.ts). Default: none. */
+  /** Reuses compiled workspaces of identical compiles (see worker/compile-cache.ts). Default: none. */
   compileCache?: CompileCache;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The adversarial suite's vocabulary: an attack is a real program (C, C++,
- * Python or shell) tied to the line of ../shared/brief/attacks.md it plays
+ * Python or shell) tied to the line of docs/threats.md it plays
  * out, the limits it runs under, and the safe outcome it must meet. Some
  * lines need more than one job or the HTTP service: those attacks are
  * scenarios, still data with a line number, run by their theme's test file.
@@ -38,9 +38,9 @@ export interface AttackContext {
 }
 
 interface AttackBase {
-  /** Unique, starting with the attacks.md line: "L05-c-malloc-touch". */
+  /** Unique, starting with the docs/threats.md line: "L05-c-malloc-touch". */
   id: string;
-  /** The line of attacks.md (1-30) this attack plays out. */
+  /** The line of docs/threats.md (1-30) this attack plays out. */
   line: number;
   /** What the program does, in a few words. */
   does: string;

@@ -1,5 +1,5 @@
 /**
- * Adversarial suite, escapes and leaks (attacks.md lines 13-24): each attack
+ * Adversarial suite, escapes and leaks (docs/threats.md lines 13-24): each attack
  * runs as a real job against a host that holds a secret file and a secret
  * in the worker's environment; the host is checked after each.
  */

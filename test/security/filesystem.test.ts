@@ -1,5 +1,5 @@
 /**
- * Adversarial suite, what jobs leave and share (attacks.md lines 26-30):
+ * Adversarial suite, what jobs leave and share (docs/threats.md lines 26-30):
  * the read-only root, the host's settings, core dumps, and pairs of jobs,
  * one after the other or side by side, each trying to reach the other.
  */

@@ -1,5 +1,5 @@
 /**
- * Adversarial suite, the network (attacks.md line 25): real targets on the
+ * Adversarial suite, the network (docs/threats.md line 25): real targets on the
  * host, real programs trying to reach them. Afterwards the counting listener
  * has seen no connection and the redis-server no client but the test's own.
  */

@@ -1,5 +1,5 @@
 /**
- * Adversarial suite, resources (attacks.md lines 1-11): each attack runs as
+ * Adversarial suite, resources (docs/threats.md lines 1-11): each attack runs as
  * a real job and must meet its safe outcome; the host is checked after each.
  */
 import { spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Escapes and leaks: attacks.md lines 13-24 (line 14 through a real worker
+ * Escapes and leaks: docs/threats.md lines 13-24 (line 14 through a real worker
  * process is in service.test.ts; its in-process variants are here). Probes
  * print "label outcome" lines; each expectation names the outcome.
  */

@@ -1,5 +1,5 @@
 /**
- * The filesystem and the host's settings: attacks.md lines 28-30 as single
+ * The filesystem and the host's settings: docs/threats.md lines 28-30 as single
  * jobs, and the programs of the two-job scenarios of lines 26 and 27 (run by
  * filesystem.test.ts).
  */

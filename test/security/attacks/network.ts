@@ -1,5 +1,5 @@
 /**
- * The network: attacks.md line 25. The test starts real targets on the host
+ * The network: docs/threats.md line 25. The test starts real targets on the host
  * (a redis-server on TCP, the API, a counting TCP listener on every address,
  * an abstract unix socket) and hands their ports to the programs; none may
  * be reached, and the listener must count no connection at all.

@@ -1,5 +1,5 @@
 /**
- * Attacks on resources: attacks.md lines 1-11 (line 12 is the API's, in
+ * Attacks on resources: docs/threats.md lines 1-11 (line 12 is the API's, in
  * service.ts). Limits are kept small so the suite stays quick; the property
  * is the same at any size.
  */

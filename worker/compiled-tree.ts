@@ -8,7 +8,7 @@
  * safe-fs had to reject, or a tree past the caps, and the tree is refused
  * as a whole (the job still runs, it is just not cached).
  */
-import { readTreeBeneath as readSafely, TreeLimitError } from '../sandbox/safe-fs.js';
+import { readTreeBeneath, TreeLimitError } from '../sandbox/safe-fs.js';
 import { filePathProblem, type WorkspaceFile } from '../sandbox/workspace.js';
 
 export interface TreeCaps {
@@ -21,10 +21,10 @@ export interface TreeCaps {
 export class UnsafeTreeError extends Error {}
 
 /** The regular files under `root` (paths relative to it, in safe-fs's stable order), or throws UnsafeTreeError. */
-export function readTreeBeneath(root: string, caps: TreeCaps): WorkspaceFile[] {
+export function readCompiledTree(root: string, caps: TreeCaps): WorkspaceFile[] {
   let tree;
   try {
-    tree = readSafely(root, { maxBytes: caps.maxBytes, maxFiles: caps.maxFiles });
+    tree = readTreeBeneath(root, { maxBytes: caps.maxBytes, maxFiles: caps.maxFiles });
   } catch (error) {
     if (error instanceof TreeLimitError) throw new UnsafeTreeError(`too big to cache: ${error.message}`);
     throw error;

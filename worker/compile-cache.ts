@@ -5,13 +5,14 @@
  *
  * - Content-addressed: the key is the sha256 of a canonical encoding of every
  *   input of the compile (rootfs and toolchain version, language, compile
- *   argv, environment, limits, each file's path, mode and content digest), so
- *   different inputs never share an entry.
+ *   argv, environment, limits, each file's path, mode and content digest,
+ *   the seccomp profile), so different inputs never share an entry.
  * - One file per entry under <dataDir>/compile-cache, written whole and
  *   renamed into place (concurrent workers on one host see all or nothing).
  * - Expires `ttlSeconds` after it was made; the total size is capped, the
  *   least recently used entries (by mtime, touched on each hit) go first.
- * - What is stored was read with readTreeBeneath (never follows a link).
+ * - What is stored was read with readCompiledTree (compiled-tree.ts: safe-fs's
+ *   readTreeBeneath, which never follows a link, all or nothing).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, unlinkSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import type { RunResult } from '../sandbox/accounting.js';
 import type { Limits } from '../sandbox/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
-import { readTreeBeneath, UnsafeTreeError } from './read-tree.js';
+import { readCompiledTree, UnsafeTreeError } from './compiled-tree.js';
 
 export interface CompileCacheOptions {
   /** Where entries live: <dataDir>/compile-cache by convention (see cacheDir). */
@@ -41,7 +42,21 @@ export interface CompileCacheOptions {
    * synchronous (it must not stall the worker's other runs for long).
    */
   maxEntryBytes?: number;
+  /**
+   * Where the cache reports what it could not do (read, touch or remove an
+   * entry for another reason than its being gone already): the worker's
+   * logger. Default: a process warning on stderr.
+   */
+  logger?: CacheLogger;
 }
+
+export interface CacheLogger {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+const processWarning: CacheLogger = {
+  warn: (fields, message) => process.emitWarning(`${message} ${JSON.stringify(fields)}`, 'RuncellCompileCacheWarning'),
+};
 
 /** Everything a compile's outcome depends on. */
 export interface CompileInputs {
@@ -76,8 +91,10 @@ export function cacheDir(dataDir: string): string {
 export class CompileCache {
   private readonly maxEntryFiles: number;
   private readonly maxEntryBytes: number;
+  private readonly logger: CacheLogger;
 
   constructor(private readonly options: CompileCacheOptions) {
+    this.logger = options.logger ?? processWarning;
     this.maxEntryFiles = options.maxEntryFiles ?? 1000;
     this.maxEntryBytes = options.maxEntryBytes ?? Math.min(Math.floor(options.maxBytes / 4), 32 * 1024 * 1024);
     if (this.enabled) mkdirSync(options.dir, { recursive: true, mode: 0o700 });
@@ -115,16 +132,18 @@ export class CompileCache {
     let raw: Buffer;
     try {
       raw = await readFile(path);
-    } catch {
+    } catch (error) {
+      this.unlessGone(error, 'read', path); // gone: a plain miss
       return undefined;
     }
     const entry = decodeEntry(raw);
+    if (!entry) this.logger.warn({ path }, 'compile cache: removing an entry that does not decode');
     if (!entry || now - entry.header.created_at > this.options.ttlSeconds * 1000) {
-      removeQuietly(path);
+      this.removeEntry(path);
       return undefined;
     }
-    // Evicted meanwhile: the content read is still good.
-    await utimes(path, new Date(now), new Date(now)).catch(() => undefined);
+    // Gone (evicted meanwhile) is fine: the content read is still good.
+    await utimes(path, new Date(now), new Date(now)).catch((error: unknown) => this.unlessGone(error, 'touch', path));
     return { files: entry.files, compile: entry.header.compile };
   }
 
@@ -136,7 +155,7 @@ export class CompileCache {
     if (!this.enabled) return false;
     let files: WorkspaceFile[];
     try {
-      files = readTreeBeneath(boxPath, { maxBytes: this.maxEntryBytes, maxFiles: this.maxEntryFiles });
+      files = readCompiledTree(boxPath, { maxBytes: this.maxEntryBytes, maxFiles: this.maxEntryFiles });
     } catch (error) {
       if (error instanceof UnsafeTreeError || (error as NodeJS.ErrnoException).code === 'ELOOP') return false;
       throw error;
@@ -184,7 +203,27 @@ export class CompileCache {
       doomed.push(entry);
       total -= entry.bytes;
     }
-    await Promise.all(doomed.map((file) => unlink(join(this.options.dir, file.name)).catch(() => undefined)));
+    await Promise.all(
+      doomed.map((file) => {
+        const path = join(this.options.dir, file.name);
+        // Gone: another worker of this host evicted it first.
+        return unlink(path).catch((error: unknown) => this.unlessGone(error, 'remove', path));
+      }),
+    );
+  }
+
+  /** Logs a failed file operation, unless the file was simply gone (ENOENT), which the callers expect. */
+  private unlessGone(error: unknown, what: string, path: string): void {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    this.logger.warn({ path, err: (error as Error).message }, `compile cache: cannot ${what} an entry`);
+  }
+
+  private removeEntry(path: string): void {
+    try {
+      unlinkSync(path);
+    } catch (error) {
+      this.unlessGone(error, 'remove', path);
+    }
   }
 
   private entryPath(key: string): string {
@@ -213,10 +252,3 @@ function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* already gone */
-  }
-}

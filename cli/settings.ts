@@ -1,0 +1,220 @@
+/**
+ * The service settings: the single table of every RUNCELL_* and REDIS_URL
+ * variable, its default, what it accepts and what it means, the way
+ * LIMIT_TABLE (sandbox/limits.ts) holds the limits. loadConfig (config.ts)
+ * reads the environment through it; README.md's configuration table is
+ * generated from it (`npx tsx scripts/settings-doc.ts`, checked by
+ * test/settings.test.ts). Nothing else holds a default of its own.
+ */
+import { cpus } from 'node:os';
+import { isAbsolute } from 'node:path';
+import { selectLanguages } from '../rootfs/languages.js';
+import { DEFAULT_UID_BASE } from '../sandbox/slots.js';
+
+export interface Setting<T> {
+  env: string;
+  /** The default, as the README shows it (markdown). */
+  shown: string;
+  /** What values it takes, as the README shows it. */
+  accepts: string;
+  /** What it does (markdown). */
+  meaning: string;
+  /** Reads the raw value (undefined or '' = unset, the default); throws naming the variable when it is wrong. */
+  parse(raw: string | undefined): T;
+}
+
+const unset = (raw: string | undefined): raw is undefined => raw === undefined || raw === '';
+const code = (value: unknown) => `\`${value}\``;
+
+function integer(env: string, fallback: number | (() => number), options: { min: number; shown?: string; accepts?: string }, meaning: string): Setting<number> {
+  return {
+    env,
+    shown: options.shown ?? code(fallback),
+    accepts: options.accepts ?? `integer ≥ ${options.min}`,
+    meaning,
+    parse(raw) {
+      if (unset(raw)) return typeof fallback === 'function' ? fallback() : fallback;
+      const value = Number(raw);
+      if (!Number.isSafeInteger(value) || value < options.min) throw new Error(`${env} must be an integer >= ${options.min}, got ${JSON.stringify(raw)}`);
+      return value;
+    },
+  };
+}
+
+function port(env: string, fallback: number, meaning: string): Setting<number> {
+  const number = integer(env, fallback, { min: 0, accepts: 'TCP port, 0 to 65535' }, meaning);
+  return {
+    ...number,
+    parse(raw) {
+      const value = number.parse(raw);
+      if (value > 65535) throw new Error(`${env} must be a TCP port (0 to 65535), got ${value}`);
+      return value;
+    },
+  };
+}
+
+function optional<T>(setting: Setting<T>, shown: string): Setting<T | undefined> {
+  return { ...setting, shown, parse: (raw) => (unset(raw) ? undefined : setting.parse(raw)) };
+}
+
+function text(env: string, fallback: string, accepts: string, meaning: string): Setting<string> {
+  return { env, shown: code(fallback), accepts, meaning, parse: (raw) => (unset(raw) ? fallback : raw) };
+}
+
+function oneOf<const T extends string>(env: string, fallback: T, values: readonly T[], meaning: string): Setting<T> {
+  return {
+    env,
+    shown: code(fallback),
+    accepts: values.map(code).join(', '),
+    meaning,
+    parse(raw) {
+      if (unset(raw)) return fallback;
+      if (!(values as readonly string[]).includes(raw)) throw new Error(`${env} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw as T;
+    },
+  };
+}
+
+function commaList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+const cgroupParent: Setting<string> = {
+  env: 'RUNCELL_CGROUP_PARENT',
+  shown: code('runcell'),
+  accepts: "letters, digits, `_`, `-` (1 to 64; no dot)",
+  meaning: "name of runcell's parent cgroup; give each deployment sharing a host its own (with its own `RUNCELL_UID_BASE` and `RUNCELL_DATA_DIR`)",
+  parse(raw) {
+    const name = unset(raw) ? 'runcell' : raw;
+    // No dots: "system.slice", "init.scope" or "cgroup.procs" belong to systemd or the kernel.
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+      throw new Error(`RUNCELL_CGROUP_PARENT must be a plain name (letters, digits, '_', '-'), got ${JSON.stringify(name)}`);
+    }
+    return name;
+  },
+};
+
+const languages: Setting<string[] | undefined> = {
+  env: 'RUNCELL_LANGUAGES',
+  shown: 'all of the catalog',
+  accepts: 'comma-separated language ids',
+  meaning:
+    'the languages the rootfs image includes (e.g. `c,cpp,python3` for a small CI image); another selection is another image (`runcell rootfs build`), and jobs for other languages get 422',
+  parse(raw) {
+    const ids = commaList(raw);
+    if (ids.length === 0) return undefined;
+    try {
+      return selectLanguages(ids).map((language) => language.id);
+    } catch (error) {
+      throw new Error(`RUNCELL_LANGUAGES: ${(error as Error).message}`);
+    }
+  },
+};
+
+const cpuQuota: Setting<number | undefined> = {
+  env: 'RUNCELL_CPU_QUOTA',
+  shown: 'none',
+  accepts: 'number > 0',
+  meaning: 'optional CPU bandwidth cap per run, in CPUs (e.g. `1`)',
+  parse(raw) {
+    if (unset(raw)) return undefined;
+    const quota = Number(raw);
+    if (!(quota > 0) || !Number.isFinite(quota)) throw new Error(`RUNCELL_CPU_QUOTA must be a positive number of CPUs, got ${JSON.stringify(raw)}`);
+    return quota;
+  },
+};
+
+const MiB = 1024 * 1024;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every setting, in the order the README lists them. */
+export const SETTINGS = {
+  dataDir: {
+    ...text('RUNCELL_DATA_DIR', '/var/lib/runcell', 'absolute path', 'rootfs images, workspaces, the helper, slot locks, the embedded Redis'),
+    parse(raw) {
+      const dir = unset(raw) ? '/var/lib/runcell' : raw;
+      // Every host-side path of a job is resolved beneath it: a relative one would depend on the cwd.
+      if (!isAbsolute(dir)) throw new Error(`RUNCELL_DATA_DIR must be an absolute path, got ${JSON.stringify(dir)}`);
+      return dir;
+    },
+  } satisfies Setting<string>,
+  languages,
+  redisUrl: {
+    env: 'REDIS_URL',
+    shown: 'unset: `runcell serve` starts its own',
+    accepts: '`redis://[:pw@]host:port/db`, `rediss://...`, `unix:///path.sock`, `redis-sentinel://h1:26379,h2:26379/master`, `redis-cluster://h1:6379,h2:6379`',
+    meaning: 'the Redis of the queue and the job records; `runcell api` and `runcell worker` need it',
+    parse: (raw) => (unset(raw) ? undefined : raw),
+  } satisfies Setting<string | undefined>,
+  host: text('RUNCELL_HOST', '127.0.0.1', 'address', 'address the API listens on (`0.0.0.0` for all)'),
+  port: port('RUNCELL_PORT', 8080, 'API port (`--port` wins)'),
+  apiKeys: {
+    env: 'RUNCELL_API_KEYS',
+    shown: 'unset',
+    accepts: 'comma-separated keys',
+    meaning: 'when set, every endpoint but `/healthz` needs `Authorization: Bearer <key>`',
+    parse: commaList,
+  } satisfies Setting<string[]>,
+  maxBodyBytes: integer('RUNCELL_MAX_BODY_BYTES', 10 * MiB, { min: 1024 }, 'largest request body (413 beyond)'),
+  maxBacklog: integer('RUNCELL_MAX_BACKLOG', 10_000, { min: 1 }, 'waiting jobs beyond which submissions get 429'),
+  rateLimitPerMinute: integer('RUNCELL_RATE_LIMIT', 0, { min: 0, shown: '`0` (off)' }, 'requests per minute per client (API key, else address); 429 beyond'),
+  concurrency: integer('RUNCELL_CONCURRENCY', () => cpus().length, { min: 1, shown: 'number of CPUs' }, 'jobs one worker process runs at once'),
+  slots: integer('RUNCELL_SLOTS', () => Math.max(16, cpus().length * 2), { min: 1, shown: '2 × CPUs, at least 16' }, 'sandbox slots on this host, shared by all worker processes'),
+  uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`'),
+  cpuQuota,
+  cgroupParent,
+  retainCompletedSeconds: integer('RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, { min: 1 }, 'how long completed and cancelled jobs are kept'),
+  retainMax: integer('RUNCELL_RETAIN_MAX', 100_000, { min: 1 }, 'most finished jobs kept (oldest removed first)'),
+  retainFailedSeconds: integer('RUNCELL_RETAIN_FAILED_SECONDS', 86_400, { min: 1 }, 'how long failed jobs are kept'),
+  shutdownTimeoutMs: integer('RUNCELL_SHUTDOWN_TIMEOUT_MS', 30_000, { min: 0 }, "on SIGTERM, running jobs' grace before they are killed and queued again"),
+  lockDurationMs: integer('RUNCELL_LOCK_DURATION_MS', 10_000, { min: 1000 }, "a dead worker's job is retried after about this long"),
+  readyWorkerSeconds: integer('RUNCELL_READY_WORKER_SECONDS', 30, { min: 1 }, '`/readyz` answers 503 unless a worker was seen within this many seconds'),
+  compileCacheBytes: integer(
+    'RUNCELL_COMPILE_CACHE_BYTES',
+    256 * MiB,
+    { min: 0, shown: '`268435456` (256 MiB)' },
+    'size of the compile cache in `<data dir>/compile-cache` (identical compiles reuse the compiled workspace; least recently used entries go first); `0` turns it off',
+  ),
+  compileCacheTtlSeconds: integer('RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, { min: 1 }, 'how long a compiled workspace is reused after it was made'),
+  logLevel: oneOf('RUNCELL_LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level (JSON lines on stderr)'),
+  metricsPort: optional(
+    port(
+      'RUNCELL_METRICS_PORT',
+      0,
+      'port where `runcell worker` serves Prometheus metrics at `GET /metrics` (on `RUNCELL_HOST`; `0` = any free port); the API and `runcell serve` serve them on the API port ([docs/metrics.md](docs/metrics.md))',
+    ),
+    'unset (not served)',
+  ),
+} satisfies Record<string, Setting<unknown>>;
+
+export type SettingValues = { [K in keyof typeof SETTINGS]: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/** Reads every setting from `env`; the first wrong one throws, naming its variable. */
+export function readSettings(env: NodeJS.ProcessEnv): SettingValues {
+  return Object.fromEntries(Object.entries(SETTINGS).map(([key, setting]) => [key, (setting as Setting<unknown>).parse(env[setting.env])])) as SettingValues;
+}
+
+/** The per-limit variables, read by limitTableFromEnv (sandbox/limits.ts) against LIMIT_TABLE. */
+export const LIMIT_SETTINGS: Array<Pick<Setting<unknown>, 'env' | 'shown' | 'accepts' | 'meaning'>> = [
+  { env: 'RUNCELL_DEFAULT_<LIMIT>', shown: 'see below', accepts: "integer ≥ the limit's minimum", meaning: 'default of a limit for run steps' },
+  { env: 'RUNCELL_COMPILE_DEFAULT_<LIMIT>', shown: 'see below', accepts: "integer ≥ the limit's minimum", meaning: 'default of a limit for compile steps' },
+  { env: 'RUNCELL_MAX_<LIMIT>', shown: 'see below', accepts: "integer ≥ the limit's minimum", meaning: 'largest value a request may ask for' },
+];
+
+export const SETTINGS_DOC_BEGIN = '<!-- settings: generated by `npx tsx scripts/settings-doc.ts` from cli/settings.ts; do not edit -->';
+export const SETTINGS_DOC_END = '<!-- settings: end -->';
+
+/** The README's configuration table. */
+export function settingsMarkdown(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = [...Object.values(SETTINGS), ...LIMIT_SETTINGS].map((s) => `| \`${s.env}\` | ${cell(s.shown)} | ${cell(s.accepts)} | ${cell(s.meaning)} |`);
+  return [SETTINGS_DOC_BEGIN, '| variable | default | accepts | meaning |', '|---|---|---|---|', ...rows, SETTINGS_DOC_END].join('\n');
+}
+
+/** `page` with its generated configuration table replaced by the current one. */
+export function withSettingsTable(page: string): string {
+  const begin = page.indexOf(SETTINGS_DOC_BEGIN);
+  const end = page.indexOf(SETTINGS_DOC_END);
+  if (begin < 0 || end < begin) throw new Error('README.md has no generated settings table');
+  return page.slice(0, begin) + settingsMarkdown() + page.slice(end + SETTINGS_DOC_END.length);
+}

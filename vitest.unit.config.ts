@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The unit tier (`npm run test:unit`): the pure modules, no root, no kernel
+ * facility, no Redis, no rootfs; a few seconds. A test file belongs here when
+ * it only reads the sources and calls functions (comparison, verdicts, the
+ * settings and limit tables, the layers, the docs checks, the contract).
+ * `npm test` runs these too, with the rest of the suite.
+ */
+export const UNIT_TESTS = [
+  'test/compare.test.ts',
+  'test/verdicts.test.ts',
+  'test/config.test.ts',
+  'test/settings.test.ts',
+  'test/limit-table.test.ts',
+  'test/layers.test.ts',
+  'test/seccomp-doc.test.ts',
+  'test/connection.test.ts',
+  'test/cgroup2.test.ts',
+  'test/security/coverage.test.ts',
+  'test/readme.test.ts',
+  // The job contract (contract/): pure schemas.
+  'test/contract*.test.ts',
+  'test/contract/**/*.test.ts',
+];
+
+export default defineConfig({
+  test: {
+    include: UNIT_TESTS,
+    testTimeout: 10_000,
+  },
+});
