@@ -29,10 +29,11 @@ export class EventHub {
   constructor(
     private readonly subscriber: Redis | Cluster,
     private readonly store: JobStore,
+    logger: { warn(object: object, message?: string): void } = { warn() {} },
   ) {
     // A lost connection is retried by ioredis and resubscribed; waiters time out meanwhile. Without a
     // listener ioredis prints "Unhandled error event" for every retry.
-    subscriber.on('error', () => undefined);
+    subscriber.on('error', (error: Error) => logger.warn({ err: error.message }, 'event subscriber connection error'));
   }
 
   private start(): Promise<void> {
