@@ -11,7 +11,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuncellMetrics } from '../monitoring/metrics.js';
-import { http, readEvents, serviceFixture, startApi, TestRedis, untilDone, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
+import { http, readEvents, serviceFixture, startApi, TestRedis, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
 
 const KEY = 'conformance-key';
 const auth = { authorization: `Bearer ${KEY}` };
@@ -90,7 +90,7 @@ describe('conformance: the service as it runs', () => {
     const accepted = await call(service.api, 'post', '/v1/jobs', '/v1/jobs', { json: command('echo hi; echo err >&2; exit 3') });
     expect(accepted.status).toBe(202);
     const id = accepted.body.id as string;
-    await untilDone(service.api.url, id, 30_000).catch(() => undefined);
+    await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'completed', 20_000, 'the job to end');
     const job = await call(service.api, 'get', '/v1/jobs/{id}', `/v1/jobs/${id}`);
     expect(job.body).toMatchObject({ status: 'completed', result: { run: { status: 'nonzero_exit', exit_code: 3, error_code: null } } });
     const events = await readEvents(`${service.api.url}/v1/jobs/${id}/events`, auth);
@@ -172,8 +172,8 @@ describe('conformance: limits and outages', () => {
   });
 
   it('429: rate limited on every route behind the key, and a full queue', async () => {
-    await http(`${limited.url}/healthz`);
-    await http(`${limited.url}/readyz`);
+    // The quota is per client (its Authorization header): one request spends this one's.
+    await http(`${limited.url}/readyz`, { headers: auth });
     for (const route of Object.keys(doc.paths)) {
       for (const method of Object.keys(doc.paths[route]) as Method[]) {
         if (route === '/healthz') continue;
