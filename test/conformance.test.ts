@@ -10,7 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { CONTRACT_VERSION } from '../contract/queued-job.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
+import { bullConnection, parseRedisUrl } from '../queue/connection.js';
+import { PREFIX, QUEUE_NAME } from '../queue/store.js';
+import { summarize } from '../queue/submission.js';
 import { http, readEvents, serviceFixture, startApi, TestRedis, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
 
 const KEY = 'conformance-key';
@@ -152,6 +157,37 @@ describe('conformance: the service as it runs', () => {
         expect((await call(api, method, route, path, method === 'post' ? { json: {} } : {}, false)).body.error.code).toBe('unauthorized');
       }
     }
+  });
+});
+
+describe('conformance: the worker parses every queued job with the contract', () => {
+  /** Puts a job on the queue as another API (older, newer, or none) might have. */
+  async function enqueue(data: unknown): Promise<string> {
+    const id = randomUUID();
+    await service.api.queue.store.create(id, summarize({ command: ['true'] }));
+    const queue = new Queue(QUEUE_NAME, { connection: bullConnection(parseRedisUrl(service.redis.url), 'api', 'test-queue'), prefix: PREFIX });
+    try {
+      await queue.add('job', data, { jobId: id, attempts: 1 });
+    } finally {
+      await queue.close();
+    }
+    return id;
+  }
+
+  const ended = async (id: string) => {
+    await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'failed', 10_000, `job ${id} to fail`);
+    return (await call(service.api, 'get', '/v1/jobs/{id}', `/v1/jobs/${id}`)).body;
+  };
+
+  it('a job of another contract version fails as unsupported_version, running nothing', async () => {
+    const job = await ended(await enqueue({ version: CONTRACT_VERSION + 1, submission: command('true') }));
+    expect(job).toMatchObject({ status: 'failed', error_code: 'unsupported_version', result: null, started_at: expect.any(String) });
+  });
+
+  it('a job without a version, or one the contract refuses, fails as invalid_job', async () => {
+    expect(await ended(await enqueue({ submission: command('true') }))).toMatchObject({ error_code: 'invalid_job' });
+    const both = await ended(await enqueue({ version: CONTRACT_VERSION, submission: { ...command('true'), language: 'c' } }));
+    expect(both).toMatchObject({ error_code: 'invalid_job', reason: expect.stringMatching(/give either language \(with files\) or command/) });
   });
 });
 
