@@ -16,11 +16,13 @@ export interface QueuedJob {
   submission: JobRequestInput;
 }
 
+const envelopeSchema = z.object({ version: z.number().int(), submission: z.unknown() });
+
 export type QueuedJobProblem = { code: 'unsupported_version' | 'invalid_job'; message: string };
 
 /** Parses a job taken from the queue: its submission, or why not. */
 export function parseQueuedJob(data: unknown, schema: ReturnType<typeof jobRequestSchema>): { ok: true; submission: JobSubmission } | { ok: false; problem: QueuedJobProblem } {
-  const envelope = z.object({ version: z.number().int(), submission: z.unknown() }).safeParse(data);
+  const envelope = envelopeSchema.safeParse(data);
   if (!envelope.success) return { ok: false, problem: { code: 'invalid_job', message: 'the queued job has no contract version or no submission' } };
   if (envelope.data.version !== CONTRACT_VERSION) {
     const message = `the queued job was written under contract version ${envelope.data.version}; this worker reads version ${CONTRACT_VERSION}`;
