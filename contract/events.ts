@@ -52,5 +52,4 @@ export const eventSchema = z
   ])
   .meta({ id: 'Event' });
 export type JobEvent = z.infer<typeof eventSchema>;
-export type EventData<T extends keyof typeof eventDataSchemas> = z.infer<(typeof eventDataSchemas)[T]>;
 export type EndEventData = z.infer<typeof endEventDataSchema>;

@@ -5,7 +5,8 @@
  * next, each event once and in order.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { keys, parseAnnouncement, TERMINAL, type JobEvent, type JobStore } from './store.js';
+import type { JobEvent } from '../contract/events.js';
+import { keys, parseAnnouncement, TERMINAL, type JobStore } from './store.js';
 
 export type EventListener = (event: JobEvent) => void;
 

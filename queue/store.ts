@@ -5,10 +5,9 @@
  * changes are Lua scripts, so a cancel and a start cannot both win.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { EVENT_TYPES, type EndEventData, type EventType, type JobEvent } from '../contract/events.js';
-import { JOB_STATUSES, TERMINAL_STATUSES, type JobOutcome, type JobRecord, type JobResult, type JobStatus, type RequestSummary, type TerminalStatus } from '../contract/job-record.js';
+import type { EndEventData, EventType, JobEvent } from '../contract/events.js';
+import { TERMINAL_STATUSES, type JobOutcome, type JobRecord, type JobResult, type JobStatus, type RequestSummary, type TerminalStatus } from '../contract/job-record.js';
 
-export { EVENT_TYPES, JOB_STATUSES, type EventType, type JobEvent, type JobStatus, type RequestSummary };
 /** The job record GET /v1/jobs/:id returns. */
 export type JobView = JobRecord;
 

@@ -31,7 +31,7 @@ import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
 export type { TestResult };
 
 /** Stdout and stderr kept per test in the result (1,000 tests of full output would not fit a job record). */
-export const KEPT_OUTPUT_BYTES = 16 * 1024;
+const KEPT_OUTPUT_BYTES = 16 * 1024;
 
 interface Judged {
   tests: TestResult[];
