@@ -1,20 +1,18 @@
 /**
- * API errors: one JSON shape, {"error": {"code", "message", "details"?}},
- * a status code that says whose fault it is, and never a stack trace.
+ * API errors: one JSON shape (contract/error-body.ts), a status code that
+ * says whose fault it is, and never a stack trace.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { ZodError } from 'zod';
+import type { ApiErrorCode, ErrorBody, ErrorDetail } from '../contract/error-body.js';
 import { isRedisUnavailable } from '../queue/connection.js';
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
+export type { ErrorDetail };
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ApiErrorCode,
     message: string,
     readonly details?: ErrorDetail[],
   ) {
@@ -36,21 +34,31 @@ export function invalid(error: ZodError, prefix = ''): ApiError {
   return new ApiError(422, 'invalid_request', summary, details);
 }
 
-export function errorBody(error: ApiError) {
+export function errorBody(error: ApiError): ErrorBody {
   return { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } };
 }
 
-/** Maps whatever was thrown to an ApiError. */
-export function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
+export const unavailable = () => new ApiError(503, 'unavailable', 'the queue (Redis) is not reachable; try again shortly');
+
+/** What body-parser (express.json) tells about a body it refused: its `type` field, a code of its own. */
+function bodyError(error: unknown): ApiError | undefined {
   const type = (error as { type?: string }).type;
   if (type === 'entity.parse.failed') return new ApiError(400, 'malformed_json', `the body is not valid JSON: ${(error as Error).message}`);
-  if (type === 'entity.too.large') {
-    const limit = (error as { limit?: number }).limit;
-    return new ApiError(413, 'payload_too_large', `the body is larger than ${limit} bytes`);
-  }
+  if (type === 'entity.too.large') return new ApiError(413, 'payload_too_large', `the body is larger than ${(error as { limit?: number }).limit} bytes`);
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return new ApiError(415, 'unsupported_media_type', (error as Error).message);
   if (type === 'request.aborted') return new ApiError(400, 'aborted', 'the request was aborted');
+  return undefined;
+}
+
+/**
+ * Maps whatever was thrown to an ApiError. `redisReady`: whether the queue's
+ * connection is up; when it is not, a failed command is Redis's absence
+ * (ioredis gives such refusals no class of their own).
+ */
+export function toApiError(error: unknown, redisReady = true): ApiError {
+  if (error instanceof ApiError) return error;
+  const refused = bodyError(error);
+  if (refused) return refused;
   // Other client errors that express names (found by fuzzing: they used to be 500s): a body that is not
   // the gzip its Content-Encoding says, a path that is not valid percent-encoding (/v1/jobs/%ZZ).
   const status = (error as { status?: unknown }).status;
@@ -58,14 +66,14 @@ export function toApiError(error: unknown): ApiError {
     if (error instanceof URIError) return new ApiError(status, 'bad_request', `the path is not valid percent-encoding: ${error.message}`);
     if ((error as { expose?: unknown }).expose === true) return new ApiError(status, 'bad_request', `the body could not be read: ${(error as Error).message}`);
   }
-  if (isRedisUnavailable(error)) return new ApiError(503, 'unavailable', 'the queue (Redis) is not reachable; try again shortly');
+  if (!redisReady || isRedisUnavailable(error)) return unavailable();
   return new ApiError(500, 'internal', 'internal error');
 }
 
-export function errorHandler(log: (error: unknown) => void) {
+export function errorHandler(log: (error: unknown) => void, redisReady: () => boolean) {
   return (error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
-    const apiError = toApiError(error);
+    const apiError = toApiError(error, redisReady());
     if (apiError.status >= 500 && apiError.code === 'internal') log(error);
     res.status(apiError.status).json(errorBody(apiError));
   };

@@ -19,7 +19,7 @@ const JOBS = Number(values.jobs);
 const RUNNING = Number(values.running);
 
 function step(status: RunResult['status'], i: number): RunResult {
-  return { status, exit_code: 0, signal: null, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, cpu_ms: i % 5000, wall_ms: i % 9000, memory_peak_bytes: (i % 512) * 1024 * 1024, oom_killed: status === 'memory_limit', message: null };
+  return { status, exit_code: 0, signal: null, stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, cpu_ms: i % 5000, wall_ms: i % 9000, memory_peak_bytes: (i % 512) * 1024 * 1024, oom_killed: status === 'memory_limit', message: null, error_code: null };
 }
 
 const metrics = new RuncellMetrics();

@@ -6,11 +6,12 @@ import { basename } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { buildRootfs, readMarker, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
-import type { RunResult } from '../sandbox/accounting.js';
-import { limitsSchema, type LimitTable } from '../sandbox/limits.js';
+import type { RunResult } from '../contract/run-result.js';
+import type { LimitTable } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
-import { jobRequestProblem, runJob, type JobRequest, type JobResult } from '../worker/job.js';
+import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
+import { jobRequestProblem } from '../worker/request.js';
 import { loadConfig } from './config.js';
 import { doctor } from './doctor.js';
 import { runUntilSignal, startService } from './service.js';
@@ -91,10 +92,9 @@ function requestFrom(options: RunOptions, rest: string[], table: LimitTable): Jo
     ? { language: options.lang, files, stdin, args: rest, env, limits: stripUndefined(limits) }
     : { command: rest, files, stdin, env, limits: stripUndefined(limits) };
   if (!options.lang && rest.length === 0) throw new UsageError('give --lang with --file, or a command after --');
-  const problem = jobRequestProblem(request);
+  // The API's rules (the contract's schema), limits included.
+  const problem = jobRequestProblem(request, { limits: table, languages: LANGUAGES.map((l) => l.id) });
   if (problem) throw new UsageError(problem);
-  const checked = limitsSchema(table).safeParse(request.limits);
-  if (!checked.success) throw new UsageError(checked.error.issues.map((issue) => issue.message).join('; '));
   return request;
 }
 

@@ -93,7 +93,7 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
     }
 
     if (roles.api) {
-      const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention });
+      const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger });
       const app = createApp({
         queue,
         limits: config.limits,

@@ -9,8 +9,9 @@
  *   |actual - expected| <= absolute or <= relative * |expected|.
  */
 
-export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
-export type ComparisonMode = (typeof COMPARISON_MODES)[number];
+import { COMPARISON_MODES, type ComparisonMode } from '../contract/job-request.js';
+
+export { COMPARISON_MODES, type ComparisonMode };
 
 export interface Comparison {
   mode: ComparisonMode;

@@ -11,7 +11,8 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { findLanguage } from '../rootfs/languages.js';
-import type { RunResult } from '../sandbox/accounting.js';
+import type { JobErrorCode } from '../contract/job-record.js';
+import type { RunResult } from '../contract/run-result.js';
 import type { CgroupStats } from '../sandbox/cgroup.js';
 import type { RunPhases } from '../sandbox/sandbox.js';
 
@@ -67,16 +68,6 @@ export interface EndedJob {
   queuedAt: number;
   startedAt?: number;
   finishedAt: number;
-}
-
-/** Why a sandbox failed, a bounded label: from the message of a sandbox_error result. */
-export type SandboxErrorReason = 'setup' | 'start' | 'launch' | 'exception' | 'other';
-
-export function sandboxErrorReason(message: string | null | undefined): SandboxErrorReason {
-  if (message?.startsWith('cannot set up the sandbox')) return 'setup';
-  if (message?.startsWith('cannot start the sandbox')) return 'start';
-  if (message?.startsWith('the sandbox failed before the program started')) return 'launch';
-  return 'other';
 }
 
 /** prom-client default metrics that are gauges ending in _total. */
@@ -138,7 +129,7 @@ export class RuncellMetrics {
     this.jobs = new Counter({ name: `${PREFIX}jobs_total`, help: 'Jobs ended, by language and job status (completed|cancelled|failed).', labelNames: ['language', 'status'] as const, registers });
     this.verdicts = new Counter({ name: `${PREFIX}job_verdicts_total`, help: 'Completed jobs by verdict: the run status, or compile_error.', labelNames: ['language', 'verdict'] as const, registers });
     this.oomKills = new Counter({ name: `${PREFIX}oom_kills_total`, help: 'Job steps killed by the OOM killer at their memory limit.', labelNames: ['language'] as const, registers });
-    this.sandboxErrors = new Counter({ name: `${PREFIX}sandbox_errors_total`, help: 'Jobs runcell failed to run: sandbox set-up, start or launch failures, or exceptions while processing.', labelNames: ['reason'] as const, registers });
+    this.sandboxErrors = new Counter({ name: `${PREFIX}sandbox_errors_total`, help: 'Jobs runcell failed to run, by error code (setup_failed, start_failed, exception, ...).', labelNames: ['reason'] as const, registers });
     this.apiRequests = new Counter({ name: `${PREFIX}api_requests_total`, help: 'HTTP requests answered by the API, by route ("METHOD /path") and status code.', labelNames: ['route', 'code'] as const, registers });
     this.apiDuration = new Histogram({ name: `${PREFIX}api_request_duration_seconds`, help: 'HTTP request latency of the API, by route.', labelNames: ['route'] as const, buckets: SECONDS_BUCKETS, registers });
 
@@ -270,7 +261,8 @@ export class RuncellMetrics {
     this.sandboxSetup.observe((phases.prepare + phases.spawn) / 1000);
   }
 
-  observeSandboxError(reason: SandboxErrorReason): void {
+  /** A job runcell failed to run, labelled by its error code (a closed set: bounded label values). */
+  observeSandboxError(reason: JobErrorCode): void {
     this.sandboxErrors.inc({ reason });
   }
 

@@ -14,7 +14,9 @@ export type RedisRole =
   /** Commands from request handlers: fail at once when Redis is away (the API answers 503). */
   | 'api'
   /** Workers and blocking reads: wait for Redis to come back. */
-  | 'worker';
+  | 'worker'
+  /** A subscription (the API's event hub): waits for Redis to come back and resubscribes. */
+  | 'subscriber';
 
 export interface RedisTarget {
   kind: 'single' | 'sentinel' | 'cluster';
@@ -68,6 +70,7 @@ export function parseRedisUrl(url: string): RedisTarget {
 }
 
 function roleOptions(role: RedisRole): RedisOptions {
+  // A subscriber, like a worker, outlives an outage: its commands wait instead of failing.
   return role === 'api'
     ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }
     : { maxRetriesPerRequest: null, enableReadyCheck: true };
@@ -95,12 +98,30 @@ export function bullConnection(target: RedisTarget, role: RedisRole, name: strin
   return (role === 'api' ? { ...options, enableOfflineQueue: false } : { ...options, maxRetriesPerRequest: null }) as unknown as ConnectionOptions;
 }
 
-/** True when an error means "Redis is not reachable now" rather than a bug. */
+/** Socket errors (errno codes) that mean the server cannot be reached, not a bug. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** ioredis's own error classes for "gave up waiting for a connection". */
+const UNAVAILABLE_CLASSES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
+/** Redis error replies whose code (the reply's first word, by the protocol) means "not serving now". */
+const UNAVAILABLE_REPLIES = new Set(['LOADING', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN']);
+
+/**
+ * True when an error means "Redis is not reachable now" rather than a bug:
+ * by error class and errno code, never by message. (A command refused
+ * because the connection is down has no class of its own in ioredis: the
+ * API asks the connection's state for that, see JobQueue.connected.)
+ */
 export function isRedisUnavailable(error: unknown): boolean {
-  const message = (error as Error | undefined)?.message ?? '';
-  const name = (error as Error | undefined)?.name ?? '';
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    /Stream isn't writeable|Connection is closed|ECONNREFUSED|ENOENT|ETIMEDOUT|connect|Reached the max retries|Cluster isn't ready|LOADING/i.test(message)
-  );
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, syscall } = error as { name?: unknown; code?: unknown; syscall?: unknown };
+  if (typeof name === 'string' && UNAVAILABLE_CLASSES.has(name)) return true;
+  // A socket's errors: ENOENT counts only from connect() (a unix socket that is not there), not from any file.
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || (code === 'ENOENT' && syscall === 'connect'))) return true;
+  if (name === 'ReplyError' && typeof (error as Error).message === 'string') return UNAVAILABLE_REPLIES.has(replyCode(error as Error));
+  return false;
+}
+
+/** The error code of a Redis error reply: its first word (RESP's convention, e.g. "LOADING Redis is loading ..."). */
+function replyCode(error: Error): string {
+  return error.message.split(' ', 1)[0];
 }

@@ -69,6 +69,7 @@ export class EmbeddedRedis {
   private async answers(): Promise<boolean> {
     if (!existsSync(this.socket)) return false;
     const client = new Redis({ path: this.socket, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    // A probe: its failure is its answer (connect() rejects with the same error), nothing to log.
     client.on('error', () => undefined);
     try {
       await client.connect();

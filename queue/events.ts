@@ -5,7 +5,8 @@
  * next, each event once and in order.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { keys, parseAnnouncement, TERMINAL, type JobEvent, type JobStore } from './store.js';
+import type { JobEvent } from '../contract/events.js';
+import { keys, parseAnnouncement, TERMINAL, type JobStore } from './store.js';
 
 export type EventListener = (event: JobEvent) => void;
 
@@ -29,10 +30,11 @@ export class EventHub {
   constructor(
     private readonly subscriber: Redis | Cluster,
     private readonly store: JobStore,
+    logger: { warn(object: object, message?: string): void } = { warn() {} },
   ) {
     // A lost connection is retried by ioredis and resubscribed; waiters time out meanwhile. Without a
     // listener ioredis prints "Unhandled error event" for every retry.
-    subscriber.on('error', () => undefined);
+    subscriber.on('error', (error: Error) => logger.warn({ err: error.message }, 'event subscriber connection error'));
   }
 
   private start(): Promise<void> {

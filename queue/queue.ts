@@ -5,26 +5,32 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
+import type { JobRequestInput } from '../contract/job-request.js';
+import { CONTRACT_VERSION, type QueuedJob } from '../contract/queued-job.js';
 import { bullConnection, connect, type RedisTarget } from './connection.js';
 import { EventHub } from './events.js';
 import { DEFAULT_RETENTION, JobStore, keys, PREFIX, QUEUE_NAME, TERMINAL, type JobView, type RetentionOptions } from './store.js';
-import { summarize, type Submission } from './submission.js';
+import { summarize } from './submission.js';
+
+/** Where the queue reports what it swallows (errors it answers for itself). */
+export interface QueueLogger {
+  warn(object: object, message?: string): void;
+}
 
 export interface JobQueueOptions {
   redis: RedisTarget;
   /** Jobs waiting (not yet running) beyond which submissions are refused. Default 10,000. */
   maxBacklog?: number;
   retention?: RetentionOptions;
+  logger?: QueueLogger;
 }
 
 export class QueueFullError extends Error {}
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | 'missing' | 'finished';
 
-/** What every queued BullMQ job carries: the submission, whole. */
-export interface QueuedJobData {
-  submission: Submission;
-}
+/** What every queued BullMQ job carries: the submission, whole, and the contract version it was accepted under. */
+export type QueuedJobData = QueuedJob;
 
 const BACKLOG_CACHE_MS = 100;
 
@@ -36,19 +42,18 @@ export class JobQueue {
   private readonly maxBacklog: number;
   private readonly retention: Required<RetentionOptions>;
   private backlogCache = { value: 0, at: 0 };
+  private readonly logger: QueueLogger;
 
   constructor(options: JobQueueOptions) {
+    this.logger = options.logger ?? { warn() {} };
     this.redis = connect(options.redis, 'api', 'api');
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.store = new JobStore(this.redis, this.retention);
-    this.hub = new EventHub(connect(options.redis, 'worker', 'api-events'), this.store);
+    this.hub = new EventHub(connect(options.redis, 'subscriber', 'api-events'), this.store, this.logger);
     this.queue = new Queue(QUEUE_NAME, { connection: bullConnection(options.redis, 'api', 'api-queue'), prefix: PREFIX });
-    this.queue.on('error', () => {
-      /* reported to callers as 503; ioredis reconnects by itself */
-    });
-    this.redis.on('error', () => {
-      /* idem */
-    });
+    // Callers hear of an unreachable Redis as 503s and ioredis reconnects by itself: a line per error is enough.
+    this.queue.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue connection error'));
+    this.redis.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis connection error'));
     this.maxBacklog = options.maxBacklog ?? 10_000;
   }
 
@@ -75,7 +80,7 @@ export class JobQueue {
   }
 
   /** Queues jobs (all or none); answers their ids. Throws QueueFullError past the backlog limit. */
-  async submit(submissions: Submission[]): Promise<string[]> {
+  async submit(submissions: JobRequestInput[]): Promise<string[]> {
     if ((await this.backlog()) + submissions.length > this.maxBacklog) {
       throw new QueueFullError(`the queue holds ${this.maxBacklog} or more waiting jobs; try again later`);
     }
@@ -86,7 +91,7 @@ export class JobQueue {
     try {
       const jobs = ids.map((id, i) => ({
         name: 'job',
-        data: { submission: submissions[i] } satisfies QueuedJobData,
+        data: { version: CONTRACT_VERSION, submission: submissions[i] } satisfies QueuedJobData,
         opts: {
           jobId: id,
           // The store keeps the result; BullMQ's copy (with the files) goes at once.
@@ -99,7 +104,8 @@ export class JobQueue {
       if (jobs.length === 1) await this.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
       else await this.queue.addBulk(jobs);
     } catch (error) {
-      await Promise.all(ids.map((id) => this.store.discard(id).catch(() => undefined)));
+      // The refusal is what the caller hears; a record left behind expires with its TTL.
+      await Promise.all(ids.map((id) => this.store.discard(id).catch((discardError: Error) => this.logger.warn({ job: id, err: discardError.message }, 'cannot discard a job the queue refused'))));
       throw error;
     }
     return ids;
@@ -119,7 +125,11 @@ export class JobQueue {
     if ((TERMINAL as string[]).includes(found)) return 'finished';
     if (found === 'queued') {
       // Removed from the queue: nobody will run it. If a worker got it first, it sees the request and stops.
-      const removed = await this.queue.remove(id).catch(() => 0);
+      const removed = await this.queue.remove(id).catch((error: Error) => {
+        // Then the worker that holds it (or takes it) sees the cancel request and stops it.
+        this.logger.warn({ job: id, err: error.message }, 'cannot remove a cancelled job from the queue');
+        return 0;
+      });
       if (removed) {
         await this.store.finish(id, 'cancelled', { result: null, reason: 'cancelled while queued' });
         return 'cancelled';
@@ -157,7 +167,7 @@ export class JobQueue {
 
   async close(): Promise<void> {
     await this.hub.close();
-    await this.queue.close().catch(() => undefined);
+    await this.queue.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue'));
     this.redis.disconnect();
   }
 }

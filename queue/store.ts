@@ -5,7 +5,11 @@
  * changes are Lua scripts, so a cancel and a start cannot both win.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { JobResult } from '../worker/job.js';
+import type { EndEventData, EventType, JobEvent } from '../contract/events.js';
+import { TERMINAL_STATUSES, type JobOutcome, type JobRecord, type JobResult, type JobStatus, type RequestSummary, type TerminalStatus } from '../contract/job-record.js';
+
+/** The job record GET /v1/jobs/:id returns. */
+export type JobView = JobRecord;
 
 /** The {runcell} hash tag keeps every key in one Cluster slot. */
 export const PREFIX = '{runcell}';
@@ -21,51 +25,7 @@ export const keys = {
   cancelChannel: `${PREFIX}:cancel`,
 };
 
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'cancelled', 'failed'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const TERMINAL: JobStatus[] = ['completed', 'cancelled', 'failed'];
-
-export const EVENT_TYPES = ['queued', 'started', 'compile_finished', 'run_finished', 'test_finished', 'completed', 'cancelled', 'failed'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export interface JobEvent {
-  /** Stream entry id: increases, usable as an SSE id. */
-  id: string;
-  job_id: string;
-  type: EventType;
-  at: string;
-  data: Record<string, unknown>;
-}
-
-/** The request as accepted, without file contents. */
-export interface RequestSummary {
-  language?: string;
-  command?: string[];
-  files: { path: string; encoding: string; size_bytes: number }[];
-  stdin_bytes: number;
-  args?: string[];
-  env_names?: string[];
-  limits?: Record<string, number>;
-  compile_limits?: Record<string, number>;
-  seccomp_profile?: string;
-  /** Judged jobs: how many tests and their ids (not their contents). */
-  tests?: { count: number; ids: string[] };
-  comparison?: { mode: string; absolute?: number; relative?: number };
-  checker?: { language: string; files: string[] };
-  stop_on_first_failure?: boolean;
-}
-
-export interface JobView {
-  id: string;
-  status: JobStatus;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  queue_wait_ms: number | null;
-  request: RequestSummary;
-  result: JobResult | null;
-  reason?: string;
-}
+export const TERMINAL: JobStatus[] = [...TERMINAL_STATUSES];
 
 export interface RetentionOptions {
   /** Seconds a completed or cancelled job is kept. Default 3600. */
@@ -86,53 +46,92 @@ local function emit(events_key, channel, job_id, type, at, data)
 end
 `;
 
-// KEYS[1] job, KEYS[2] events, KEYS[3] finished index
-// ARGV: status, now(ms), outcome json, ttl, max finished, job key prefix, events key prefix, id, channel, event data json
+/*
+  Ends a queued or running job: its status, outcome and terminal event, its expiry, and the finished index
+  (trimmed to the most kept: the oldest jobs' keys go).
+    Input:
+      KEYS[1] job hash
+      KEYS[2] job's events stream
+      KEYS[3] finished index (sorted set: job id by finish time)
+      ARGV[1] status (completed | cancelled | failed)
+      ARGV[2] now, epoch ms
+      ARGV[3] outcome json ({result, reason, error_code})
+      ARGV[4] ttl, seconds
+      ARGV[5] most finished jobs kept
+      ARGV[6] job key prefix (the job hash's key without the id)
+      ARGV[7] events key prefix
+      ARGV[8] job id
+      ARGV[9] events channel
+      ARGV[10] terminal event's data json
+    Output: 'ok', 'finished' (already ended) or 'missing'
+*/
 const FINISH = `${EMIT}
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if status ~= 'queued' and status ~= 'running' then return 'finished' end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'finished_at', ARGV[2], 'outcome', ARGV[3])
-emit(KEYS[2], ARGV[9], ARGV[8], ARGV[1], ARGV[2], ARGV[10])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[8])
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[5])
+local job_key, events_key, finished_key = KEYS[1], KEYS[2], KEYS[3]
+local status, now, outcome, ttl, max_finished = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local job_prefix, events_prefix, job_id, channel, event_data = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local current = redis.call('HGET', job_key, 'status')
+if not current then return 'missing' end
+if current ~= 'queued' and current ~= 'running' then return 'finished' end
+redis.call('HSET', job_key, 'status', status, 'finished_at', now, 'outcome', outcome)
+emit(events_key, channel, job_id, status, now, event_data)
+redis.call('EXPIRE', job_key, ttl)
+redis.call('EXPIRE', events_key, ttl)
+redis.call('ZADD', finished_key, now, job_id)
+local excess = redis.call('ZCARD', finished_key) - max_finished
 if excess > 0 then
-  local oldest = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
+  local oldest = redis.call('ZRANGE', finished_key, 0, excess - 1)
   for _, old in ipairs(oldest) do
-    redis.call('DEL', ARGV[6] .. old, ARGV[7] .. old)
+    redis.call('DEL', job_prefix .. old, events_prefix .. old)
   end
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', finished_key, 0, excess - 1)
 end
 return 'ok'
 `;
 
-// KEYS[1] job, KEYS[2] events; ARGV: id, now, request json, ttl. A new queued job in one call
-// (an ioredis MULTI builds a pipeline object per call: dearer than the script at high ingest rates).
+/*
+  A new queued job in one call (an ioredis MULTI builds a pipeline object per call: dearer than the script
+  at high ingest rates).
+    Input: KEYS[1] job hash, KEYS[2] job's events stream;
+      ARGV[1] job id, ARGV[2] now (epoch ms), ARGV[3] request summary json, ARGV[4] ttl (seconds)
+*/
 const CREATE = `
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'status', 'queued', 'created_at', ARGV[2], 'request', ARGV[3], 'attempts', '0')
-redis.call('XADD', KEYS[2], '*', 'type', 'queued', 'at', ARGV[2], 'data', '{}')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+local job_key, events_key = KEYS[1], KEYS[2]
+local job_id, now, request, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('HSET', job_key, 'id', job_id, 'status', 'queued', 'created_at', now, 'request', request, 'attempts', '0')
+redis.call('XADD', events_key, '*', 'type', 'queued', 'at', now, 'data', '{}')
+redis.call('EXPIRE', job_key, ttl)
+redis.call('EXPIRE', events_key, ttl)
 return 'ok'
 `;
 
-// KEYS[1] events; ARGV: channel, id, type, now, data json. One round trip for a progress event.
+/*
+  A progress event in one round trip.
+    Input: KEYS[1] job's events stream; ARGV[1] events channel, ARGV[2] job id, ARGV[3] event type,
+      ARGV[4] now (epoch ms), ARGV[5] data json
+*/
 const EVENT = `${EMIT}
-emit(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local events_key = KEYS[1]
+local channel, job_id, type, now, data = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+emit(events_key, channel, job_id, type, now, data)
 return 'ok'
 `;
 
-// KEYS[1] job, KEYS[2] events; ARGV: now, worker, id, channel
+/*
+  queued|running -> running, unless a cancel was asked for.
+    Input: KEYS[1] job hash, KEYS[2] job's events stream;
+      ARGV[1] now (epoch ms), ARGV[2] worker id, ARGV[3] job id, ARGV[4] events channel
+    Output: 'ok', 'cancel_requested', 'missing', or the terminal status found
+*/
 const START = `${EMIT}
-local status = redis.call('HGET', KEYS[1], 'status')
+local job_key, events_key = KEYS[1], KEYS[2]
+local now, worker, job_id, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local status = redis.call('HGET', job_key, 'status')
 if not status then return 'missing' end
 if status ~= 'queued' and status ~= 'running' then return status end
-if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then return 'cancel_requested' end
-redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-emit(KEYS[2], ARGV[4], ARGV[3], 'started', ARGV[1], cjson.encode({worker = ARGV[2]}))
+if redis.call('HGET', job_key, 'cancel_requested') == '1' then return 'cancel_requested' end
+redis.call('HSET', job_key, 'status', 'running', 'started_at', now, 'worker', worker)
+redis.call('HINCRBY', job_key, 'attempts', 1)
+emit(events_key, channel, job_id, 'started', now, cjson.encode({worker = worker}))
 return 'ok'
 `;
 
@@ -192,9 +191,9 @@ export class JobStore {
   }
 
   /** queued|running -> a terminal status, with its result or reason; answers 'ok', 'finished' or 'missing'. */
-  finish(id: string, status: 'completed' | 'cancelled' | 'failed', outcome: { result?: JobResult | null; reason?: string }, now = Date.now()): Promise<string> {
+  finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now()): Promise<string> {
     // The event says how it ended; the whole result is in the job, not repeated in the stream.
-    const eventData = { ...(outcome.reason ? { reason: outcome.reason } : {}), ...summarizeResult(outcome.result) };
+    const eventData = { ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.error_code ? { error_code: outcome.error_code } : {}), ...summarizeResult(outcome.result) };
     const ttl = status === 'failed' ? this.retention.failedSeconds : this.retention.completedSeconds;
     return this.scripts.runcellFinish(
       keys.job(id),
@@ -229,7 +228,7 @@ export class JobStore {
     const created = Number(fields.created_at);
     const started = fields.started_at ? Number(fields.started_at) : null;
     const finished = fields.finished_at ? Number(fields.finished_at) : null;
-    const outcome = fields.outcome ? (JSON.parse(fields.outcome) as { result?: JobResult | null; reason?: string }) : {};
+    const outcome = fields.outcome ? (JSON.parse(fields.outcome) as JobOutcome) : {};
     const view: JobView = {
       id,
       status: fields.status as JobStatus,
@@ -241,6 +240,7 @@ export class JobStore {
       result: outcome.result ?? null,
     };
     if (outcome.reason) view.reason = outcome.reason;
+    if (outcome.error_code) view.error_code = outcome.error_code;
     return view;
   }
 
@@ -268,7 +268,7 @@ export class JobStore {
 }
 
 /** The statuses of the steps, for the terminal event. */
-function summarizeResult(result: JobResult | null | undefined): Record<string, unknown> {
+function summarizeResult(result: JobResult | null | undefined): EndEventData {
   if (!result) return {};
   const judged = result.verdict ? { verdict: result.verdict, counts: result.counts } : {};
   return { ...(result.compile ? { compile_status: result.compile.status } : {}), run_status: result.run?.status ?? null, ...judged };
@@ -278,7 +278,8 @@ function summarizeResult(result: JobResult | null | undefined): Record<string, u
 export function parseAnnouncement(message: string): JobEvent | undefined {
   try {
     const raw = JSON.parse(message) as { job_id: string; id: string; type: EventType; at: string; data: string };
-    return { id: raw.id, job_id: raw.job_id, type: raw.type, at: new Date(Number(raw.at)).toISOString(), data: JSON.parse(raw.data) as Record<string, unknown> };
+    // Written by this module's scripts in the contract's shape: cast, not parsed again on every event.
+    return { id: raw.id, job_id: raw.job_id, type: raw.type, at: new Date(Number(raw.at)).toISOString(), data: JSON.parse(raw.data) } as JobEvent;
   } catch {
     return undefined;
   }
@@ -292,6 +293,6 @@ function toEvent(jobId: string, entryId: string, flat: string[]): JobEvent {
     job_id: jobId,
     type: fields.type as EventType,
     at: new Date(Number(fields.at)).toISOString(),
-    data: JSON.parse(fields.data ?? '{}') as Record<string, unknown>,
-  };
+    data: JSON.parse(fields.data ?? '{}'),
+  } as JobEvent;
 }

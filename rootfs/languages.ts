@@ -13,8 +13,8 @@
  * no /sys, so the JVM cannot see its cgroup and would size itself after the
  * host).
  */
-import type { RequestedLimits } from '../sandbox/limits.js';
-import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
+import type { RequestedLimits } from '../contract/limits.js';
+import type { SeccompProfileName } from '../contract/job-request.js';
 
 export interface Language {
   id: string;

@@ -1,39 +1,14 @@
 /**
- * Accounting and verdict: turns what happened (the status record, the
- * cgroup's figures, the limit runcell enforced) into the run result.
+ * Accounting: turns what happened (the status record, the cgroup's figures,
+ * the limit runcell enforced) into the run result and its status.
  */
 import { constants } from 'node:os';
+import { RUN_STATUSES, type RunResult, type RunStatus } from '../contract/run-result.js';
 import type { CgroupStats } from './cgroup.js';
 import type { Limits } from './limits.js';
 import type { LaunchOutcome } from './process.js';
 
-export const RUN_STATUSES = [
-  'ok',
-  'nonzero_exit',
-  'signalled',
-  'time_limit',
-  'wall_time_limit',
-  'memory_limit',
-  'output_limit',
-  'sandbox_error',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-
-/** The result of one sandbox run, as the CLI and the HTTP API return it. */
-export interface RunResult {
-  status: RunStatus;
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  cpu_ms: number;
-  wall_ms: number;
-  memory_peak_bytes: number;
-  oom_killed: boolean;
-  message: string | null;
-}
+export { RUN_STATUSES, type RunResult, type RunStatus };
 
 /** The limit runcell itself enforced by killing the run, if any. */
 export type EnforcedLimit = 'time_limit' | 'wall_time_limit' | 'output_limit';
@@ -43,7 +18,8 @@ export interface RunFacts {
   outcome: LaunchOutcome;
   stats: CgroupStats;
   wallMs: number;
-  enforced?: EnforcedLimit;
+  /** What runcell killed the run for, if it did: a limit, or a cancel. */
+  enforced?: EnforcedLimit | 'cancelled';
 }
 
 /** Number -> name; the first name wins (SIGABRT, not its alias SIGIOT). */
@@ -54,7 +30,8 @@ export function signalName(signal: number): string {
   return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
 }
 
-export function verdict(facts: RunFacts): RunResult {
+/** The run's status (ok, a limit, nonzero_exit, ...) and result from what happened. */
+export function runStatus(facts: RunFacts): RunResult {
   const { limits, outcome, stats } = facts;
   const cpuMs = Math.round(stats.cpuNs / 1e6);
   const base: RunResult = {
@@ -70,7 +47,10 @@ export function verdict(facts: RunFacts): RunResult {
     memory_peak_bytes: stats.memoryPeakBytes,
     oom_killed: stats.oomKills > 0,
     message: null,
+    error_code: null,
   };
+  // A cancelled run says nothing of the program, whatever it did before the kill.
+  if (facts.enforced === 'cancelled') return { ...base, status: 'cancelled', error_code: 'cancelled', message: 'cancelled' };
   const record = outcome.status;
   if (record.kind === 'exit') base.exit_code = record.code;
   if (record.kind === 'signal') base.signal = signalName(record.signal);
@@ -79,7 +59,7 @@ export function verdict(facts: RunFacts): RunResult {
   // host): that is still the wall limit, which counts from the launch. Any other early end is runcell's.
   const killedAtWallLimitWhileStarting = record.kind === 'not_started' && facts.enforced === 'wall_time_limit';
   if (outcome.spawnError || (record.kind === 'not_started' && !killedAtWallLimitWhileStarting)) {
-    return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
+    return { ...base, status: 'sandbox_error', error_code: outcome.spawnError ? 'spawn_failed' : 'start_failed', message: sandboxErrorMessage(outcome) };
   }
   // Limits first: a program killed for a limit died of a signal, but the limit is the reason.
   if (base.oom_killed) {
@@ -104,11 +84,11 @@ export function verdict(facts: RunFacts): RunResult {
       return { ...base, status: 'nonzero_exit', exit_code: 127, message: `cannot execute the command: ${errnoName(record.errno)}` };
     case 'not_started':
       // (Reached only through the wall limit above; kept for the type.)
-      return { ...base, status: 'sandbox_error', message: sandboxErrorMessage(outcome) };
+      return { ...base, status: 'sandbox_error', error_code: 'start_failed', message: sandboxErrorMessage(outcome) };
     case 'started':
       // The job cannot signal its init (pid 1 of its namespace) nor see bubblewrap: a supervisor that died
       // without reporting was killed from outside or broke. runcell's failure, not the program's status.
-      return { ...base, status: 'sandbox_error', message: `the sandbox's supervisor ended without the program's status (bubblewrap ${bubblewrapEnd(outcome)})` };
+      return { ...base, status: 'sandbox_error', error_code: 'killed_from_outside', message: `the sandbox's supervisor ended without the program's status (bubblewrap ${bubblewrapEnd(outcome)})` };
   }
 }
 

@@ -3,7 +3,9 @@
  * maximums. Everything else (CLI flags, environment overrides, docs) reads
  * this table; nothing else holds a default of its own.
  */
-import { z } from 'zod';
+import { LIMIT_NAMES, requestedLimitsSchema, type LimitName } from '../contract/limits.js';
+
+export { LIMIT_NAMES, type LimitName };
 
 export interface Limits {
   /** CPU time of all the run's processes together, from cgroup accounting. */
@@ -21,8 +23,6 @@ export interface Limits {
   /** Size of /box and of /tmp, each (tmpfs size=). */
   workspace_bytes: number;
 }
-
-export type LimitName = keyof Limits;
 
 export interface LimitSpec {
   default: number;
@@ -48,8 +48,6 @@ export const LIMIT_TABLE: Record<LimitName, LimitSpec> = {
   file_size_bytes: { default: 16 * MiB, compileDefault: 64 * MiB, max: 1 * GiB, min: 0, unit: 'bytes', doc: 'largest file written' },
   workspace_bytes: { default: 64 * MiB, compileDefault: 256 * MiB, max: 1 * GiB, min: 64 * KiB, unit: 'bytes', doc: 'size of /box and of /tmp, each' },
 };
-
-export const LIMIT_NAMES = Object.keys(LIMIT_TABLE) as LimitName[];
 
 /** Fixed per-run resources that are not per-job choices. */
 export const FIXED_LIMITS = {
@@ -84,28 +82,9 @@ export function limitTableFromEnv(env: NodeJS.ProcessEnv = process.env): LimitTa
   return table;
 }
 
-const schemas = new WeakMap<LimitTable, ReturnType<typeof buildLimitsSchema>>();
-
 /** A zod schema for requested limits: every field optional, each within [min, max] of the table. */
 export function limitsSchema(table: LimitTable = LIMIT_TABLE) {
-  // Building a zod schema costs more than a sandbox's cgroup set-up: once per table.
-  let schema = schemas.get(table);
-  if (!schema) schemas.set(table, (schema = buildLimitsSchema(table)));
-  return schema;
-}
-
-function buildLimitsSchema(table: LimitTable) {
-  const shape = {} as Record<LimitName, z.ZodOptional<z.ZodNumber>>;
-  for (const name of LIMIT_NAMES) {
-    const spec = table[name];
-    shape[name] = z
-      .number()
-      .int(`${name} must be an integer`)
-      .min(spec.min, `${name} must be at least ${spec.min}`)
-      .max(spec.max, `${name} must be at most ${spec.max}`)
-      .optional();
-  }
-  return z.strictObject(shape);
+  return requestedLimitsSchema(table);
 }
 
 export type RequestedLimits = Partial<Limits>;

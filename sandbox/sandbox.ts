@@ -9,7 +9,8 @@ import { withRoot } from './safe-fs.js';
 import { sealedMemfd } from './libc.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { verdict, type EnforcedLimit, type RunResult } from './accounting.js';
+import { runStatus, type EnforcedLimit, type RunResult } from './accounting.js';
+import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
@@ -180,7 +181,7 @@ export class Sandbox {
       this.live.set(spec.slot.index, cgroupResult.value);
       return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
     } catch (error) {
-      return sandboxError(`cannot set up the sandbox: ${(error as Error).message}`);
+      return this.failedRun(error, clock);
     } finally {
       this.live.delete(spec.slot.index);
       const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
@@ -190,6 +191,19 @@ export class Sandbox {
       if (destroyed.status === 'rejected') throw destroyed.reason;
       if (released.status === 'rejected') throw released.reason;
     }
+  }
+
+  /** A run that threw: the phase it reached (the clock's last mark) tells what failed. */
+  private failedRun(error: unknown, clock: PhaseClock): RunResult {
+    const reason = (error as Error).message;
+    if (clock.phases.prepare === undefined) {
+      // bubblewrap would fail on a missing rootfs too; a set-up failure is the first sign. Said once, by code.
+      if (!existsSync(join(this.options.rootfs, HELPER_DIR))) return sandboxError('rootfs_missing', `cannot set up the sandbox: the rootfs ${this.options.rootfs} is gone (${reason})`);
+      return sandboxError('setup_failed', `cannot set up the sandbox: ${reason}`);
+    }
+    if (clock.phases.spawn === undefined) return sandboxError('spawn_failed', `cannot start the sandbox: ${reason}`);
+    if (clock.phases.wait === undefined) return sandboxError('launcher_died', `lost the sandbox's launcher while it ran: ${reason}`);
+    return sandboxError('accounting_failed', `the run ended but its figures could not be read: ${reason}`);
   }
 
   private bwrapArgs(spec: RunSpec, tmp: string): string[] {
@@ -286,10 +300,7 @@ export class Sandbox {
     const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
     const stats = cgroup.stats();
     clock.mark('account');
-    if (enforced === 'cancelled') {
-      return { ...verdict({ limits, outcome, stats, wallMs }), status: 'sandbox_error', message: 'cancelled' };
-    }
-    return verdict({ limits, outcome, stats, wallMs, enforced });
+    return runStatus({ limits, outcome, stats, wallMs, enforced });
   }
 }
 
@@ -331,7 +342,7 @@ export function newId(): string {
   return randomBytes(8).toString('hex');
 }
 
-export function sandboxError(message: string): RunResult {
+export function sandboxError(code: RunErrorCode, message: string): RunResult {
   return {
     status: 'sandbox_error',
     exit_code: null,
@@ -345,5 +356,6 @@ export function sandboxError(message: string): RunResult {
     memory_peak_bytes: 0,
     oom_killed: false,
     message,
+    error_code: code,
   };
 }

@@ -9,6 +9,7 @@
  * which is `standard` without socket(): nothing to connect to or listen on
  * (an unnamed AF_UNIX socketpair stays: the JVM cannot start without one).
  */
+import { SECCOMP_PROFILE_NAMES, type SeccompProfileName } from '../contract/job-request.js';
 
 export type Errno = 'EPERM' | 'ENOSYS' | 'EAFNOSUPPORT';
 
@@ -34,8 +35,7 @@ export interface SyscallRule {
   why: string;
 }
 
-export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
-export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
+export { SECCOMP_PROFILE_NAMES, type SeccompProfileName };
 export const DEFAULT_SECCOMP_PROFILE: SeccompProfileName = 'standard';
 
 export interface SeccompPolicy {

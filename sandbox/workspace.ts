@@ -9,6 +9,7 @@
 import { chmodSync, closeSync, fchownSync, mkdirSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { filePathProblem } from '../contract/file-path.js';
 import { FIXED_LIMITS } from './limits.js';
 import { mountTmpfs, unmount } from './mount.js';
 import { createFileBeneath, ensureDirectoryBeneath, withRoot } from './safe-fs.js';
@@ -28,21 +29,7 @@ export interface WorkspaceOptions {
   bytes: number;
 }
 
-const MAX_PATH_DEPTH = 8;
-const MAX_PATH_LENGTH = 255;
-
-/** Why a file path is unacceptable, or undefined when it is fine. */
-export function filePathProblem(path: string): string | undefined {
-  if (path.length === 0 || path.length > MAX_PATH_LENGTH) return `file path must be 1 to ${MAX_PATH_LENGTH} characters`;
-  if (path.startsWith('/')) return `file path ${JSON.stringify(path)} must be relative to /box`;
-  if (path.includes('\0')) return 'file path contains a NUL byte';
-  const parts = path.split('/');
-  if (parts.length > MAX_PATH_DEPTH) return `file path ${JSON.stringify(path)} is nested deeper than ${MAX_PATH_DEPTH}`;
-  if (parts.some((part) => part === '' || part === '.' || part === '..')) {
-    return `file path ${JSON.stringify(path)} has an empty, "." or ".." component`;
-  }
-  return undefined;
-}
+export { filePathProblem };
 
 const preparedDataDirs = new Set<string>();
 

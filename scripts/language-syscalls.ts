@@ -18,7 +18,7 @@ import { loadConfig } from '../cli/config.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES, type Language } from '../rootfs/languages.js';
 import { environmentArgs, JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
-import { plan } from '../worker/job.js';
+import { plan } from '../worker/plan.js';
 
 const config = loadConfig();
 const rootfs = verifiedRootfs(config.dataDir, config.languages);

@@ -30,7 +30,7 @@ describe('runcell run', () => {
     expect(Object.keys(parsed)).toEqual(['run']);
     expect(parsed.run).toMatchObject({ status: 'nonzero_exit', exit_code: 4, stdout: 'out\n', stderr: 'err\n' });
     expect(Object.keys(parsed.run).sort()).toEqual(
-      ['cpu_ms', 'exit_code', 'memory_peak_bytes', 'message', 'oom_killed', 'signal', 'status', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'wall_ms'].sort(),
+      ['cpu_ms', 'error_code', 'exit_code', 'memory_peak_bytes', 'message', 'oom_killed', 'signal', 'status', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'wall_ms'].sort(),
     );
   });
 

@@ -2,8 +2,20 @@
  * REDIS_URL forms: single server, TLS, unix socket, Sentinel, Cluster.
  * (Connections to a real server are exercised by the service tests.)
  */
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { MaxRetriesPerRequestError } from 'ioredis/built/errors/index.js';
 import { isRedisUnavailable, parseRedisUrl } from '../queue/connection.js';
+
+/** The error a real connection attempt fails with. */
+async function connectError(options: { port: number; host: string } | { path: string }): Promise<Error> {
+  const socket = netConnect(options as never);
+  const [error] = (await once(socket, 'error').catch((e: unknown) => [e])) as [Error];
+  socket.destroy();
+  return error;
+}
 
 describe('REDIS_URL', () => {
   it('redis:// with password and database', () => {
@@ -38,9 +50,14 @@ describe('REDIS_URL', () => {
     expect(() => parseRedisUrl('http://localhost:6379')).toThrow(/unsupported scheme http:/);
   });
 
-  it('tells "Redis is away" from other errors', () => {
-    expect(isRedisUnavailable(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe(true);
-    expect(isRedisUnavailable(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
-    expect(isRedisUnavailable(new TypeError('cannot read properties of undefined'))).toBe(false);
+  it('tells "Redis is away" from other errors by class and code, not by message', async () => {
+    // Port 1 on loopback: nothing listens there.
+    expect(isRedisUnavailable(await connectError({ host: '127.0.0.1', port: 1 }))).toBe(true);
+    // A unix socket that is not there: ENOENT from connect() is Redis's absence...
+    expect(isRedisUnavailable(await connectError({ path: '/nonexistent/redis.sock' }))).toBe(true);
+    // ...but ENOENT from anything else is not (the old message regex took any ENOENT for it).
+    expect(isRedisUnavailable(await readFile('/nonexistent/file').catch((e: unknown) => e))).toBe(false);
+    expect(isRedisUnavailable(new MaxRetriesPerRequestError(1))).toBe(true);
+    expect(isRedisUnavailable(new TypeError('cannot connect: ECONNREFUSED in the message only'))).toBe(false);
   });
 });

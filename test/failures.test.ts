@@ -19,9 +19,9 @@ describe('a sandbox that cannot be set up', () => {
   it('fails the job with the reason, keeps the run result, and leaves nothing behind', async () => {
     const id = (await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
     const job = await untilDone(service.api.url, id);
-    expect(job.status).toBe('failed');
+    expect(job).toMatchObject({ status: 'failed', error_code: 'setup_failed' });
     expect(job.reason).toMatch(/^cannot set up the sandbox: .*ENOTDIR/);
-    expect(job.result!.run).toMatchObject({ status: 'sandbox_error', message: expect.stringMatching(/ENOTDIR/) });
+    expect(job.result!.run).toMatchObject({ status: 'sandbox_error', error_code: 'setup_failed', message: expect.stringMatching(/ENOTDIR/) });
     const workDir = join(config.dataDir, 'work');
     expect(readFileSync('/proc/mounts', 'utf8')).not.toContain(workDir);
     expect(existsSync(workDir) ? readdirSync(workDir) : []).toEqual([]);

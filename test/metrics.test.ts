@@ -18,7 +18,8 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
-import { summarize, type Submission } from '../queue/submission.js';
+import { summarize } from '../queue/submission.js';
+import { CONTRACT_VERSION } from '../contract/queued-job.js';
 import { rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
 import { CgroupV2Driver } from '../sandbox/cgroup2.js';
 import { Sandbox } from '../sandbox/sandbox.js';
@@ -316,21 +317,21 @@ describe('what ends a job, counted once where it ends', () => {
     ]);
   });
 
-  it('a job whose processing throws: failed, an exception, and no made-up language label', async () => {
+  it('a queued job the contract refuses: failed as invalid_job, and no made-up language label', async () => {
     // Only a queue written to by other means than the API can hold such a job.
-    const submission: Submission = { language: 'no-such-language', files: [{ path: 'x', content: '' }] };
+    const submission = { language: 'no-such-language', files: [{ path: 'x', content: '' }] };
     const id = randomUUID();
     await service.api.queue.store.create(id, summarize(submission));
     const queue = new Queue(QUEUE_NAME, { connection: bullConnection(parseRedisUrl(service.redis.url), 'api', 'test-queue'), prefix: PREFIX });
     try {
-      await queue.add('job', { submission }, { jobId: id, attempts: 1 });
-      expect((await untilDone(service.api.url, id)).status).toBe('failed');
+      await queue.add('job', { version: CONTRACT_VERSION, submission }, { jobId: id, attempts: 1 });
+      expect(await untilDone(service.api.url, id)).toMatchObject({ status: 'failed', error_code: 'invalid_job', reason: expect.stringMatching(/unknown language "no-such-language"/) });
     } finally {
       await queue.close();
     }
     await waitFor(async () => (await counter('runcell_jobs_total', { status: 'failed' })) === 1, 5000, 'the failure to be counted');
     expect(await counter('runcell_jobs_total', { language: 'unknown', status: 'failed' })).toBe(1);
-    expect(await counter('runcell_sandbox_errors_total', { reason: 'exception' })).toBe(1);
+    expect(await counter('runcell_sandbox_errors_total', { reason: 'invalid_job' })).toBe(1);
     const labels = (await metrics.registry.getMetricsAsJSON()).flatMap((metric) => metric.values.map((v) => v.labels.language));
     expect(labels).not.toContain('no-such-language');
   });
@@ -356,7 +357,7 @@ describe('a sandbox that cannot be set up', () => {
     const id = (await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { command: ['/bin/true'] } })).body.id;
     expect((await untilDone(service.api.url, id)).status).toBe('failed');
     const text = await metrics.render();
-    expect(text).toMatch(/^runcell_sandbox_errors_total\{reason="setup"\} 1$/m);
+    expect(text).toMatch(/^runcell_sandbox_errors_total\{reason="setup_failed"\} 1$/m);
     expect(text).toMatch(/^runcell_jobs_total\{language="command",status="failed"\} 1$/m);
     expect(text).toMatch(/^runcell_job_wall_seconds_count\{language="command",phase="run",status="sandbox_error"\} 1$/m);
     expect(text).toMatch(/^runcell_sandbox_setup_seconds_count 0$/m);

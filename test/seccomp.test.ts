@@ -12,8 +12,12 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { compileSeccomp, complementConditions, syscallNumber } from '../sandbox/seccomp.js';
 import { allowedSyscalls, JUDGE_POLICY, SECCOMP_POLICIES, STANDARD_POLICY, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import { SlotPool } from '../sandbox/slots.js';
-import { toJobRequest, summarize } from '../queue/submission.js';
-import { jobRequestProblem, runJob, seccompProfileFor } from '../worker/job.js';
+import { summarize } from '../queue/submission.js';
+import { toJobRequest, jobRequestProblem } from '../worker/request.js';
+import { seccompProfileFor } from '../worker/plan.js';
+import { LANGUAGES } from '../rootfs/languages.js';
+import { LIMIT_TABLE } from '../sandbox/limits.js';
+import { runJob } from '../worker/job.js';
 import { config, job } from './helpers.js';
 
 const TRACER_ERRNO = 1234;
@@ -166,10 +170,11 @@ describe('seccomp policy (data)', () => {
   });
 
   it('the API submission carries the profile to the worker and into the job record', () => {
-    const submission = { command: ['/bin/true'], seccomp_profile: 'judge' as const };
+    const submission = { command: ['/bin/true'], seccomp_profile: 'judge' as const, stdin_encoding: 'utf8' as const };
     expect(toJobRequest(submission).seccomp_profile).toBe('judge');
     expect(summarize(submission).seccomp_profile).toBe('judge');
-    expect(jobRequestProblem({ command: ['/bin/true'], seccomp_profile: 'none' as SeccompProfileName })).toMatch(/unknown seccomp profile "none"/);
+    const rules = { limits: LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id) };
+    expect(jobRequestProblem({ command: ['/bin/true'], seccomp_profile: 'none' as SeccompProfileName }, rules)).toMatch(/seccomp_profile must be one of standard, judge/);
   });
 
   it('a request names the profile, else the language, else standard', () => {

@@ -15,6 +15,7 @@ describe('verdicts', () => {
       wall_time_limit: 'wall_time_limit',
       memory_limit: 'memory_limit',
       output_limit: 'output_limit',
+      cancelled: 'cancelled',
       sandbox_error: 'sandbox_error',
     });
   });

@@ -111,7 +111,7 @@ describe('worker processes', () => {
     }
     await worker(); // its stalled-job check gives up on the job
     const job = await untilDone(api.url, id, 40_000);
-    expect(job).toMatchObject({ status: 'failed', reason: 'its worker died twice while running it', result: null });
+    expect(job).toMatchObject({ status: 'failed', error_code: 'worker_died', reason: 'its worker died twice while running it', result: null });
   });
 
   it('SIGTERM: a running job that finishes within the grace period completes; the worker exits 0', async () => {

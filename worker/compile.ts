@@ -4,7 +4,7 @@
  * successful compile is stored for next time.
  */
 import type { CompileCache } from './compile-cache.js';
-import type { RunResult } from '../sandbox/accounting.js';
+import type { CompileResult } from '../contract/run-result.js';
 import type { Limits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
@@ -12,7 +12,7 @@ import type { Slot } from '../sandbox/slots.js';
 import type { Workspace, WorkspaceFile } from '../sandbox/workspace.js';
 
 /** A compile step's result; `cached` says it came from the compile cache (then its figures are the original compile's). */
-export type CompileResult = RunResult & { cached: boolean };
+export type { CompileResult };
 
 export interface CompileSpec {
   sandbox: Sandbox;

@@ -14,74 +14,24 @@
  */
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPARISON_MODES, compareOutput } from '../judge/compare.js';
+import { CHECKER_FILES } from '../contract/job-request.js';
+import type { JobResult } from '../contract/job-record.js';
+import type { TestResult } from '../contract/judged-result.js';
+import type { CompileResult, RunResult } from '../contract/run-result.js';
+import { compareOutput } from '../judge/compare.js';
 import { checkerVerdict, countVerdicts, overallVerdict, runVerdict, type TestVerdict } from '../judge/verdicts.js';
-import { findLanguage } from '../rootfs/languages.js';
-import type { RunResult } from '../sandbox/accounting.js';
 import { sandboxError } from '../sandbox/sandbox.js';
-import { resolveLimits, LIMIT_TABLE, type Limits, type RequestedLimits } from '../sandbox/limits.js';
-import { filePathProblem, type Workspace, type WorkspaceFile } from '../sandbox/workspace.js';
-import { compileInto, type CompileResult } from './compile.js';
-import { plan, runArgv, type JobContext, type JobRequest, type JobResult, type Plan } from './job.js';
+import { resolveLimits, LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
+import type { Workspace } from '../sandbox/workspace.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
+import { compileInto } from './compile.js';
+import { plan, runArgv, type JobContext, type Plan } from './plan.js';
+import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
 
-export interface JudgeTest {
-  /** Shown in results and events. Default: the test's 1-based position. */
-  id?: string;
-  stdin?: Buffer;
-  expected_stdout: string;
-  /** Over the job's run limits, for this test. */
-  limits?: RequestedLimits;
-}
+export type { TestResult };
 
-export interface CheckerRequest {
-  /** Any catalog language; the first file is the entry point. */
-  language: string;
-  files: WorkspaceFile[];
-  limits?: RequestedLimits;
-  compile_limits?: RequestedLimits;
-}
-
-/** A judged test: its run result plus the verdict (and the checker's run, when there is one). */
-export type TestResult = RunResult & {
-  id: string;
-  verdict: TestVerdict;
-  /** Why it is not accepted (where the output differs), or the checker's message. */
-  verdict_message: string | null;
-  checker?: RunResult;
-};
-
-export const MAX_TESTS = 1000;
 /** Stdout and stderr kept per test in the result (1,000 tests of full output would not fit a job record). */
-export const KEPT_OUTPUT_BYTES = 16 * 1024;
-export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
-
-/** Checks the judging fields of a request; the first problem or undefined. */
-export function judgeRequestProblem(request: JobRequest): string | undefined {
-  const judging = request.tests !== undefined;
-  if (!judging) {
-    if (request.checker || request.comparison || request.stop_on_first_failure !== undefined) return 'checker, comparison and stop_on_first_failure need tests';
-    return undefined;
-  }
-  if (!request.language) return 'tests need a language (not a command)';
-  if (request.stdin !== undefined) return 'give stdin per test, not for the job, when there are tests';
-  if (request.tests!.length === 0 || request.tests!.length > MAX_TESTS) return `tests must have 1 to ${MAX_TESTS} elements`;
-  if (request.comparison && !COMPARISON_MODES.includes(request.comparison.mode)) return `unknown comparison mode ${JSON.stringify(request.comparison.mode)}`;
-  if (request.checker && request.comparison) return 'give a checker or a comparison, not both';
-  const checker = request.checker;
-  if (checker) {
-    if (!findLanguage(checker.language)) return `unknown checker language ${JSON.stringify(checker.language)}`;
-    if (checker.files.length === 0) return 'the checker needs at least one file';
-    const paths = new Set(checker.files.map((file) => file.path));
-    if (paths.size !== checker.files.length) return 'a checker file is given twice';
-    for (const path of paths) {
-      const problem = filePathProblem(path);
-      if (problem) return `checker: ${problem}`;
-      if ((Object.values(CHECKER_FILES) as string[]).includes(path)) return `checker: ${path} is reserved for the test's files`;
-    }
-  }
-  return undefined;
-}
+const KEPT_OUTPUT_BYTES = 16 * 1024;
 
 interface Judged {
   tests: TestResult[];
@@ -103,7 +53,7 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
       compile = await compileInto({ sandbox: context.sandbox, slot: context.slot, workspace, cache: context.compileCache, language: language.id, files: request.files ?? [], env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile, ...steps.compile });
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) {
-        const failed = compile.status !== 'ok' && compile.status !== 'sandbox_error';
+        const failed = compile.status !== 'ok' && compile.status !== 'sandbox_error' && compile.status !== 'cancelled';
         return { compile, run: null, tests: [], ...(failed ? { verdict: 'compile_error' as const } : {}), counts: countVerdicts(tests.length, []) };
       }
     }
@@ -111,7 +61,7 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
       checker = await CheckerWorkspace.prepare(context, request.checker, tests, testLimits);
       if (checker.compile && checker.compile.status !== 'ok') {
         const result = { compile, run: null, tests: [], checker_compile: checker.compile, counts: countVerdicts(tests.length, []) };
-        return checker.compile.status === 'sandbox_error' ? result : { ...result, verdict: 'checker_error' };
+        return checker.compile.status === 'sandbox_error' || checker.compile.status === 'cancelled' ? result : { ...result, verdict: 'checker_error' };
       }
     }
     const judged = await runTests(context, request, steps, workspace, testLimits, checker);
@@ -165,7 +115,7 @@ async function judgeRun(run: RunResult, test: JudgeTest, index: number, request:
   const id = test.id ?? String(index + 1);
   const kept = keepOutput(run);
   const first = runVerdict(run);
-  if (first === 'sandbox_error') return { ...kept, id, verdict: 'runtime_error', verdict_message: run.message };
+  if (first === 'sandbox_error' || first === 'cancelled') return { ...kept, id, verdict: 'runtime_error', verdict_message: run.message };
   if (first !== 'output_pending') return { ...kept, id, verdict: first, verdict_message: run.message };
   if (!checker) {
     const outcome = compareOutput(test.expected_stdout, run.stdout, request.comparison);
@@ -261,7 +211,7 @@ class CheckerWorkspace {
       });
     } catch (error) {
       // Not runcell's failure (the checker's compile planted the name): a checker that did not run, so checker_error.
-      return { ...sandboxError(`cannot prepare the checker's files for test ${index + 1}: ${(error as Error).message}`), status: 'nonzero_exit' };
+      return { ...sandboxError('checker_files_failed', `cannot prepare the checker's files for test ${index + 1}: ${(error as Error).message}`), status: 'nonzero_exit' };
     } finally {
       // unlink does not follow a link in the last component; the box itself is our mount point.
       for (const file of files) {

@@ -9,16 +9,20 @@ import { DelayedError, QueueEvents, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import type { SlotPool } from '../sandbox/slots.js';
+import type { Slot, SlotPool } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
+import { jobRequestSchema, UNBOUNDED, type JobSubmission } from '../contract/job-request.js';
+import type { JobErrorCode, JobOutcome, JobResult } from '../contract/job-record.js';
+import { parseQueuedJob, type QueuedJob } from '../contract/queued-job.js';
+import { LANGUAGES } from '../rootfs/languages.js';
 import { bullConnection, connect, type RedisTarget } from '../queue/connection.js';
-import type { QueuedJobData } from '../queue/queue.js';
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
-import { toJobRequest } from '../queue/submission.js';
-import { languageLabel, sandboxErrorReason, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
+import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
 import type { CompileCache } from './compile-cache.js';
-import { runJob, type JobResult } from './job.js';
+import { runJob } from './job.js';
 import { brokenRun } from './judge.js';
+import { LanguageNotInstalledError } from './plan.js';
+import { toJobRequest } from './request.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -52,7 +56,6 @@ export interface RuncellWorkerOptions {
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
-const STALLED_MESSAGE = 'job stalled more than allowable limit';
 
 type StopReason = 'cancel' | 'shutdown';
 
@@ -73,7 +76,9 @@ export class RuncellWorker {
   private readonly store: JobStore;
   private readonly active = new Map<string, ActiveJob>();
   private readonly logger: Logger;
-  private worker?: Worker<QueuedJobData>;
+  private worker?: Worker<QueuedJob>;
+  /** The contract's request schema under this worker's limits: every job taken is parsed with it. */
+  private readonly requestSchema: ReturnType<typeof jobRequestSchema>;
   private queueEvents?: QueueEvents;
   private heartbeat?: NodeJS.Timeout;
   private closing?: Promise<void>;
@@ -86,6 +91,8 @@ export class RuncellWorker {
     this.redis = connect(options.redis, 'worker', 'worker');
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
     this.store = new JobStore(this.redis, options.retention);
+    // Bounds are the API's admission policy (its configuration, not ours): the worker checks the shape and the limits.
+    this.requestSchema = jobRequestSchema({ limits: options.limits ?? LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id), bounds: UNBOUNDED });
     for (const client of [this.redis, this.subscriber]) {
       client.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis connection error'));
     }
@@ -100,7 +107,8 @@ export class RuncellWorker {
     if (this.options.languages) await this.redis.set(keys.languages, JSON.stringify(this.options.languages));
     await this.store.heartbeat(this.id);
     this.heartbeat = setInterval(() => {
-      this.store.heartbeat(this.id).catch(() => undefined);
+      // A missed beat is made up by the next; /readyz notices only a run of them.
+      this.store.heartbeat(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
     }, this.options.heartbeatMs ?? 5000);
     // Failures are read from the queue's event stream: a job failed by the stalled-job check
     // (its workers died) is announced there, not by any worker object. Listening starts from
@@ -111,11 +119,11 @@ export class RuncellWorker {
       prefix: PREFIX,
       lastEventId: tail,
     });
-    this.queueEvents.on('failed', ({ jobId, failedReason }) => {
-      void this.failed(jobId, failedReason).catch(() => undefined);
+    this.queueEvents.on('failed', ({ jobId }) => {
+      void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
     });
-    this.queueEvents.on('error', () => undefined);
-    this.worker = new Worker<QueuedJobData>(QUEUE_NAME, (job, token) => this.process(job, token), {
+    this.queueEvents.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue events connection error'));
+    this.worker = new Worker<QueuedJob>(QUEUE_NAME, (job, token) => this.process(job, token), {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
       concurrency: this.options.concurrency,
@@ -152,9 +160,10 @@ export class RuncellWorker {
     job.controller.abort();
   }
 
-  private async process(job: Job<QueuedJobData>, token?: string): Promise<void> {
+  private async process(job: Job<QueuedJob>, token?: string): Promise<void> {
     const id = job.id!;
-    const entry: ActiveJob = { controller: new AbortController(), language: languageLabel(job.data.submission?.language), queuedAt: job.timestamp };
+    const parsed = parseQueuedJob(job.data, this.requestSchema);
+    const entry: ActiveJob = { controller: new AbortController(), language: parsed.ok ? languageLabel(parsed.submission.language) : 'unknown', queuedAt: job.timestamp };
     // Registered before the job is marked running, so that a cancel in between is not missed.
     this.active.set(id, entry);
     try {
@@ -164,36 +173,12 @@ export class RuncellWorker {
         return;
       }
       if (started !== 'ok') return; // cancelled, finished or expired meanwhile: nothing to run
+      if (!parsed.ok) {
+        await this.fail(id, entry, null, parsed.problem.code, parsed.problem.message);
+        return;
+      }
       entry.startedAt = Date.now();
-      const result = await this.options.slots.withSlot(async (slot) => {
-        entry.slot = slot.index;
-        // Cleared with the slot: another job may take it while this one is still being stored.
-        try {
-          return await runJob(
-            {
-              sandbox: this.options.sandbox,
-              slot,
-              table: this.options.limits ?? LIMIT_TABLE,
-              signal: entry.controller.signal,
-              installed: this.options.languages,
-              // Not awaited: the connection keeps commands in order, so the event still lands before the finish.
-              onStep: (step, run) => {
-                const cached = 'cached' in run ? { cached: run.cached } : {};
-                const checker = step === 'checker_compile' ? { checker: true } : {};
-                this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(() => undefined);
-              },
-              onTest: (test, index, total) => {
-                const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-                this.store.event(id, 'test_finished', data).catch(() => undefined);
-              },
-              compileCache: this.options.compileCache,
-            },
-            toJobRequest(job.data.submission),
-          );
-        } finally {
-          entry.slot = undefined;
-        }
-      });
+      const result = await this.options.slots.withSlot((slot) => this.runInSlot(id, entry, slot, parsed.submission));
       if (entry.reason === 'shutdown') {
         // Killed by our own shutdown: give it back to the queue for another worker.
         await job.moveToDelayed(Date.now(), token);
@@ -205,20 +190,62 @@ export class RuncellWorker {
       }
       // The program's doing is `completed` whatever it did; a sandbox that broke is runcell's failure.
       const broken = brokenRun(result);
-      if (broken) {
-        await this.finish(id, entry, 'failed', { result, reason: broken.message ?? 'the sandbox failed' });
-        this.options.metrics?.observeSandboxError(sandboxErrorReason(broken.message));
-        this.logger.error({ job: id, reason: broken.message }, 'sandbox error');
-        return;
-      }
-      await this.finish(id, entry, 'completed', { result });
+      if (broken) await this.fail(id, entry, result, broken.error_code ?? 'exception', broken.message ?? 'the sandbox failed');
+      else await this.finish(id, entry, 'completed', { result });
+    } catch (error) {
+      if (error instanceof DelayedError) throw error;
+      // Recorded here, with its code: BullMQ's own `failed` event then finds the job ended (see failed()).
+      const code: JobErrorCode = error instanceof LanguageNotInstalledError ? 'language_not_installed' : 'exception';
+      await this.fail(id, entry, null, code, `runcell could not run the job: ${(error as Error).message}`).catch((recordError: Error) =>
+        this.logger.error({ job: id, err: recordError.message }, 'cannot record that a job failed'),
+      );
+      throw error;
     } finally {
       this.active.delete(id);
     }
   }
 
+  /** Runs the job in `slot`, sending its progress events. */
+  private async runInSlot(id: string, entry: ActiveJob, slot: Slot, submission: JobSubmission): Promise<JobResult> {
+    entry.slot = slot.index;
+    // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
+    const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
+    try {
+      return await runJob(
+        {
+          sandbox: this.options.sandbox,
+          slot,
+          table: this.options.limits ?? LIMIT_TABLE,
+          signal: entry.controller.signal,
+          installed: this.options.languages,
+          onStep: (step, run) => {
+            const cached = 'cached' in run ? { cached: run.cached } : {};
+            const checker = step === 'checker_compile' ? { checker: true } : {};
+            this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
+          },
+          onTest: (test, index, total) => {
+            const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
+            this.store.event(id, 'test_finished', data).catch(lostEvent);
+          },
+          compileCache: this.options.compileCache,
+        },
+        toJobRequest(submission),
+      );
+    } finally {
+      // Cleared with the slot: another job may take it while this one is still being stored.
+      entry.slot = undefined;
+    }
+  }
+
+  /** Records a job runcell could not run: failed, with its code, counted and logged. */
+  private async fail(id: string, entry: ActiveJob, result: JobResult | null, code: JobErrorCode, reason: string): Promise<void> {
+    await this.finish(id, entry, 'failed', { result, reason, error_code: code });
+    this.options.metrics?.observeSandboxError(code);
+    this.logger.error({ job: id, code, reason }, 'job failed');
+  }
+
   /** Records the end in the store and, when this call ended it, in the metrics. */
-  private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: { result: JobResult | null; reason?: string }): Promise<void> {
+  private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: JobOutcome & { result: JobResult | null }): Promise<void> {
     if ((await this.store.finish(id, status, outcome)) !== 'ok') return;
     this.options.metrics?.observeJob({
       language: entry.language,
@@ -246,14 +273,17 @@ export class RuncellWorker {
     );
   }
 
-  /** BullMQ gave up on a job (our processor threw, or its workers died twice). Every worker hears it; the first one records it. */
-  private async failed(jobId: string, failedReason: string): Promise<void> {
-    const reason = failedReason === STALLED_MESSAGE ? 'its worker died twice while running it' : `runcell could not run the job: ${failedReason}`;
-    if ((await this.store.finish(jobId, 'failed', { result: null, reason })) !== 'ok') return;
+  /**
+   * BullMQ gave up on a job. Every worker hears it; the first one records it. A job whose processor threw
+   * was recorded by that processor (with its code), so one still running or queued here is one whose
+   * workers died while running it, twice (BullMQ's stalled-job check failed it): no need to read its reason.
+   */
+  private async failed(jobId: string): Promise<void> {
+    const reason = 'its worker died twice while running it';
+    if ((await this.store.finish(jobId, 'failed', { result: null, reason, error_code: 'worker_died' })) !== 'ok') return;
     this.logger.warn({ job: jobId, reason }, 'job failed');
     const { metrics } = this.options;
     if (!metrics) return;
-    if (failedReason !== STALLED_MESSAGE) metrics.observeSandboxError('exception');
     const view = await this.store.get(jobId);
     if (view) {
       metrics.observeJob({
@@ -264,11 +294,6 @@ export class RuncellWorker {
         finishedAt: Date.now(),
       });
     }
-  }
-
-  /** How many jobs this worker is running now. */
-  get running(): number {
-    return this.active.size;
   }
 
   /**
@@ -286,8 +311,9 @@ export class RuncellWorker {
       } finally {
         clearTimeout(deadline);
       }
-      await this.queueEvents?.close().catch(() => undefined);
-      await this.store.removeWorker(this.id).catch(() => undefined);
+      await this.queueEvents?.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue events'));
+      // Left in the registry, this worker drops out of /readyz's count once its heartbeats are old.
+      await this.store.removeWorker(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
       this.subscriber.disconnect();
       this.redis.disconnect();
       this.options.sandbox.close();

@@ -7,7 +7,8 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BOUNDS, jobSchema } from '../../api/schemas.js';
+import { DEFAULT_BOUNDS, jobRequestSchema } from '../../contract/job-request.js';
+import { LANGUAGES } from '../../rootfs/languages.js';
 import { job } from '../helpers.js';
 import { apiFixture, config, http, spawnWorker, untilDone, waitFor } from '../service-helpers.js';
 import { expectHostUnaffected } from './attack.js';
@@ -64,7 +65,7 @@ describe('line 12: the API bounds what reaches the sandbox', () => {
     // The largest that is accepted runs normally in the sandbox.
     const fill = Math.floor((maxArgvBytes - 64 * (maxArgLength + 5) - 100) / (maxArgLength + 1));
     const largest = { ...tooMuch, command: ['/bin/sh', '-c', 'echo $# ${#V0} ${#V63}', 'sh'], args: tooMuch.args.slice(0, fill) };
-    expect(jobSchema(config.limits).safeParse(largest).success).toBe(true);
+    expect(jobRequestSchema({ limits: config.limits, languages: LANGUAGES.map((l) => l.id) }).safeParse(largest).success).toBe(true);
     const result = await job(largest);
     expect(result.run).toMatchObject({ status: 'ok', stdout: `${fill} ${maxArgLength} ${maxArgLength}\n` });
     await expectHostUnaffected(SERVICE_SCENARIOS.boundedButLarge.id);

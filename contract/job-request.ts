@@ -1,0 +1,237 @@
+/**
+ * A job request (POST /v1/jobs): a command job, a language job, or a judged
+ * language job (tests, comparison or checker). One set of rules, used by the
+ * API on arrival, by the worker on every job it takes from the queue, and by
+ * the CLI. Server configuration (limit ranges, bounds, the language ids) is
+ * an argument.
+ */
+import { z } from 'zod';
+import { filePathProblem } from './file-path.js';
+import { requestedLimitsSchema, type LimitRanges } from './limits.js';
+
+export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
+export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
+
+export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
+export type ComparisonMode = (typeof COMPARISON_MODES)[number];
+
+/** A checker runs as `<checker> input output answer` (testlib's order) with these files beside it. */
+export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
+export const MAX_TESTS = 1000;
+
+export interface RequestBounds {
+  /** Files in one job. Default 64. */
+  maxFiles: number;
+  /** Elements of command and of args, each. Default 256. */
+  maxArgs: number;
+  /** Characters of one argument, and of one environment value. Default 4096. */
+  maxArgLength: number;
+  /** Environment variables. Default 64. */
+  maxEnv: number;
+  /** Jobs in one batch. Default 100. */
+  maxBatch: number;
+  /** Tests in one judged job. Default 1000. */
+  maxTests: number;
+  /** Bytes of all tests' stdin and expected_stdout together (decoded). Default 8 MiB. */
+  maxTestsBytes: number;
+  /** Wall limits of all the tests of one judged job together, in ms. Default 2 hours (1,000 tests at the default 5 s fit). */
+  maxJudgedWallMs: number;
+  /** Bytes (UTF-8) of command, args and env together. Default 1 MiB: execve takes about 2 MiB in all. */
+  maxArgvBytes: number;
+}
+
+export const DEFAULT_BOUNDS: RequestBounds = {
+  maxFiles: 64,
+  maxArgs: 256,
+  maxArgLength: 4096,
+  maxEnv: 64,
+  maxBatch: 100,
+  maxTests: MAX_TESTS,
+  maxTestsBytes: 8 * 1024 * 1024,
+  maxJudgedWallMs: 2 * 3600 * 1000,
+  maxArgvBytes: 1024 * 1024,
+};
+
+/** No count or size bounds: for a reader (the worker) that checks the shape and leaves admission to the API. */
+export const UNBOUNDED: RequestBounds = {
+  maxFiles: Infinity,
+  maxArgs: Infinity,
+  maxArgLength: Infinity,
+  maxEnv: Infinity,
+  maxBatch: Infinity,
+  maxTests: Infinity,
+  maxTestsBytes: Infinity,
+  maxJudgedWallMs: Infinity,
+  maxArgvBytes: Infinity,
+};
+
+export interface RequestRules {
+  /** The server's limit table (ranges and defaults). */
+  limits: LimitRanges;
+  /** The language ids of the catalog. */
+  languages: readonly string[];
+  bounds?: RequestBounds;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const FIXED_ENV_NAMES = ['PATH', 'HOME', 'LANG'];
+
+const encoding = z.enum(['utf8', 'base64']).default('utf8');
+export type Encoding = 'utf8' | 'base64';
+
+/** What command, args and env weigh in an execve: each string and its NUL (env as NAME=value). */
+function argvBytes(job: { command?: string[]; args?: string[]; env?: Record<string, string> }): number {
+  const strings = [...(job.command ?? []), ...(job.args ?? []), ...Object.entries(job.env ?? {}).map(([name, value]) => `${name}=${value}`)];
+  return strings.reduce((total, s) => total + Buffer.byteLength(s) + 1, 0);
+}
+
+function parts(rules: RequestRules, bounds: RequestBounds) {
+  const limits = requestedLimitsSchema(rules.limits);
+  const argument = z.string().max(bounds.maxArgLength, `an argument is longer than ${bounds.maxArgLength} characters`).refine((s) => !s.includes('\0'), 'an argument contains a NUL byte');
+  const file = z.strictObject({
+    path: z.string().superRefine((path, ctx) => {
+      const problem = filePathProblem(path);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    content: z.string(),
+    encoding,
+  });
+  const test = z.strictObject({
+    id: z.string().min(1).max(64, 'a test id is at most 64 characters').optional().describe('shown in results and events; default the 1-based position'),
+    stdin: z.string().optional(),
+    stdin_encoding: encoding,
+    expected_stdout: z.string(),
+    limits: limits.optional().describe("this test's run limits, over the job's"),
+  });
+  const comparison = z.strictObject({
+    mode: z.enum(COMPARISON_MODES).describe('trailing_whitespace (default) ignores trailing blanks on each line and trailing blank lines'),
+    absolute: z.number().nonnegative().optional().describe('float mode: absolute tolerance, default 1e-6'),
+    relative: z.number().nonnegative().optional().describe('float mode: relative tolerance, default 1e-6'),
+  });
+  const checker = z.strictObject({
+    language: z.string().describe('a language id; the first file is the entry point'),
+    files: z.array(file).min(1, 'the checker needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
+    limits: limits.optional(),
+    compile_limits: limits.optional(),
+  });
+  return { limits, argument, file, test, comparison, checker };
+}
+
+function shape(rules: RequestRules, bounds: RequestBounds) {
+  const p = parts(rules, bounds);
+  return z.strictObject({
+    language: z.string().optional().describe('a language id from GET /v1/languages; the first file is the entry point'),
+    command: z.array(p.argument).min(1, 'command needs at least one element').max(bounds.maxArgs).optional().describe('argv run in /box (writable)'),
+    files: z.array(p.file).max(bounds.maxFiles, `at most ${bounds.maxFiles} files`).optional(),
+    stdin: z.string().optional(),
+    stdin_encoding: encoding,
+    args: z.array(p.argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
+    env: z
+      .record(
+        z.string().max(bounds.maxArgLength, `an environment variable name is longer than ${bounds.maxArgLength} characters`).regex(ENV_NAME, 'environment variable names are letters, digits and _'),
+        // Bounded like an argument: an unbounded value would reach the sandbox and fail its execve (E2BIG).
+        z.string().max(bounds.maxArgLength, `an environment value is longer than ${bounds.maxArgLength} characters`).refine((s) => !s.includes('\0'), 'contains a NUL byte'),
+      )
+      .optional()
+      .describe(`extra environment; ${FIXED_ENV_NAMES.join(', ')} are fixed by runcell`),
+    limits: p.limits.optional(),
+    compile_limits: p.limits.optional(),
+    seccomp_profile: z
+      .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
+      .optional()
+      .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
+    tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
+    comparison: p.comparison.optional(),
+    checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
+    stop_on_first_failure: z.boolean().optional().describe('stop judging at the first test not accepted; default false'),
+  });
+}
+
+/** The job request schema under the server's rules. */
+export function jobRequestSchema(rules: RequestRules) {
+  const bounds = rules.bounds ?? DEFAULT_BOUNDS;
+  return shape(rules, bounds).superRefine((job, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (!job.language === !job.command) issue(['language'], 'give either language (with files) or command, not both or neither');
+    if (job.language !== undefined && !rules.languages.includes(job.language)) issue(['language'], `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages`);
+    if (job.language !== undefined && (job.files ?? []).length === 0) issue(['files'], 'a language job needs at least one file');
+    fileIssues(job.files ?? [], ['files'], issue);
+    if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) issue(['stdin'], 'not valid base64');
+    judgingIssues(job, issue, rules.languages);
+    judgedWallIssue(job, issue, rules.limits, bounds);
+    if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
+    // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
+    if (argvBytes(job) > bounds.maxArgvBytes) issue(['args'], `command, args and env together exceed ${bounds.maxArgvBytes} bytes`);
+  });
+}
+
+/** A job request as accepted (defaults filled in: encodings are utf8 unless given). */
+export type JobSubmission = z.output<ReturnType<typeof jobRequestSchema>>;
+/** A job request as a client may send it. */
+export type JobRequestInput = z.input<ReturnType<typeof jobRequestSchema>>;
+export type SubmittedFile = NonNullable<JobSubmission['files']>[number];
+export type Comparison = NonNullable<JobSubmission['comparison']>;
+
+type Issue = (path: (string | number)[], message: string) => void;
+
+function fileIssues(files: SubmittedFile[], at: (string | number)[], issue: Issue, reserved: readonly string[] = []): void {
+  const seen = new Set<string>();
+  files.forEach((f, i) => {
+    if (seen.has(f.path)) issue([...at, i, 'path'], `file ${JSON.stringify(f.path)} is given twice`);
+    seen.add(f.path);
+    if (reserved.includes(f.path)) issue([...at, i, 'path'], `${f.path} is reserved for the test's files`);
+    if (f.encoding === 'base64' && !BASE64.test(f.content)) issue([...at, i, 'content'], 'not valid base64');
+  });
+}
+
+/** One judged job holds one slot for all its tests: their wall limits together are bounded. */
+function judgedWallIssue(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
+  if (!job.tests) return;
+  const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
+  const total = job.tests.reduce((sum, test) => sum + (test.limits?.wall_ms ?? jobWall), 0);
+  if (total <= bounds.maxJudgedWallMs) return;
+  issue(['tests'], `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`);
+}
+
+function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, languages: readonly string[]): void {
+  if (!job.tests) {
+    for (const field of ['comparison', 'checker', 'stop_on_first_failure'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
+    return;
+  }
+  if (job.command) issue(['tests'], 'tests need a language (not a command)');
+  if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
+  const ids = new Set<string>();
+  job.tests.forEach((t, i) => {
+    if (t.stdin !== undefined && t.stdin_encoding === 'base64' && !BASE64.test(t.stdin)) issue(['tests', i, 'stdin'], 'not valid base64');
+    // Results and test_finished events name tests by id: two alike would be ambiguous.
+    if (t.id !== undefined && ids.has(t.id)) issue(['tests', i, 'id'], `test id ${JSON.stringify(t.id)} is given twice`);
+    if (t.id !== undefined) ids.add(t.id);
+  });
+  if (job.comparison && job.comparison.mode !== 'float') {
+    for (const field of ['absolute', 'relative'] as const) {
+      if (job.comparison[field] !== undefined) issue(['comparison', field], `${field} is a float mode tolerance; mode is ${job.comparison.mode}`);
+    }
+  }
+  if (job.checker && job.comparison) issue(['checker'], 'give a checker or a comparison, not both');
+  if (job.checker) {
+    if (!languages.includes(job.checker.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
+    fileIssues(job.checker.files, ['checker', 'files'], issue, Object.values(CHECKER_FILES));
+  }
+}
+
+/** Bytes of the tests' stdin and expected_stdout (decoded); above maxTestsBytes the API answers 413 naming `tests`. */
+export function testsBytes(job: { tests?: { stdin?: string; stdin_encoding?: string; expected_stdout: string }[] }): number {
+  let total = 0;
+  for (const t of job.tests ?? []) {
+    total += Buffer.byteLength(t.expected_stdout);
+    if (t.stdin !== undefined) total += t.stdin_encoding === 'base64' ? Buffer.from(t.stdin, 'base64').length : Buffer.byteLength(t.stdin);
+  }
+  return total;
+}
+
+export function batchRequestSchema(bounds: RequestBounds = DEFAULT_BOUNDS) {
+  return z.strictObject({
+    jobs: z.array(z.unknown()).min(1, 'jobs must not be empty').max(bounds.maxBatch, `at most ${bounds.maxBatch} jobs in one batch`),
+  });
+}

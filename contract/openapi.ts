@@ -1,0 +1,140 @@
+/**
+ * The OpenAPI 3.1 document, generated from the contract's schemas: requests
+ * and responses alike (served at GET /openapi.json; `npm run openapi`
+ * writes docs/openapi.json).
+ */
+import { z } from 'zod';
+import { errorBodySchema } from './error-body.js';
+import { eventSchema } from './events.js';
+import { batchRequestSchema, jobRequestSchema, type RequestBounds, type RequestRules } from './job-request.js';
+import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-record.js';
+import { testResultSchema, verdictCountsSchema } from './judged-result.js';
+import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
+import { compileResultSchema, runResultSchema } from './run-result.js';
+
+const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
+const error = (description: string) => ({ description, content: json(ref('Error')) });
+
+function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<string, unknown> {
+  const registry = z.registry<{ id: string }>();
+  registry.add(jobRequestSchema({ ...rules, bounds }), { id: 'JobRequest' });
+  registry.add(batchRequestSchema(bounds), { id: 'BatchRequest' });
+  for (const [schema, id] of [
+    [errorBodySchema, 'Error'],
+    [runResultSchema, 'RunResult'],
+    [compileResultSchema, 'CompileResult'],
+    [testResultSchema, 'TestResult'],
+    [verdictCountsSchema, 'VerdictCounts'],
+    [jobResultSchema, 'JobResult'],
+    [requestSummarySchema, 'RequestSummary'],
+    [jobRecordSchema, 'Job'],
+    [acceptedSchema, 'Accepted'],
+    [batchResponseSchema, 'BatchResponse'],
+    [languageSchema, 'Language'],
+    [languagesResponseSchema, 'Languages'],
+    [healthSchema, 'Health'],
+    [readySchema, 'Ready'],
+    [eventSchema, 'Event'],
+  ] as const) {
+    registry.add(schema, { id });
+  }
+  // Responses are described as the server writes them (output); requests as clients may send them (input).
+  const output = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'output', unrepresentable: 'any' }).schemas;
+  const input = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'input', unrepresentable: 'any' }).schemas;
+  const schemas: Record<string, unknown> = { ...output, JobRequest: input.JobRequest, BatchRequest: input.BatchRequest };
+  for (const schema of Object.values(schemas)) {
+    delete (schema as Record<string, unknown>).$schema;
+    delete (schema as Record<string, unknown>).$id;
+  }
+  return schemas;
+}
+
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const common = { '401': error('missing or wrong API key'), '429': error('rate limited (code rate_limited)'), '503': error('Redis is not reachable (code unavailable)') };
+const bodyErrors = {
+  '400': error('malformed JSON (malformed_json), an unreadable body (bad_request), or a request aborted by the client (aborted)'),
+  '413': error('body too large, or the tests too large (payload_too_large)'),
+  '415': error('not JSON (unsupported_media_type)'),
+};
+
+function jobPaths() {
+  return {
+    '/v1/jobs': {
+      post: {
+        summary: 'Submit a job',
+        parameters: [{ name: 'wait', in: 'query', required: false, description: 'seconds (0-60) to hold the request until the job finishes', schema: { type: 'integer', minimum: 0, maximum: 60 } }],
+        requestBody: { required: true, content: json(ref('JobRequest')) },
+        responses: {
+          '200': { description: 'finished within ?wait', content: json(ref('Job')) },
+          '202': { description: 'queued', content: json(ref('Accepted')) },
+          ...bodyErrors,
+          '422': error('invalid values (invalid_request)'),
+          ...common,
+          '429': error('rate limited (rate_limited), or the queue is full (queue_full)'),
+        },
+      },
+    },
+    '/v1/jobs/batch': {
+      post: {
+        summary: 'Submit up to 100 jobs, each validated on its own',
+        requestBody: { required: true, content: json(ref('BatchRequest')) },
+        responses: {
+          '202': { description: 'at least one job queued; per-item results in order', content: json(ref('BatchResponse')) },
+          '422': { description: 'no job valid (per-item errors), or the batch itself invalid (an Error)', content: json({ oneOf: [ref('BatchResponse'), ref('Error')] }) },
+          ...bodyErrors,
+          ...common,
+          '429': error('rate limited (rate_limited), or the queue is full (queue_full)'),
+        },
+      },
+    },
+    '/v1/jobs/{id}': {
+      get: { summary: 'A job, with its result when finished', parameters: [idParam], responses: { '200': { description: 'the job', content: json(ref('Job')) }, '404': error('no such job'), ...common } },
+      delete: {
+        summary: 'Cancel a queued job, or kill a running one',
+        parameters: [idParam],
+        responses: {
+          '200': { description: 'cancelled', content: json(ref('Job')) },
+          '202': { description: 'kill requested, not yet confirmed', content: json(ref('Job')) },
+          '404': error('no such job'),
+          '409': error('already finished (conflict)'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/events': {
+      get: {
+        summary: 'Server-Sent Events of a job: queued, started, compile_finished, run_finished, test_finished, completed | cancelled | failed; past events are replayed first',
+        parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'an event stream; each data line is an Event (an `error` event carries an Error)', content: { 'text/event-stream': { schema: ref('Event') } } },
+          '404': error('no such job'),
+          ...common,
+        },
+      },
+    },
+  };
+}
+
+function servicePaths() {
+  return {
+    '/v1/languages': { get: { summary: 'Languages the workers offer, with versions', responses: { '200': { description: 'languages', content: json(ref('Languages')) }, ...common } } },
+    '/healthz': { get: { summary: 'The process is alive', security: [], responses: { '200': { description: 'alive', content: json(ref('Health')) } } } },
+    '/readyz': { get: { summary: 'Redis reachable and a worker seen recently', responses: { '200': { description: 'ready', content: json(ref('Ready')) }, '401': common['401'], '429': common['429'], '503': error('not ready, with the reason') } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) }, '401': common['401'], '429': common['429'] } } },
+    '/metrics': { get: { summary: 'Prometheus metrics (catalogue: docs/metrics.md)', responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': common['401'], '429': common['429'] } } },
+  };
+}
+
+export function buildOpenApi(rules: RequestRules, bounds: RequestBounds): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'runcell', version: '0.1.0', description: 'Sandboxed code execution: submit a program or a command, get its output, exit status and resource use.' },
+    components: {
+      schemas: componentSchemas(rules, bounds),
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'needed when RUNCELL_API_KEYS is set' } },
+    },
+    security: [{ bearer: [] }, {}],
+    paths: { ...jobPaths(), ...servicePaths() },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The worker's form of a job request: the contract's submission with every
+ * content decoded to bytes. Requests reach here validated (the API, the
+ * worker's parse of every queued job and the CLI all use the contract's
+ * schema), so nothing here checks them again.
+ */
+import { UNBOUNDED, jobRequestSchema, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import type { RequestedLimits } from '../contract/limits.js';
+import type { WorkspaceFile } from '../sandbox/workspace.js';
+
+export interface JudgeTest {
+  /** Shown in results and events. Default: the test's 1-based position. */
+  id?: string;
+  stdin?: Buffer;
+  expected_stdout: string;
+  /** Over the job's run limits, for this test. */
+  limits?: RequestedLimits;
+}
+
+export interface CheckerRequest {
+  /** Any catalog language; the first file is the entry point. */
+  language: string;
+  files: WorkspaceFile[];
+  limits?: RequestedLimits;
+  compile_limits?: RequestedLimits;
+}
+
+export interface JobRequest {
+  /** A language id of the catalog; the first file is the entry point. */
+  language?: string;
+  /** Or a command (argv) run in /box, which is then writable. */
+  command?: string[];
+  files?: WorkspaceFile[];
+  stdin?: Buffer;
+  /** Arguments appended to the run command. */
+  args?: string[];
+  env?: Record<string, string>;
+  limits?: RequestedLimits;
+  compile_limits?: RequestedLimits;
+  /** The seccomp profile of every step; default: the language's, else "standard". */
+  seccomp_profile?: SeccompProfileName;
+  /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
+  tests?: JudgeTest[];
+  /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
+  comparison?: Comparison;
+  /** A custom checker instead of the comparison. */
+  checker?: CheckerRequest;
+  /** Stop judging at the first test that is not accepted. Default false. */
+  stop_on_first_failure?: boolean;
+}
+
+function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
+  return Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+export function toJobRequest(submission: JobSubmission): JobRequest {
+  return {
+    language: submission.language,
+    command: submission.command,
+    files: (submission.files ?? []).map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
+    stdin: submission.stdin === undefined ? undefined : decode(submission.stdin, submission.stdin_encoding),
+    args: submission.args,
+    env: submission.env,
+    limits: submission.limits,
+    compile_limits: submission.compile_limits,
+    seccomp_profile: submission.seccomp_profile,
+    ...judgingRequest(submission),
+  };
+}
+
+function judgingRequest(submission: JobSubmission): Partial<JobRequest> {
+  if (!submission.tests) return {};
+  const { checker } = submission;
+  return {
+    tests: submission.tests.map((test) => ({
+      id: test.id,
+      stdin: test.stdin === undefined ? undefined : decode(test.stdin, test.stdin_encoding),
+      expected_stdout: test.expected_stdout,
+      limits: test.limits,
+    })),
+    comparison: submission.comparison,
+    checker: checker && {
+      language: checker.language,
+      files: checker.files.map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
+      limits: checker.limits,
+      compile_limits: checker.compile_limits,
+    },
+    stop_on_first_failure: submission.stop_on_first_failure,
+  };
+}
+
+const encode = (files: WorkspaceFile[]) => files.map((file) => ({ path: file.path, content: file.content.toString('base64'), encoding: 'base64' as const }));
+
+/**
+ * Checks a request built in-process (the CLI, tools) with the contract's
+ * schema, through its wire form: the same rules as the API's (without its
+ * admission bounds unless given). Answers the problems, or undefined.
+ */
+export function jobRequestProblem(request: JobRequest, rules: RequestRules): string | undefined {
+  const wire = {
+    ...request,
+    files: request.files && encode(request.files),
+    stdin: request.stdin?.toString('base64'),
+    stdin_encoding: request.stdin ? 'base64' : undefined,
+    tests: request.tests?.map((test) => ({ ...test, stdin: test.stdin?.toString('base64'), stdin_encoding: test.stdin ? 'base64' : undefined })),
+    checker: request.checker && { ...request.checker, files: encode(request.checker.files) },
+  };
+  const checked = jobRequestSchema({ bounds: UNBOUNDED, ...rules }).safeParse(JSON.parse(JSON.stringify(wire)));
+  if (checked.success) return undefined;
+  return checked.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`).join('; ');
+}
