@@ -141,6 +141,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     logger: started.logger,
     metrics: started.metrics,
   });
+  await untilConnected(queue, started.logger);
   const server: Server = app.listen(config.port, config.host);
   // Stop taking requests first, then the worker, then Redis.
   started.stops.unshift(async () => {
@@ -154,6 +155,16 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
   started.logger.info({ url }, 'API listening');
   return url;
+}
+
+/**
+ * Waits a little for the queue's Redis connection: listening before it is up would answer the first
+ * requests 503. A Redis still down after that is /readyz's to report, not a reason not to start.
+ */
+async function untilConnected(queue: JobQueue, logger: Logger): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!queue.connected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  if (!queue.connected) logger.warn('listening while the queue (Redis) is not reachable yet');
 }
 
 /** A worker without the API (often on another machine) serves its own endpoint, when asked to. */

@@ -87,7 +87,8 @@ export class EmbeddedRedis {
   /** Stops the server we started (SHUTDOWN writes the append-only file out). */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // Gone already (killed from outside, say): a signal ends a process with exitCode null, signalCode set.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
