@@ -4,7 +4,8 @@
  * start on a cgroup parent, uid range or data directory a live one owns.
  * The suite's own deployment (config) is deployment A; B is started beside it.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,4 +116,26 @@ describe('deployments sharing a host', () => {
     const b = await startB(redis.url, {});
     expect(b.code).toBeUndefined();
   }, 60_000);
+
+  it('a claim whose process is gone, or whose pid now belongs to another process, does not count', () => {
+    const registry = mkdtempSync(join(tmpdir(), 'runcell-registry-'));
+    try {
+      const deployment = { dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots };
+      const exited = spawnSync('true').pid!;
+      writeFileSync(join(registry, `${exited}-dead.json`), JSON.stringify({ ...deployment, dataDir: '/elsewhere', pid: exited, startTime: '1' }));
+      // pid 1 lives, but was not started at this time: its pid was reused.
+      writeFileSync(join(registry, '1-reused.json'), JSON.stringify({ ...deployment, dataDir: '/elsewhere', pid: 1, startTime: '999999999999' }));
+      writeFileSync(join(registry, '2-garbage.json'), '{"half');
+      const result = claimDeployment(deployment, registry);
+      expect(result.ok).toBe(true);
+      expect(readdirSync(registry)).toHaveLength(1);
+      // A live claim of this process with other settings on the same cgroup parent: refused, by code.
+      const second = claimDeployment({ ...deployment, dataDir: '/elsewhere', uidBase: config.uidBase + 1000 }, registry);
+      expect(second.ok || second.code).toBe('cgroup_parent_in_use');
+      if (result.ok) result.claim.release();
+      expect(readdirSync(registry)).toEqual([]);
+    } finally {
+      rmSync(registry, { recursive: true, force: true });
+    }
+  });
 });
