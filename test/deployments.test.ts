@@ -15,7 +15,7 @@ import { runCgroupName } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import type { JobRequest } from '../worker/job.js';
 import { job, sandbox } from './helpers.js';
-import { config, spawnWorker, TestRedis, waitFor } from './service-helpers.js';
+import { BIN, config, spawnWorker, TestRedis, waitFor } from './service-helpers.js';
 
 const shell = (script: string, limits = {}): JobRequest => ({ command: ['/bin/sh', '-c', script], limits });
 
@@ -110,6 +110,17 @@ describe('deployments sharing a host', () => {
     expect(b.code).toBeDefined();
     expect(b.output).toContain(`RUNCELL_DATA_DIR=${config.dataDir} belongs to another live runcell deployment`);
     expect(b.output).toMatch(/give this one a data directory of its own/);
+  }, 60_000);
+
+  it('`runcell run` is refused the same way, and runs within its own deployment', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, [BIN, 'run', '--', 'echo', 'ran'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+    const refused = run({ RUNCELL_DATA_DIR: dirB, RUNCELL_UID_BASE: String(config.uidBase + 1000) });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`RUNCELL_CGROUP_PARENT=${config.cgroupParent} belongs to another live runcell deployment`);
+    const ran = run({});
+    expect(ran.stdout).toContain('ran');
+    expect(ran.status).toBe(0);
   }, 60_000);
 
   it('a worker of the same deployment starts beside it', async () => {
