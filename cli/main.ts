@@ -9,6 +9,7 @@ import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../contract/run-result.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { claimDeployment } from '../sandbox/deployment.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
 import { jobRequestProblem } from '../worker/request.js';
@@ -125,6 +126,9 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
   const config = loadConfig();
   const request = requestFrom(options, rest, config.limits);
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
+  // Like a worker: never on a cgroup parent, uids or data dir another live deployment owns.
+  const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
+  if (!claimed.ok) throw new Error(claimed.message);
   const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
   const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
   const controller = new AbortController();
@@ -135,6 +139,7 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
     result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages }, request));
   } finally {
     sandbox.close();
+    claimed.claim.release();
   }
   if (options.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);

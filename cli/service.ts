@@ -1,18 +1,20 @@
 /**
  * `runcell serve | api | worker`: puts the layers together in one process
  * (api -> queue -> worker -> sandbox), with an embedded Redis when REDIS_URL
- * is unset, and shuts them down in order on SIGTERM or SIGINT.
+ * is unset, and shuts them down in order on SIGTERM or SIGINT: the API, then
+ * the worker (running jobs finish or go back to the queue), then Redis.
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { createApp } from '../api/app.js';
 import { cacheDir, CompileCache } from '../worker/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { claimDeployment } from '../sandbox/deployment.js';
 import { SlotPool } from '../sandbox/slots.js';
-import { parseRedisUrl } from '../queue/connection.js';
+import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
@@ -32,133 +34,207 @@ export interface RunningService {
   /** Where this process serves GET /metrics. */
   metricsUrl?: string;
   redisUrl: string;
-  stop(): Promise<void>;
+  /** Stops everything; false when a part did not stop cleanly within the shutdown timeout. */
+  stop(): Promise<boolean>;
+}
+
+/** How long past RUNCELL_SHUTDOWN_TIMEOUT_MS the rest of the shutdown (requeueing, closing) may take. */
+const STOP_GRACE_MS = 10_000;
+
+type Stop = () => Promise<void>;
+
+interface Started {
+  logger: Logger;
+  metrics?: RuncellMetrics;
+  /** In the order they must stop: the API, then the worker. */
+  stops: Stop[];
+  /** Then, even when one of those hung: the embedded Redis, then the claim on the host. */
+  finals: Stop[];
 }
 
 export async function startService(config: Config, roles: ServiceRoles): Promise<RunningService> {
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination(2));
-  let embedded: EmbeddedRedis | undefined;
-  let redisUrl = config.redisUrl;
-  if (!redisUrl) {
-    if (!roles.embeddedRedis) throw new Error('REDIS_URL is not set (only `runcell serve` starts its own Redis)');
-    embedded = new EmbeddedRedis({ dir: join(config.dataDir, 'redis') });
-    await embedded.start();
-    redisUrl = embedded.url;
-    logger.info({ socket: embedded.socket }, 'embedded redis-server ready');
-  }
-  const redis = parseRedisUrl(redisUrl);
-  const stops: (() => Promise<void>)[] = [];
-  // One registry for the process: `runcell serve` exports the API's and the worker's series on one endpoint.
   // Only where they are served: a worker without RUNCELL_METRICS_PORT records nothing.
   const metrics = roles.api || config.metricsPort !== undefined ? new RuncellMetrics() : undefined;
-
-  let worker: RuncellWorker | undefined;
-  let url: string | undefined;
-  let metricsUrl: string | undefined;
+  const started: Started = { logger, metrics, stops: [], finals: [] };
   try {
-    if (roles.worker) {
-      const rootfs = verifiedRootfs(config.dataDir, config.languages);
-      const sandbox = Sandbox.create({
-        dataDir: config.dataDir,
-        cgroupParent: config.cgroupParent,
-        rootfs,
-        cpuQuota: config.cpuQuota,
-        onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
-      });
-      const marker = readMarker(rootfs);
-      const compileCache = new CompileCache({
-        dir: cacheDir(config.dataDir),
-        maxBytes: config.compileCache.bytes,
-        ttlSeconds: config.compileCache.ttlSeconds,
-        rootfsHash: marker.hash,
-        versions: marker.languages,
-      });
-      worker = new RuncellWorker({
-        redis,
-        sandbox,
-        slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
-        concurrency: config.concurrency,
-        languages: marker.languages,
-        compileCache,
-        limits: config.limits,
-        retention: config.retention,
-        shutdownTimeoutMs: config.shutdownTimeoutMs,
-        lockDurationMs: config.lockDurationMs,
-        stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
-        logger,
-        metrics,
-      });
-      await worker.start();
-      stops.push(() => worker!.close());
-    }
-
-    if (roles.api) {
-      const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger });
-      const app = createApp({
-        queue,
-        limits: config.limits,
-        maxBodyBytes: config.maxBodyBytes,
-        apiKeys: config.apiKeys,
-        rateLimitPerMinute: config.rateLimitPerMinute,
-        workerWindowMs: config.readyWorkerSeconds * 1000,
-        logger,
-        metrics,
-      });
-      const server: Server = app.listen(config.port, config.host);
-      await once(server, 'listening');
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : config.port;
-      url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
-      logger.info({ url }, 'API listening');
-      // Stop taking requests first, then the worker, then Redis.
-      stops.unshift(async () => {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        await queue.close();
-      });
-    }
-    metricsUrl = url ? `${url}/metrics` : undefined;
-    if (!roles.api && metrics && config.metricsPort !== undefined) {
-      // A worker without the API (often on another machine) serves its own endpoint.
-      const server = await serveMetrics({ metrics, host: config.host, port: config.metricsPort });
-      metricsUrl = server.url;
-      logger.info({ url: metricsUrl }, 'metrics listening');
-      stops.unshift(() => server.close());
-    }
+    // Read-only checks and the claim come before anything touches the data dir, cgroups or Redis.
+    const rootfs = roles.worker ? verifiedRootfs(config.dataDir, config.languages) : undefined;
+    if (roles.worker) claimHost(config, started);
+    const redisUrl = await startRedis(config, roles, started);
+    const redis = parseRedisUrl(redisUrl);
+    if (rootfs) await startWorker(config, rootfs, redis, started);
+    const url = roles.api ? await startApi(config, redis, started) : undefined;
+    const metricsUrl = url ? `${url}/metrics` : await startMetrics(config, roles, started);
+    return { url, metricsUrl, redisUrl, stop: stopper(config, started) };
   } catch (error) {
     // A half-started service (a port taken, say) must not linger taking jobs: undo what did start.
-    for (const stop of stops) await stop().catch(() => undefined);
-    await embedded?.stop().catch(() => undefined);
+    await stopAll(started.logger, [...started.stops, ...started.finals]);
     throw error;
   }
-  if (embedded) stops.push(() => embedded!.stop());
+}
 
-  let stopping: Promise<void> | undefined;
-  return {
-    url,
-    metricsUrl,
-    redisUrl,
-    stop() {
-      stopping ??= (async () => {
-        for (const stop of stops) {
-          try {
-            await stop();
-          } catch (error) {
-            logger.error({ err: (error as Error).message }, 'error while stopping');
-          }
-        }
-        logger.flush();
-      })();
+/** Refuses a data dir, cgroup parent or uid range another live deployment of this host owns. */
+function claimHost(config: Config, started: Started): void {
+  const result = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
+  if (!result.ok) throw new Error(result.message);
+  started.finals.push(async () => result.claim.release());
+}
+
+/** REDIS_URL, or a private redis-server in the data dir (`runcell serve` only). */
+async function startRedis(config: Config, roles: ServiceRoles, started: Started): Promise<string> {
+  if (config.redisUrl) return config.redisUrl;
+  if (!roles.embeddedRedis) throw new Error('REDIS_URL is not set (only `runcell serve` starts its own Redis)');
+  const embedded = new EmbeddedRedis({ dir: join(config.dataDir, 'redis') });
+  // Stopped after the worker has given its jobs back, before the claim goes.
+  started.finals.unshift(() => embedded.stop());
+  await embedded.start();
+  started.logger.info({ socket: embedded.socket }, 'embedded redis-server ready');
+  return embedded.url;
+}
+
+async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
+  const { logger, metrics } = started;
+  const sandbox = Sandbox.create({
+    dataDir: config.dataDir,
+    cgroupParent: config.cgroupParent,
+    rootfs,
+    cpuQuota: config.cpuQuota,
+    onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
+  });
+  const marker = readMarker(rootfs);
+  const compileCache = new CompileCache({
+    dir: cacheDir(config.dataDir),
+    maxBytes: config.compileCache.bytes,
+    ttlSeconds: config.compileCache.ttlSeconds,
+    rootfsHash: marker.hash,
+    versions: marker.languages,
+    logger,
+  });
+  const worker = new RuncellWorker({
+    redis,
+    sandbox,
+    slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
+    concurrency: config.concurrency,
+    languages: marker.languages,
+    compileCache,
+    limits: config.limits,
+    retention: config.retention,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
+    logger,
+    metrics,
+  });
+  await worker.start();
+  started.stops.unshift(() => worker.close());
+}
+
+async function startApi(config: Config, redis: RedisTarget, started: Started): Promise<string> {
+  const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger: started.logger });
+  const app = createApp({
+    queue,
+    limits: config.limits,
+    maxBodyBytes: config.maxBodyBytes,
+    apiKeys: config.apiKeys,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    workerWindowMs: config.readyWorkerSeconds * 1000,
+    logger: started.logger,
+    metrics: started.metrics,
+  });
+  await untilConnected(queue, started.logger);
+  const server: Server = app.listen(config.port, config.host);
+  // Stop taking requests first, then the worker, then Redis.
+  started.stops.unshift(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await queue.close();
+  });
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+  started.logger.info({ url }, 'API listening');
+  return url;
+}
+
+/**
+ * Waits a little for the queue's Redis connection: listening before it is up would answer the first
+ * requests 503. A Redis still down after that is /readyz's to report, not a reason not to start.
+ */
+async function untilConnected(queue: JobQueue, logger: Logger): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!queue.connected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  if (!queue.connected) logger.warn('listening while the queue (Redis) is not reachable yet');
+}
+
+/** A worker without the API (often on another machine) serves its own endpoint, when asked to. */
+async function startMetrics(config: Config, roles: ServiceRoles, started: Started): Promise<string | undefined> {
+  if (roles.api || !started.metrics || config.metricsPort === undefined) return undefined;
+  const server = await serveMetrics({ metrics: started.metrics, host: config.host, port: config.metricsPort });
+  started.logger.info({ url: server.url }, 'metrics listening');
+  started.stops.unshift(() => server.close());
+  return server.url;
+}
+
+/** Runs the stops in order, each whatever the one before did; answers whether all went well. */
+async function stopAll(logger: Logger, stops: Stop[]): Promise<boolean> {
+  let clean = true;
+  for (const stop of stops) {
+    try {
+      await stop();
+    } catch (error) {
+      clean = false;
+      logger.error({ err: (error as Error).message }, 'error while stopping');
+    }
+  }
+  return clean;
+}
+
+/**
+ * Stopping once, however often asked, within the shutdown timeout and a
+ * grace: a part that hangs (Redis gone mid-shutdown, say) is given up on,
+ * said so, and the process may exit; the jobs it held go back to the queue
+ * through BullMQ's stalled-job check, and its sandboxes die with it. The
+ * embedded Redis and the claim on the host are let go in any case.
+ */
+function stopper(config: Config, started: Started): () => Promise<boolean> {
+  let stopping: Promise<boolean> | undefined;
+  return () => {
+    if (stopping) {
+      started.logger.info('already stopping');
       return stopping;
-    },
+    }
+    const budgetMs = config.shutdownTimeoutMs + STOP_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        started.logger.error({ budgetMs }, 'shutdown did not finish in time: giving up on what is left');
+        resolve(false);
+      }, budgetMs);
+    });
+    stopping = (async () => {
+      const clean = await Promise.race([stopAll(started.logger, started.stops), late]);
+      clearTimeout(timer);
+      const finished = await stopAll(started.logger, started.finals);
+      started.logger.flush();
+      return clean && finished;
+    })();
+    return stopping;
   };
 }
 
-/** Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. */
-export async function runUntilSignal(service: RunningService): Promise<void> {
+/**
+ * Runs until SIGTERM or SIGINT, then stops and exits: 0 when everything
+ * stopped cleanly. Later signals (a terminal's Ctrl-C reaches the whole
+ * process group, systemd may follow with SIGTERM) do not cut the shutdown short.
+ */
+export async function runUntilSignal(service: RunningService): Promise<never> {
   await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+    process.on('SIGTERM', () => resolve());
+    process.on('SIGINT', () => resolve());
   });
-  await service.stop();
+  const clean = await service.stop();
+  // Whatever is left (a Redis client still retrying) must not keep the process alive.
+  process.exit(clean ? 0 : 1);
 }

@@ -2,8 +2,10 @@
  * EmbeddedRedis: a private redis-server (Debian package redis-server) for
  * `runcell serve` when REDIS_URL is unset. It listens only on a unix socket
  * in the data directory (mode 0700, root's; no TCP port), persists with an
- * append-only file, and stops with runcell. A server left running by a
- * runcell that was killed is reused rather than duplicated.
+ * append-only file, and stops with runcell (after everything else: it runs in
+ * a session of its own, out of reach of signals to runcell's process group).
+ * A server left running by a runcell that was killed is reused rather than
+ * duplicated.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -51,7 +53,9 @@ export class EmbeddedRedis {
       '--logfile', join(this.options.dir, 'redis.log'),
       '--daemonize', 'no',
     ];
-    this.child = spawn(this.binary, args, { stdio: 'ignore', detached: false });
+    // A session of its own: a signal to runcell's process group (a terminal's Ctrl-C, systemd's stop)
+    // must not reach it, or runcell could not hand its running jobs back to the queue; runcell stops it last.
+    this.child = spawn(this.binary, args, { stdio: 'ignore', detached: true });
     const exited = new Promise<never>((_, reject) =>
       this.child!.once('exit', (code) => reject(new Error(`redis-server exited with ${code}; see ${join(this.options.dir, 'redis.log')}`))),
     );
@@ -84,7 +88,8 @@ export class EmbeddedRedis {
   /** Stops the server we started (SHUTDOWN writes the append-only file out). */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // Gone already (killed from outside, say): a signal ends a process with exitCode null, signalCode set.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

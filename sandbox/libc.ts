@@ -143,6 +143,13 @@ const SPAWNATTR_BYTES = 512;
 const SIGSET_BYTES = 128;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
+/**
+ * A session of its own: a signal to runcell's process group (a terminal's
+ * Ctrl-C, systemd's stop) must not kill the runs in progress, which runcell
+ * lets finish or hands back to the queue; the launcher still dies with
+ * runcell (PR_SET_PDEATHSIG).
+ */
+const POSIX_SPAWN_SETSID = 0x80;
 const F_DUPFD_CLOEXEC = 1030;
 /** Where the fds to hand over are parked while the child's 0..n-1 are filled in. */
 const PARK_FDS_FROM = 100;
@@ -154,7 +161,8 @@ function check(rc: number, what: string): void {
 
 /**
  * Starts `path` with exactly `fds` as its fds 0..n-1 (nothing else open),
- * no environment, every signal at its default and none blocked, in `cwd`.
+ * no environment, every signal at its default and none blocked, in `cwd`,
+ * in a new session.
  * glibc's posix_spawn uses clone(CLONE_VM | CLONE_VFORK): it does not copy
  * this process's page tables, as Node's fork-based spawn does, which costs
  * milliseconds in a large process. Returns the pid; reap it with reap().
@@ -181,7 +189,7 @@ export async function spawnWithFds(path: string, argv: string[], fds: number[], 
     c.sigfillset(all);
     check(c.attrSetSigMask(attr, none), 'posix_spawnattr_setsigmask');
     check(c.attrSetSigDefault(attr, all), 'posix_spawnattr_setsigdefault');
-    check(c.attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK), 'posix_spawnattr_setflags');
+    check(c.attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID), 'posix_spawnattr_setflags');
     const pid = [0];
     check(await offThread(c.posix_spawn, pid, path, actions, attr, [...argv, null], [null]), `cannot start ${path}`);
     return pid[0];

@@ -20,7 +20,7 @@ import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
-import { slotName, type Slot } from './slots.js';
+import { runCgroupName, slotName, type Slot } from './slots.js';
 import { Workspace } from './workspace.js';
 
 export interface SandboxOptions {
@@ -167,7 +167,7 @@ export class Sandbox {
       // Independent kernel work, each on the thread pool: side by side.
       const [tmpResult, cgroupResult] = await Promise.allSettled([
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
-        this.cgroups.create(`${slotName(spec.slot.index)}/${runId}`, {
+        this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
           pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
           cpuQuota: this.options.cpuQuota,

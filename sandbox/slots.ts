@@ -5,6 +5,7 @@
  * <dataDir>/slots/<index>.lock naming the holder's pid; a lock whose holder
  * has died is taken over.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,6 +32,22 @@ export const DEFAULT_UID_BASE = 61_000;
  */
 export function slotName(index: number): string {
   return `slot-${index}`;
+}
+
+/**
+ * The name of a run's cgroup: "slot-<i>/<owner>-<run id>", where <owner> is a
+ * tag of the data directory whose sandbox made it. Deployments must not share
+ * a cgroup parent (sandbox/deployment.ts refuses it), but should one that did
+ * not record itself share it anyway, its runs are still not ours to sweep.
+ */
+export function runCgroupName(slotIndex: number, dataDir: string, runId: string): string {
+  return `${ownedRunPrefix(slotIndex, dataDir)}${runId}`;
+}
+
+/** What the names of the run cgroups of slot `slotIndex` made from `dataDir` start with. */
+export function ownedRunPrefix(slotIndex: number, dataDir: string): string {
+  const owner = createHash('sha256').update(dataDir).digest('hex').slice(0, 8);
+  return `${slotName(slotIndex)}/${owner}-`;
 }
 export const DEFAULT_SLOT_COUNT = 16;
 

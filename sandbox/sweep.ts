@@ -1,6 +1,7 @@
 /**
  * Sweeping up after a dead worker: the cgroups and workspace mounts of a
- * slot nobody holds any more. Processes died with their worker (every
+ * slot nobody holds any more, made from this data directory (another
+ * deployment's runs in the same slot of a shared cgroup parent are not ours). Processes died with their worker (every
  * launcher has a parent-death signal), and any survivor dies with its
  * cgroup. Mounts are detached without following links; only the empty
  * mount-point directories runcell made are removed.
@@ -9,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupDriver } from './cgroup.js';
 import { unmount } from './mount.js';
-import { slotName } from './slots.js';
+import { ownedRunPrefix, slotName } from './slots.js';
 
 export interface SweepReport {
   cgroups: string[];
@@ -20,7 +21,8 @@ export interface SweepReport {
 export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; slot: number }): Promise<SweepReport> {
   const report: SweepReport = { cgroups: [], workspaces: [], problems: [] };
   const name = slotName(options.slot);
-  for (const run of options.cgroups.list().filter((n) => n.startsWith(`${name}/`))) {
+  const owned = ownedRunPrefix(options.slot, options.dataDir);
+  for (const run of options.cgroups.list().filter((n) => n.startsWith(owned))) {
     try {
       await options.cgroups.remove(run);
       report.cgroups.push(run);

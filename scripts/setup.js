@@ -3,7 +3,7 @@
 // apt packages, npm dependencies, and the sandbox rootfs. Plain JavaScript with no
 // dependencies, because it runs before `npm ci`. Used by `npm start` and `npm test`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,6 +62,34 @@ if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLoc
   }
 } else {
   step('npm dependencies present');
+}
+
+if (forTests) {
+  // The suite is a deployment of its own (vitest.config.ts applies the same defaults): its data dir,
+  // cgroup parent and slot uids are never those of a `runcell serve` on this host.
+  const testDeployment = JSON.parse(readFileSync(join(root, 'test', 'deployment.json'), 'utf8'));
+  for (const [name, value] of Object.entries(testDeployment)) process.env[name] ||= value;
+  shareDefaultRootfs();
+}
+
+/**
+ * Gives the suite's data dir the default data dir's image when it has one for the same manifest, as
+ * hard links (instant, no space): both are read-only to jobs, and neither runcell nor the suite writes
+ * into an image once built (a rebuild makes new files). Copied under another name, then renamed: an
+ * interrupted copy is never taken for an image.
+ */
+function shareDefaultRootfs() {
+  const where = (dataDir) =>
+    spawnSync(process.execPath, [join(root, 'bin', 'runcell.js'), 'rootfs', 'path'], { env: { ...process.env, RUNCELL_DATA_DIR: dataDir }, encoding: 'utf8' });
+  const source = where('/var/lib/runcell');
+  const target = where(process.env.RUNCELL_DATA_DIR);
+  const [from, to] = [source.stdout.trim(), target.stdout.trim()];
+  if (source.status !== 0 || target.status === 0 || from === to || !to || existsSync(to)) return;
+  step(`sharing the rootfs of /var/lib/runcell with the suite's data dir ${process.env.RUNCELL_DATA_DIR} (hard links)`);
+  mkdirSync(dirname(to), { recursive: true, mode: 0o711 });
+  const staging = `${dirname(to)}/.link-${process.pid}`;
+  run('cp', ['-al', from, staging]);
+  renameSync(staging, to);
 }
 
 step('checking the sandbox rootfs (built once, then reused)');

@@ -26,7 +26,7 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
-import { apiFixture, BIN, config, http, serviceFixture, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
+import { apiFixture, besideSuite, BIN, config, http, serviceFixture, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
 
@@ -80,7 +80,7 @@ async function startServe(): Promise<Serve> {
   mkdirSync(join(dataDir, 'rootfs'));
   const rootfs = rootfsLocation(config.dataDir, config.languages);
   symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
-  const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_CONCURRENCY: '2', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...besideSuite(dataDir, 'metrics'), RUNCELL_LOG_LEVEL: 'warn', RUNCELL_CONCURRENCY: '2', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
   delete env.REDIS_URL;
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

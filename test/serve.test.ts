@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rootfsLocation } from '../rootfs/build.js';
-import { BIN, config, http, waitFor } from './service-helpers.js';
+import { besideSuite, BIN, config, http, waitFor } from './service-helpers.js';
 
 describe('runcell serve', () => {
   it('starts its own Redis, serves jobs, and stops it all on SIGTERM', async () => {
@@ -19,7 +19,7 @@ describe('runcell serve', () => {
     mkdirSync(join(dataDir, 'rootfs'));
     const rootfs = rootfsLocation(config.dataDir, config.languages);
     symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
-    const env: NodeJS.ProcessEnv = { ...process.env, RUNCELL_DATA_DIR: dataDir, RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...besideSuite(dataDir, 'serve'), RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
     delete env.REDIS_URL;
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

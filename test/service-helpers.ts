@@ -84,6 +84,14 @@ export async function startWorker(redisUrl: string, options: Partial<RuncellWork
   return worker;
 }
 
+/**
+ * The settings of a deployment beside the suite's (a `runcell serve` with a data dir of its own): its own
+ * cgroup parent and slot uids too, as the suite's claim on the host requires (sandbox/deployment.ts).
+ */
+export function besideSuite(dataDir: string, name: string): Record<string, string> {
+  return { RUNCELL_DATA_DIR: dataDir, RUNCELL_CGROUP_PARENT: `${config.cgroupParent}-${name}`, RUNCELL_UID_BASE: String(config.uidBase + 1000) };
+}
+
 /** A `runcell worker` process on `redisUrl`, with short lock and shutdown times. */
 export function spawnWorker(redisUrl: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
   let output = '';
