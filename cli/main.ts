@@ -4,17 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { buildRootfs, readMarker, rootfsLocation, rootfsProblem, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../contract/run-result.js';
 import type { LimitTable } from '../sandbox/limits.js';
-import { Sandbox } from '../sandbox/sandbox.js';
-import { claimDeployment } from '../sandbox/deployment.js';
-import { SlotPool } from '../sandbox/slots.js';
-import { runJob, type JobRequest, type JobResult } from '../worker/job.js';
+import type { JobRequest, JobResult } from '../worker/job.js';
 import { jobRequestProblem } from '../worker/request.js';
 import { loadConfig } from './config.js';
-import { doctor } from './doctor.js';
 import { runUntilSignal, startService } from './service.js';
 
 /** Exit codes: 0 the run happened (whatever the program did); these when runcell itself failed. */
@@ -122,9 +117,25 @@ function summarize(step: string, result: RunResult): string {
   return lines.join('\n');
 }
 
+/**
+ * The sandbox's modules (koffi, libseccomp, the rootfs) for the commands that run one: loaded on use, so that
+ * `runcell api` (and --help) never load them.
+ */
+async function loadSandbox() {
+  const [build, deployment, sandbox, slots, job] = await Promise.all([
+    import('../rootfs/build.js'),
+    import('../sandbox/deployment.js'),
+    import('../sandbox/sandbox.js'),
+    import('../sandbox/slots.js'),
+    import('../worker/job.js'),
+  ]);
+  return { ...build, ...deployment, ...sandbox, ...slots, ...job };
+}
+
 async function runCommand(rest: string[], options: RunOptions): Promise<number> {
   const config = loadConfig();
   const request = requestFrom(options, rest, config.limits);
+  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
   // Like a worker: never on a cgroup parent, uids or data dir another live deployment owns.
   const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
@@ -162,6 +173,7 @@ export function buildProgram(): Command {
     .command('doctor')
     .description('check that this host can run sandboxes, and say what to fix')
     .action(async () => {
+      const { doctor } = await import('./doctor.js');
       process.exitCode = (await doctor(loadConfig())) ? 0 : EXIT_FAILURE;
     });
   addServiceCommands(program);
@@ -235,14 +247,16 @@ function addRootfsCommands(program: Command): void {
     .option('--force', 'rebuild even when a complete image exists')
     .action(async (options: { force?: boolean }) => {
       const config = loadConfig();
+      const { buildRootfs } = await import('../rootfs/build.js');
       const result = await buildRootfs({ dataDir: config.dataDir, languages: config.languages, force: options.force });
       process.stdout.write(`${result.built ? 'built' : 'already built'}: ${result.path}\n`);
     });
   rootfs
     .command('path')
     .description('print the path of the rootfs for the current manifest, and whether it is complete')
-    .action(() => {
+    .action(async () => {
       const config = loadConfig();
+      const { rootfsLocation, rootfsProblem } = await import('../rootfs/build.js');
       const location = rootfsLocation(config.dataDir, config.languages);
       const problem = rootfsProblem(location);
       process.stdout.write(`${location.path}\n`);

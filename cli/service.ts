@@ -9,18 +9,13 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createApp } from '../api/app.js';
-import { cacheDir, CompileCache } from '../worker/compile-cache.js';
-import { readMarker, verifiedRootfs } from '../rootfs/build.js';
-import { Sandbox } from '../sandbox/sandbox.js';
-import { claimDeployment } from '../sandbox/deployment.js';
-import { SlotPool } from '../sandbox/slots.js';
 import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
 import { serveMetrics } from '../monitoring/server.js';
-import { RuncellWorker } from '../worker/worker.js';
 import type { Config } from './config.js';
+import type { Started, Stop } from './started.js';
 
 export interface ServiceRoles {
   api: boolean;
@@ -41,17 +36,6 @@ export interface RunningService {
 /** How long past RUNCELL_SHUTDOWN_TIMEOUT_MS the rest of the shutdown (requeueing, closing) may take. */
 const STOP_GRACE_MS = 10_000;
 
-type Stop = () => Promise<void>;
-
-interface Started {
-  logger: Logger;
-  metrics?: RuncellMetrics;
-  /** In the order they must stop: the API, then the worker. */
-  stops: Stop[];
-  /** Then, even when one of those hung: the embedded Redis, then the claim on the host. */
-  finals: Stop[];
-}
-
 export async function startService(config: Config, roles: ServiceRoles): Promise<RunningService> {
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } }, pino.destination(2));
   // Only where they are served: a worker without RUNCELL_METRICS_PORT records nothing.
@@ -59,11 +43,13 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
   const started: Started = { logger, metrics, stops: [], finals: [] };
   try {
     // Read-only checks and the claim come before anything touches the data dir, cgroups or Redis.
-    const rootfs = roles.worker ? verifiedRootfs(config.dataDir, config.languages) : undefined;
-    if (roles.worker) claimHost(config, started);
+    // The worker's half (sandbox, koffi, libseccomp) is loaded only where a worker runs: `runcell api` never loads it.
+    const workerRole = roles.worker ? await import('./worker-role.js') : undefined;
+    const rootfs = workerRole?.verifiedRootfs(config.dataDir, config.languages);
+    if (workerRole) workerRole.claimHost(config, started);
     const redisUrl = await startRedis(config, roles, started);
     const redis = parseRedisUrl(redisUrl);
-    if (rootfs) await startWorker(config, rootfs, redis, started);
+    if (workerRole && rootfs) await workerRole.startWorker(config, rootfs, redis, started);
     const url = roles.api ? await startApi(config, redis, started) : undefined;
     const metricsUrl = url ? `${url}/metrics` : await startMetrics(config, roles, started);
     return { url, metricsUrl, redisUrl, stop: stopper(config, started) };
@@ -72,13 +58,6 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
     await stopAll(started.logger, [...started.stops, ...started.finals]);
     throw error;
   }
-}
-
-/** Refuses a data dir, cgroup parent or uid range another live deployment of this host owns. */
-function claimHost(config: Config, started: Started): void {
-  const result = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
-  if (!result.ok) throw new Error(result.message);
-  started.finals.push(async () => result.claim.release());
 }
 
 /** REDIS_URL, or a private redis-server in the data dir (`runcell serve` only). */
@@ -91,43 +70,6 @@ async function startRedis(config: Config, roles: ServiceRoles, started: Started)
   await embedded.start();
   started.logger.info({ socket: embedded.socket }, 'embedded redis-server ready');
   return embedded.url;
-}
-
-async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
-  const { logger, metrics } = started;
-  const sandbox = Sandbox.create({
-    dataDir: config.dataDir,
-    cgroupParent: config.cgroupParent,
-    rootfs,
-    cpuQuota: config.cpuQuota,
-    onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
-  });
-  const marker = readMarker(rootfs);
-  const compileCache = new CompileCache({
-    dir: cacheDir(config.dataDir),
-    maxBytes: config.compileCache.bytes,
-    ttlSeconds: config.compileCache.ttlSeconds,
-    rootfsHash: marker.hash,
-    versions: marker.languages,
-    logger,
-  });
-  const worker = new RuncellWorker({
-    redis,
-    sandbox,
-    slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
-    concurrency: config.concurrency,
-    languages: marker.languages,
-    compileCache,
-    limits: config.limits,
-    retention: config.retention,
-    shutdownTimeoutMs: config.shutdownTimeoutMs,
-    lockDurationMs: config.lockDurationMs,
-    stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
-    logger,
-    metrics,
-  });
-  await worker.start();
-  started.stops.unshift(() => worker.close());
 }
 
 async function startApi(config: Config, redis: RedisTarget, started: Started): Promise<string> {

@@ -5,12 +5,17 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rootfsLocation } from '../rootfs/build.js';
-import { besideSuite, BIN, config, http, waitFor } from './service-helpers.js';
+import { besideSuite, BIN, config, http, TestRedis, waitFor } from './service-helpers.js';
+
+/** Whether a process has mapped koffi's native library: the sandbox half (koffi, libseccomp) is loaded. */
+function loadedKoffi(pid: number): boolean {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('koffi');
+}
 
 describe('runcell serve', () => {
   it('starts its own Redis, serves jobs, and stops it all on SIGTERM', async () => {
@@ -27,6 +32,8 @@ describe('runcell serve', () => {
     try {
       await waitFor(() => /listening on http/.test(stdout), 30_000, 'serve to listen');
       const url = /listening on (http:\/\/\S+)/.exec(stdout)![1];
+      // A worker runs here: the sandbox half is loaded (and the check below, for `runcell api`, can tell).
+      expect(loadedKoffi(child.pid!)).toBe(true);
       expect(stdout).toMatch(/try: curl -s -X POST '.*\/v1\/jobs\?wait=10'/);
       const socket = join(dataDir, 'redis', 'redis.sock');
       expect(existsSync(socket)).toBe(true);
@@ -49,6 +56,27 @@ describe('runcell serve', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('`runcell api` serves without loading the sandbox (no koffi, no libseccomp)', async () => {
+    const redis = new TestRedis();
+    await redis.start();
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, RUNCELL_LOG_LEVEL: 'warn' };
+    const child = spawn(process.execPath, [BIN, 'api', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    try {
+      await waitFor(() => /listening on http/.test(stdout), 30_000, 'the API to listen');
+      const url = /listening on (http:\/\/\S+)/.exec(stdout)![1];
+      // It validates a job with the contract and queues it, all without the sandbox's modules.
+      const response = await http(`${url}/v1/jobs`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo queued' }] } });
+      expect(response.status).toBe(202);
+      expect(loadedKoffi(child.pid!)).toBe(false);
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      await redis.destroy();
     }
   }, 60_000);
 });

@@ -1,0 +1,60 @@
+/**
+ * The worker's half of a service process: the claim on the host, the sandbox, the compile cache and the
+ * worker. Loaded by service.ts only when the process runs a worker, so that `runcell api` never loads the
+ * sandbox (koffi, libseccomp).
+ */
+import { cacheDir, CompileCache } from '../worker/compile-cache.js';
+import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import type { RedisTarget } from '../queue/connection.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { claimDeployment } from '../sandbox/deployment.js';
+import { SlotPool } from '../sandbox/slots.js';
+import { RuncellWorker } from '../worker/worker.js';
+import type { Config } from './config.js';
+import type { Started } from './started.js';
+
+export { verifiedRootfs };
+
+/** Refuses a data dir, cgroup parent or uid range another live deployment of this host owns. */
+export function claimHost(config: Config, started: Started): void {
+  const result = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
+  if (!result.ok) throw new Error(result.message);
+  started.finals.push(async () => result.claim.release());
+}
+
+export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
+  const { logger, metrics } = started;
+  const sandbox = Sandbox.create({
+    dataDir: config.dataDir,
+    cgroupParent: config.cgroupParent,
+    rootfs,
+    cpuQuota: config.cpuQuota,
+    onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
+  });
+  const marker = readMarker(rootfs);
+  const compileCache = new CompileCache({
+    dir: cacheDir(config.dataDir),
+    maxBytes: config.compileCache.bytes,
+    ttlSeconds: config.compileCache.ttlSeconds,
+    rootfsHash: marker.hash,
+    versions: marker.languages,
+    logger,
+  });
+  const worker = new RuncellWorker({
+    redis,
+    sandbox,
+    slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
+    concurrency: config.concurrency,
+    languages: marker.languages,
+    compileCache,
+    limits: config.limits,
+    retention: config.retention,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: Math.max(1000, Math.floor(config.lockDurationMs / 2)),
+    logger,
+    metrics,
+  });
+  await worker.start();
+  started.stops.unshift(() => worker.close());
+}
