@@ -17,9 +17,9 @@ function condition(c: ArgCondition): string {
 }
 
 function when(rule: SyscallRule): string {
-  if (rule.unless) return `arg${rule.unless.arg} & ${hex(rule.unless.mask)} not in {${rule.unless.values.map(hex).join(', ')}}`;
-  if (!rule.when) return 'always';
-  return rule.when.map(condition).join(' and ');
+  const parts = (rule.when ?? []).map(condition);
+  if (rule.unless) parts.push(`arg${rule.unless.arg} & ${hex(rule.unless.mask)} not in {${rule.unless.values.map(hex).join(', ')}}`);
+  return parts.length === 0 ? 'always' : parts.join(' and ');
 }
 
 const code = (names: string[]) => names.map((name) => `\`${name}\``).join(', ');
