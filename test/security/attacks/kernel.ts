@@ -2,9 +2,12 @@
  * Kernel surface the allow-list must not open (issue 11, sections 2 and 3):
  * socket protocols other than TCP and UDP (MPTCP, UDP-Lite, SCTP), netlink,
  * kernel TLS, huge pages outside the memory limit, and page-cache residency
- * through RWF_NOWAIT. Probes print "label outcome" lines.
+ * through RWF_NOWAIT; and what a job learns of the host (section 4): the
+ * mount table's host paths and slot uids, /proc's host-wide files. Probes
+ * print "label outcome" lines.
  */
 import { expect } from 'vitest';
+import { config } from '../../helpers.js';
 import { C_PRELUDE, probeLines, PY_PRELUDE, type ProgramAttack } from '../attack.js';
 
 function outcomes(expected: Record<string, string | RegExp>) {
@@ -148,5 +151,97 @@ try_('plain', lambda: os.preadv(fd, [bytearray(4096)], 0))
 `,
     // Python names errno 95 ENOTSUP.
     expect: outcomes({ nowait_scan: /^(EOPNOTSUPP|ENOTSUP)$/, plain: 'ok' }),
+  },
+  {
+    id: 'L13-sh-mountinfo-host-layout',
+    line: 13,
+    does: "reads the mount table for the host's paths (data dir, rootfs, helper) and the slot's host uid and gid",
+    language: 'sh',
+    source: `for f in /proc/self/mountinfo /proc/1/mountinfo /proc/self/mounts; do
+  echo "$f-datadir $(grep -c '${config.dataDir}' $f)"
+  echo "$f-varlib $(grep -c '/var/lib' $f)"
+  echo "$f-host-uid $(grep -cE '(uid|gid)=[1-9]' $f)"
+done`,
+    expect: outcomes(Object.fromEntries(['/proc/self/mountinfo', '/proc/1/mountinfo', '/proc/self/mounts'].flatMap((f) => [[`${f}-datadir`, '0'], [`${f}-varlib`, '0'], [`${f}-host-uid`, '0']]))),
+  },
+  {
+    id: 'L13-python-mountinfo-roots',
+    line: 13,
+    does: "parses /proc/self/mountinfo: every mount's root within its filesystem, its source and its options",
+    language: 'python',
+    source: `import re
+roots, options = set(), []
+for line in open('/proc/self/mountinfo'):
+    left, right = line.split(' - ')
+    roots.add(left.split()[3])
+    options.append(right.split()[2])
+# A bind from the host shows the host directory it came from as its root.
+print('host_roots', sorted(r for r in roots if r not in ('/', '/empty', '/dev') and not re.fullmatch(r'/(null|zero|full|random|urandom)', r)) or 'none')
+print('uid_options', [o for o in options if re.search(r'(^|,)(uid|gid)=', o)] or 'none')
+print('fd_paths_only', all(p.startswith('/proc/self/fd/') for o in options for p in re.findall(r'lowerdir=([^,]*)', o) for p in p.split(':')))
+`,
+    expect: outcomes({ host_roots: 'none', uid_options: 'none', fd_paths_only: 'True' }),
+  },
+  {
+    id: 'L13-c-mountinfo-scan',
+    line: 13,
+    does: "a C program that scans its own and pid 1's mount table for '/var/', 'rootfs', 'helper' and 'uid='",
+    language: 'c',
+    source: `${C_PRELUDE}
+int main(void) {
+  const char *files[] = { "/proc/self/mountinfo", "/proc/1/mountinfo" };
+  const char *needles[] = { "/var/", "rootfs", "helper", "uid=", "gid=" };
+  for (int f = 0; f < 2; f++) {
+    FILE *in = fopen(files[f], "r");
+    char line[4096];
+    int found[5] = {0};
+    while (in && fgets(line, sizeof line, in))
+      for (int n = 0; n < 5; n++) found[n] += strstr(line, needles[n]) != NULL;
+    for (int n = 0; n < 5; n++) printf("%d:%s %d\\n", f, needles[n], found[n]);
+  }
+  return 0;
+}
+`,
+    expect: outcomes(Object.fromEntries([0, 1].flatMap((f) => ['/var/', 'rootfs', 'helper', 'uid=', 'gid='].map((n) => [`${f}:${n}`, '0'])))),
+  },
+  {
+    id: 'L13-sh-proc-host-files',
+    line: 13,
+    does: "reads /proc's host-wide files (Docker's masked paths, host load, interrupts, disks, kernel command line) and lists its hardware directories",
+    language: 'sh',
+    source: `for f in kcore keys key-users timer_list sched_debug sysrq-trigger loadavg interrupts softirqs diskstats partitions cmdline zoneinfo buddyinfo swaps; do
+  if [ -e /proc/$f ]; then echo "$f $(cat /proc/$f 2>/dev/null | head -c 65536 | wc -c)"; else echo "$f 0"; fi
+done
+for d in acpi irq bus fs driver tty pressure scsi asound; do echo "$d/ $(ls -A /proc/$d 2>/dev/null | wc -l)"; done
+echo "sysrq-write $(echo h 2>/dev/null > /proc/sysrq-trigger && echo ok || echo denied)"`,
+    expect: outcomes({
+      ...Object.fromEntries(['kcore', 'keys', 'key-users', 'timer_list', 'sched_debug', 'sysrq-trigger', 'loadavg', 'interrupts', 'softirqs', 'diskstats', 'partitions', 'cmdline', 'zoneinfo', 'buddyinfo', 'swaps'].map((f) => [f, '0'])),
+      ...Object.fromEntries(['acpi', 'irq', 'bus', 'fs', 'driver', 'tty', 'pressure', 'scsi', 'asound'].map((d) => [`${d}/`, '0'])),
+      'sysrq-write': 'denied',
+    }),
+  },
+  {
+    id: 'L13-python-host-activity',
+    line: 13,
+    does: "watches other tenants' activity: host load, CPU/memory/IO pressure, interrupt counts",
+    language: 'python',
+    source: `${PY_PRELUDE}def read(path):
+    def go():
+        with open(path) as f:
+            if f.read():
+                return
+        raise OSError(errno.ENODATA, 'empty')
+    return go
+try_('loadavg', read('/proc/loadavg'))
+try_('getloadavg', os.getloadavg)
+try_('pressure_cpu', read('/proc/pressure/cpu'))
+try_('pressure_io', read('/proc/pressure/io'))
+try_('interrupts', read('/proc/interrupts'))
+try_('stat', read('/proc/stat'))
+try_('meminfo', read('/proc/meminfo'))
+`,
+    // /proc/stat (CPU count for runtimes) and /proc/meminfo stay, and glibc's getloadavg asks sysinfo(2),
+    // which the job keeps (sysconf and runtimes size themselves with it): docs/security.md says why.
+    expect: outcomes({ loadavg: /^(EACCES|ENODATA)$/, getloadavg: 'ok', pressure_cpu: 'ENOENT', pressure_io: 'ENOENT', interrupts: /^(EACCES|ENODATA)$/, stat: 'ok', meminfo: 'ok' }),
   },
 ];
