@@ -37,7 +37,7 @@ function rows(rules: SyscallRule[]): string[] {
   return [...merged.values()].map(({ rule, conditions }) => {
     const action = rule.action === 'allow' ? 'allow' : `fail with ${rule.action}`;
     const grouped = conditions.length > 1 ? conditions.map((c) => (c.includes(' and ') ? `(${c})` : c)) : conditions;
-    const shown = grouped.length > 6 ? `${grouped.slice(0, 3).join(' or ')} or ... (${grouped.length} cases)` : grouped.join(' or ');
+    const shown = grouped.length > 8 ? `${grouped.slice(0, 3).join(' or ')} or ... (${grouped.length} cases)` : grouped.join(' or ');
     return `| ${code(rule.syscalls)} | ${action} | ${cell(shown)} | ${cell(rule.why)} |`;
   });
 }
