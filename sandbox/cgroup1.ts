@@ -75,7 +75,7 @@ export class CgroupV1Driver implements CgroupDriver {
       // ...and keep the run's pages out of swap when it does not.
       tryWrite(join(memory, 'memory.swappiness'), '0');
       // Socket buffers (TCP and UDP) are charged to a v1 cgroup only once this is written, and to a
-      // counter of their own: without it a job held 380 MiB of loopback buffers under a 64 MiB limit.
+      // counter of their own: without it a job held 1.6 GiB of loopback buffers under a 32 MiB limit.
       // Written before any process joins, so every socket of the run is charged. Fail closed.
       writeFileSync(join(memory, TCP_LIMIT), String(limits.memoryBytes));
       writeFileSync(join(this.dir('pids', name), 'pids.max'), String(limits.pids));

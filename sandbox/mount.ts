@@ -72,9 +72,11 @@ const DEVICES = ['null', 'zero', 'full', 'random', 'urandom'];
 
 /**
  * /proc entries a job does not see: Docker's masked and read-only paths, and
- * what tells of the host's hardware or of other tenants' activity. Files
- * read as empty (/dev/null over them), directories as empty. Only those
- * this kernel has are masked (bubblewrap cannot mount over a missing path).
+ * what tells of the host's hardware or of other tenants' activity. A file
+ * fails to open with EACCES (/dev/null bound over it read-only and nodev),
+ * a directory is empty. Only those this kernel has are masked (bubblewrap
+ * cannot mount over a missing path). docs/security.md lists them (checked
+ * by test/security/kernel.test.ts).
  */
 export const PROC_MASKS: { path: string; kind: 'file' | 'dir'; why: string }[] = [
   ...['kcore', 'kmsg', 'kpageflags', 'kpagecount', 'kpagecgroup', 'iomem', 'ioports', 'vmallocinfo'].map((path) => ({ path, kind: 'file' as const, why: 'physical memory, kernel log and kernel addresses (Docker masks kcore)' })),
