@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
 import { verifiedRootfs } from '../rootfs/build.js';
 import { resolveLimits } from '../sandbox/limits.js';
-import { filesystemArgs } from '../sandbox/mount.js';
+import { HELPER_DIR } from '../sandbox/mount.js';
 import { environmentArgs, namespaceArgs } from '../sandbox/namespaces.js';
 import { Sandbox, type RunPhases } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
@@ -52,7 +52,9 @@ async function bareOnce(uid: number): Promise<void> {
   const args = [
     ...namespaceArgs(),
     ...environmentArgs(),
-    ...filesystemArgs({ rootfs, helperDir: helper.dir, box: { source: join(dir, 'box'), writable: true }, tmp: join(dir, 'tmp') }),
+    // runcell's own filesystem arguments bind from the view its launcher builds; bare bubblewrap binds the host paths.
+    '--ro-bind', rootfs, '/', '--ro-bind', helper.dir, HELPER_DIR, '--bind', join(dir, 'box'), '/box', '--bind', join(dir, 'tmp'), '/tmp',
+    '--proc', '/proc', '--dev', '/dev',
     '--chdir', '/box', '--', '/bin/true',
   ];
   // Started the way runcell starts its launcher (posix_spawn), through setpriv for the uid,

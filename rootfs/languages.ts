@@ -52,6 +52,14 @@ function versionOf(command: string): string[] {
  * a heap sized from the job's memory limit instead of the host's memory,
  * and a deep stack for recursive solutions.
  */
+/**
+ * Linked into every C and C++ program: sets the default thread stack to 8 MiB
+ * (glibc would take RLIMIT_STACK, the memory limit). The sandbox's helper
+ * directory (sandbox/helper/thread-stack.c; HELPER_DIR of sandbox/mount.ts,
+ * checked by test/limits.test.ts), bound read-only in every step.
+ */
+export const THREAD_STACK_OBJECT_PATH = '/usr/lib/runcell/thread-stack.o';
+
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
 export const LANGUAGES: Language[] = [
@@ -60,7 +68,7 @@ export const LANGUAGES: Language[] = [
     name: 'C (GCC, C17)',
     packages: ['gcc', 'libc6-dev'],
     defaultFile: 'main.c',
-    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{entry}', '-lm'],
+    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH, '-lm'],
     run: ['./{binary}'],
     version: ['gcc', '-dumpfullversion'],
   },
@@ -69,7 +77,7 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++17)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{entry}'],
+    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH],
     run: ['./{binary}'],
     version: ['g++', '-dumpfullversion'],
   },
@@ -78,7 +86,7 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++20)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{entry}'],
+    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH],
     run: ['./{binary}'],
     version: ['g++', '-dumpfullversion'],
   },

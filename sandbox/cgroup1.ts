@@ -14,6 +14,7 @@ export interface CgroupV1Options extends CgroupOptions {
 }
 
 const CFS_PERIOD_US = 100_000;
+const TCP_LIMIT = 'memory.kmem.tcp.limit_in_bytes';
 
 export class CgroupV1Driver implements CgroupDriver {
   readonly version = 1 as const;
@@ -32,9 +33,11 @@ export class CgroupV1Driver implements CgroupDriver {
   }
 
   problems(): string[] {
-    return ['memory', 'pids', 'cpuacct', 'freezer']
-      .filter((c) => !this.mounts[c])
-      .map((c) => `cgroup v1 controller ${c} is not mounted`);
+    const problems = ['memory', 'pids', 'cpuacct', 'freezer'].filter((c) => !this.mounts[c]).map((c) => `cgroup v1 controller ${c} is not mounted`);
+    if (this.mounts.memory && !existsSync(join(this.mounts.memory, TCP_LIMIT))) {
+      problems.push(`cgroup v1 memory has no ${TCP_LIMIT} (booted with cgroup.memory=nokmem?): socket buffers would escape the memory limit`);
+    }
+    return problems;
   }
 
   /** Distinct hierarchies needed for a run (cpu and cpuacct are often co-mounted). */
@@ -71,6 +74,10 @@ export class CgroupV1Driver implements CgroupDriver {
       }
       // ...and keep the run's pages out of swap when it does not.
       tryWrite(join(memory, 'memory.swappiness'), '0');
+      // Socket buffers (TCP and UDP) are charged to a v1 cgroup only once this is written, and to a
+      // counter of their own: without it a job held 1.6 GiB of loopback buffers under a 32 MiB limit.
+      // Written before any process joins, so every socket of the run is charged. Fail closed.
+      writeFileSync(join(memory, TCP_LIMIT), String(limits.memoryBytes));
       writeFileSync(join(this.dir('pids', name), 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const cpu = this.dir('cpu', name);
@@ -122,10 +129,13 @@ class CgroupV1Run implements RunCgroup {
 
   stats(): CgroupStats {
     const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
+    // Socket buffers have a counter of their own on v1: the run's memory is both (v2 counts them in memory.current).
+    const socketPeak = Number(read(this.paths.memory, 'memory.kmem.tcp.max_usage_in_bytes'));
+    const socketCurrent = Number(read(this.paths.memory, 'memory.kmem.tcp.usage_in_bytes'));
     return {
       cpuNs: this.cpuNs(),
-      memoryPeakBytes: Number(read(this.paths.memory, 'memory.max_usage_in_bytes')),
-      memoryCurrentBytes: Number(read(this.paths.memory, 'memory.usage_in_bytes')),
+      memoryPeakBytes: Number(read(this.paths.memory, 'memory.max_usage_in_bytes')) + socketPeak,
+      memoryCurrentBytes: Number(read(this.paths.memory, 'memory.usage_in_bytes')) + socketCurrent,
       pidsCurrent: Number(read(this.paths.pids, 'pids.current')),
       oomKills: parseKeyValues(read(this.paths.memory, 'memory.oom_control')).oom_kill ?? 0,
     };

@@ -1,7 +1,8 @@
 /**
  * Builds runcell-exec (helper/runcell-exec.c) once per source version, as a
- * static binary, into <dataDir>/helper/<hash>/. The directory is bound
- * read-only into every sandbox, so it holds nothing else.
+ * static binary, and thread-stack.o (helper/thread-stack.c, linked into the
+ * C and C++ programs runcell compiles), into <dataDir>/helper/<hash>/. The
+ * directory is bound read-only into every sandbox, so it holds nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,8 +10,12 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } fr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'helper', 'runcell-exec.c');
+const SOURCES = dirname(fileURLToPath(import.meta.url));
+const SOURCE = join(SOURCES, 'helper', 'runcell-exec.c');
+const THREAD_STACK_SOURCE = join(SOURCES, 'helper', 'thread-stack.c');
 export const HELPER_NAME = 'runcell-exec';
+/** The object that sets the default thread stack (8 MiB) of C and C++ programs; see thread-stack.c. */
+export const THREAD_STACK_OBJECT = 'thread-stack.o';
 
 export interface Helper {
   /** Directory to bind into the sandbox. */
@@ -20,7 +25,7 @@ export interface Helper {
 }
 
 export function helperFor(dataDir: string): Helper {
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(readFileSync(SOURCE)).update(readFileSync(THREAD_STACK_SOURCE)).digest('hex').slice(0, 16);
   const dir = join(dataDir, 'helper', hash);
   return { dir, path: join(dir, HELPER_NAME) };
 }
@@ -34,6 +39,7 @@ export function ensureHelper(dataDir: string): Helper {
   mkdirSync(staging, { recursive: true, mode: 0o755 });
   try {
     execFileSync('gcc', ['-static', '-O2', '-Wall', '-o', join(staging, HELPER_NAME), SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('gcc', ['-c', '-O2', '-Wall', '-fPIC', '-o', join(staging, THREAD_STACK_OBJECT), THREAD_STACK_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';

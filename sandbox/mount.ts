@@ -2,9 +2,11 @@
  * Mounts: the host-side tmpfs mounts of a job's workspace (/box) and of each
  * run's /tmp (tmpfs has byte *and* inode caps, which bubblewrap 0.8's --size
  * cannot set), and the bubblewrap arguments that build the sandbox's
- * filesystem: read-only rootfs, fresh /proc, minimal /dev, no /sys.
+ * filesystem: read-only rootfs, fresh /proc with the host's parts masked,
+ * minimal /dev, no /sys.
  */
-import { mkdir } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { lchown, mkdir } from 'node:fs/promises';
 import { lastError, loadLibc, offThread } from './libc.js';
 
 const MS_NOSUID = 0x2;
@@ -27,10 +29,14 @@ export interface TmpfsOptions {
 export async function mountTmpfs(target: string, options: TmpfsOptions): Promise<void> {
   await mkdir(target, { recursive: true, mode: 0o711 });
   const mode = (options.mode ?? 0o755).toString(8);
-  const data = `size=${options.sizeBytes},nr_inodes=${options.inodes},mode=${mode},uid=${options.uid},gid=${options.gid}`;
+  // No uid= or gid=: the mount options are in the job's /proc/self/mountinfo, and would show the
+  // slot's host uid. The root is given to the slot after the mount instead.
+  const data = `size=${options.sizeBytes},nr_inodes=${options.inodes},mode=${mode}`;
   if ((await offThread(loadLibc().mount, 'runcell', target, 'tmpfs', MS_NOSUID | MS_NODEV, data)) !== 0) {
     throw new Error(`cannot mount a tmpfs at ${target}: ${lastError().message}`);
   }
+  // lchown: were `target` ever a link, the link would change, not what it points to.
+  await lchown(target, options.uid, options.gid);
 }
 
 /**
@@ -45,9 +51,13 @@ export async function unmount(target: string): Promise<boolean> {
 }
 
 export interface FilesystemLayout {
-  rootfs: string;
-  /** Host directory holding runcell-exec, bound read-only at HELPER_DIR. */
-  helperDir: string;
+  /**
+   * The view runcell-exec launch builds on this directory, in a mount
+   * namespace of its own (see viewOptions): root/ (the rootfs), helper/,
+   * dev/ and empty/. Everything is bound from there, so that the job's
+   * mount table shows paths inside those mounts, never host paths.
+   */
+  view: string;
   box: { source: string; writable: boolean };
   tmp: string;
 }
@@ -57,24 +67,56 @@ export const HELPER_DIR = '/usr/lib/runcell';
 /** Mount points that must exist in the rootfs, since it is read-only when bubblewrap mounts over it. */
 export const ROOTFS_MOUNT_POINTS = [HELPER_DIR, '/box', '/tmp', '/proc', '/dev'];
 
-/** Device nodes a program may need; nothing that reaches hardware, no tty. */
+/** Device nodes a program may need; nothing that reaches hardware, no tty. The view has a file for each. */
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom'];
 
+/**
+ * /proc entries a job does not see: Docker's masked and read-only paths, and
+ * what tells of the host's hardware or of other tenants' activity. A file
+ * fails to open with EACCES (/dev/null bound over it read-only and nodev),
+ * a directory is empty. Only those this kernel has are masked (bubblewrap
+ * cannot mount over a missing path). docs/security.md lists them (checked
+ * by test/security/kernel.test.ts).
+ */
+export const PROC_MASKS: { path: string; kind: 'file' | 'dir'; why: string }[] = [
+  ...['kcore', 'kmsg', 'kpageflags', 'kpagecount', 'kpagecgroup', 'iomem', 'ioports', 'vmallocinfo'].map((path) => ({ path, kind: 'file' as const, why: 'physical memory, kernel log and kernel addresses (Docker masks kcore)' })),
+  ...['keys', 'key-users'].map((path) => ({ path, kind: 'file' as const, why: 'the kernel keyring is not namespaced: keys and key counts of every user (Docker masks keys)' })),
+  ...['timer_list', 'timer_stats', 'sched_debug', 'latency_stats', 'schedstat'].map((path) => ({ path, kind: 'file' as const, why: 'timers, scheduling and latency of every process on the host (Docker masks the first four)' })),
+  { path: 'sysrq-trigger', kind: 'file', why: 'host magic keys (Docker: read-only)' },
+  ...['loadavg', 'interrupts', 'softirqs', 'diskstats'].map((path) => ({ path, kind: 'file' as const, why: "host load, thread count, interrupt and disk counters: other tenants' activity (interrupt counts time keystrokes and packets)" })),
+  ...['zoneinfo', 'buddyinfo', 'pagetypeinfo', 'slabinfo', 'swaps', 'partitions', 'cmdline', 'config.gz', 'consoles', 'devices', 'dma', 'mtrr', 'misc', 'fb'].map((path) => ({ path, kind: 'file' as const, why: "the host's memory layout, disks, devices and boot command line" })),
+  ...['acpi', 'asound', 'scsi', 'irq', 'bus', 'fs', 'driver', 'tty', 'dynamic_debug'].map((path) => ({ path, kind: 'dir' as const, why: "the host's hardware and drivers (Docker masks acpi, asound, scsi; makes irq, bus, fs read-only)" })),
+  { path: 'pressure', kind: 'dir', why: 'pressure stall information of the whole host: how busy the CPUs, memory and disks are' },
+];
+
+let presentMasks: typeof PROC_MASKS | undefined;
+
+/** The masks this kernel has a path for (checked once: every run has the same kernel). */
+function masksPresent(): typeof PROC_MASKS {
+  presentMasks ??= PROC_MASKS.filter((mask) => {
+    try {
+      return lstatSync(`/proc/${mask.path}`).isDirectory() === (mask.kind === 'dir');
+    } catch {
+      return false;
+    }
+  });
+  return presentMasks;
+}
+
+/** The runcell-exec launch options that build the view of `rootfs` and `helperDir` on `view`. */
+export function viewOptions(view: string, rootfs: string, helperDir: string): string[] {
+  return [`--view=${view}`, `--rootfs=${rootfs}`, `--helper-dir=${helperDir}`];
+}
+
 export function filesystemArgs(layout: FilesystemLayout): string[] {
-  const args = ['--ro-bind', layout.rootfs, '/', '--ro-bind', layout.helperDir, HELPER_DIR];
+  const { view } = layout;
+  const args = ['--ro-bind', `${view}/root`, '/', '--ro-bind', `${view}/helper`, HELPER_DIR];
   args.push(layout.box.writable ? '--bind' : '--ro-bind', layout.box.source, '/box');
   args.push('--bind', layout.tmp, '/tmp');
   args.push('--proc', '/proc');
-  args.push('--tmpfs', '/dev');
+  for (const mask of masksPresent()) args.push('--ro-bind', mask.kind === 'file' ? '/dev/null' : `${view}/empty`, `/proc/${mask.path}`);
+  // The view's dev/ has the links (fd, stdin, stdout, stderr, shm -> /tmp) and a file to bind each device onto.
+  args.push('--ro-bind', `${view}/dev`, '/dev');
   for (const device of DEVICES) args.push('--dev-bind', `/dev/${device}`, `/dev/${device}`);
-  args.push(
-    '--symlink', '/proc/self/fd', '/dev/fd',
-    '--symlink', '/proc/self/fd/0', '/dev/stdin',
-    '--symlink', '/proc/self/fd/1', '/dev/stdout',
-    '--symlink', '/proc/self/fd/2', '/dev/stderr',
-    // POSIX shared memory lands in the run's /tmp, under the same caps.
-    '--symlink', '/tmp', '/dev/shm',
-    '--remount-ro', '/dev',
-  );
   return args;
 }

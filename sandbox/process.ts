@@ -15,6 +15,8 @@ export interface LaunchOptions {
   gid: number;
   /** cgroup.procs files the launcher joins before it execs bubblewrap. */
   procsFiles: string[];
+  /** Options of runcell-exec launch before the cgroup files (the view it builds: mount.ts viewOptions). */
+  launcherOptions?: string[];
   bwrapPath: string;
   /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
   bwrapArgs: string[];
@@ -131,7 +133,7 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
     // Nothing of the worker's environment, and exactly these five fds.
     const pid = await spawnWithFds(
       options.helperPath,
-      [options.helperPath, 'launch', String(options.uid), String(options.gid), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
+      [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
       [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
     );
     return { pid, reads };

@@ -14,7 +14,7 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR } from './mount.js';
+import { filesystemArgs, HELPER_DIR, viewOptions } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
 import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
@@ -85,6 +85,7 @@ export class Sandbox {
   /** Each seccomp profile, compiled once when the sandbox is created. */
   readonly filters: Readonly<Record<SeccompProfileName, CompiledFilter>>;
   private readonly helper: Helper;
+  private readonly viewDir: string;
   private readonly filterPaths: Record<SeccompProfileName, string>;
   private readonly bwrapPath: string;
   private readonly cpuPollMs: number;
@@ -107,6 +108,9 @@ export class Sandbox {
     // now, with the fix in the message, rather than fail every job later.
     withRoot(options.dataDir, () => undefined);
     this.helper = ensureHelper(options.dataDir);
+    // An empty directory each launcher mounts its view on, in a mount namespace of its own.
+    this.viewDir = join(options.dataDir, 'view');
+    mkdirSync(this.viewDir, { mode: 0o755, recursive: true });
     const policies = options.policies ?? SECCOMP_POLICIES;
     const filters = {} as Record<SeccompProfileName, CompiledFilter>;
     const paths = {} as Record<SeccompProfileName, string>;
@@ -211,8 +215,7 @@ export class Sandbox {
       ...namespaceArgs(),
       ...environmentArgs(spec.env),
       ...filesystemArgs({
-        rootfs: this.options.rootfs,
-        helperDir: this.helper.dir,
+        view: this.viewDir,
         box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
         tmp,
       }),
@@ -255,6 +258,7 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
+        launcherOptions: viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,

@@ -17,9 +17,9 @@ function condition(c: ArgCondition): string {
 }
 
 function when(rule: SyscallRule): string {
-  if (rule.unless) return `arg${rule.unless.arg} & ${hex(rule.unless.mask)} not in {${rule.unless.values.map(hex).join(', ')}}`;
-  if (!rule.when) return 'always';
-  return rule.when.map(condition).join(' and ');
+  const parts = (rule.when ?? []).map(condition);
+  if (rule.unless) parts.push(`arg${rule.unless.arg} & ${hex(rule.unless.mask)} not in {${rule.unless.values.map(hex).join(', ')}}`);
+  return parts.length === 0 ? 'always' : parts.join(' and ');
 }
 
 const code = (names: string[]) => names.map((name) => `\`${name}\``).join(', ');
@@ -37,7 +37,7 @@ function rows(rules: SyscallRule[]): string[] {
   return [...merged.values()].map(({ rule, conditions }) => {
     const action = rule.action === 'allow' ? 'allow' : `fail with ${rule.action}`;
     const grouped = conditions.length > 1 ? conditions.map((c) => (c.includes(' and ') ? `(${c})` : c)) : conditions;
-    const shown = grouped.length > 6 ? `${grouped.slice(0, 3).join(' or ')} or ... (${grouped.length} cases)` : grouped.join(' or ');
+    const shown = grouped.length > 8 ? `${grouped.slice(0, 3).join(' or ')} or ... (${grouped.length} cases)` : grouped.join(' or ');
     return `| ${code(rule.syscalls)} | ${action} | ${cell(shown)} | ${cell(rule.why)} |`;
   });
 }

@@ -5,15 +5,17 @@
  *
  * An allow-list, modelled on Docker's default profile minus what untrusted
  * programs never need: a syscall this file does not allow fails with EPERM
- * and the job goes on. Two profiles: `standard` (the default) and `judge`,
+ * and the job goes on. Where an allowed syscall's flags or arguments open
+ * more kernel surface (socket protocols, huge pages, RWF_NOWAIT, TCP_ULP),
+ * the rule says which values pass. Two profiles: `standard` (the default) and `judge`,
  * which is `standard` without socket(): nothing to connect to or listen on
  * (an unnamed AF_UNIX socketpair stays: the JVM cannot start without one).
  */
 import { SECCOMP_PROFILE_NAMES, type SeccompProfileName } from '../contract/job-request.js';
 
-export type Errno = 'EPERM' | 'ENOSYS' | 'EAFNOSUPPORT';
+export type Errno = 'EPERM' | 'ENOSYS' | 'EAFNOSUPPORT' | 'EOPNOTSUPP';
 
-export const ERRNO: Record<Errno, number> = { EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97 };
+export const ERRNO: Record<Errno, number> = { EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97, EOPNOTSUPP: 95 };
 
 /** A comparison on one syscall argument. */
 export type ArgCondition =
@@ -27,9 +29,10 @@ export interface SyscallRule {
   /** The rule applies only when every condition holds. */
   when?: ArgCondition[];
   /**
-   * The rule applies unless (argument & mask) is one of `values`; the
-   * compiler turns it into the equivalent set of masked comparisons (BPF
-   * has no "not equal under a mask").
+   * The rule applies unless (argument & mask) is one of `values` (and, with
+   * `when`, only when every condition there holds too); the compiler turns
+   * it into the equivalent set of masked comparisons (BPF has no "not equal
+   * under a mask").
    */
   unless?: { arg: number; mask: bigint; values: bigint[] };
   why: string;
@@ -62,18 +65,30 @@ export const CLONE_NAMESPACE_FLAGS = 0x7e020000n;
 const AF_UNIX = 1n;
 const AF_INET = 2n;
 const AF_INET6 = 10n;
-const AF_NETLINK = 16n;
 /** Above this, no family exists (AF_MCTP = 45 in Linux 6.x). */
 const HIGHEST_SOCKET_FAMILY = 45;
 const SOCK_STREAM = 1n;
 const SOCK_DGRAM = 2n;
 /** The low bits of socket()'s type argument; the rest are SOCK_NONBLOCK and SOCK_CLOEXEC. */
 const SOCK_TYPE_MASK = 0xfn;
-const NETLINK_ROUTE = 0n;
+/** socket()'s protocol: 0 picks the family's default (TCP for stream, UDP for datagram). */
+const IPPROTO_DEFAULT = 0n;
+const IPPROTO_TCP = 6n;
+const IPPROTO_UDP = 17n;
+/** setsockopt(SOL_TCP, TCP_ULP, "tls"...) attaches an upper-layer protocol (kTLS, espintcp): CVE-2023-0461 and others. */
+const SOL_TCP = 6n;
+const TCP_ULP = 31n;
+
+/** Pages from the huge page pool are charged to the hugetlb controller, not to the job's memory limit. */
+const MAP_HUGETLB = 0x40000n;
+const MFD_HUGETLB = 0x4n;
+const SHM_HUGETLB = 0x800n;
+/** preadv2/pwritev2 flag: fail with EAGAIN instead of waiting for the disk, i.e. tell cached pages from uncached ones. */
+const RWF_NOWAIT = 0x8n;
 
 const TIOCSTI = 0x5412n;
 const TIOCLINUX = 0x541cn;
-/** The kernel reads ioctl's request as 32 bits, whatever the upper bits say (CVE-2019-10063). */
+/** The kernel reads int arguments (ioctl's request, setsockopt's level and name) as 32 bits, whatever the upper bits say (CVE-2019-10063). */
 const LOW_32_BITS = 0xffffffffn;
 
 const PER_LINUX = 0n;
@@ -82,9 +97,24 @@ const PERSONALITY_QUERY = 0xffffffffn;
 
 const allow = (why: string, ...syscalls: string[]): SyscallRule => ({ syscalls, action: 'allow', why });
 
+/** A syscall allowed only with one flag clear. */
+const withoutFlag = (syscall: string, arg: number, flag: bigint, name: string): SyscallRule => ({
+  syscalls: [syscall],
+  action: 'allow',
+  when: [{ arg, op: 'masked_eq', mask: flag, value: 0n }],
+  why: `without ${name}: huge pages are charged to the hugetlb controller, outside the job's memory limit`,
+});
+
 /** What every program may do: the groups below, each allowed as a whole. */
 const BASE_RULES: SyscallRule[] = [
-  allow('memory', 'brk', 'mmap', 'munmap', 'mremap', 'mprotect', 'madvise', 'mincore', 'msync', 'mlock', 'mlock2', 'munlock', 'mlockall', 'munlockall', 'membarrier', 'pkey_alloc', 'pkey_free', 'pkey_mprotect', 'remap_file_pages'),
+  allow('memory', 'brk', 'munmap', 'mremap', 'mprotect', 'madvise', 'msync', 'mlock', 'mlock2', 'munlock', 'mlockall', 'munlockall', 'membarrier', 'pkey_alloc', 'pkey_free', 'pkey_mprotect', 'remap_file_pages'),
+  allow(
+    "page residency of the caller's own mappings: since Linux 5.0 mincore reports a shared file's page cache only to who may write the file, and the job can write only its own /box and /tmp (the rootfs answers for its own page tables alone)",
+    'mincore',
+  ),
+  withoutFlag('mmap', 3, MAP_HUGETLB, 'MAP_HUGETLB'),
+  withoutFlag('memfd_create', 1, MFD_HUGETLB, 'MFD_HUGETLB'),
+  withoutFlag('shmget', 2, SHM_HUGETLB, 'SHM_HUGETLB'),
   allow(
     'processes and threads (clone is allowed below, without namespace flags)',
     'fork', 'vfork', 'execve', 'execveat', 'exit', 'exit_group', 'wait4', 'waitid', 'kill', 'tkill', 'tgkill',
@@ -107,7 +137,7 @@ const BASE_RULES: SyscallRule[] = [
   ),
   allow(
     'files and directories (the mounts decide what is visible and writable)',
-    'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'preadv', 'pwritev', 'preadv2', 'pwritev2',
+    'read', 'write', 'readv', 'writev', 'pread64', 'pwrite64', 'preadv', 'pwritev',
     'open', 'openat', 'openat2', 'creat', 'close', 'close_range', 'lseek', 'dup', 'dup2', 'dup3', 'fcntl', 'flock',
     'fsync', 'fdatasync', 'sync_file_range', 'truncate', 'ftruncate', 'fallocate', 'fadvise64', 'readahead',
     'stat', 'fstat', 'lstat', 'newfstatat', 'statx', 'statfs', 'fstatfs', 'access', 'faccessat', 'faccessat2',
@@ -117,13 +147,25 @@ const BASE_RULES: SyscallRule[] = [
     'mknod', 'mknodat',
     'getxattr', 'lgetxattr', 'fgetxattr', 'listxattr', 'llistxattr', 'flistxattr', 'setxattr', 'lsetxattr', 'fsetxattr',
     'removexattr', 'lremovexattr', 'fremovexattr',
-    'copy_file_range', 'sendfile', 'splice', 'tee', 'vmsplice', 'memfd_create',
+    'copy_file_range', 'sendfile', 'splice', 'tee', 'vmsplice',
     'inotify_init', 'inotify_init1', 'inotify_add_watch', 'inotify_rm_watch',
   ),
+  {
+    syscalls: ['preadv2', 'pwritev2'],
+    action: 'allow',
+    when: [{ arg: 5, op: 'masked_eq', mask: RWF_NOWAIT, value: 0n }],
+    why: 'without RWF_NOWAIT (below)',
+  },
+  {
+    syscalls: ['preadv2', 'pwritev2'],
+    action: 'EOPNOTSUPP',
+    when: [{ arg: 5, op: 'masked_eq', mask: RWF_NOWAIT, value: RWF_NOWAIT }],
+    why: 'RWF_NOWAIT fails with EAGAIN exactly when a page is not in the page cache: a residency side channel on the shared rootfs, as cachestat is. EOPNOTSUPP is what a file without NOWAIT support answers, so callers retry without it',
+  },
   allow('waiting for events', 'poll', 'ppoll', 'select', 'pselect6', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'eventfd', 'eventfd2'),
   allow(
     'pipes and System V / POSIX IPC (the job has an IPC namespace of its own)',
-    'pipe', 'pipe2', 'shmget', 'shmat', 'shmdt', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
+    'pipe', 'pipe2', 'shmat', 'shmdt', 'shmctl', 'semget', 'semop', 'semtimedop', 'semctl', 'msgget', 'msgsnd', 'msgrcv', 'msgctl',
     'mq_open', 'mq_unlink', 'mq_timedsend', 'mq_timedreceive', 'mq_notify', 'mq_getsetattr',
   ),
   allow('system information and own resource limits', 'uname', 'sysinfo', 'getrlimit', 'setrlimit', 'prlimit64', 'getrusage', 'getrandom'),
@@ -147,10 +189,26 @@ const BASE_RULES: SyscallRule[] = [
   {
     syscalls: ['socketpair'],
     action: 'allow',
-    when: [{ arg: 0, op: 'eq', value: AF_UNIX }],
+    when: [
+      { arg: 0, op: 'eq', value: AF_UNIX },
+      { arg: 2, op: 'eq', value: IPPROTO_DEFAULT },
+    ],
     why: 'an unnamed, connected pair of unix sockets reaches nothing outside the job; the JVM and libuv (node\'s child processes) need one',
   },
-  allow('using a socket pair', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'setsockopt', 'getsockopt', 'getsockname', 'getpeername'),
+  allow('using a socket pair', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'getsockopt', 'getsockname', 'getpeername'),
+  {
+    syscalls: ['setsockopt'],
+    action: 'allow',
+    unless: { arg: 1, mask: LOW_32_BITS, values: [SOL_TCP] },
+    why: 'every option of every level but TCP (below)',
+  },
+  {
+    syscalls: ['setsockopt'],
+    action: 'allow',
+    when: [{ arg: 1, op: 'masked_eq', mask: LOW_32_BITS, value: SOL_TCP }],
+    unless: { arg: 2, mask: LOW_32_BITS, values: [TCP_ULP] },
+    why: 'TCP options but TCP_ULP: upper-layer protocols (kernel TLS) are kernel surface with a CVE record (CVE-2023-0461) no job needs',
+  },
   ...[PER_LINUX, PERSONALITY_QUERY].map(
     (value): SyscallRule => ({
       syscalls: ['personality'],
@@ -161,38 +219,50 @@ const BASE_RULES: SyscallRule[] = [
   ),
 ];
 
-/** Sockets of the standard profile only: unix, IPv4/IPv6 stream and datagram (loopback only), netlink route. */
+/**
+ * Sockets of the standard profile only: unix, and TCP and UDP over IPv4/IPv6
+ * (loopback only), each with its default protocol or named as such. No
+ * netlink: its queued replies are charged to no cgroup (a job held 173 MiB
+ * with a 32 MiB limit), and getifaddrs() is the only thing that wants it.
+ */
 const SOCKET_RULES: SyscallRule[] = [
   allow('naming, connecting and listening', 'bind', 'listen', 'accept', 'accept4', 'connect'),
-  { syscalls: ['socket'], action: 'allow', when: [{ arg: 0, op: 'eq', value: AF_UNIX }], why: 'unix sockets (the job has no path to any host socket, and its own network namespace hides abstract ones)' },
-  ...[AF_INET, AF_INET6].flatMap((family) =>
-    [SOCK_STREAM, SOCK_DGRAM].map(
-      (type): SyscallRule => ({
-        syscalls: ['socket'],
-        action: 'allow',
-        when: [
-          { arg: 0, op: 'eq', value: family },
-          { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
-        ],
-        why: 'TCP and UDP; the network namespace has only lo. No raw sockets (EPERM)',
-      }),
-    ),
-  ),
   {
     syscalls: ['socket'],
     action: 'allow',
     when: [
-      { arg: 0, op: 'eq', value: AF_NETLINK },
-      { arg: 2, op: 'eq', value: NETLINK_ROUTE },
+      { arg: 0, op: 'eq', value: AF_UNIX },
+      { arg: 2, op: 'eq', value: IPPROTO_DEFAULT },
     ],
-    why: 'NETLINK_ROUTE only: getifaddrs() (address lookup in glibc, the JVM, Go) lists interfaces through it; other netlink protocols reach netfilter, audit, uevents',
+    why: 'unix sockets (the job has no path to any host socket, and its own network namespace hides abstract ones)',
   },
+  ...[AF_INET, AF_INET6].flatMap((family) =>
+    (
+      [
+        [SOCK_STREAM, IPPROTO_TCP],
+        [SOCK_DGRAM, IPPROTO_UDP],
+      ] as const
+    ).flatMap(([type, protocol]) =>
+      [IPPROTO_DEFAULT, protocol].map(
+        (value): SyscallRule => ({
+          syscalls: ['socket'],
+          action: 'allow',
+          when: [
+            { arg: 0, op: 'eq', value: family },
+            { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
+            { arg: 2, op: 'eq', value },
+          ],
+          why: 'TCP and UDP (protocol 0, IPPROTO_TCP or IPPROTO_UDP); the network namespace has only lo. No raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
+        }),
+      ),
+    ),
+  ),
   ...otherSocketFamilies().map(
     (condition): SyscallRule => ({
       syscalls: ['socket'],
       action: 'EAFNOSUPPORT',
       when: [condition],
-      why: 'every other family (packet, vsock, alg, bluetooth...): "not supported" lets programs fall back',
+      why: 'every other family (netlink, packet, vsock, alg, bluetooth...): "not supported" lets programs fall back (glibc\'s getaddrinfo then assumes both IPv4 and IPv6; getifaddrs fails)',
     }),
   ),
 ];
@@ -246,7 +316,7 @@ export const SECCOMP_POLICIES: Record<SeccompProfileName, SeccompPolicy> = { sta
 
 /** One equality per family that is not allowed, and everything above the highest known. */
 function otherSocketFamilies(): ArgCondition[] {
-  const allowed = [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK];
+  const allowed = [AF_UNIX, AF_INET, AF_INET6];
   const conditions: ArgCondition[] = [];
   for (let family = 0n; family <= BigInt(HIGHEST_SOCKET_FAMILY); family++) {
     if (!allowed.includes(family)) conditions.push({ arg: 0, op: 'eq', value: family });

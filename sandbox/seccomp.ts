@@ -82,9 +82,10 @@ export function complementConditions(unless: NonNullable<SyscallRule['unless']>)
 
 /** The argument conditions of each libseccomp rule a policy rule becomes (an empty list: unconditional). */
 function ruleConditions(rule: SyscallRule): ArgCondition[][] {
-  if (rule.unless && rule.when) throw new Error(`a rule has both when and unless: ${rule.why}`);
-  if (rule.unless) return complementConditions(rule.unless).map((condition) => [condition]);
-  return [rule.when ?? []];
+  const when = rule.when ?? [];
+  if (!rule.unless) return [when];
+  if (when.some((condition) => condition.arg === rule.unless!.arg)) throw new Error(`a rule's when and unless test the same argument: ${rule.why}`);
+  return complementConditions(rule.unless).map((condition) => [...when, condition]);
 }
 
 export interface CompiledFilter {

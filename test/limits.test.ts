@@ -2,6 +2,9 @@
  * Every status of a run, each produced by a real program hitting the real limit.
  */
 import { describe, expect, it } from 'vitest';
+import { THREAD_STACK_OBJECT_PATH } from '../rootfs/languages.js';
+import { THREAD_STACK_OBJECT } from '../sandbox/helper.js';
+import { HELPER_DIR } from '../sandbox/mount.js';
 import { c, MiB, python, sh } from './helpers.js';
 
 describe('run statuses', () => {
@@ -158,5 +161,47 @@ int main(void) {
     const result = await sh('ulimit -c; sh -c "kill -SEGV \\$\\$"; ls /box /tmp | grep -c core');
     expect(result.stdout.split('\n')[0]).toBe('0');
     expect(result.stdout.trim().split('\n').pop()).toBe('0');
+  });
+});
+
+describe('stacks', () => {
+  const GiB = 1024 * MiB;
+  const threads = `#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+static void *work(void *arg) { char buf[1 << 20]; memset(buf, 1, sizeof buf); return (void *)(long)buf[arg != 0]; }
+/* Recursion that touches about 1 KiB of stack per level. */
+static long deep(long n) { volatile char pad[1000]; pad[0] = (char)n; return n == 0 ? pad[0] : deep(n - 1) + pad[0]; }
+int main(int argc, char **argv) {
+  pthread_attr_t attr; size_t size = 0;
+  pthread_getattr_default_np(&attr); pthread_attr_getstacksize(&attr, &size);
+  struct rlimit stack; getrlimit(RLIMIT_STACK, &stack);
+  printf("thread_stack %zu\\nmain_stack %llu\\n", size, (unsigned long long)stack.rlim_cur);
+  pthread_t t[400]; int made = 0;
+  for (int i = 0; i < 400 && pthread_create(&t[i], NULL, work, NULL) == 0; i++) made++;
+  for (int i = 0; i < made; i++) pthread_join(t[i], NULL);
+  printf("threads %d\\n", made);
+  /* A thread that asks for its own stack size still gets it. */
+  pthread_attr_t big; pthread_attr_init(&big); pthread_attr_setstacksize(&big, 64 << 20);
+  pthread_t b; pthread_create(&b, &big, work, &big); pthread_getattr_np(b, &attr); pthread_attr_getstacksize(&attr, &size); pthread_join(b, NULL);
+  printf("asked_64m %zu\\n", size);
+  printf("deep %ld\\n", deep(argc > 1 ? 200000 : 10) != 0);
+  return 0;
+}`;
+
+  it('C: the main thread may recurse as deep as the memory limit allows, threads get 8 MiB stacks (400 of them under a 4 GiB limit)', async () => {
+    const run = await c(threads, { memory_bytes: 4 * GiB, pids: 410 }, ['deep']);
+    expect(run).toMatchObject({ status: 'ok', stdout: `thread_stack ${8 * MiB}\nmain_stack ${4 * GiB}\nthreads 400\nasked_64m ${64 * MiB}\ndeep 1\n` });
+  });
+
+  it('the C and C++ compile commands link the helper directory\'s thread-stack object', () => {
+    expect(THREAD_STACK_OBJECT_PATH).toBe(`${HELPER_DIR}/${THREAD_STACK_OBJECT}`);
+  });
+
+  it('C: recursion past the memory limit ends as memory_limit, not a stack overflow at 8 MiB', async () => {
+    const run = await c(threads.replace('200000', '2000000'), { memory_bytes: 256 * MiB, pids: 410 }, ['deep']);
+    expect(run.status).toBe('memory_limit');
   });
 });

@@ -89,6 +89,11 @@ int main(void) {
   printf("vsock %d\\n", result(socket(AF_VSOCK, SOCK_STREAM, 0)));
   printf("family_99 %d\\n", result(socket(99, SOCK_STREAM, 0)));
   printf("inet_high_bits %d\\n", result(syscall(SYS_socket, 0x100000000L | AF_INET, SOCK_STREAM, 0)));
+  printf("inet_tcp %d\\n", result(socket(AF_INET, SOCK_STREAM, 6)));
+  printf("inet6_udp %d\\n", result(socket(AF_INET6, SOCK_DGRAM, 17)));
+  printf("inet_mptcp %d\\n", result(socket(AF_INET, SOCK_STREAM, 262)));
+  printf("inet6_udplite %d\\n", result(socket(AF_INET6, SOCK_DGRAM, 136)));
+  printf("inet_udp_as_stream %d\\n", result(socket(AF_INET, SOCK_STREAM, 17)));
   int pipefd[2], queued = -1;
   pipe(pipefd);
   printf("fionread %d\\n", result(ioctl(pipefd[0], FIONREAD, &queued)));
@@ -199,13 +204,14 @@ describe('seccomp in the sandbox', () => {
     expect(errnoOf(errnos, answered)).toEqual(all(answered, TRACER_ERRNO));
   });
 
-  it('standard: clone without namespace flags, clone3 ENOSYS, sockets by family and type, ioctl but TIOCSTI, personality by value', async () => {
+  it('standard: clone without namespace flags, clone3 ENOSYS, sockets by family, type and protocol, ioctl but TIOCSTI, personality by value', async () => {
     const real = await probe(argumentProbe);
     expect(real).toMatchObject({
       thread: 0, fork: 0, clone3: ENOSYS,
       clone_newuser: EPERM, clone_newnet: EPERM, clone_newns: EPERM, clone_newpid: EPERM,
-      socketpair: 0, unix: 0, inet: 0, inet6: 0, netlink_route: 0,
-      inet_raw: EPERM, inet_seqpacket: EPERM, netlink_audit: EPERM, netlink_uevent: EPERM,
+      socketpair: 0, unix: 0, inet: 0, inet6: 0, inet_tcp: 0, inet6_udp: 0,
+      inet_raw: EPERM, inet_seqpacket: EPERM, inet_mptcp: EPERM, inet6_udplite: EPERM, inet_udp_as_stream: EPERM,
+      netlink_route: EAFNOSUPPORT, netlink_audit: EAFNOSUPPORT, netlink_uevent: EAFNOSUPPORT,
       packet: EAFNOSUPPORT, alg: EAFNOSUPPORT, vsock: EAFNOSUPPORT, family_99: EAFNOSUPPORT, inet_high_bits: EAFNOSUPPORT,
       fionread: 0, tcgets_on_pipe: 25 /* ENOTTY: the kernel answered */,
       tiocsti: EPERM, tiocsti_high_bits: EPERM, tioclinux: EPERM,
@@ -213,9 +219,9 @@ describe('seccomp in the sandbox', () => {
     });
     // Under the tracer errno (which also replaces clone3's ENOSYS, so threads are checked above only).
     const filtered = await traced(argumentProbe);
-    const byFilter = ['clone3', 'clone_newuser', 'clone_newnet', 'clone_newns', 'clone_newpid', 'inet_raw', 'inet_seqpacket', 'netlink_audit', 'netlink_uevent', 'packet', 'alg', 'vsock', 'inet_high_bits', 'tiocsti', 'tiocsti_high_bits', 'tioclinux', 'personality_linux32', 'personality_no_aslr'];
+    const byFilter = ['clone3', 'clone_newuser', 'clone_newnet', 'clone_newns', 'clone_newpid', 'inet_raw', 'inet_seqpacket', 'inet_mptcp', 'inet6_udplite', 'inet_udp_as_stream', 'netlink_route', 'netlink_audit', 'netlink_uevent', 'packet', 'alg', 'vsock', 'inet_high_bits', 'tiocsti', 'tiocsti_high_bits', 'tioclinux', 'personality_linux32', 'personality_no_aslr'];
     expect(errnoOf(filtered, byFilter)).toEqual(all(byFilter, TRACER_ERRNO));
-    expect(filtered).toMatchObject({ fork: 0, socketpair: 0, unix: 0, inet: 0, inet6: 0, netlink_route: 0, fionread: 0, tcgets_on_pipe: 25, personality_query: 0 });
+    expect(filtered).toMatchObject({ fork: 0, socketpair: 0, unix: 0, inet: 0, inet6: 0, inet_tcp: 0, inet6_udp: 0, fionread: 0, tcgets_on_pipe: 25, personality_query: 0 });
   });
 
   it('judge: no socket of any family; a socketpair, threads and processes still work', async () => {

@@ -2,12 +2,21 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
  *     process it starts are accounted and limited from their first
- *     instruction), drops to the slot's unprivileged uid/gid with no
+ *     instruction); with --view, builds the view (below) in a mount
+ *     namespace of its own; drops to the slot's unprivileged uid/gid with no
  *     supplementary groups and no_new_privs, then runs bubblewrap as a child
  *     subreaper and exits with its status once no descendant is left.
+ *
+ *     The view: a small read-only tmpfs on DIR holding root/ (the rootfs),
+ *     helper/ (this helper's directory), both as overlays named by
+ *     /proc/self/fd paths, dev/ (empty files and links to bind devices onto)
+ *     and empty/. bubblewrap binds from there, so that the job's
+ *     /proc/self/mountinfo shows paths inside these mounts, never where the
+ *     rootfs, the helper or the data directory live on the host.
  *
  *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
  *                     [--stack=B] -- COMMAND ARGS...
@@ -25,11 +34,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -69,6 +81,74 @@ static void write_pid(const char *procs_file) {
   close(fd);
 }
 
+struct view {
+  const char *dir, *rootfs, *helper_dir;
+};
+
+/* An option "--name=value" at argv[*i], consumed when it matches. */
+static const char *take_option(int argc, char **argv, int *i, const char *name) {
+  size_t len = strlen(name);
+  if (*i >= argc || strncmp(argv[*i], name, len) != 0 || argv[*i][len] != '=') return NULL;
+  return argv[(*i)++] + len + 1;
+}
+
+static void mount_or_die(const char *source, const char *target, const char *type, unsigned long flags, const char *data) {
+  if (mount(source, target, type, flags, data) != 0) die(target);
+}
+
+/* A read-only overlay of `lower` (and an empty layer: overlayfs wants two) on `target`, its
+ * options naming /proc/self/fd paths instead of host paths. */
+static void overlay(const char *lower, int empty_fd, const char *target) {
+  int fd = open(lower, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die(lower);
+  char data[96];
+  snprintf(data, sizeof data, "lowerdir=/proc/self/fd/%d:/proc/self/fd/%d", fd, empty_fd);
+  mount_or_die("runcell", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, data);
+  close(fd);
+}
+
+static void make_node(int dir, const char *name, int mode) {
+  if (mode == S_IFDIR) {
+    if (mkdirat(dir, name, 0755) != 0) die(name);
+    return;
+  }
+  int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) die(name);
+  close(fd);
+}
+
+static void make_view(const struct view *v) {
+  if (unshare(CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNS)");
+  /* Nothing mounted here reaches the host's namespace. */
+  mount_or_die(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+  mount_or_die("runcell", v->dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k,nr_inodes=64");
+  int dir = open(v->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) die(v->dir);
+  static const char *const dirs[] = {"root", "helper", "empty", "dev"};
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) make_node(dir, dirs[i], S_IFDIR);
+  int dev = openat(dir, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dev < 0) die("dev");
+  static const char *const devices[] = {"null", "zero", "full", "random", "urandom"};
+  for (size_t i = 0; i < sizeof devices / sizeof *devices; i++) make_node(dev, devices[i], S_IFREG);
+  static const char *const links[][2] = {
+    {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    {"stderr", "/proc/self/fd/2"}, {"shm", "/tmp"}, /* POSIX shared memory lands in the run's /tmp. */
+  };
+  for (size_t i = 0; i < sizeof links / sizeof *links; i++)
+    if (symlinkat(links[i][1], dev, links[i][0]) != 0) die(links[i][0]);
+  int empty = openat(dir, "empty", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (empty < 0) die("empty");
+  char target[PATH_MAX];
+  snprintf(target, sizeof target, "%s/root", v->dir);
+  overlay(v->rootfs, empty, target);
+  snprintf(target, sizeof target, "%s/helper", v->dir);
+  overlay(v->helper_dir, empty, target);
+  mount_or_die(NULL, v->dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  close(empty);
+  close(dev);
+  close(dir);
+}
+
 static int launch(int argc, char **argv) {
   if (argc < 6) {
     dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
@@ -80,12 +160,23 @@ static int launch(int argc, char **argv) {
     dprintf(2, "runcell-exec: refusing to run a sandbox as root\n");
     return FAIL_CODE;
   }
-  int sep = find_separator(argc, argv, 4);
+  int first = 4;
+  /* One statement each: the order of an initializer list's evaluation is unspecified. */
+  struct view view;
+  view.dir = take_option(argc, argv, &first, "--view");
+  view.rootfs = take_option(argc, argv, &first, "--rootfs");
+  view.helper_dir = take_option(argc, argv, &first, "--helper-dir");
+  if ((view.dir || view.rootfs || view.helper_dir) && !(view.dir && view.rootfs && view.helper_dir)) {
+    dprintf(2, "runcell-exec: --view, --rootfs and --helper-dir go together, in that order\n");
+    return FAIL_CODE;
+  }
+  int sep = find_separator(argc, argv, first);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
     return FAIL_CODE;
   }
-  for (int i = 4; i < sep; i++) write_pid(argv[i]);
+  for (int i = first; i < sep; i++) write_pid(argv[i]);
+  if (view.dir) make_view(&view);
 
   pid_t parent = getppid();
   if (setgroups(0, NULL) != 0) die("setgroups");

@@ -167,8 +167,13 @@ done`;
     line: 25,
     does: 'lists its interfaces and routes, and tries to bring up a new one',
     language: 'python',
-    source: `import socket, subprocess
-print('interfaces', ','.join(sorted(name for _, name in socket.if_nameindex())))
+    source: `import errno, socket, subprocess
+# if_nameindex asks netlink, which no job has (its queues are charged to no cgroup); /proc/net/dev is the job's own.
+try:
+    print('if_nameindex', ','.join(sorted(name for _, name in socket.if_nameindex())))
+except OSError as e:
+    print('if_nameindex', errno.errorcode[e.errno])
+print('interfaces', ','.join(sorted(line.split(':')[0].strip() for line in open('/proc/net/dev').readlines()[2:])))
 print('routes', len(open('/proc/net/route').read().strip().split('\\n')) - 1)
 try:
     print('ip_link_add', subprocess.run(['ip', 'link', 'add', 'x0', 'type', 'dummy'], capture_output=True).returncode)
@@ -179,6 +184,7 @@ except FileNotFoundError:
       expect(run.status).toBe('ok');
       const probe = probeLines(run.stdout);
       expect(probe.interfaces).toBe('lo');
+      expect(probe.if_nameindex).toBe('EAFNOSUPPORT');
       expect(probe.routes).toBe('0');
       expect(probe.ip_link_add).not.toBe('0');
     },
