@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { isProgram } from './attack.js';
 import { ESCAPE_ATTACKS } from './attacks/escapes.js';
 import { FILESYSTEM_ATTACKS } from './attacks/filesystem.js';
+import { HOST_MEMORY_ATTACKS } from './attacks/host-memory.js';
 import { ALL_ATTACKS } from './attacks/index.js';
+import { KERNEL_ATTACKS } from './attacks/kernel.js';
 import { NETWORK_ATTACKS } from './attacks/network.js';
 import { RESOURCE_ATTACKS } from './attacks/resources.js';
 import { ALL_SCENARIOS, JOB_SCENARIOS, RESOURCE_SCENARIOS, SERVICE_SCENARIOS } from './attacks/scenarios.js';
@@ -71,7 +73,7 @@ describe('coverage of docs/threats.md', () => {
   });
 
   it('every attack is run by a test of the suite: each list in a loop around an `it`, each scenario named in an `it`', () => {
-    const lists = { RESOURCE_ATTACKS, ESCAPE_ATTACKS, NETWORK_ATTACKS, FILESYSTEM_ATTACKS };
+    const lists = { RESOURCE_ATTACKS, ESCAPE_ATTACKS, NETWORK_ATTACKS, KERNEL_ATTACKS, HOST_MEMORY_ATTACKS, FILESYSTEM_ATTACKS };
     // ALL_ATTACKS is these lists and the scenarios, nothing else.
     expect(ALL_ATTACKS.length).toBe(Object.values(lists).reduce((n, list) => n + list.length, 0) + ALL_SCENARIOS.length);
     const { loopedLists, namedInTests } = whatTheTestsRun();
