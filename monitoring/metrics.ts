@@ -143,7 +143,8 @@ export class RuncellMetrics {
       async collect() {
         this.reset();
         for (const queue of queues) {
-          const counts = await queue.jobCounts().catch(() => undefined);
+          // A scrape while Redis is down shows no queue series (and /readyz says why) rather than failing whole.
+          const counts = await queue.jobCounts().catch((error: Error) => scrapeWarning('queue counts', error));
           if (counts) for (const state of QUEUE_STATES) this.set({ state }, counts[state]);
         }
       },
@@ -155,7 +156,7 @@ export class RuncellMetrics {
       async collect() {
         this.reset();
         for (const queue of queues) {
-          const live = await queue.liveWorkers().catch(() => undefined);
+          const live = await queue.liveWorkers().catch((error: Error) => scrapeWarning('live workers', error));
           if (live !== undefined) this.set(live);
         }
       },
@@ -283,4 +284,10 @@ export class RuncellMetrics {
 
 function seconds(ms: number): number {
   return Math.max(0, ms) / 1000;
+}
+
+/** A series left out of a scrape because Redis did not answer: said once per scrape, on stderr. */
+function scrapeWarning(what: string, error: Error): undefined {
+  process.emitWarning(`runcell metrics: ${what} left out of this scrape: ${error.message}`, { code: 'RUNCELL_SCRAPE_PARTIAL' });
+  return undefined;
 }

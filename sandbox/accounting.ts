@@ -2,7 +2,7 @@
  * Accounting: turns what happened (the status record, the cgroup's figures,
  * the limit runcell enforced) into the run result and its status.
  */
-import { constants } from 'node:os';
+import { signalName } from './signals.js';
 import { RUN_STATUSES, type RunResult, type RunStatus } from '../contract/run-result.js';
 import type { CgroupStats } from './cgroup.js';
 import type { Limits } from './limits.js';
@@ -20,14 +20,6 @@ export interface RunFacts {
   wallMs: number;
   /** What runcell killed the run for, if it did: a limit, or a cancel. */
   enforced?: EnforcedLimit | 'cancelled';
-}
-
-/** Number -> name; the first name wins (SIGABRT, not its alias SIGIOT). */
-const SIGNAL_NAMES = new Map<number, string>();
-for (const [name, number] of Object.entries(constants.signals)) if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
-
-export function signalName(signal: number): string {
-  return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
 }
 
 /** The run's status (ok, a limit, nonzero_exit, ...) and result from what happened. */

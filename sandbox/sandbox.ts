@@ -232,28 +232,36 @@ export class Sandbox {
 
   /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
   private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock): Promise<RunResult> {
-    const { limits } = spec;
-    let enforced: EnforcedLimit | 'cancelled' | undefined;
-    let killing: Promise<void> | undefined;
-    let launcherPid: number | undefined;
-    let launcherDeadline: NodeJS.Timeout | undefined;
-    const stop = (reason: EnforcedLimit | 'cancelled') => {
-      enforced ??= reason;
-      killing ??= cgroup
-        .killAll(launcherPid)
-        .catch(() => undefined)
-        .then(() => {
-          // The launcher exits once its sandbox is gone; if it does not, it goes too.
-          launcherDeadline = setTimeout(() => cgroup.killAll().catch(() => undefined), LAUNCHER_EXIT_TIMEOUT_MS);
-        });
-    };
+    const killer = new RunKiller(cgroup);
+    const started = performance.now();
+    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'));
+    clock.mark('spawn');
+    killer.launcherPid = proc.pid;
+    const unwatch = this.watchLimits(spec, cgroup, killer);
+    let wallMs = 0;
+    try {
+      await proc.exited;
+      wallMs = performance.now() - started;
+      clock.mark('wait');
+    } finally {
+      unwatch();
+      await killer.settled();
+    }
+    // bubblewrap is gone; whatever the job left behind goes now. Not caught: a cgroup that cannot be
+    // emptied fails the run (accounting_failed) instead of being reported as a clean end.
+    await cgroup.killAll();
+    const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
+    const stats = cgroup.stats();
+    clock.mark('account');
+    return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
+  }
 
+  /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
+  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
     const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
     const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
-    const started = performance.now();
-    let proc;
     try {
-      proc = await launch({
+      return await launch({
         helperPath: this.helper.path,
         uid: spec.slot.uid,
         gid: spec.slot.gid,
@@ -263,49 +271,75 @@ export class Sandbox {
         bwrapArgs,
         seccompFd,
         stdinFd,
-        outputBytes: limits.output_bytes,
-        onOutputLimit: () => stop('output_limit'),
+        outputBytes: spec.limits.output_bytes,
+        onOutputLimit,
       });
     } finally {
       // The child holds its own copies.
       closeSync(seccompFd);
       if (stdinFd !== undefined) closeSync(stdinFd);
     }
+  }
 
-    clock.mark('spawn');
-    launcherPid = proc.pid;
-    const wallTimer = setTimeout(() => stop('wall_time_limit'), limits.wall_ms);
-    const cpuLimitNs = limits.cpu_ms * 1e6;
+  /** The wall-clock timer, the CPU poll and the cancel signal, each stopping the run; returns their removal. */
+  private watchLimits(spec: RunSpec, cgroup: RunCgroup, killer: RunKiller): () => void {
+    const wallTimer = setTimeout(() => killer.stop('wall_time_limit'), spec.limits.wall_ms);
+    const cpuLimitNs = spec.limits.cpu_ms * 1e6;
     const cpuTimer = setInterval(() => {
       try {
-        if (cgroup.cpuNs() >= cpuLimitNs) stop('time_limit');
+        if (cgroup.cpuNs() >= cpuLimitNs) killer.stop('time_limit');
       } catch {
-        /* the cgroup is being torn down */
+        // The cgroup is being torn down as the run ends; the final accounting reads it (or fails) once more.
       }
     }, this.cpuPollMs);
-    const onAbort = () => stop('cancelled');
+    const onAbort = () => killer.stop('cancelled');
     spec.signal?.addEventListener('abort', onAbort, { once: true });
     if (spec.signal?.aborted) onAbort();
-
-    let wallMs = 0;
-    try {
-      await proc.exited;
-      wallMs = performance.now() - started;
-      clock.mark('wait');
-    } finally {
+    return () => {
       clearTimeout(wallTimer);
       clearInterval(cpuTimer);
-      await killing;
-      clearTimeout(launcherDeadline);
       spec.signal?.removeEventListener('abort', onAbort);
-    }
-    // bubblewrap is gone; whatever the job left behind goes now.
-    await cgroup.killAll();
-    const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
-    const stats = cgroup.stats();
-    clock.mark('account');
-    return runStatus({ limits, outcome, stats, wallMs, enforced });
+    };
   }
+}
+
+/** Ends a run for a limit or a cancel, once: the first reason is the one reported. */
+class RunKiller {
+  enforced: EnforcedLimit | 'cancelled' | undefined;
+  /** Spared by the first kill (it reaps its sandbox and reports the status); killed if it outlives it. */
+  launcherPid: number | undefined;
+  private killing: Promise<void> | undefined;
+  private launcherDeadline: NodeJS.Timeout | undefined;
+
+  constructor(private readonly cgroup: RunCgroup) {}
+
+  stop(reason: EnforcedLimit | 'cancelled'): void {
+    this.enforced ??= reason;
+    this.killing ??= this.cgroup
+      .killAll(this.launcherPid)
+      .catch((error: Error) => warnKill('stopping the run', error))
+      .then(() => {
+        // The launcher exits once its sandbox is gone; if it does not, it goes too.
+        this.launcherDeadline = setTimeout(
+          () => this.cgroup.killAll().catch((error: Error) => warnKill('killing a launcher that outlived its sandbox', error)),
+          LAUNCHER_EXIT_TIMEOUT_MS,
+        );
+      });
+  }
+
+  /** Waits for a kill under way, then drops the launcher's deadline (the launcher has exited). */
+  async settled(): Promise<void> {
+    await this.killing;
+    clearTimeout(this.launcherDeadline);
+  }
+}
+
+/**
+ * A kill that failed while the run was still going: the run's final killAll, which is not caught, tries
+ * again and fails the run if the cgroup still cannot be emptied. Said here so that the first failure is seen.
+ */
+function warnKill(when: string, error: Error): void {
+  process.emitWarning(`runcell sandbox: ${when}: ${error.message}`, { code: 'RUNCELL_KILL_FAILED' });
 }
 
 class PhaseClock {
