@@ -288,6 +288,6 @@ function seconds(ms: number): number {
 
 /** A series left out of a scrape because Redis did not answer: said once per scrape, on stderr. */
 function scrapeWarning(what: string, error: Error): undefined {
-  process.emitWarning(`runcell metrics: ${what} left out of this scrape: ${error.message}`, { code: 'RUNCELL_SCRAPE_PARTIAL' });
+  process.emitWarning(`runcell metrics: ${what} left out of this scrape: ${error.message}`, { code: 'runcell-scrape-partial' });
   return undefined;
 }

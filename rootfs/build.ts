@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
@@ -109,6 +109,10 @@ function locationOf(dataDir: string, manifest: RootfsManifest): RootfsLocation {
 /** Why the image at `location` is not usable, or undefined when it is. */
 export function rootfsProblem(location: RootfsLocation): string | undefined {
   if (!existsSync(location.path)) return `no rootfs at ${location.path}: run \`runcell rootfs build\``;
+  // The launcher opens the image without following links (a link is a path someone could redirect).
+  if (lstatSync(location.path).isSymbolicLink()) {
+    return `the rootfs at ${location.path} is a symbolic link, which the sandbox does not follow: put the image itself there (a hard-linked copy, cp -al, costs no space)`;
+  }
   try {
     const marker = JSON.parse(readFileSync(join(location.path, MARKER), 'utf8')) as { hash?: string };
     if (marker.hash !== location.hash) return `the rootfs at ${location.path} was built from another manifest`;

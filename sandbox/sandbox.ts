@@ -339,7 +339,7 @@ class RunKiller {
  * again and fails the run if the cgroup still cannot be emptied. Said here so that the first failure is seen.
  */
 function warnKill(when: string, error: Error): void {
-  process.emitWarning(`runcell sandbox: ${when}: ${error.message}`, { code: 'RUNCELL_KILL_FAILED' });
+  process.emitWarning(`runcell sandbox: ${when}: ${error.message}`, { code: 'runcell-kill-failed' });
 }
 
 class PhaseClock {

@@ -5,17 +5,16 @@
  * The suite's own deployment (config) is deployment A; B is started beside it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rootfsLocation } from '../rootfs/build.js';
 import { claimDeployment, type DeploymentClaim } from '../sandbox/deployment.js';
 import { runCgroupName } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import type { JobRequest } from '../worker/job.js';
 import { job, sandbox } from './helpers.js';
-import { BIN, config, spawnWorker, TestRedis, waitFor } from './service-helpers.js';
+import { BIN, config, shareRootfs, spawnWorker, TestRedis, waitFor } from './service-helpers.js';
 
 const shell = (script: string, limits = {}): JobRequest => ({ command: ['/bin/sh', '-c', script], limits });
 
@@ -23,9 +22,7 @@ const shell = (script: string, limits = {}): JobRequest => ({ command: ['/bin/sh
 function otherDataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'runcell-other-'));
   chmodSync(dir, 0o711);
-  mkdirSync(join(dir, 'rootfs'));
-  const rootfs = rootfsLocation(config.dataDir, config.languages);
-  symlinkSync(rootfs.path, join(dir, 'rootfs', rootfs.hash));
+  shareRootfs(dir);
   return dir;
 }
 

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -20,13 +20,13 @@ import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { summarize } from '../queue/submission.js';
 import { CONTRACT_VERSION } from '../contract/queued-job.js';
-import { rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
+import { verifiedRootfs } from '../rootfs/build.js';
 import { CgroupV2Driver } from '../sandbox/cgroup2.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
-import { apiFixture, besideSuite, BIN, config, http, serviceFixture, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
+import { apiFixture, besideSuite, BIN, config, http, serviceFixture, shareRootfs, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
 
@@ -77,9 +77,7 @@ interface Serve {
 /** `runcell serve` as a user starts it, in a data directory of its own (for its Redis) sharing the built rootfs. */
 async function startServe(): Promise<Serve> {
   const dataDir = mkdtempSync(join(tmpdir(), 'runcell-metrics-'));
-  mkdirSync(join(dataDir, 'rootfs'));
-  const rootfs = rootfsLocation(config.dataDir, config.languages);
-  symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
+  shareRootfs(dataDir);
   const env: NodeJS.ProcessEnv = { ...process.env, ...besideSuite(dataDir, 'metrics'), RUNCELL_LOG_LEVEL: 'warn', RUNCELL_CONCURRENCY: '2', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
   delete env.REDIS_URL;
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,12 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rootfsLocation } from '../rootfs/build.js';
-import { besideSuite, BIN, config, http, TestRedis, waitFor } from './service-helpers.js';
+import { besideSuite, BIN, http, shareRootfs, TestRedis, waitFor } from './service-helpers.js';
 
 /** Whether a process has mapped koffi's native library: the sandbox half (koffi, libseccomp) is loaded. */
 function loadedKoffi(pid: number): boolean {
@@ -21,9 +20,7 @@ describe('runcell serve', () => {
   it('starts its own Redis, serves jobs, and stops it all on SIGTERM', async () => {
     // A data directory of its own (for its Redis), sharing the built rootfs.
     const dataDir = mkdtempSync(join(tmpdir(), 'runcell-serve-'));
-    mkdirSync(join(dataDir, 'rootfs'));
-    const rootfs = rootfsLocation(config.dataDir, config.languages);
-    symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
+    shareRootfs(dataDir);
     const env: NodeJS.ProcessEnv = { ...process.env, ...besideSuite(dataDir, 'serve'), RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: '1000' };
     delete env.REDIS_URL;
     const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

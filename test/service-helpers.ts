@@ -3,15 +3,15 @@
  * persistence) in a temporary directory, the API on an ephemeral port, and
  * workers in this process or as separate `runcell worker` processes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createApp, type ApiOptions } from '../api/app.js';
-import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
@@ -88,6 +88,24 @@ export async function startWorker(redisUrl: string, options: Partial<RuncellWork
  * The settings of a deployment beside the suite's (a `runcell serve` with a data dir of its own): its own
  * cgroup parent and slot uids too, as the suite's claim on the host requires (sandbox/deployment.ts).
  */
+/**
+ * Puts the suite's built rootfs into another data dir as a hard-linked copy (no space, a few seconds): the
+ * sandbox opens the image without following links, so a symbolic link would be refused.
+ */
+export function shareRootfs(dataDir: string): void {
+  const rootfs = rootfsLocation(config.dataDir, config.languages);
+  const target = join(dataDir, 'rootfs', rootfs.hash);
+  mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
+  try {
+    execFileSync('cp', ['-al', rootfs.path, target], { stdio: 'pipe' });
+  } catch (error) {
+    // Another file system (hard links cannot cross it): a real copy, slower.
+    console.warn(`cp -al failed (${(error as Error).message.split('\n')[0]}); copying the rootfs`);
+    rmSync(target, { recursive: true, force: true });
+    execFileSync('cp', ['-a', rootfs.path, target], { stdio: 'pipe' });
+  }
+}
+
 export function besideSuite(dataDir: string, name: string): Record<string, string> {
   return { RUNCELL_DATA_DIR: dataDir, RUNCELL_CGROUP_PARENT: `${config.cgroupParent}-${name}`, RUNCELL_UID_BASE: String(config.uidBase + 1000) };
 }

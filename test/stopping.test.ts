@@ -8,13 +8,12 @@
  * finished by the next.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rootfsLocation } from '../rootfs/build.js';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
-import { besideSuite, BIN, config, http, untilDone, waitFor } from './service-helpers.js';
+import { besideSuite, BIN, config, http, shareRootfs, untilDone, waitFor } from './service-helpers.js';
 
 const SHUTDOWN_TIMEOUT_MS = 2000;
 /** The shutdown timeout, cli/service.ts's grace for the rest, and room for a loaded host. */
@@ -150,9 +149,7 @@ describe('runcell serve stopped through its process group', () => {
   beforeAll(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'runcell-stop-'));
     chmodSync(dataDir, 0o711);
-    mkdirSync(join(dataDir, 'rootfs'));
-    const rootfs = rootfsLocation(config.dataDir, config.languages);
-    symlinkSync(rootfs.path, join(dataDir, 'rootfs', rootfs.hash));
+    shareRootfs(dataDir);
     env = { ...process.env, ...besideSuite(dataDir, 'stop'), RUNCELL_LOG_LEVEL: 'warn', RUNCELL_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), RUNCELL_CONCURRENCY: '4' };
     delete env.REDIS_URL;
   });
