@@ -14,6 +14,8 @@ export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 
 export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
 export type ComparisonMode = (typeof COMPARISON_MODES)[number];
+/** The modes that compare words, where case_sensitive applies. */
+export const TOKEN_MODES: readonly ComparisonMode[] = ['tokens', 'float'];
 
 /** A checker runs as `<checker> input output answer` (testlib's order) with these files beside it. */
 export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
@@ -108,6 +110,7 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
     mode: z.enum(COMPARISON_MODES).describe('trailing_whitespace (default) ignores trailing blanks on each line and trailing blank lines'),
     absolute: z.number().nonnegative().optional().describe('float mode: absolute tolerance, default 1e-6'),
     relative: z.number().nonnegative().optional().describe('float mode: relative tolerance, default 1e-6'),
+    case_sensitive: z.boolean().optional().describe('tokens and float modes: false compares words ignoring case (as DOMjudge and Kattis judges may); default true'),
   });
   const checker = z.strictObject({
     language: z.string().describe('a language id; the first file is the entry point'),
@@ -212,6 +215,9 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
     for (const field of ['absolute', 'relative'] as const) {
       if (job.comparison[field] !== undefined) issue(['comparison', field], `${field} is a float mode tolerance; mode is ${job.comparison.mode}`);
     }
+  }
+  if (job.comparison?.case_sensitive !== undefined && !TOKEN_MODES.includes(job.comparison.mode)) {
+    issue(['comparison', 'case_sensitive'], `case_sensitive is for the token modes (${TOKEN_MODES.join(', ')}); mode is ${job.comparison.mode}`);
   }
   if (job.checker && job.comparison) issue(['checker'], 'give a checker or a comparison, not both');
   if (job.checker) {
