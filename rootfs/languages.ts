@@ -96,6 +96,34 @@ function versionOf(command: string): string[] {
  */
 const CPP_SOURCES = ['.cpp', '.cc', '.cxx', '.c++'];
 
+/** Where Java's compile step writes the class to run (read by the launcher as an @argfile). */
+export const JAVA_MAIN_FILE = '.runcell-main-class';
+
+/**
+ * Java's compile step: javac (the rest of the arguments), then javap lists
+ * the compiled top-level classes that have public static void main(String[])
+ * (one JVM start for all of them): the entry's class if it is one of them,
+ * else the only one. Arguments: the entry's class, the step's memory limit,
+ * then javac's command.
+ */
+const JAVA_BUILD_SCRIPT = [
+  'entry=$1; memory=$2; shift 2',
+  '"$@" || exit',
+  "classes=$(find . -name '*.class' ! -name '*$*' | sed -e 's|^[.]/||' -e 's|[.]class$||' -e 's|/|.|g' | LC_ALL=C sort)",
+  // javap prints each class as a header line ending in "{" and its public members; a bad name is an error for that one only.
+  `mains=$(javap -J-XX:+UseSerialGC -J-XX:-UsePerfData -J-XX:TieredStopAtLevel=1 -J-XX:MaxRAM=$memory -cp . -public $classes | awk '`,
+  '  /[{]$/ { for (i = 1; i < NF; i++) if ($i ~ /^(class|interface|enum|record)$/) { name = $(i + 1); sub(/<.*/, "", name); break } }',
+  "  /^ +public static (final )?void main[(]java[.]lang[.]String(\\[\\]|[.][.][.])[)]/ { print name }')",
+  'main=$(printf "%s\\n" $mains | grep -x -F -e "$entry")',
+  'if [ -z "$main" ]; then case $(printf "%s\\n" $mains | grep -c .) in',
+  '  0) echo "no class has public static void main(String[] args)" >&2; exit 1 ;;',
+  '  1) main=$mains ;;',
+  '  *) echo "several classes have main ($(echo $mains)), not $entry: name the entry file after the one to run" >&2; exit 1 ;;',
+  'esac; fi',
+  `printf "%s\\n" "$main" > ${JAVA_MAIN_FILE}`,
+].join('\n');
+const JAVA_BUILD = ['/bin/sh', '-c', JAVA_BUILD_SCRIPT, 'java-build', '{class}', '{memory_bytes}'];
+
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
 export const LANGUAGES: Language[] = [
@@ -163,9 +191,14 @@ export const LANGUAGES: Language[] = [
     packages: ['openjdk-17-jdk-headless'],
     defaultFile: 'Main.java',
     // -sourcepath .: classes the entry uses are found and compiled from the other files.
-    compile: ['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{entry}'],
-    multiFile: 'the entry is compiled with the classes it uses, found from the other files by -sourcepath . (class util.Greeter is util/Greeter.java)',
-    run: ['java', ...JVM_FLAGS, '-cp', '.', '{class}'],
+    compile: [
+      ...JAVA_BUILD,
+      ...['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{sources}'],
+    ],
+    sources: { extensions: ['.java'] },
+    multiFile: `every .java file is compiled; the class run is the entry's if it has main, else the one class with public static void main(String[]) (none, or several and not the entry's: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
+    // @file: the java launcher reads the main class the compile step found from that file.
+    run: ['java', ...JVM_FLAGS, '-cp', '.', `@${JAVA_MAIN_FILE}`],
     version: versionOf('javac -version'),
     // The JVM starts a dozen threads before main(); javac more.
     compileLimits: { pids: 128, memory_bytes: 1 * GiB },

@@ -294,6 +294,27 @@ describe('conventions', () => {
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, java\n' });
   });
 
+  const javaClass = (name: string, body: string) => file(`${name}.java`, `public class ${name} {\n${body}\n}\n`);
+  const printingMain = (text: string) => `  public static void main(String[] args) { System.out.println("${text}"); }`;
+  it.skipIf(!('java' in installed))('java: every file is compiled; the entry class runs if it has main, else the one class that has', async () => {
+    const entryWins = await job({ language: 'java', files: [javaClass('First', printingMain('first')), javaClass('Second', printingMain('second'))] });
+    expect(entryWins.run).toMatchObject({ status: 'ok', stdout: 'first\n' });
+    // Nothing in the entry refers to Runner: it is compiled because every .java file is, and found by its main (varargs too).
+    const found = await job({ language: 'java', files: [javaClass('Helper', '  static int x = 1;'), javaClass('Runner', '  public static void main(String... args) { System.out.println("runner"); }')] });
+    expect(found.run).toMatchObject({ status: 'ok', stdout: 'runner\n' });
+  });
+
+  it.skipIf(!('java' in installed))('java: no main, or several and none in the entry, is a compile error (judged: compile_error), not a runtime error', async () => {
+    const none = await job({ language: 'java', files: [javaClass('Main', '  static void main() {}')] });
+    expect(none.compile).toMatchObject({ status: 'nonzero_exit', stderr: expect.stringMatching(/no class has public static void main/) });
+    expect(none.run).toBeNull();
+    const several = [javaClass('Util', '  static int x;'), javaClass('A', printingMain('a')), javaClass('B', printingMain('b'))];
+    const ambiguous = await job({ language: 'java', files: several });
+    expect(ambiguous.compile!.stderr).toMatch(/several classes have main \(A B\), not Util/);
+    const judged = await job({ language: 'java', files: [javaClass('Main', '  public void main(String[] args) {}')], tests: [{ expected_stdout: '' }] });
+    expect(judged.verdict).toBe('compile_error');
+  });
+
   it.skipIf(!('java' in installed))('java: the heap follows the job memory limit, so running out of it is an OutOfMemoryError', async () => {
     const source = 'public class Main {\n  public static void main(String[] args) { System.out.println(Runtime.getRuntime().maxMemory() >> 20); byte[][] keep = new byte[1000][]; for (int i = 0; i < 1000; i++) keep[i] = new byte[1 << 20]; }\n}\n';
     const result = await job({ language: 'java', files: [file('Main.java', source)], limits: { memory_bytes: 256 * 1024 * 1024 } });
