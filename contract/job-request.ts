@@ -20,6 +20,17 @@ export const TOKEN_MODES: readonly ComparisonMode[] = ['tokens', 'float'];
 /** A checker runs as `<checker> input output answer` (testlib's order) with these files beside it. */
 export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
 export const MAX_TESTS = 1000;
+/**
+ * How a checker is run and what its exit means: `testlib` (Codeforces'
+ * testlib: `<checker> input output answer`, exit 0 accepted, 1 wrong answer)
+ * or `kattis` (the ICPC/Kattis output validator, also DOMjudge's:
+ * `<validator> input answer feedback_dir/ < output`, exit 42 accepted, 43
+ * wrong answer, its message in feedback_dir/judgemessage.txt).
+ */
+export const CHECKER_PROTOCOLS = ['testlib', 'kattis'] as const;
+export type CheckerProtocol = (typeof CHECKER_PROTOCOLS)[number];
+/** The Kattis validator's feedback directory: in the checker's own /tmp, given with its trailing slash as Kattis does. */
+export const KATTIS_FEEDBACK_DIR = '/tmp/feedback/';
 
 export interface RequestBounds {
   /** Files in one job. Default 64. */
@@ -114,6 +125,10 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
   });
   const checker = z.strictObject({
     language: z.string().describe('a language id; the first file is the entry point'),
+    protocol: z
+      .enum(CHECKER_PROTOCOLS, { error: () => `checker.protocol must be one of ${CHECKER_PROTOCOLS.join(', ')}` })
+      .optional()
+      .describe(`testlib (default): <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}, exit 0 accepted, 1 wrong answer; kattis: <validator> ${CHECKER_FILES.input} ${CHECKER_FILES.answer} ${KATTIS_FEEDBACK_DIR} < ${CHECKER_FILES.output}, exit 42 accepted, 43 wrong answer, message in judgemessage.txt; anything else is checker_error`),
     files: z.array(file).min(1, 'the checker needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
     limits: limits.optional(),
     compile_limits: limits.optional(),
