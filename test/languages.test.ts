@@ -6,6 +6,7 @@
  * A language the installed image does not include (RUNCELL_LANGUAGES) is
  * skipped, never passed.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
@@ -224,6 +225,11 @@ describe('the catalog', () => {
   it('every language has its test programs here', () => {
     expect(Object.keys(PROGRAMS).sort()).toEqual(LANGUAGES.map((l) => l.id).sort());
     expect(Object.keys(TWO_FILES).sort()).toEqual(LANGUAGES.map((l) => l.id).sort());
+  });
+
+  it('docs/languages.md lists how each language takes several files, as the catalog says', () => {
+    const doc = readFileSync(new URL('../docs/languages.md', import.meta.url), 'utf8');
+    for (const language of LANGUAGES) expect(doc, language.id).toContain(`| \`${language.id}\` | ${language.multiFile} |`);
   });
 
   it('every language compiles or checks its sources, not both, and says how it takes several files', () => {
