@@ -96,6 +96,17 @@ describe('judging with a checker over HTTP', () => {
   });
 });
 
+describe('a kattis output validator over HTTP', () => {
+  it('is run as validator input answer feedback_dir < output; its protocol is kept in the request summary', async () => {
+    const validator = 'read -r got; [ "$got" = "$(cat "$2")" ] && exit 42; echo "wanted $(cat "$2"), got $got" > "$3/judgemessage.txt"; exit 43';
+    const checker = { language: 'bash', protocol: 'kattis', files: [{ path: 'validate.sh', content: validator }] };
+    const body = { language: 'bash', files: [{ path: 'main.sh', content: 'read x; echo $((x * 2))' }], tests: [{ stdin: '2', expected_stdout: '4' }, { stdin: '3', expected_stdout: '7' }], checker };
+    const done = await http(`${service.api.url}/v1/jobs?wait=60`, { method: 'POST', json: body });
+    expect(done.body.result.tests.map((t: { verdict: string; verdict_message: string | null }) => [t.verdict, t.verdict_message])).toEqual([['accepted', null], ['wrong_answer', 'wanted 7, got 6']]);
+    expect(done.body.request.checker).toEqual({ language: 'bash', protocol: 'kattis', files: ['validate.sh'] });
+  });
+});
+
 describe('judging request checks', () => {
   let api: TestApi;
   const post = (body: unknown) => http(`${api.url}/v1/jobs`, { method: 'POST', json: body });

@@ -121,6 +121,15 @@ describe('judging a+b', () => {
     expect((await judged(spread)).verdict).toBe('wrong_answer');
   });
 
+  it("float reads a program's nan and inf as the numbers the answer spells NaN and Infinity; case_sensitive: false", async () => {
+    const special = { language: 'python3', files: [file('main.py', 'x = float("inf")\nprint(x - x, x, -x)')], tests: [test('', 'NaN Infinity -Infinity\n')] };
+    expect((await judged({ ...special, comparison: { mode: 'float' } })).verdict).toBe('accepted');
+    expect((await judged({ ...special, comparison: { mode: 'tokens' } })).verdict).toBe('wrong_answer');
+    const shouting = { language: 'python3', files: [file('main.py', 'print("YES")')], tests: [test('', 'yes\n')] };
+    expect((await judged({ ...shouting, comparison: { mode: 'tokens', case_sensitive: false } })).verdict).toBe('accepted');
+    expect((await judged({ ...shouting, comparison: { mode: 'tokens' } })).verdict).toBe('wrong_answer');
+  });
+
   it('no test can leave anything for the next: a fresh /tmp each time, /box read-only', async () => {
     const script = `
 if [ -e /tmp/left-behind ]; then echo "tmp dirty"; else echo "tmp clean"; fi
