@@ -88,12 +88,6 @@ function versionOf(command: string): string[] {
   return ['/bin/sh', '-c', `${command} 2>&1 | grep -o -m1 -E '[0-9]+(\\.[0-9]+)+' | head -n1`];
 }
 
-/**
- * JVM flags for small, one-shot programs: the serial collector (no GC
- * threads to count against pids, least memory), no perf data file in /tmp,
- * a heap sized from the job's memory limit instead of the host's memory,
- * and a deep stack for recursive solutions.
- */
 const CPP_SOURCES = ['.cpp', '.cc', '.cxx', '.c++'];
 
 /** Where Java's compile step writes the class to run (read by the launcher as an @argfile). */
@@ -124,6 +118,12 @@ const JAVA_BUILD_SCRIPT = [
 ].join('\n');
 const JAVA_BUILD = ['/bin/sh', '-c', JAVA_BUILD_SCRIPT, 'java-build', '{class}', '{memory_bytes}'];
 
+/**
+ * JVM flags for small, one-shot programs: the serial collector (no GC
+ * threads to count against pids, least memory), no perf data file in /tmp,
+ * a heap sized from the job's memory limit instead of the host's memory,
+ * and a deep stack for recursive solutions.
+ */
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
 export const LANGUAGES: Language[] = [
