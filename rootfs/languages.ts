@@ -235,7 +235,8 @@ export const LANGUAGES: Language[] = [
     name: 'Bash',
     packages: ['bash'],
     defaultFile: 'main.sh',
-    check: eachSource('bash -n'),
+    // extglob on: bash -n parses without running the program's `shopt -s extglob`, and would call its @(a|b) a syntax error.
+    check: eachSource('bash -O extglob -n'),
     sources: { extensions: ['.sh', '.bash'] },
     multiFile: 'every .sh and .bash file is checked; the entry runs or sources the others (source ./x.sh)',
     run: ['bash', '{entry}'],

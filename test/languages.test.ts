@@ -356,6 +356,13 @@ describe('conventions', () => {
     expect(result.run).toBeNull();
   });
 
+  it.skipIf(!('bash' in installed))("bash: the syntax check parses extended globs, which the program turns on only when it runs", async () => {
+    const source = 'shopt -s extglob\nx=hello\ncase $x in @(help|hello)) echo "matched $x";; esac\n';
+    const result = await job({ language: 'bash', files: [file('main.sh', source)] });
+    expect(result.compile).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: 'matched hello\n' });
+  });
+
   it('c: a source whose name looks like an option is compiled as a file', async () => {
     const result = await job({ language: 'c', files: [file('main.c', 'int f(void);\nint main(void) { return f(); }\n'), file('-o.c', 'int f(void) { return 3; }\n')] });
     expect(result.run).toMatchObject({ status: 'nonzero_exit', exit_code: 3 });
