@@ -90,13 +90,17 @@ function extras(language: (typeof LANGUAGES)[number]): string {
   return parts.join('; ');
 }
 
-const code = (argv: string[] | undefined) => (argv ? `\`${argv.join(' ')}\`` : '');
+// A script of several lines is shown as <script> (rootfs/languages.ts has it); a | in a cell is escaped for the table.
+const code = (argv: string[] | undefined) => (argv ? `\`${argv.map((part) => (part.includes('\n') ? '{script}' : part)).join(' ').replaceAll('|', '\\|')}\`` : '');
+const stepOf = (l: (typeof LANGUAGES)[number]) => (l.compile ? code(l.compile) : l.check ? `check: ${code(l.check)}` : '');
 const catalog = [
-  ['id', 'name', 'version', 'file', 'compile', 'run', 'extra limits and environment'],
+  ['id', 'name', 'version', 'file', 'compile (or syntax check)', 'run', 'extra limits and environment'],
   ['---', '---', '---', '---', '---', '---', '---'],
-  ...LANGUAGES.filter((l) => l.id in installed).map((l) => [`\`${l.id}\``, l.name, installed[l.id], `\`${l.defaultFile}\``, code(l.compile), code(l.run), extras(l)]),
+  ...LANGUAGES.filter((l) => l.id in installed).map((l) => [`\`${l.id}\``, l.name, installed[l.id], `\`${l.defaultFile}\``, stepOf(l), code(l.run), extras(l)]),
 ].map((row) => `| ${row.join(' | ').replaceAll('{', '<').replaceAll('}', '>')} |`);
 process.stdout.write(`${catalog.join('\n')}\n\n`);
+const multiFile = [['id', 'a program in several files'], ['---', '---'], ...LANGUAGES.map((l) => [`\`${l.id}\``, l.multiFile])].map((row) => `| ${row.join(' | ')} |`);
+process.stdout.write(`${multiFile.join('\n')}\n\n`);
 
 const header = ['language', 'version', 'compile wall ms', 'compile CPU ms', 'compile peak MiB', 'run wall ms', 'run CPU ms', 'run peak MiB'];
 const lines = [header, header.map((h, i) => (i < 2 ? '---' : '---:')), ...rows].map((row) => `| ${row.join(' | ')} |`);

@@ -49,8 +49,8 @@ export const requestSummarySchema = z
     compile_limits: z.record(z.string(), z.number()).optional(),
     seccomp_profile: z.string().optional(),
     tests: z.object({ count: z.number().int(), ids: z.array(z.string()) }).optional().describe('judged jobs: how many tests and their ids'),
-    comparison: z.object({ mode: z.string(), absolute: z.number().optional(), relative: z.number().optional() }).optional(),
-    checker: z.object({ language: z.string(), files: z.array(z.string()) }).optional(),
+    comparison: z.object({ mode: z.string(), absolute: z.number().optional(), relative: z.number().optional(), case_sensitive: z.boolean().optional() }).optional(),
+    checker: z.object({ language: z.string(), protocol: z.string().optional(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
   })
   .meta({ id: 'RequestSummary' });

@@ -14,10 +14,23 @@ export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 
 export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
 export type ComparisonMode = (typeof COMPARISON_MODES)[number];
+/** The modes that compare words, where case_sensitive applies. */
+export const TOKEN_MODES: readonly ComparisonMode[] = ['tokens', 'float'];
 
 /** A checker runs as `<checker> input output answer` (testlib's order) with these files beside it. */
 export const CHECKER_FILES = { input: 'judge_input.txt', output: 'judge_output.txt', answer: 'judge_answer.txt' } as const;
 export const MAX_TESTS = 1000;
+/**
+ * How a checker is run and what its exit means: `testlib` (Codeforces'
+ * testlib: `<checker> input output answer`, exit 0 accepted, 1 wrong answer)
+ * or `kattis` (the ICPC/Kattis output validator, also DOMjudge's:
+ * `<validator> input answer feedback_dir/ < output`, exit 42 accepted, 43
+ * wrong answer, its message in feedback_dir/judgemessage.txt).
+ */
+export const CHECKER_PROTOCOLS = ['testlib', 'kattis'] as const;
+export type CheckerProtocol = (typeof CHECKER_PROTOCOLS)[number];
+/** The Kattis validator's feedback directory: in the checker's own /tmp, given with its trailing slash as Kattis does. */
+export const KATTIS_FEEDBACK_DIR = '/tmp/feedback/';
 
 export interface RequestBounds {
   /** Files in one job. Default 64. */
@@ -108,9 +121,14 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
     mode: z.enum(COMPARISON_MODES).describe('trailing_whitespace (default) ignores trailing blanks on each line and trailing blank lines'),
     absolute: z.number().nonnegative().optional().describe('float mode: absolute tolerance, default 1e-6'),
     relative: z.number().nonnegative().optional().describe('float mode: relative tolerance, default 1e-6'),
+    case_sensitive: z.boolean().optional().describe('tokens and float modes: false compares words ignoring case (as DOMjudge and Kattis judges may); default true'),
   });
   const checker = z.strictObject({
     language: z.string().describe('a language id; the first file is the entry point'),
+    protocol: z
+      .enum(CHECKER_PROTOCOLS, { error: () => `checker.protocol must be one of ${CHECKER_PROTOCOLS.join(', ')}` })
+      .optional()
+      .describe(`testlib (default): <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}, exit 0 accepted, 1 wrong answer; kattis: <validator> ${CHECKER_FILES.input} ${CHECKER_FILES.answer} ${KATTIS_FEEDBACK_DIR} < ${CHECKER_FILES.output}, exit 42 accepted, 43 wrong answer, message in judgemessage.txt; anything else is checker_error`),
     files: z.array(file).min(1, 'the checker needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
     limits: limits.optional(),
     compile_limits: limits.optional(),
@@ -212,6 +230,9 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
     for (const field of ['absolute', 'relative'] as const) {
       if (job.comparison[field] !== undefined) issue(['comparison', field], `${field} is a float mode tolerance; mode is ${job.comparison.mode}`);
     }
+  }
+  if (job.comparison?.case_sensitive !== undefined && !TOKEN_MODES.includes(job.comparison.mode)) {
+    issue(['comparison', 'case_sensitive'], `case_sensitive is for the token modes (${TOKEN_MODES.join(', ')}); mode is ${job.comparison.mode}`);
   }
   if (job.checker && job.comparison) issue(['checker'], 'give a checker or a comparison, not both');
   if (job.checker) {

@@ -6,7 +6,12 @@
  *   trailing carriage return, and trailing blank lines are ignored.
  * - tokens: the outputs split on whitespace are the same sequence of words.
  * - float: like tokens, but two tokens that both parse as numbers match when
- *   |actual - expected| <= absolute or <= relative * |expected|.
+ *   |actual - expected| <= absolute or <= relative * |expected|. As in
+ *   DOMjudge's comparator, nan and inf/infinity (any case, signed) are
+ *   numbers too: NaN matches NaN, an infinity matches the infinity of its
+ *   sign, neither matches a finite number.
+ * The token modes compare words case-insensitively when case_sensitive is
+ * false (default true).
  */
 
 import { COMPARISON_MODES, type ComparisonMode } from '../contract/job-request.js';
@@ -19,6 +24,8 @@ export interface Comparison {
   absolute?: number;
   /** float mode: relative tolerance (of the expected value). Default 1e-6. */
   relative?: number;
+  /** tokens and float modes: false compares words ignoring case. Default true. */
+  case_sensitive?: boolean;
 }
 
 export const DEFAULT_COMPARISON: Comparison = { mode: 'trailing_whitespace' };
@@ -37,11 +44,12 @@ export function compareOutput(expected: string, actual: string, comparison: Comp
     case 'trailing_whitespace':
       return compareLines(normalizedLines(expected), normalizedLines(actual));
     case 'tokens':
-      return compareTokens(tokens(expected), tokens(actual), (a, b) => a === b);
+      return compareTokens(tokens(expected), tokens(actual), sameWord(comparison));
     case 'float': {
       const absolute = comparison.absolute ?? DEFAULT_TOLERANCE;
       const relative = comparison.relative ?? DEFAULT_TOLERANCE;
-      return compareTokens(tokens(expected), tokens(actual), (e, a) => e === a || numbersClose(e, a, absolute, relative));
+      const same = sameWord(comparison);
+      return compareTokens(tokens(expected), tokens(actual), (e, a) => same(e, a) || numbersClose(e, a, absolute, relative));
     }
   }
 }
@@ -59,13 +67,34 @@ export function tokens(text: string): string[] {
   return text.split(/\s+/).filter((token) => token !== '');
 }
 
-/** A decimal or scientific number, as judges print them; not hex, not Infinity. */
+function sameWord(comparison: Comparison): (expected: string, actual: string) => boolean {
+  if (comparison.case_sensitive !== false) return (expected, actual) => expected === actual;
+  // toLowerCase and toUpperCase both: a word like "ß" or "İ" folds one way only.
+  return (expected, actual) => expected === actual || expected.toLowerCase() === actual.toLowerCase() || expected.toUpperCase() === actual.toUpperCase();
+}
+
+/** A decimal or scientific number, as judges print them; not hex. */
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** NaN and the infinities as C's strtod reads them (DOMjudge's comparator parses with it), any case, optionally signed. */
+const NAN = /^[+-]?nan$/i;
+const INFINITY = /^([+-]?)inf(?:inity)?$/i;
+
+/** A token's value as a judge's float comparison reads it, or undefined when it is a word. */
+export function floatValue(token: string): number | undefined {
+  if (NUMBER.test(token)) return Number(token);
+  if (NAN.test(token)) return NaN;
+  const infinity = INFINITY.exec(token);
+  if (infinity) return infinity[1] === '-' ? -Infinity : Infinity;
+  return undefined;
+}
 
 export function numbersClose(expectedToken: string, actualToken: string, absolute: number, relative: number): boolean {
-  if (!NUMBER.test(expectedToken) || !NUMBER.test(actualToken)) return false;
-  const expected = Number(expectedToken);
-  const actual = Number(actualToken);
+  const expected = floatValue(expectedToken);
+  const actual = floatValue(actualToken);
+  if (expected === undefined || actual === undefined) return false;
+  if (Number.isNaN(expected) || Number.isNaN(actual)) return Number.isNaN(expected) && Number.isNaN(actual);
+  // Infinity - Infinity is NaN: infinities match by sign only, never a finite number however tolerant.
+  if (!Number.isFinite(expected) || !Number.isFinite(actual)) return expected === actual;
   const difference = Math.abs(actual - expected);
   return difference <= absolute || difference <= relative * Math.abs(expected);
 }

@@ -3,6 +3,7 @@
  * means for the submission. Pure functions.
  */
 import { JOB_VERDICTS, TEST_VERDICTS, type JobVerdict, type TestVerdict, type VerdictCounts } from '../contract/judged-result.js';
+import type { CheckerProtocol } from '../contract/job-request.js';
 import type { RunResult } from '../contract/run-result.js';
 
 export { JOB_VERDICTS, TEST_VERDICTS, type JobVerdict, type TestVerdict, type VerdictCounts };
@@ -30,11 +31,19 @@ export function runVerdict(run: RunResult): TestVerdict | 'output_pending' | 'sa
   }
 }
 
-/** testlib's convention: 0 accepted, 1 wrong answer, anything else (or no exit at all) a checker failure. */
-export function checkerVerdict(checker: RunResult): TestVerdict | 'sandbox_error' {
+/** The exit codes of each checker protocol: testlib's 0 and 1, Kattis' 42 and 43. */
+const CHECKER_EXITS: Record<CheckerProtocol, { accepted: number; wrongAnswer: number }> = {
+  testlib: { accepted: 0, wrongAnswer: 1 },
+  kattis: { accepted: 42, wrongAnswer: 43 },
+};
+
+/** The protocol's accepted and wrong-answer exits; anything else (or no exit at all) is a checker failure, never the contestant's. */
+export function checkerVerdict(checker: RunResult, protocol: CheckerProtocol = 'testlib'): TestVerdict | 'sandbox_error' {
   if (checker.status === 'sandbox_error') return 'sandbox_error';
-  if (checker.status === 'ok') return 'accepted';
-  if (checker.status === 'nonzero_exit' && checker.exit_code === 1) return 'wrong_answer';
+  if (checker.status !== 'ok' && checker.status !== 'nonzero_exit') return 'checker_error';
+  const exit = checker.status === 'ok' ? 0 : checker.exit_code;
+  if (exit === CHECKER_EXITS[protocol].accepted) return 'accepted';
+  if (exit === CHECKER_EXITS[protocol].wrongAnswer) return 'wrong_answer';
   return 'checker_error';
 }
 

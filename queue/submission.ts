@@ -26,7 +26,10 @@ export function summarize(submission: JobRequestInput): RequestSummary {
   if (submission.tests) {
     summary.tests = { count: submission.tests.length, ids: submission.tests.map((test, i) => test.id ?? String(i + 1)) };
     if (submission.comparison) summary.comparison = submission.comparison;
-    if (submission.checker) summary.checker = { language: submission.checker.language, files: submission.checker.files.map((file) => file.path) };
+    if (submission.checker) {
+      const { language, protocol, files } = submission.checker;
+      summary.checker = { language, ...(protocol ? { protocol } : {}), files: files.map((file) => file.path) };
+    }
     if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
   }
   return summary;

@@ -6,7 +6,10 @@
  * and limits; GET /v1/languages and docs/languages.md list it.
  *
  * Command templates: `{entry}` is the first file of the job (its entry point,
- * whatever it is called); `{binary}` is where a compile step leaves the
+ * whatever it is called); `{sources}`, an argument of its own, stands for
+ * the entry and then every other file of the job that the language's
+ * `sources` selects, in the job's order (the files a compiler is given);
+ * `{binary}` is where a compile step leaves the
  * program in /box; `{class}` is the entry's Java class name (its path without
  * `.java`, slashes as dots); `{memory_bytes}` is the step's memory limit (for
  * runtimes that size their heap from the machine's memory: the sandbox has
@@ -24,6 +27,17 @@ export interface Language {
   /** File name used when a request gives the source without a name; for Java the class name follows from it. */
   defaultFile: string;
   compile?: string[];
+  /**
+   * Interpreted languages: a syntax check run as their compile step (through
+   * the compile cache like a compile). It leaves the sources as they are; a
+   * syntax error is then a failed compile step (judged: compile_error), not
+   * a runtime error. A language has a compile or a check, not both.
+   */
+  check?: string[];
+  /** The files `{sources}` stands for, beside the entry. Without it, the entry alone. */
+  sources?: SourceSelection;
+  /** How a program in several files is built or loaded (docs/languages.md lists it). */
+  multiFile: string;
   run: string[];
   /** Prints the toolchain's version (first line of stdout); run in the rootfs when it is built. */
   version: string[];
@@ -36,7 +50,35 @@ export interface Language {
   seccompProfile?: SeccompProfileName;
 }
 
+export interface SourceSelection {
+  /** File name endings (with the dot) of the sources. */
+  extensions: string[];
+  /** Only files in the entry's directory (Go: one package per directory). Default: anywhere in the job. */
+  entryDirectoryOnly?: boolean;
+}
+
 export const BINARY = 'main';
+
+/**
+ * A check command run once per source (for checkers that take one file): every
+ * file is checked and every error printed; the exit status is 1 if any failed.
+ */
+function eachSource(command: string): string[] {
+  return ['/bin/sh', '-c', `status=0; for f; do ${command} "$f" || status=1; done; exit $status`, 'check', '{sources}'];
+}
+
+/** Python's check: compile() of every source (py_compile without its .pyc), each error printed as Python prints it. */
+const PYTHON_CHECK = [
+  'import sys, traceback',
+  'status = 0',
+  'for path in sys.argv[1:]:',
+  '    try:',
+  "        with open(path, 'rb') as source: compile(source.read(), path, 'exec', dont_inherit=True)",
+  '    except (SyntaxError, ValueError) as error:',
+  '        status = 1',
+  "        sys.stderr.write(''.join(traceback.format_exception_only(type(error), error)))",
+  'sys.exit(status)',
+].join('\n');
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -45,6 +87,36 @@ const GiB = 1024 * MiB;
 function versionOf(command: string): string[] {
   return ['/bin/sh', '-c', `${command} 2>&1 | grep -o -m1 -E '[0-9]+(\\.[0-9]+)+' | head -n1`];
 }
+
+const CPP_SOURCES = ['.cpp', '.cc', '.cxx', '.c++'];
+
+/** Where Java's compile step writes the class to run (read by the launcher as an @argfile). */
+export const JAVA_MAIN_FILE = '.runcell-main-class';
+
+/**
+ * Java's compile step: javac (the rest of the arguments), then javap lists
+ * the compiled top-level classes that have public static void main(String[])
+ * (one JVM start for all of them): the entry's class if it is one of them,
+ * else the only one. Arguments: the entry's class, the step's memory limit,
+ * then javac's command.
+ */
+const JAVA_BUILD_SCRIPT = [
+  'entry=$1; memory=$2; shift 2',
+  '"$@" || exit',
+  "classes=$(find . -name '*.class' ! -name '*$*' | sed -e 's|^[.]/||' -e 's|[.]class$||' -e 's|/|.|g' | LC_ALL=C sort)",
+  // javap prints each class as a header line ending in "{" and its public members; a bad name is an error for that one only.
+  `mains=$(javap -J-XX:+UseSerialGC -J-XX:-UsePerfData -J-XX:TieredStopAtLevel=1 -J-XX:MaxRAM=$memory -cp . -public $classes | awk '`,
+  '  /[{]$/ { for (i = 1; i < NF; i++) if ($i ~ /^(class|interface|enum|record)$/) { name = $(i + 1); sub(/<.*/, "", name); break } }',
+  "  /^ +public static (final )?void main[(]java[.]lang[.]String(\\[\\]|[.][.][.])[)]/ { print name }')",
+  'main=$(printf "%s\\n" $mains | grep -x -F -e "$entry")',
+  'if [ -z "$main" ]; then case $(printf "%s\\n" $mains | grep -c .) in',
+  '  0) echo "no class has public static void main(String[] args)" >&2; exit 1 ;;',
+  '  1) main=$mains ;;',
+  '  *) echo "several classes have main ($(echo $mains)), not $entry: name the entry file after the one to run" >&2; exit 1 ;;',
+  'esac; fi',
+  `printf "%s\\n" "$main" > ${JAVA_MAIN_FILE}`,
+].join('\n');
+const JAVA_BUILD = ['/bin/sh', '-c', JAVA_BUILD_SCRIPT, 'java-build', '{class}', '{memory_bytes}'];
 
 /**
  * JVM flags for small, one-shot programs: the serial collector (no GC
@@ -68,7 +140,9 @@ export const LANGUAGES: Language[] = [
     name: 'C (GCC, C17)',
     packages: ['gcc', 'libc6-dev'],
     defaultFile: 'main.c',
-    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH, '-lm'],
+    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH, '-lm'],
+    sources: { extensions: ['.c'] },
+    multiFile: 'every .c file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
     version: ['gcc', '-dumpfullversion'],
   },
@@ -77,7 +151,9 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++17)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH],
+    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH],
+    sources: { extensions: CPP_SOURCES },
+    multiFile: 'every .cpp, .cc, .cxx and .c++ file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
     version: ['g++', '-dumpfullversion'],
   },
@@ -86,7 +162,9 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++20)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{entry}', THREAD_STACK_OBJECT_PATH],
+    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH],
+    sources: { extensions: CPP_SOURCES },
+    multiFile: 'every .cpp, .cc, .cxx and .c++ file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
     version: ['g++', '-dumpfullversion'],
   },
@@ -95,6 +173,9 @@ export const LANGUAGES: Language[] = [
     name: 'Python 3',
     packages: ['python3'],
     defaultFile: 'main.py',
+    check: ['python3', '-B', '-c', PYTHON_CHECK, '{sources}'],
+    sources: { extensions: ['.py'] },
+    multiFile: 'every .py file is checked; the entry imports the others as modules (its directory is on sys.path)',
     // -B: the workspace is read-only when the program runs; no .pyc to write.
     run: ['python3', '-B', '{entry}'],
     version: ['python3', '-c', 'import platform; print(platform.python_version())'],
@@ -104,6 +185,9 @@ export const LANGUAGES: Language[] = [
     name: 'JavaScript (Node.js)',
     packages: ['nodejs'],
     defaultFile: 'main.js',
+    check: eachSource('node --check'),
+    sources: { extensions: ['.js', '.mjs', '.cjs'] },
+    multiFile: 'every .js, .mjs and .cjs file is checked; the entry loads the others with require("./x") or import',
     run: ['node', '{entry}'],
     version: ['node', '-p', 'process.versions.node'],
   },
@@ -115,8 +199,14 @@ export const LANGUAGES: Language[] = [
     packages: ['openjdk-17-jdk-headless'],
     defaultFile: 'Main.java',
     // -sourcepath .: classes the entry uses are found and compiled from the other files.
-    compile: ['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{entry}'],
-    run: ['java', ...JVM_FLAGS, '-cp', '.', '{class}'],
+    compile: [
+      ...JAVA_BUILD,
+      ...['javac', '-J-XX:+UseSerialGC', '-J-XX:-UsePerfData', '-J-XX:MaxRAM={memory_bytes}', '-J-XX:TieredStopAtLevel=1', '-encoding', 'UTF-8', '-sourcepath', '.', '-d', '.', '{sources}'],
+    ],
+    sources: { extensions: ['.java'] },
+    multiFile: `every .java file is compiled; the class run is the entry's if it has main, else the one class with public static void main(String[]) (none, or several and not the entry's: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
+    // @file: the java launcher reads the main class the compile step found from that file.
+    run: ['java', ...JVM_FLAGS, '-cp', '.', `@${JAVA_MAIN_FILE}`],
     version: versionOf('javac -version'),
     // The JVM starts a dozen threads before main(); javac more.
     compileLimits: { pids: 128, memory_bytes: 1 * GiB },
@@ -127,7 +217,9 @@ export const LANGUAGES: Language[] = [
     name: 'Go',
     packages: ['golang-go'],
     defaultFile: 'main.go',
-    compile: ['go', 'build', '-o', '{binary}', '{entry}'],
+    compile: ['go', 'build', '-o', '{binary}', '{sources}'],
+    sources: { extensions: ['.go'], entryDirectoryOnly: true },
+    multiFile: 'every .go file in the entry\'s directory is built as package main; other directories are packages imported by relative path ("./util", GOPATH mode)',
     run: ['./{binary}'],
     version: versionOf('go version'),
     // GOPATH mode (no go.mod), cgo off (static, no gcc needed). The go command needs a
@@ -141,6 +233,7 @@ export const LANGUAGES: Language[] = [
     packages: ['rustc'],
     defaultFile: 'main.rs',
     compile: ['rustc', '--edition', '2021', '-C', 'opt-level=2', '-o', '{binary}', '{entry}'],
+    multiFile: 'the entry is the crate root; rustc finds the other files from its mod declarations (mod util; is util.rs)',
     run: ['./{binary}'],
     version: versionOf('rustc --version'),
     compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
@@ -150,6 +243,10 @@ export const LANGUAGES: Language[] = [
     name: 'Bash',
     packages: ['bash'],
     defaultFile: 'main.sh',
+    // extglob on: bash -n parses without running the program's `shopt -s extglob`, and would call its @(a|b) a syntax error.
+    check: eachSource('bash -O extglob -n'),
+    sources: { extensions: ['.sh', '.bash'] },
+    multiFile: 'every .sh and .bash file is checked; the entry runs or sources the others (source ./x.sh)',
     run: ['bash', '{entry}'],
     version: ['bash', '-c', 'echo "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"'],
   },
@@ -158,6 +255,9 @@ export const LANGUAGES: Language[] = [
     name: 'Ruby',
     packages: ['ruby'],
     defaultFile: 'main.rb',
+    check: eachSource('ruby -c'),
+    sources: { extensions: ['.rb'] },
+    multiFile: 'every .rb file is checked; the entry loads the others with require_relative',
     run: ['ruby', '{entry}'],
     version: ['ruby', '-e', 'print RUBY_VERSION'],
   },
@@ -166,6 +266,9 @@ export const LANGUAGES: Language[] = [
     name: 'PHP (CLI)',
     packages: ['php-cli'],
     defaultFile: 'main.php',
+    check: eachSource('php -l'),
+    sources: { extensions: ['.php'] },
+    multiFile: 'every .php file is checked; the entry includes the others (require __DIR__ . "/x.php")',
     run: ['php', '{entry}'],
     version: ['php', '-r', 'echo PHP_VERSION;'],
   },
@@ -174,6 +277,10 @@ export const LANGUAGES: Language[] = [
     name: 'Lua 5.4',
     packages: ['lua5.4'],
     defaultFile: 'main.lua',
+    // One file per luac: Debian's luac5.4 (5.4.4) given several files with -p aborts with a double free.
+    check: eachSource('luac5.4 -p'),
+    sources: { extensions: ['.lua'] },
+    multiFile: 'every .lua file is checked; the entry loads the others with require "x" (./?.lua is on package.path)',
     run: ['lua5.4', '{entry}'],
     version: versionOf('lua5.4 -v'),
   },
@@ -182,6 +289,9 @@ export const LANGUAGES: Language[] = [
     name: 'Perl 5',
     packages: ['perl'],
     defaultFile: 'main.pl',
+    // -c compiles the entry and every module it uses (running their BEGIN blocks, in the sandbox as any step).
+    check: ['perl', '-c', '{entry}'],
+    multiFile: 'the entry is checked with the modules it uses; it finds them with use lib "." (the working directory is not on @INC)',
     run: ['perl', '{entry}'],
     version: ['perl', '-e', 'printf "%vd", $^V'],
   },
@@ -192,6 +302,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.pas',
     // -v0: only errors (fpc prints a banner and progress otherwise); -XS: static, no libc needed.
     compile: ['fpc', '-v0', '-O2', '-XS', '-o{binary}', '{entry}'],
+    multiFile: 'the entry is the program; fpc compiles the units it uses from their files (uses util; is util.pas)',
     run: ['./{binary}'],
     version: ['fpc', '-iV'],
   },
@@ -202,6 +313,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'main.hs',
     // -outputdir: the .hi/.o files go to /tmp, not beside the sources.
     compile: ['ghc', '-O', '-v0', '-outputdir', '/tmp/ghc', '-o', '{binary}', '{entry}'],
+    multiFile: 'the entry is module Main; ghc compiles the modules it imports from their files (import Util is Util.hs)',
     run: ['./{binary}'],
     version: ['ghc', '--numeric-version'],
     compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
@@ -215,12 +327,26 @@ export function findLanguage(id: string): Language | undefined {
 export interface CommandValues {
   /** The step's memory limit, for `{memory_bytes}`. */
   memoryBytes?: number;
+  /** What `{sources}` stands for (sourcesOf); default the entry alone. */
+  sources?: string[];
 }
 
-/** Fills `{entry}`, `{binary}`, `{class}` and `{memory_bytes}` into a command template. */
+/** The entry, then the job's other files that `language.sources` selects, in the job's order. */
+export function sourcesOf(language: Pick<Language, 'sources'>, paths: string[]): string[] {
+  const [entry, ...others] = paths;
+  const selection = language.sources;
+  if (!selection) return [entry.startsWith('-') ? `./${entry}` : entry];
+  const directory = (path: string) => path.slice(0, Math.max(0, path.lastIndexOf('/')));
+  const selected = others.filter((path) => selection.extensions.some((extension) => path.endsWith(extension)) && (!selection.entryDirectoryOnly || directory(path) === directory(entry)));
+  // A path is an argument of a compiler: "./" keeps a file called "-o.c" a file, not an option.
+  return [entry, ...selected].map((path) => (path.startsWith('-') ? `./${path}` : path));
+}
+
+/** Fills `{entry}`, `{sources}`, `{binary}`, `{class}` and `{memory_bytes}` into a command template. */
 export function expandCommand(template: string[], entry: string, values: CommandValues = {}): string[] {
   const javaClass = entry.replace(/\.java$/, '').replaceAll('/', '.');
-  return template.map((part) => {
+  return template.flatMap((part) => {
+    if (part === '{sources}') return values.sources ?? [entry];
     if (part.includes('{memory_bytes}') && values.memoryBytes === undefined) throw new Error(`${part}: needs the step's memory limit`);
     return part
       .replaceAll('{entry}', entry)

@@ -1,7 +1,7 @@
 /** Output comparison modes: pure functions, checked directly. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareOutput, normalizedLines, numbersClose } from '../judge/compare.js';
+import { compareOutput, floatValue, normalizedLines, numbersClose } from '../judge/compare.js';
 
 const accepts = (expected: string, actual: string, mode: Parameters<typeof compareOutput>[2]) => compareOutput(expected, actual, mode).accepted;
 
@@ -44,14 +44,51 @@ describe('compareOutput', () => {
     expect(accepts('1 2', '1 2 3', { mode: 'float' })).toBe(false);
   });
 
-  it('float: what is not a plain number never matches by tolerance', () => {
-    expect(numbersClose('1', 'NaN', 1, 1)).toBe(false);
-    expect(numbersClose('Infinity', 'Infinity', 1, 1)).toBe(false);
+  it('float: words, hex and the like never match by tolerance', () => {
     expect(numbersClose('0x10', '16', 1, 1)).toBe(false);
+    expect(numbersClose('nope', 'nope', 1, 1)).toBe(false);
+    expect(numbersClose('1', 'NaNa', 1, 1)).toBe(false);
+    expect(numbersClose('Infinityy', 'inf', 1, 1)).toBe(false);
     expect(numbersClose('-.5', '-0.5', 0, 0)).toBe(true);
     expect(numbersClose('1.', '1', 0, 0)).toBe(true);
     // Identical tokens still match as words.
-    expect(accepts('Infinity', 'Infinity', { mode: 'float' })).toBe(true);
+    expect(accepts('Infinityy', 'Infinityy', { mode: 'float' })).toBe(true);
+  });
+
+  it('float: nan and the infinities are numbers, any case (as DOMjudge reads them)', () => {
+    expect(floatValue('NaN')).toBeNaN();
+    expect(floatValue('-nan')).toBeNaN();
+    expect(floatValue('INF')).toBe(Infinity);
+    expect(floatValue('+Infinity')).toBe(Infinity);
+    expect(floatValue('-inf')).toBe(-Infinity);
+    expect(floatValue('-INFINITY')).toBe(-Infinity);
+    expect(floatValue('word')).toBeUndefined();
+    // The case: a correct program printing nan where the answer says NaN.
+    expect(accepts('NaN\n', 'nan\n', { mode: 'float' })).toBe(true);
+    expect(accepts('nan', '-NAN', { mode: 'float' })).toBe(true);
+    expect(accepts('Infinity -Infinity', 'inf -inf', { mode: 'float' })).toBe(true);
+    expect(accepts('inf', 'INFINITY', { mode: 'float' })).toBe(true);
+  });
+
+  it('float: NaN matches only NaN, an infinity only the infinity of its sign, however tolerant', () => {
+    const tolerant = { mode: 'float' as const, absolute: 1e300, relative: 1e300 };
+    expect(accepts('nan', '0', tolerant)).toBe(false);
+    expect(accepts('0', 'nan', tolerant)).toBe(false);
+    expect(accepts('nan', 'inf', tolerant)).toBe(false);
+    expect(accepts('inf', '-inf', tolerant)).toBe(false);
+    expect(accepts('inf', '1e308', tolerant)).toBe(false);
+    expect(accepts('-1e308', '-inf', tolerant)).toBe(false);
+    expect(compareOutput('1 nan', '1 inf', { mode: 'float' }).message).toBe('token 2: expected "nan", got "inf"');
+  });
+
+  it('case_sensitive: false compares words ignoring case in the token modes', () => {
+    expect(accepts('YES', 'yes', { mode: 'tokens' })).toBe(false);
+    expect(accepts('YES', 'yes', { mode: 'tokens', case_sensitive: true })).toBe(false);
+    expect(accepts('YES\nPossible', 'yes possIBLE', { mode: 'tokens', case_sensitive: false })).toBe(true);
+    expect(accepts('YES', 'no', { mode: 'tokens', case_sensitive: false })).toBe(false);
+    expect(accepts('Straße', 'STRASSE', { mode: 'tokens', case_sensitive: false })).toBe(true);
+    expect(accepts('YES 1.5', 'yes 1.5000001', { mode: 'float', case_sensitive: false })).toBe(true);
+    expect(accepts('YES 1.5', 'yes 1.6', { mode: 'float', case_sensitive: false })).toBe(false);
   });
 });
 

@@ -38,6 +38,25 @@ describe('the job request', () => {
     ]);
     expect(issues({ command: ['true'], limits: { cpu_ms: LIMIT_TABLE.cpu_ms.max + 1 } })).toEqual([`limits.cpu_ms: cpu_ms must be at most ${LIMIT_TABLE.cpu_ms.max}`]);
   });
+
+  it('a checker names its protocol, testlib or kattis', () => {
+    const judged = { language: 'c', files: [{ path: 'a.c', content: '' }], tests: [{ expected_stdout: '' }] };
+    const checker = (protocol?: string) => ({ language: 'python3', protocol, files: [{ path: 'v.py', content: '' }] });
+    expect(issues({ ...judged, checker: checker('kattis') })).toEqual([]);
+    expect(issues({ ...judged, checker: checker('testlib') })).toEqual([]);
+    expect(issues({ ...judged, checker: checker(undefined) })).toEqual([]);
+    expect(issues({ ...judged, checker: checker('domjudge') })).toEqual(['checker.protocol: checker.protocol must be one of testlib, kattis']);
+  });
+
+  it('case_sensitive is a flag of the token modes only', () => {
+    const judged = { language: 'c', files: [{ path: 'a.c', content: '' }], tests: [{ expected_stdout: '' }] };
+    expect(issues({ ...judged, comparison: { mode: 'tokens', case_sensitive: false } })).toEqual([]);
+    expect(issues({ ...judged, comparison: { mode: 'float', case_sensitive: false, absolute: 0.1 } })).toEqual([]);
+    expect(issues({ ...judged, comparison: { mode: 'exact', case_sensitive: false } })).toEqual([
+      'comparison.case_sensitive: case_sensitive is for the token modes (tokens, float); mode is exact',
+    ]);
+    expect(issues({ ...judged, comparison: { mode: 'tokens', case_sensitive: 'no' } })).toHaveLength(1);
+  });
 });
 
 describe('the queued job', () => {

@@ -89,8 +89,21 @@ describe('judging with a checker over HTTP', () => {
     expect(done.body.result.tests.map((t: { verdict: string; verdict_message: string }) => [t.verdict, t.verdict_message])).toEqual([['accepted', 'got 3'], ['wrong_answer', 'got 6']]);
     expect(done.body.request.checker).toEqual({ language: 'c', files: ['check.c'] });
     const events = await readEvents(`${service.api.url}/v1/jobs/${done.body.id}/events`);
-    expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'compile_finished', 'test_finished', 'test_finished', 'completed']);
-    expect(events[2].data.data).toMatchObject({ status: 'ok', checker: true });
+    // The program's (Python's syntax check), then the checker's.
+    expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'compile_finished', 'compile_finished', 'test_finished', 'test_finished', 'completed']);
+    expect(events[2].data.data).not.toHaveProperty('checker');
+    expect(events[3].data.data).toMatchObject({ status: 'ok', checker: true });
+  });
+});
+
+describe('a kattis output validator over HTTP', () => {
+  it('is run as validator input answer feedback_dir < output; its protocol is kept in the request summary', async () => {
+    const validator = 'read -r got; [ "$got" = "$(cat "$2")" ] && exit 42; echo "wanted $(cat "$2"), got $got" > "$3/judgemessage.txt"; exit 43';
+    const checker = { language: 'bash', protocol: 'kattis', files: [{ path: 'validate.sh', content: validator }] };
+    const body = { language: 'bash', files: [{ path: 'main.sh', content: 'read x; echo $((x * 2))' }], tests: [{ stdin: '2', expected_stdout: '4' }, { stdin: '3', expected_stdout: '7' }], checker };
+    const done = await http(`${service.api.url}/v1/jobs?wait=60`, { method: 'POST', json: body });
+    expect(done.body.result.tests.map((t: { verdict: string; verdict_message: string | null }) => [t.verdict, t.verdict_message])).toEqual([['accepted', null], ['wrong_answer', 'wanted 7, got 6']]);
+    expect(done.body.request.checker).toEqual({ language: 'bash', protocol: 'kattis', files: ['validate.sh'] });
   });
 });
 

@@ -78,8 +78,8 @@ describe('judging a+b', () => {
     it(`${language}: every verdict, counts, the first failure is the job's verdict, one event per test`, async () => {
       const seen: TestResult[] = [];
       const result = await judged({ language, files: [file(path, source)], tests: ALL_VERDICT_TESTS }, undefined, seen);
-      if (language === 'cpp') expect(result.compile).toMatchObject({ status: 'ok', cached: false });
-      else expect(result.compile).toBeUndefined();
+      // Python too: its syntax check is its compile step.
+      expect(result.compile).toMatchObject({ status: 'ok', cached: false });
       expect(result.run).toBeNull();
       expect(result.tests!.map((t) => t.verdict)).toEqual(EXPECTED_VERDICTS);
       expect(result.tests!.map((t) => t.id)).toEqual(['sum', '2', '3', '4', '5', '6', '7', '8']);
@@ -119,6 +119,15 @@ describe('judging a+b', () => {
     const spread = { language: 'python3', files: [file('main.py', 'print(1)\nprint(2)')], tests: [test('', '1 2')] };
     expect((await judged({ ...spread, comparison: { mode: 'tokens' } })).verdict).toBe('accepted');
     expect((await judged(spread)).verdict).toBe('wrong_answer');
+  });
+
+  it("float reads a program's nan and inf as the numbers the answer spells NaN and Infinity; case_sensitive: false", async () => {
+    const special = { language: 'python3', files: [file('main.py', 'x = float("inf")\nprint(x - x, x, -x)')], tests: [test('', 'NaN Infinity -Infinity\n')] };
+    expect((await judged({ ...special, comparison: { mode: 'float' } })).verdict).toBe('accepted');
+    expect((await judged({ ...special, comparison: { mode: 'tokens' } })).verdict).toBe('wrong_answer');
+    const shouting = { language: 'python3', files: [file('main.py', 'print("YES")')], tests: [test('', 'yes\n')] };
+    expect((await judged({ ...shouting, comparison: { mode: 'tokens', case_sensitive: false } })).verdict).toBe('accepted');
+    expect((await judged({ ...shouting, comparison: { mode: 'tokens' } })).verdict).toBe('wrong_answer');
   });
 
   it('no test can leave anything for the next: a fresh /tmp each time, /box read-only', async () => {
@@ -184,6 +193,47 @@ int main(int argc, char **argv) {
     expect(result.tests![0]).toMatchObject({ verdict: 'checker_error', status: 'ok' });
     expect(result.tests![0].verdict_message).toMatch(/^checker failed \(nonzero_exit 3\): cannot parse the answer/);
     expect(result.verdict).toBe('checker_error');
+  });
+
+  // A Kattis output validator: validator input answer feedback_dir/ < output; 42 accepted, 43 wrong answer.
+  const KATTIS_VALIDATOR = `
+import sys
+input_path, answer_path, feedback = sys.argv[1:4]
+team = sys.stdin.read().split()
+expected = open(answer_path).read().split()
+given = open(input_path).read().split()
+print("validator noise, not the message")
+if sorted(team) == sorted(expected):
+    sys.exit(42)
+if team == ["crash"]:
+    sys.exit(1)
+if team == ["zero"]:
+    sys.exit(0)
+with open(feedback + "judgemessage.txt", "w") as message:
+    message.write("input %s: expected a permutation of %s, got %s\\n" % (" ".join(given), " ".join(expected), " ".join(team)))
+sys.exit(43)
+`;
+  const kattis = { language: 'python3', protocol: 'kattis' as const, files: [file('validator.py', KATTIS_VALIDATOR)] };
+  const kattisTests = [test('3 1 2\n', '1 2 3\n'), test('5 5 4\n', '4 5 5\n')];
+
+  it('kattis: the validator reads the output on stdin, input and answer as files; 42 accepted, 43 wrong answer with judgemessage.txt', async () => {
+    const reverse = await judged({ language: 'python3', files: [file('main.py', 'print(*reversed(input().split()))')], tests: kattisTests, checker: kattis });
+    expect(reverse.tests!.map((t) => [t.verdict, t.verdict_message])).toEqual([['accepted', 'validator noise, not the message'], ['accepted', 'validator noise, not the message']]);
+    expect(reverse.verdict).toBe('accepted');
+    const wrong = await judged({ language: 'python3', files: [file('main.py', 'xs = input().split()\nprint(*xs[:-1], 7)')], tests: kattisTests, checker: kattis });
+    expect(wrong.tests!.map((t) => [t.verdict, t.verdict_message])).toEqual([
+      ['wrong_answer', 'input 3 1 2: expected a permutation of 1 2 3, got 3 1 7'],
+      ['wrong_answer', 'input 5 5 4: expected a permutation of 4 5 5, got 5 5 7'],
+    ]);
+    expect(wrong.verdict).toBe('wrong_answer');
+  });
+
+  it("kattis: any other exit, 0 and 1 included, is the judge's failure (checker_error), never the contestant's", async () => {
+    for (const output of ['crash', 'zero']) {
+      const result = await judged({ language: 'python3', files: [file('main.py', `print("${output}")`)], tests: kattisTests.slice(0, 1), checker: kattis });
+      expect(result.tests![0], output).toMatchObject({ verdict: 'checker_error', status: 'ok' });
+      expect(result.verdict).toBe('checker_error');
+    }
   });
 
   it('a checker that does not compile: verdict checker_error, no test runs', async () => {

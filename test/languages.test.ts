@@ -6,6 +6,7 @@
  * A language the installed image does not include (RUNCELL_LANGUAGES) is
  * skipped, never passed.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES } from '../rootfs/languages.js';
@@ -20,9 +21,9 @@ interface Program {
   hello: string;
   /** Reads two integers from stdin, prints their sum. */
   sum: string;
-  /** Does not compile; the compiler's message matches `compileMessage` (on stdout or stderr). */
-  compileError?: string;
-  compileMessage?: RegExp;
+  /** Does not compile (a syntax error where the language only checks); the message matches `compileMessage` (on stdout or stderr). */
+  compileError: string;
+  compileMessage: RegExp;
   /** Fails at run time: the run result matches `runtimeResult`, its output `runtimeMessage`. */
   runtimeError: string;
   runtimeResult: Partial<RunResult>;
@@ -60,6 +61,8 @@ const PROGRAMS: Record<string, Program> = {
   python3: {
     hello: 'print("hello, python3")\n',
     sum: 'a, b = map(int, input().split())\nprint(a + b)\n',
+    compileError: 'print("hello"\n',
+    compileMessage: /SyntaxError/,
     runtimeError: 'raise ValueError("boom")\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
     runtimeMessage: /ValueError: boom/,
@@ -67,6 +70,8 @@ const PROGRAMS: Record<string, Program> = {
   javascript: {
     hello: 'console.log("hello, javascript");\n',
     sum: 'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(BigInt);\nconsole.log(String(a + b));\n',
+    compileError: 'console.log("hello";\n',
+    compileMessage: /SyntaxError/,
     runtimeError: 'throw new Error("boom");\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
     runtimeMessage: /Error: boom/,
@@ -101,6 +106,8 @@ const PROGRAMS: Record<string, Program> = {
   bash: {
     hello: 'echo "hello, bash"\n',
     sum: 'read -r a b\necho $((a + b))\n',
+    compileError: 'if true; then\n  echo hello\n',
+    compileMessage: /syntax error/,
     runtimeError: 'no_such_command_boom\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 127 },
     runtimeMessage: /no_such_command_boom: command not found/,
@@ -108,6 +115,8 @@ const PROGRAMS: Record<string, Program> = {
   ruby: {
     hello: 'puts "hello, ruby"\n',
     sum: 'a, b = STDIN.read.split.map(&:to_i)\nputs a + b\n',
+    compileError: 'puts "hello"\nend\n',
+    compileMessage: /syntax error/,
     runtimeError: 'raise "boom"\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
     runtimeMessage: /boom \(RuntimeError\)/,
@@ -115,6 +124,8 @@ const PROGRAMS: Record<string, Program> = {
   php: {
     hello: '<?php\necho "hello, php\\n";\n',
     sum: '<?php\nfscanf(STDIN, "%d %d", $a, $b);\necho $a + $b, "\\n";\n',
+    compileError: '<?php\necho "hello"\n',
+    compileMessage: /Parse error/,
     runtimeError: '<?php\nthrow new Exception("boom");\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 255 },
     runtimeMessage: /Uncaught Exception: boom/,
@@ -122,6 +133,8 @@ const PROGRAMS: Record<string, Program> = {
   lua: {
     hello: 'print("hello, lua")\n',
     sum: 'local a, b = io.read("n", "n")\nprint(a + b)\n',
+    compileError: 'print("hello"\n',
+    compileMessage: /'\)' expected/,
     runtimeError: 'error("boom")\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
     runtimeMessage: /boom/,
@@ -129,6 +142,8 @@ const PROGRAMS: Record<string, Program> = {
   perl: {
     hello: 'print "hello, perl\\n";\n',
     sum: 'my ($a, $b) = split " ", <STDIN>;\nprint $a + $b, "\\n";\n',
+    compileError: 'if (1) { print "hello";\n',
+    compileMessage: /syntax error|Missing right curly/,
     runtimeError: 'die "boom\\n";\n',
     runtimeResult: { status: 'nonzero_exit' },
     runtimeMessage: /boom/,
@@ -153,20 +168,75 @@ const PROGRAMS: Record<string, Program> = {
   },
 };
 
+/**
+ * A program in two (or three) files: the entry first, printing "hello, <id>\n"
+ * through a function of another file, the way each language takes several
+ * files (its catalog entry's multiFile).
+ */
+const TWO_FILES: Record<string, Record<string, string>> = {
+  c: {
+    'main.c': '#include "greet.h"\nint main(void) { greet("c"); return 0; }\n',
+    'greet.h': 'void greet(const char *who);\n',
+    'greet.c': '#include <stdio.h>\n#include "greet.h"\nvoid greet(const char *who) { printf("hello, %s\\n", who); }\n',
+  },
+  cpp: {
+    'main.cpp': '#include "greet.hpp"\nint main() { greet("cpp"); }\n',
+    'greet.hpp': '#include <string>\nvoid greet(const std::string &who);\n',
+    'lib/greet.cc': '#include <iostream>\n#include "../greet.hpp"\nvoid greet(const std::string &who) { std::cout << "hello, " << who << "\\n"; }\n',
+  },
+  cpp20: {
+    'main.cpp': '#include "greet.hpp"\nint main() { greet("cpp20"); }\n',
+    'greet.hpp': '#include <string>\nvoid greet(const std::string &who);\n',
+    'greet.cxx': '#include <iostream>\n#include "greet.hpp"\nvoid greet(const std::string &who) { std::cout << "hello, " << who << "\\n"; }\n',
+  },
+  python3: { 'main.py': 'import greet\ngreet.hello("python3")\n', 'greet.py': 'def hello(who):\n    print("hello, " + who)\n' },
+  javascript: { 'main.js': 'require("./greet").hello("javascript");\n', 'greet.js': 'exports.hello = (who) => console.log("hello, " + who);\n' },
+  java: {
+    'Main.java': 'public class Main {\n  public static void main(String[] args) { System.out.println(Greeter.greet("java")); }\n}\n',
+    'Greeter.java': 'class Greeter {\n  static String greet(String who) { return "hello, " + who; }\n}\n',
+  },
+  go: {
+    'main.go': 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(greet("go")) }\n',
+    'greet.go': 'package main\n\nfunc greet(who string) string { return "hello, " + who }\n',
+  },
+  rust: { 'main.rs': 'mod greet;\nfn main() { println!("{}", greet::greet("rust")); }\n', 'greet.rs': 'pub fn greet(who: &str) -> String { format!("hello, {}", who) }\n' },
+  bash: { 'main.sh': 'source ./greet.sh\ngreet bash\n', 'greet.sh': 'greet() { echo "hello, $1"; }\n' },
+  ruby: { 'main.rb': 'require_relative "greet"\ngreet("ruby")\n', 'greet.rb': 'def greet(who)\n  puts "hello, #{who}"\nend\n' },
+  php: { 'main.php': '<?php\nrequire __DIR__ . "/greet.php";\ngreet("php");\n', 'greet.php': '<?php\nfunction greet($who) { echo "hello, $who\\n"; }\n' },
+  lua: { 'main.lua': 'local greet = require "greet"\ngreet("lua")\n', 'greet.lua': 'return function(who) print("hello, " .. who) end\n' },
+  perl: { 'main.pl': 'use lib ".";\nuse Greet;\nGreet::greet("perl");\n', 'Greet.pm': 'package Greet;\nsub greet { print "hello, $_[0]\\n"; }\n1;\n' },
+  pascal: {
+    'main.pas': "program main;\nuses greet;\nbegin\n  hello('pascal');\nend.\n",
+    'greet.pas': "unit greet;\ninterface\nprocedure hello(who: string);\nimplementation\nprocedure hello(who: string);\nbegin\n  writeln('hello, ', who);\nend;\nend.\n",
+  },
+  haskell: { 'main.hs': 'import Greet\nmain :: IO ()\nmain = putStrLn (greet "haskell")\n', 'Greet.hs': 'module Greet (greet) where\ngreet :: String -> String\ngreet who = "hello, " ++ who\n' },
+};
+
 /** Runs `source` as the language's default file; fails the test when a compiled language does not compile. */
 async function program(id: string, source: string, stdin?: string) {
   const language = LANGUAGES.find((l) => l.id === id)!;
   const result = await job({ language: id, files: [file(language.defaultFile, source)], stdin: stdin === undefined ? undefined : Buffer.from(stdin) });
-  if (language.compile) expect(result.compile, 'the compile step').toMatchObject({ status: 'ok' });
-  else expect(result.compile).toBeUndefined();
+  // Every language has a compile step: a compile, or a syntax check for the interpreted ones.
+  expect(result.compile, 'the compile step').toMatchObject({ status: 'ok' });
   return result.run!;
 }
 
 describe('the catalog', () => {
   it('every language has its test programs here', () => {
     expect(Object.keys(PROGRAMS).sort()).toEqual(LANGUAGES.map((l) => l.id).sort());
+    expect(Object.keys(TWO_FILES).sort()).toEqual(LANGUAGES.map((l) => l.id).sort());
+  });
+
+  it('docs/languages.md lists how each language takes several files, as the catalog says', () => {
+    const doc = readFileSync(new URL('../docs/languages.md', import.meta.url), 'utf8');
+    for (const language of LANGUAGES) expect(doc, language.id).toContain(`| \`${language.id}\` | ${language.multiFile} |`);
+  });
+
+  it('every language compiles or checks its sources, not both, and says how it takes several files', () => {
     for (const language of LANGUAGES) {
-      expect(PROGRAMS[language.id].compileError !== undefined, `${language.id}: a compile error iff it compiles`).toBe(language.compile !== undefined);
+      expect((language.compile === undefined) !== (language.check === undefined), language.id).toBe(true);
+      expect(language.multiFile.length, language.id).toBeGreaterThan(20);
+      for (const template of [language.compile, language.check]) if (template?.includes('{sources}')) expect(language.sources, `${language.id}: {sources} needs sources`).toBeDefined();
     }
   });
 
@@ -189,13 +259,25 @@ describe.each(LANGUAGES.map((l) => l.id))('%s', (id) => {
     expect(run).toMatchObject({ status: 'ok', stdout: '42\n' });
   });
 
-  // Only where there is a compile step (the catalog test above checks that these are the same).
-  if (spec.compileError) it.skipIf(skip)('a compile error: compile fails with the message, run is null', async () => {
+  it.skipIf(skip)('a compile error (a syntax error where the language only checks): compile fails with the message, run is null', async () => {
     const language = LANGUAGES.find((l) => l.id === id)!;
-    const result = await job({ language: id, files: [file(language.defaultFile, spec.compileError!)] });
+    const result = await job({ language: id, files: [file(language.defaultFile, spec.compileError)] });
     expect(result.compile).toMatchObject({ status: 'nonzero_exit' });
-    expect(result.compile!.stdout + result.compile!.stderr).toMatch(spec.compileMessage!);
+    expect(result.compile!.stdout + result.compile!.stderr).toMatch(spec.compileMessage);
     expect(result.run).toBeNull();
+  });
+
+  it.skipIf(skip)('judged, a compile error is the verdict compile_error and no test runs', async () => {
+    const language = LANGUAGES.find((l) => l.id === id)!;
+    const result = await job({ language: id, files: [file(language.defaultFile, spec.compileError)], tests: [{ expected_stdout: 'hello\n' }] });
+    expect(result).toMatchObject({ verdict: 'compile_error', tests: [] });
+  });
+
+  it.skipIf(skip)('a program in two files', async () => {
+    const files = Object.entries(TWO_FILES[id]).map(([path, text]) => file(path, text));
+    const result = await job({ language: id, files });
+    expect(result.compile, JSON.stringify(result.compile)).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: `hello, ${id}\n` });
   });
 
   it.skipIf(skip)('a runtime error has its status and message', async () => {
@@ -218,6 +300,27 @@ describe('conventions', () => {
     expect(result.run).toMatchObject({ status: 'ok', stdout: 'hello, java\n' });
   });
 
+  const javaClass = (name: string, body: string) => file(`${name}.java`, `public class ${name} {\n${body}\n}\n`);
+  const printingMain = (text: string) => `  public static void main(String[] args) { System.out.println("${text}"); }`;
+  it.skipIf(!('java' in installed))('java: every file is compiled; the entry class runs if it has main, else the one class that has', async () => {
+    const entryWins = await job({ language: 'java', files: [javaClass('First', printingMain('first')), javaClass('Second', printingMain('second'))] });
+    expect(entryWins.run).toMatchObject({ status: 'ok', stdout: 'first\n' });
+    // Nothing in the entry refers to Runner: it is compiled because every .java file is, and found by its main (varargs too).
+    const found = await job({ language: 'java', files: [javaClass('Helper', '  static int x = 1;'), javaClass('Runner', '  public static void main(String... args) { System.out.println("runner"); }')] });
+    expect(found.run).toMatchObject({ status: 'ok', stdout: 'runner\n' });
+  });
+
+  it.skipIf(!('java' in installed))('java: no main, or several and none in the entry, is a compile error (judged: compile_error), not a runtime error', async () => {
+    const none = await job({ language: 'java', files: [javaClass('Main', '  static void main() {}')] });
+    expect(none.compile).toMatchObject({ status: 'nonzero_exit', stderr: expect.stringMatching(/no class has public static void main/) });
+    expect(none.run).toBeNull();
+    const several = [javaClass('Util', '  static int x;'), javaClass('A', printingMain('a')), javaClass('B', printingMain('b'))];
+    const ambiguous = await job({ language: 'java', files: several });
+    expect(ambiguous.compile!.stderr).toMatch(/several classes have main \(A B\), not Util/);
+    const judged = await job({ language: 'java', files: [javaClass('Main', '  public void main(String[] args) {}')], tests: [{ expected_stdout: '' }] });
+    expect(judged.verdict).toBe('compile_error');
+  });
+
   it.skipIf(!('java' in installed))('java: the heap follows the job memory limit, so running out of it is an OutOfMemoryError', async () => {
     const source = 'public class Main {\n  public static void main(String[] args) { System.out.println(Runtime.getRuntime().maxMemory() >> 20); byte[][] keep = new byte[1000][]; for (int i = 0; i < 1000; i++) keep[i] = new byte[1 << 20]; }\n}\n';
     const result = await job({ language: 'java', files: [file('Main.java', source)], limits: { memory_bytes: 256 * 1024 * 1024 } });
@@ -233,6 +336,36 @@ describe('conventions', () => {
     const cpp20Only = file('main.cpp', 'consteval int f() { return 1; }\nint main() { return f() - 1; }\n');
     expect((await job({ language: 'cpp', files: [cpp20Only] })).compile!.status).toBe('nonzero_exit');
     expect((await job({ language: 'cpp20', files: [cpp20Only] })).run!.status).toBe('ok');
+  });
+
+  const BROKEN_MODULES: Record<string, [string, string]> = {
+    python3: ['greet.py', 'def hello(who)\n    print(who)\n'],
+    javascript: ['greet.js', 'exports.hello = (who => 1;\n'],
+    bash: ['greet.sh', 'greet() { echo "$1"\n'],
+    ruby: ['greet.rb', 'def greet(who)\n  puts who\n'],
+    php: ['greet.php', '<?php\nfunction greet($who) {\n'],
+    lua: ['greet.lua', 'return function(who)\n'],
+  };
+  it.each(Object.keys(BROKEN_MODULES))('%s: every source is checked, not only the entry: a syntax error in another file is a compile error naming it', async (id) => {
+    if (!(id in installed)) return;
+    const [path, text] = BROKEN_MODULES[id];
+    const files = Object.entries({ ...TWO_FILES[id], [path]: text }).map(([name, source]) => file(name, source));
+    const result = await job({ language: id, files });
+    expect(result.compile).toMatchObject({ status: 'nonzero_exit' });
+    expect(result.compile!.stdout + result.compile!.stderr).toContain(path);
+    expect(result.run).toBeNull();
+  });
+
+  it.skipIf(!('bash' in installed))("bash: the syntax check parses extended globs, which the program turns on only when it runs", async () => {
+    const source = 'shopt -s extglob\nx=hello\ncase $x in @(help|hello)) echo "matched $x";; esac\n';
+    const result = await job({ language: 'bash', files: [file('main.sh', source)] });
+    expect(result.compile).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: 'matched hello\n' });
+  });
+
+  it('c: a source whose name looks like an option is compiled as a file', async () => {
+    const result = await job({ language: 'c', files: [file('main.c', 'int f(void);\nint main(void) { return f(); }\n'), file('-o.c', 'int f(void) { return 3; }\n')] });
+    expect(result.run).toMatchObject({ status: 'nonzero_exit', exit_code: 3 });
   });
 
   it('the first file is the entry point, the others sit beside it', async () => {

@@ -29,6 +29,17 @@ describe('verdicts', () => {
     expect(checkerVerdict(run('sandbox_error'))).toBe('sandbox_error');
   });
 
+  it("a Kattis output validator's exit: 42 accepted, 43 wrong answer, anything else (0 and 1 too) its own failure", () => {
+    expect(checkerVerdict(run('nonzero_exit', 42), 'kattis')).toBe('accepted');
+    expect(checkerVerdict(run('nonzero_exit', 43), 'kattis')).toBe('wrong_answer');
+    expect(checkerVerdict(run('ok', 0), 'kattis')).toBe('checker_error');
+    expect(checkerVerdict(run('nonzero_exit', 1), 'kattis')).toBe('checker_error');
+    expect(checkerVerdict(run('signalled'), 'kattis')).toBe('checker_error');
+    expect(checkerVerdict(run('wall_time_limit'), 'kattis')).toBe('checker_error');
+    expect(checkerVerdict(run('sandbox_error'), 'kattis')).toBe('sandbox_error');
+    expect(checkerVerdict(run('nonzero_exit', 42), 'testlib')).toBe('checker_error');
+  });
+
   it('the overall verdict is the first that is not accepted; counts add up', () => {
     expect(overallVerdict([])).toBe('accepted');
     expect(overallVerdict(['accepted', 'time_limit', 'wrong_answer'])).toBe('time_limit');

@@ -11,10 +11,16 @@
  * with /box read-only and those three names as arguments (testlib's order:
  * input, output, answer). Exit 0 = accepted, 1 = wrong answer, anything else
  * = checker_error; its stdout (else stderr) is the test's message.
+ * A checker of the `kattis` protocol (an ICPC/Kattis output validator) is
+ * run as `validator input answer feedback_dir/ < output` by a small shell
+ * wrapper in the same sandbox, which makes the feedback directory in the
+ * checker's own /tmp and prints its judgemessage.txt as the checker's stdout
+ * (the validator's own output goes to stderr); exit 42 = accepted, 43 =
+ * wrong answer, anything else = checker_error.
  */
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHECKER_FILES } from '../contract/job-request.js';
+import { CHECKER_FILES, KATTIS_FEEDBACK_DIR, type CheckerProtocol } from '../contract/job-request.js';
 import type { JobResult } from '../contract/job-record.js';
 import type { TestResult } from '../contract/judged-result.js';
 import type { CompileResult, RunResult } from '../contract/run-result.js';
@@ -122,7 +128,7 @@ async function judgeRun(run: RunResult, test: JudgeTest, index: number, request:
     return { ...kept, id, verdict: outcome.accepted ? 'accepted' : 'wrong_answer', verdict_message: outcome.message ?? null };
   }
   const checked = await checker.check(test, index, run.stdout);
-  const verdict = checkerVerdict(checked);
+  const verdict = checkerVerdict(checked, checker.protocol);
   const message = checked.stdout.trim() || checked.stderr.trim() || checked.message;
   return {
     ...kept,
@@ -144,6 +150,26 @@ function keepOutput(run: RunResult): RunResult {
 /** A checker reads three files and writes a message: it never needs a socket. */
 const CHECKER_SECCOMP_PROFILE: SeccompProfileName = 'judge';
 
+/**
+ * Runs a Kattis output validator (its argv, then input and answer): the
+ * feedback directory made first, the contestant's output on stdin, the
+ * validator's own output to stderr, then judgemessage.txt on stdout; the
+ * validator's exit status is the wrapper's.
+ */
+const KATTIS_WRAPPER = [
+  `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
+  `"$@" ${KATTIS_FEEDBACK_DIR} < ${CHECKER_FILES.output} >&2`,
+  'status=$?',
+  `cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt 2>/dev/null`,
+  'exit $status',
+].join('\n');
+
+/** The checker's command line under its protocol. */
+function checkerArgv(protocol: CheckerProtocol, argv: string[]): string[] {
+  if (protocol === 'kattis') return ['/bin/sh', '-c', KATTIS_WRAPPER, 'kattis-validator', ...argv, CHECKER_FILES.input, CHECKER_FILES.answer];
+  return [...argv, CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
+}
+
 /** The checker's own workspace: compiled once, then the three files of each test written in, checked, removed. */
 class CheckerWorkspace {
   private constructor(
@@ -151,6 +177,7 @@ class CheckerWorkspace {
     readonly workspace: Workspace,
     private readonly run: { argv: string[]; limits: Limits },
     private readonly steps: Pick<Plan, 'env' | 'seccompProfile'>,
+    readonly protocol: CheckerProtocol,
     readonly compile?: CompileResult,
   ) {}
 
@@ -164,11 +191,12 @@ class CheckerWorkspace {
     // Room for the program and the largest test's three files.
     const largestTest = Math.max(...tests.map((test, i) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout) + testLimits[i].output_bytes));
     const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0) + largestTest);
-    const run = { ...steps.run, argv: [...steps.run.argv, CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer] };
+    const protocol = request.protocol ?? 'testlib';
+    const run = { ...steps.run, argv: checkerArgv(protocol, steps.run.argv) };
     try {
       if (!steps.compile) {
         workspace.writeFiles(request.files);
-        return new CheckerWorkspace(context, workspace, run, steps);
+        return new CheckerWorkspace(context, workspace, run, steps, protocol);
       }
       const compile = await compileInto({
         sandbox: context.sandbox,
@@ -183,7 +211,7 @@ class CheckerWorkspace {
         ...steps.compile,
       });
       await context.onStep?.('checker_compile', compile);
-      return new CheckerWorkspace(context, workspace, run, steps, compile);
+      return new CheckerWorkspace(context, workspace, run, steps, protocol, compile);
     } catch (error) {
       await workspace.remove();
       throw error;

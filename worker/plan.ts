@@ -5,7 +5,7 @@
  */
 import type { RunResult, CompileResult } from '../contract/run-result.js';
 import type { TestResult } from '../contract/judged-result.js';
-import { expandCommand, findLanguage, languageNotInstalledProblem, type Language } from '../rootfs/languages.js';
+import { expandCommand, findLanguage, languageNotInstalledProblem, sourcesOf, type Language } from '../rootfs/languages.js';
 import { resolveLimits, type LimitTable, type Limits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_SECCOMP_PROFILE, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
@@ -70,13 +70,16 @@ export function plan(request: JobRequest, table: LimitTable, installed?: Record<
   const run = { argv: runArgv(language, request, runLimits), limits: runLimits, boxWritable: false };
   const seccompProfile = seccompProfileFor(request, language);
   const env = language.env ? { ...language.env, ...request.env } : request.env;
-  if (!language.compile) return { language, seccompProfile, env, run };
+  // An interpreted language's syntax check is its compile step: same limits, same cache, same verdict when it fails.
+  const compile = language.compile ?? language.check;
+  if (!compile) return { language, seccompProfile, env, run };
   const compileLimits = resolveLimits(request.compile_limits, { phase: 'compile', table, extra: language.compileLimits });
+  const sources = sourcesOf(language, request.files!.map((file) => file.path));
   return {
     language,
     seccompProfile,
     env,
-    compile: { argv: expandCommand(language.compile, entry, { memoryBytes: compileLimits.memory_bytes }), limits: compileLimits },
+    compile: { argv: expandCommand(compile, entry, { memoryBytes: compileLimits.memory_bytes, sources }), limits: compileLimits },
     run,
   };
 }

@@ -4,7 +4,7 @@
  * worker's parse of every queued job and the CLI all use the contract's
  * schema), so nothing here checks them again.
  */
-import { UNBOUNDED, jobRequestSchema, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
 import type { RequestedLimits } from '../contract/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -20,6 +20,8 @@ export interface JudgeTest {
 export interface CheckerRequest {
   /** Any catalog language; the first file is the entry point. */
   language: string;
+  /** How it is run and what its exit means. Default testlib. */
+  protocol?: CheckerProtocol;
   files: WorkspaceFile[];
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
@@ -81,6 +83,7 @@ function judgingRequest(submission: JobSubmission): Partial<JobRequest> {
     comparison: submission.comparison,
     checker: checker && {
       language: checker.language,
+      ...(checker.protocol ? { protocol: checker.protocol } : {}),
       files: checker.files.map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
       limits: checker.limits,
       compile_limits: checker.compile_limits,
