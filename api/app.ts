@@ -15,6 +15,7 @@ import type { JobQueue } from '../queue/queue.js';
 import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
+import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
 
 export interface ApiLogger {
@@ -70,6 +71,7 @@ export function createApp(options: ApiOptions): express.Express {
   // The compatibility APIs parse their own bodies (JSON whatever the Content-Type) and answer errors in their own shapes.
   const check = jobChecker({ limits: options.limits, bounds });
   app.use('/api/v2', pistonRoutes({ queue, limits: options.limits, check, maxBodyBytes, log: logError }));
+  app.use(judge0Routes({ queue, check, maxBodyBytes, log: logError }));
   app.use(express.json({ limit: maxBodyBytes, strict: true }));
 
   /** Redis must be there for everything below; say 503 at once when it is not. */
