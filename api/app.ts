@@ -30,7 +30,7 @@ export interface ApiOptions {
   bounds?: Partial<RequestBounds>;
   /** Largest request body. Default 10 MiB. */
   maxBodyBytes?: number;
-  /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>`. */
+  /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>` (or, as Judge0's clients send it, `X-Auth-Token: <one of these>`). */
   apiKeys?: string[];
   /** Requests per minute per client (API key, else address); 0 = no limit. Default 0. */
   rateLimitPerMinute?: number;
@@ -104,8 +104,9 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
 
 function authenticate(keys: Buffer[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (!match || !keyMatches(match[1], keys)) {
+    // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
+    const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+    if (!given || !keyMatches(given, keys)) {
       next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>'));
       return;
     }

@@ -4,7 +4,7 @@
  * API, a private Redis and a worker running real sandboxes.
  */
 import { describe, expect, it } from 'vitest';
-import { http, serviceFixture, waitFor } from './service-helpers.js';
+import { apiFixture, http, serviceFixture, waitFor } from './service-helpers.js';
 
 const service = serviceFixture();
 const url = (path: string) => `${service.api.url}${path}`;
@@ -99,6 +99,13 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect(memory).toMatchObject({ status: { id: 12, description: 'Runtime Error (Other)' }, exit_signal: 9, message: expect.stringMatching(/memory limit/i) });
   });
 
+  it('runs Java (62) from Main.java and C++ (54), as Judge0 names their sources', async () => {
+    const java = await run({ source_code: 'import java.util.*;\npublic class Main { public static void main(String[] a) { Scanner s = new Scanner(System.in); System.out.println(s.nextInt() * 2); } }', language_id: 62, stdin: '21' });
+    expect(java).toMatchObject({ stdout: '42\n', status: { id: 3 } });
+    const cpp = await run({ source_code: '#include <iostream>\nint main() { std::cout << __cplusplus << std::endl; }', language_id: 54 });
+    expect(cpp).toMatchObject({ stdout: '201703\n', status: { id: 3 } });
+  });
+
   it("refuses invalid submissions with 422 {field: [messages]} in Judge0's words", async () => {
     expect(await submit({ source_code: 'x' })).toMatchObject({ status: 422, body: { language_id: ["can't be blank"] } });
     expect(await submit({ language_id: 71 })).toMatchObject({ status: 422, body: { source_code: ["can't be blank"] } });
@@ -182,5 +189,16 @@ describe('Judge0 languages, statuses and information', () => {
     expect(version.headers.get('content-type')).toMatch(/^text\/plain/);
     const config = (await http(url('/config_info'))).body;
     expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false });
+  });
+});
+
+describe('Judge0 authentication', () => {
+  const secured = apiFixture({ apiKeys: ['judge0-key'] });
+
+  it("takes runcell's API keys in Judge0's X-Auth-Token header too", async () => {
+    expect((await http(`${secured.api.url}/statuses`)).status).toBe(401);
+    expect((await http(`${secured.api.url}/statuses`, { headers: { 'x-auth-token': 'wrong' } })).status).toBe(401);
+    expect((await http(`${secured.api.url}/statuses`, { headers: { 'x-auth-token': 'judge0-key' } })).status).toBe(200);
+    expect((await http(`${secured.api.url}/api/v2/runtimes`, { headers: { authorization: 'Bearer judge0-key' } })).status).toBe(200);
   });
 });
