@@ -30,3 +30,22 @@ export async function jobAtEnd(queue: JobQueue, id: string, timeoutMs: number): 
 export function waitBudgetMs(runWallMs: number, compileWallMs: number): number {
   return runWallMs + compileWallMs + 30_000;
 }
+
+/**
+ * The workers' languages, read from Redis at most once per `maxAgeMs`: the
+ * compatibility layers need them for every request (language ids, runtimes)
+ * and they change only when a worker with another rootfs starts.
+ */
+export function installedLanguages(queue: JobQueue, maxAgeMs = 1000): () => Promise<Record<string, string> | undefined> {
+  let cached: { at: number; value: Promise<Record<string, string> | undefined> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > maxAgeMs) {
+      const value = queue.languages();
+      cached = { at: now, value };
+      // A failed read is not kept: the next request asks Redis again.
+      value.catch(() => (cached = undefined));
+    }
+    return cached.value;
+  };
+}

@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { JobSubmission } from '../../contract/job-request.js';
 import { QueueFullError, type JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
-import { jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
+import { installedLanguages, jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
 import { chooseFields, selectFields, submissionView } from './render.js';
 import { STATUSES } from './statuses.js';
@@ -36,13 +36,14 @@ export function judge0Routes(options: Judge0Options): express.Router {
   const router = express.Router();
   const json = express.json({ type: () => true, limit: options.maxBodyBytes });
   const ready = (_req: Request, res: Response, next: NextFunction) => (queue.connected ? next() : fail(res, 503, 'the queue (Redis) is not reachable; try again shortly'));
-  const languages = async () => judge0Languages(await queue.languages());
+  const installed = installedLanguages(queue);
+  const languages = async () => judge0Languages(await installed());
 
   /** Judge0's checks, then the contract's (a runcell limit range Judge0's fields could pass is reported on the field). */
-  const admit = async (body: Record<string, unknown>, base64: boolean, installed: Judge0Language[]): Promise<Admitted> => {
-    const checked = checkSubmission(body, installed, base64);
+  const admit = async (body: Record<string, unknown>, base64: boolean, known: Judge0Language[]): Promise<Admitted> => {
+    const checked = checkSubmission(body, known, base64);
     if ('errors' in checked) return checked;
-    const job = options.check(toJobRequest(checked), await queue.languages());
+    const job = options.check(toJobRequest(checked), await installed());
     if ('error' in job) return { errors: { base: [job.error.message] } };
     return { submission: checked, job: job.submission };
   };

@@ -7,7 +7,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { LimitRanges } from '../../contract/limits.js';
 import type { JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
-import { jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
+import { installedLanguages, jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
 import { executeResponse, translateExecute } from './execute.js';
 import { installedRuntimes, PISTON_NAMES, runtimeView } from './runtimes.js';
 
@@ -23,19 +23,20 @@ const message = (res: Response, status: number, text: string) => res.status(stat
 
 export function pistonRoutes(options: PistonOptions): express.Router {
   const { queue } = options;
+  const installed = installedLanguages(queue);
   const router = express.Router();
   router.use(express.json({ type: () => true, limit: options.maxBodyBytes }));
   router.use((_req, res, next) => (queue.connected ? next() : message(res, 503, 'the queue (Redis) is not reachable; try again shortly')));
 
   router.get('/runtimes', async (_req, res) => {
-    res.json(installedRuntimes(await queue.languages()).map(runtimeView));
+    res.json(installedRuntimes(await installed()).map(runtimeView));
   });
 
   router.post('/execute', async (req, res) => {
-    const runtimes = installedRuntimes(await queue.languages());
+    const runtimes = installedRuntimes(await installed());
     const job = translateExecute(req.body, runtimes, options.limits);
     if ('message' in job) return message(res, job.status, job.message);
-    const checked = options.check(job.request, await queue.languages());
+    const checked = options.check(job.request, await installed());
     if ('error' in checked) return message(res, 400, checked.error.message);
     const submitted = await submitOne(queue, checked.submission);
     if ('error' in submitted) return message(res, 429, submitted.message);
@@ -46,8 +47,7 @@ export function pistonRoutes(options: PistonOptions): express.Router {
   });
 
   router.get('/packages', async (_req, res) => {
-    const installed = (await queue.languages()) ?? {};
-    const runtimes = new Map(installedRuntimes(installed).map((r) => [r.id, r]));
+    const runtimes = new Map(installedRuntimes(await installed()).map((r) => [r.id, r]));
     res.json(PISTON_NAMES.map((name) => ({ language: name.language, language_version: runtimes.get(name.id)?.version ?? null, installed: runtimes.has(name.id) })));
   });
 
