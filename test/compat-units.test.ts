@@ -3,13 +3,15 @@
  * base64, Rails' decimals, Judge0's comparison and field choice, the
  * submission checks and their translation into a runcell job. No service.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chooseFields, DEFAULT_FIELDS, encode64, seconds } from '../api/judge0/render.js';
-import { judge0Languages } from '../api/judge0/languages.js';
+import { JUDGE0_NAMES, judge0Languages } from '../api/judge0/languages.js';
 import { judge0Normalize, judge0Verdict } from '../api/judge0/statuses.js';
 import { checkSubmission, toJobRequest } from '../api/judge0/submission.js';
 import { pistonStage } from '../api/piston/execute.js';
-import { installedRuntimes, resolveRuntime, satisfies } from '../api/piston/runtimes.js';
+import { installedRuntimes, PISTON_NAMES, resolveRuntime, satisfies } from '../api/piston/runtimes.js';
 import type { JobRecord } from '../contract/job-record.js';
 import type { RunResult } from '../contract/run-result.js';
 
@@ -108,5 +110,19 @@ describe('Judge0 submissions', () => {
     expect(judge0Verdict(job('completed', { compile: { ...run({ status: 'nonzero_exit', exit_code: 1 }), cached: false }, run: null }), null, 5000)).toMatchObject({ status: 6, exitCode: null });
     expect(judge0Verdict(job('completed', { run: run({ stdout: '1\n' }) }), '1', 5000).status).toBe(3);
     expect(judge0Verdict(job('completed', { run: run({ stdout: '1\n' }) }), '2', 5000).status).toBe(4);
+  });
+});
+
+describe('docs/compat.md', () => {
+  it("lists every language with its Judge0 id, name, source file and Piston names, as the code has them", () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'compat.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('### Language ids'));
+    const rows = section.split('\n').filter((line) => /^\| [a-z0-9]+ \| \d+ \|/.test(line)).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
+    const expected = JUDGE0_NAMES.map((n) => {
+      const p = PISTON_NAMES.find((name) => name.id === n.runcell);
+      const piston = p ? (p.aliases.length > 0 ? `${p.language} (${p.aliases.join(', ')})` : p.language) : '-';
+      return [n.runcell, String(n.id), `${n.prefix}...)`, n.sourceFile, piston];
+    });
+    expect(rows).toEqual(expected);
   });
 });
