@@ -187,8 +187,23 @@ describe('Judge0 languages, statuses and information', () => {
     const version = await http(url('/version'));
     expect(version.body).toBe('1.13.1');
     expect(version.headers.get('content-type')).toMatch(/^text\/plain/);
+    const workers = await http(url('/workers'));
+    expect(workers.body).toEqual([{ queue: '1.13.1', size: expect.any(Number), available: 1, idle: expect.any(Number), working: expect.any(Number), paused: 0, failed: expect.any(Number) }]);
     const config = (await http(url('/config_info'))).body;
     expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false });
+  });
+});
+
+describe('Judge0 CORS', () => {
+  it('lets any origin call the Judge0 paths, preflight included, as Judge0 does', async () => {
+    const preflight = await http(url('/submissions?base64_encoded=true'), { method: 'OPTIONS', headers: { origin: 'http://ide.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
+    // runcell's own API is not opened to other origins by this.
+    expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 

@@ -18,6 +18,9 @@ import { checkSubmission, LIMIT_FIELDS, toJobRequest, type CheckedSubmission, ty
 export const JUDGE0_VERSION = '1.13.1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_BATCH = 20;
+const JUDGE0_PATHS = ['/submissions', '/languages', '/statuses', '/about', '/version', '/config_info', '/workers'];
+/** How long a worker's heartbeat counts it as alive for /workers. */
+const WORKER_WINDOW_MS = 30_000;
 
 export interface Judge0Options {
   queue: JobQueue;
@@ -56,6 +59,16 @@ export function judge0Routes(options: Judge0Options): express.Router {
       return selectFields(submissionView(job, s, installed.find((l) => l.id === s.language_id)), fields, base64);
     });
   };
+
+  // Judge0 (Rack::Cors) lets any origin call it: browser front-ends such as the Judge0 IDE rely on it.
+  router.use(JUDGE0_PATHS, (req, res, next) => {
+    res.set('Access-Control-Allow-Origin', '*');
+    if (req.method !== 'OPTIONS') return next();
+    res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD');
+    res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') ?? '*');
+    res.set('Access-Control-Max-Age', '7200');
+    res.status(204).end();
+  });
 
   router.post('/submissions/batch', ready, json, async (req, res) => {
     const items = (req.body as { submissions?: unknown })?.submissions;
@@ -141,6 +154,12 @@ export function judge0Routes(options: Judge0Options): express.Router {
   });
   router.get('/version', (_req, res) => {
     res.type('text/plain').send(JUDGE0_VERSION);
+  });
+  router.get('/workers', ready, async (_req, res) => {
+    // Judge0 lists its Resque queue (named after its version); runcell's figures, in its shape.
+    const [counts, live] = await Promise.all([queue.jobCounts(), queue.liveWorkers(WORKER_WINDOW_MS)]);
+    const working = Math.min(counts.active, live.length);
+    res.json([{ queue: JUDGE0_VERSION, size: counts.waiting + counts.delayed, available: live.length, idle: live.length - working, working, paused: 0, failed: counts.failed }]);
   });
   router.get('/config_info', (_req, res) => {
     res.json(configInfo());
