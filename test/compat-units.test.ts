@@ -6,11 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chooseFields, DEFAULT_FIELDS, encode64, seconds } from '../api/judge0/render.js';
+import { chooseFields, DEFAULT_FIELDS, encode64, seconds, selectFields, submissionView } from '../api/judge0/render.js';
 import { JUDGE0_NAMES, judge0Languages } from '../api/judge0/languages.js';
 import { judge0Normalize, judge0Verdict } from '../api/judge0/statuses.js';
 import { checkSubmission, toJobRequest } from '../api/judge0/submission.js';
-import { pistonStage } from '../api/piston/execute.js';
+import { pistonStage, translateExecute } from '../api/piston/execute.js';
 import { installedRuntimes, PISTON_NAMES, resolveRuntime, satisfies } from '../api/piston/runtimes.js';
 import type { JobRecord } from '../contract/job-record.js';
 import type { RunResult } from '../contract/run-result.js';
@@ -124,5 +124,52 @@ describe('docs/compat.md', () => {
       return [n.runcell, String(n.id), `${n.prefix}...)`, n.sourceFile, piston];
     });
     expect(rows).toEqual(expected);
+  });
+});
+
+describe('Judge0 rendering', () => {
+  const languages = judge0Languages(INSTALLED);
+  const stored = (body: Record<string, unknown>) => {
+    const checked = checkSubmission({ source_code: 'x', language_id: 50, ...body }, languages, false);
+    if ('errors' in checked) throw new Error('refused');
+    return checked.stored;
+  };
+  const completed = (result: JobRecord['result']) => ({ id: 't', status: 'completed', created_at: 'c', started_at: 's', finished_at: 'f', queue_wait_ms: 1, request: { files: [], stdin_bytes: 0 }, result }) as JobRecord;
+  const compileRun = (over: Partial<RunResult>) => ({ ...run(over), cached: false });
+
+  it('a compile over its time: status 6 and Judge0\'s compile_output, no run figures', () => {
+    const view = submissionView(completed({ compile: compileRun({ status: 'time_limit', stderr: 'partial' }), run: null }), stored({}), languages[0]);
+    expect(view).toMatchObject({ status: { id: 6, description: 'Compilation Error' }, compile_output: 'Compilation time limit exceeded.', stdout: null, time: null, memory: null, exit_code: null });
+  });
+
+  it('compile warnings are compile_output of an accepted run; figures in Judge0 units', () => {
+    const view = submissionView(completed({ compile: compileRun({ stderr: 'warning: x' }), run: run({ stdout: 'out', cpu_ms: 1500, wall_ms: 2000, memory_peak_bytes: 10 * 1024 * 1024 }) }), stored({}), languages[0]);
+    expect(view).toMatchObject({ status_id: 3, compile_output: 'warning: x', stdout: 'out', stderr: null, time: '1.5', wall_time: '2.0', memory: 10240 });
+  });
+
+  it('redirect_stderr_to_stdout appends stderr to stdout; base64 encodes the texts only', () => {
+    const view = submissionView(completed({ run: run({ stdout: 'o\n', stderr: 'e\n' }) }), stored({ redirect_stderr_to_stdout: true }), languages[0]);
+    expect(view).toMatchObject({ stdout: 'o\ne\n', stderr: null });
+    expect(selectFields(view, ['stdout', 'time', 'status_id', 'source_code'], true)).toEqual({ stdout: encode64('o\ne\n'), time: '0.012', status_id: 3, source_code: 'eA==\n' });
+  });
+});
+
+describe('Piston request translation', () => {
+  const runtimes = installedRuntimes(INSTALLED);
+  const limits = { cpu_ms: { min: 1, max: 60_000, default: 2000 }, wall_ms: { min: 1, max: 120_000, default: 5000 }, memory_bytes: { min: 4 << 20, max: 4 * 2 ** 30, default: 256 << 20 }, pids: { min: 1, max: 1024, default: 64 }, output_bytes: { min: 0, max: 64 << 20, default: 1 << 20 }, file_size_bytes: { min: 0, max: 2 ** 30, default: 16 << 20 }, workspace_bytes: { min: 65536, max: 2 ** 30, default: 64 << 20 } };
+
+  it('maps timeouts, CPU times and memory limits onto the run and compile limits; -1 and 0 leave the defaults', () => {
+    const job = translateExecute({ language: 'c', version: '12', files: [{ content: 'int main(){}' }, { content: 'x' }], run_timeout: 1500, run_cpu_time: 1000, run_memory_limit: 64 << 20, compile_timeout: 0, compile_memory_limit: -1, compile_cpu_time: 9000 }, runtimes, limits);
+    if ('message' in job) throw new Error(job.message);
+    expect(job.request).toEqual({
+      language: 'c',
+      files: [{ path: 'main.c', content: 'int main(){}', encoding: 'utf8' }, { path: 'file1.code', content: 'x', encoding: 'utf8' }],
+      stdin: '\n',
+      args: [],
+      limits: { wall_ms: 1500, cpu_ms: 1000, memory_bytes: 64 << 20 },
+      compile_limits: { cpu_ms: 9000 },
+    });
+    expect(translateExecute({ language: 'c', version: '*', files: [{ content: '', encoding: 'hex' }, { content: 'ff00', encoding: 'hex', name: 'b' }, { content: '' }] }, runtimes, limits)).toMatchObject({ request: { files: [{}, { content: Buffer.from([0xff, 0]).toString('base64'), encoding: 'base64' }, {}] } });
+    expect(translateExecute({ language: 'c', version: '*', files: [{ content: '' }], run_memory_limit: 1000 }, runtimes, limits)).toEqual({ status: 400, message: `run_memory_limit cannot be below the configured minimum of ${4 << 20}` });
   });
 });
