@@ -107,7 +107,7 @@ function authenticate(keys: Buffer[]) {
     // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
     const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
     if (!given || !keyMatches(given, keys)) {
-      next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>'));
+      next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key> (or X-Auth-Token: <key>)'));
       return;
     }
     next();
