@@ -122,11 +122,13 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect((await submit({ source_code: 'print(1)', language_id: '71', cpu_time_limit: '2' })).status).toBe(201);
   });
 
-  it('accepts a JSON body whatever its Content-Type, and fields from the query string', async () => {
+  it('accepts a JSON body whatever its Content-Type, a form, and fields from the query string', async () => {
     const plain = await http(url('/submissions?wait=true&fields=stdout'), { method: 'POST', body: JSON.stringify({ source_code: 'print(7)', language_id: 71 }), headers: { 'content-type': 'text/plain' } });
     expect(plain).toMatchObject({ status: 201, body: { stdout: '7\n' } });
     const query = await http(url(`/submissions?wait=true&fields=stdout&language_id=71&source_code=${encodeURIComponent('print(8)')}`), { method: 'POST' });
     expect(query).toMatchObject({ status: 201, body: { stdout: '8\n' } });
+    const form = await http(url('/submissions?wait=true&fields=stdout'), { method: 'POST', body: new URLSearchParams({ source_code: 'print(9)', language_id: '71' }) });
+    expect(form).toMatchObject({ status: 201, body: { stdout: '9\n' } });
   });
 
   it('answers 404 for an unknown token, 403 for the list and for delete (no authorization configured)', async () => {

@@ -1,9 +1,10 @@
 /**
  * Judge0 CE 1.13.1 at its own paths: /submissions (and /batch), /languages,
- * /statuses, /about, /version, /config_info. Bodies are JSON whatever their
+ * /statuses, /about, /version, /config_info, /workers. Bodies are JSON whatever their
  * Content-Type; errors are Judge0's (`{error}` for 400s, `{field: [...]}`
  * for 422s).
  */
+import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { JobSubmission } from '../../contract/job-request.js';
 import { QueueFullError, type JobQueue } from '../../queue/queue.js';
@@ -37,7 +38,12 @@ type Admitted = { submission: CheckedSubmission; job: JobSubmission } | { errors
 export function judge0Routes(options: Judge0Options): express.Router {
   const { queue } = options;
   const router = express.Router();
-  const json = express.json({ type: () => true, limit: options.maxBodyBytes });
+  // Rails reads form bodies as well as JSON: a form when it says so, JSON whatever else it says.
+  const isForm = (req: IncomingMessage) => /^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '');
+  const json = [
+    express.urlencoded({ extended: false, limit: options.maxBodyBytes, type: isForm }),
+    express.json({ type: (req) => !isForm(req), limit: options.maxBodyBytes }),
+  ];
   const ready = (_req: Request, res: Response, next: NextFunction) => (queue.connected ? next() : fail(res, 503, 'the queue (Redis) is not reachable; try again shortly'));
   const installed = installedLanguages(queue);
   const languages = async () => judge0Languages(await installed());
@@ -70,7 +76,7 @@ export function judge0Routes(options: Judge0Options): express.Router {
     res.status(204).end();
   });
 
-  router.post('/submissions/batch', ready, json, async (req, res) => {
+  router.post('/submissions/batch', ready, ...json, async (req, res) => {
     const items = (req.body as { submissions?: unknown })?.submissions;
     if (!Array.isArray(items) || items.length === 0) return fail(res, 400, 'there should be at least one submission in a batch');
     if (items.length > MAX_BATCH) return fail(res, 400, `number of submissions in a batch should be less than or equal to ${MAX_BATCH}`);
@@ -98,7 +104,7 @@ export function judge0Routes(options: Judge0Options): express.Router {
     res.json({ submissions: await render(tokens, fields.fields, flag(req.query.base64_encoded)) });
   });
 
-  router.post('/submissions', ready, json, async (req, res) => {
+  router.post('/submissions', ready, ...json, async (req, res) => {
     // Judge0 (Rails) takes a field from the query string when the body lacks it.
     const body = { ...(req.query as Record<string, unknown>), ...((req.body as Record<string, unknown>) ?? {}) };
     const base64 = flag(req.query.base64_encoded);
