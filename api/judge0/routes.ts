@@ -1,24 +1,20 @@
 /**
- * Judge0 CE 1.13.1 at its own paths: /submissions (and /batch), /languages,
- * /statuses, /about, /version, /config_info, /workers. Bodies are JSON whatever their
- * Content-Type; errors are Judge0's (`{error}` for 400s, `{field: [...]}`
- * for 422s).
+ * Judge0 CE 1.13.1 at its own paths: /submissions (submission-routes.ts),
+ * /languages, /statuses, /about, /version, /config_info, /workers, with
+ * Judge0's CORS. Bodies are JSON whatever their Content-Type, or a form;
+ * errors are Judge0's (`{error}` for 400s, `{field: [...]}` for 422s).
  */
 import type { IncomingMessage } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import type { JobSubmission } from '../../contract/job-request.js';
-import { QueueFullError, type JobQueue } from '../../queue/queue.js';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
-import { installedLanguages, jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
+import { installedLanguages } from '../run-to-end.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
-import { chooseFields, selectFields, submissionView } from './render.js';
 import { STATUSES } from './statuses.js';
-import { loadSubmissions, saveSubmission } from './store.js';
-import { checkSubmission, LIMIT_FIELDS, toJobRequest, type CheckedSubmission, type Judge0Errors } from './submission.js';
+import { MAX_BATCH, fail, submissionRoutes } from './submission-routes.js';
+import { LIMIT_FIELDS } from './submission.js';
 
 export const JUDGE0_VERSION = '1.13.1';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const MAX_BATCH = 20;
 const JUDGE0_PATHS = ['/submissions', '/languages', '/statuses', '/about', '/version', '/config_info', '/workers'];
 /** How long a worker's heartbeat counts it as alive for /workers. */
 const WORKER_WINDOW_MS = 30_000;
@@ -30,41 +26,18 @@ export interface Judge0Options {
   log: (error: unknown) => void;
 }
 
-const flag = (value: unknown) => value === 'true' || value === '1';
-const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
-
-type Admitted = { submission: CheckedSubmission; job: JobSubmission } | { errors: Judge0Errors };
-
 export function judge0Routes(options: Judge0Options): express.Router {
   const { queue } = options;
   const router = express.Router();
   // Rails reads form bodies as well as JSON: a form when it says so, JSON whatever else it says.
   const isForm = (req: IncomingMessage) => /^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '');
-  const json = [
+  const body = [
     express.urlencoded({ extended: false, limit: options.maxBodyBytes, type: isForm }),
     express.json({ type: (req) => !isForm(req), limit: options.maxBodyBytes }),
   ];
   const ready = (_req: Request, res: Response, next: NextFunction) => (queue.connected ? next() : fail(res, 503, 'the queue (Redis) is not reachable; try again shortly'));
   const installed = installedLanguages(queue);
   const languages = async () => judge0Languages(await installed());
-
-  /** Judge0's checks, then the contract's (a runcell limit range Judge0's fields could pass is reported on the field). */
-  const admit = async (body: Record<string, unknown>, base64: boolean, known: Judge0Language[]): Promise<Admitted> => {
-    const checked = checkSubmission(body, known, base64);
-    if ('errors' in checked) return checked;
-    const job = options.check(toJobRequest(checked), await installed());
-    if ('error' in job) return { errors: { base: [job.error.message] } };
-    return { submission: checked, job: job.submission };
-  };
-
-  const render = async (tokens: string[], fields: readonly string[], base64: boolean) => {
-    const [stored, jobs, installed] = await Promise.all([loadSubmissions(queue, tokens), Promise.all(tokens.map((t) => (UUID.test(t) ? queue.get(t) : undefined))), languages()]);
-    return tokens.map((_, i) => {
-      const [s, job] = [stored[i], jobs[i]];
-      if (!s || !job) return null;
-      return selectFields(submissionView(job, s, installed.find((l) => l.id === s.language_id)), fields, base64);
-    });
-  };
 
   // Judge0 (Rack::Cors) lets any origin call it: browser front-ends such as the Judge0 IDE rely on it.
   router.use(JUDGE0_PATHS, (req, res, next) => {
@@ -76,70 +49,23 @@ export function judge0Routes(options: Judge0Options): express.Router {
     res.status(204).end();
   });
 
-  router.post('/submissions/batch', ready, ...json, async (req, res) => {
-    const items = (req.body as { submissions?: unknown })?.submissions;
-    if (!Array.isArray(items) || items.length === 0) return fail(res, 400, 'there should be at least one submission in a batch');
-    if (items.length > MAX_BATCH) return fail(res, 400, `number of submissions in a batch should be less than or equal to ${MAX_BATCH}`);
-    const base64 = flag(req.query.base64_encoded);
-    const installed = await languages();
-    const admitted = await Promise.all(items.map((item) => admit(typeof item === 'object' && item ? (item as Record<string, unknown>) : {}, base64, installed)));
-    const valid = admitted.flatMap((a) => ('job' in a ? [a] : []));
-    let ids: string[] = [];
-    try {
-      if (valid.length > 0) ids = await queue.submit(valid.map((a) => a.job));
-    } catch (error) {
-      if (error instanceof QueueFullError) return fail(res, 503, 'queue is full');
-      throw error;
-    }
-    await Promise.all(valid.map((a, i) => saveSubmission(queue, ids[i], a.submission.stored)));
-    let next = 0;
-    res.status(ids.length > 0 ? 201 : 422).json(admitted.map((a) => ('errors' in a ? a.errors : { token: ids[next++] })));
-  });
+  submissionRoutes(router, { queue, check: options.check, installed, languages, body, ready });
 
-  router.get('/submissions/batch', ready, async (req, res) => {
-    const raw = req.query.tokens ?? req.get('tokens');
-    const tokens = String(raw ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
-    const fields = chooseFields(req.query.fields);
-    if ('error' in fields) return fail(res, 400, fields.error);
-    res.json({ submissions: await render(tokens, fields.fields, flag(req.query.base64_encoded)) });
-  });
+  infoRoutes(router, queue, languages, ready);
 
-  router.post('/submissions', ready, ...json, async (req, res) => {
-    // Judge0 (Rails) takes a field from the query string when the body lacks it.
-    const body = { ...(req.query as Record<string, unknown>), ...((req.body as Record<string, unknown>) ?? {}) };
-    const base64 = flag(req.query.base64_encoded);
-    const wait = flag(req.query.wait);
-    const fields = chooseFields(req.query.fields);
-    if (wait && 'error' in fields) return fail(res, 400, fields.error);
-    const admitted = await admit(body, base64, await languages());
-    if ('errors' in admitted) return res.status(422).json(admitted.errors);
-    const submitted = await submitOne(queue, admitted.job);
-    if ('error' in submitted) return fail(res, 503, 'queue is full');
-    await saveSubmission(queue, submitted.id, admitted.submission.stored);
-    if (!wait) return res.status(201).json({ token: submitted.id });
-    const { limits } = admitted.submission.stored;
-    await jobAtEnd(queue, submitted.id, waitBudgetMs(limits.wall_time_limit * 1000, 120_000));
-    const [view] = await render([submitted.id], (fields as { fields: readonly string[] }).fields, base64);
-    res.status(201).json(view);
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.parse.failed') return fail(res, 400, `the body is not valid JSON: ${(error as Error).message}`);
+    if (type === 'entity.too.large') return fail(res, 413, 'the body is too large');
+    options.log(error);
+    fail(res, 500, 'internal error');
   });
+  return router;
+}
 
-  router.get('/submissions', (_req, res) => {
-    // Judge0 lists submissions only to an authorized user (X-Auth-User); runcell configures none.
-    res.status(403).end();
-  });
-
-  router.get('/submissions/:token', ready, async (req, res) => {
-    const fields = chooseFields(req.query.fields);
-    if ('error' in fields) return fail(res, 400, fields.error);
-    const [view] = await render([req.params.token as string], fields.fields, flag(req.query.base64_encoded));
-    if (!view) return res.status(404).json({ status: 404, error: 'Not Found' });
-    res.json(view);
-  });
-
-  router.delete('/submissions/:token', (_req, res) => {
-    res.status(403).end();
-  });
-
+/** /languages, /statuses, /about, /version, /workers, /config_info. */
+function infoRoutes(router: express.Router, queue: JobQueue, languages: () => Promise<Judge0Language[]>, ready: RequestHandler): void {
   router.get('/languages', ready, async (_req, res) => {
     res.json((await languages()).map((l) => ({ id: l.id, name: l.name })));
   });
@@ -156,7 +82,7 @@ export function judge0Routes(options: Judge0Options): express.Router {
     res.json(STATUSES);
   });
   router.get('/about', (_req, res) => {
-    res.json({ version: JUDGE0_VERSION, homepage: 'https://github.com/runcell/runcell', source_code: 'https://github.com/runcell/runcell', maintainer: 'runcell (Judge0 CE 1.13.1 compatible API)' });
+    res.json({ version: JUDGE0_VERSION, homepage: null, source_code: null, maintainer: 'runcell (a Judge0 CE 1.13.1 compatible API; see docs/compat.md)' });
   });
   router.get('/version', (_req, res) => {
     res.type('text/plain').send(JUDGE0_VERSION);
@@ -170,16 +96,6 @@ export function judge0Routes(options: Judge0Options): express.Router {
   router.get('/config_info', (_req, res) => {
     res.json(configInfo());
   });
-
-  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error);
-    const type = (error as { type?: string }).type;
-    if (type === 'entity.parse.failed') return fail(res, 400, `the body is not valid JSON: ${(error as Error).message}`);
-    if (type === 'entity.too.large') return fail(res, 413, 'the body is too large');
-    options.log(error);
-    fail(res, 500, 'internal error');
-  });
-  return router;
 }
 
 /** Judge0's config_info keys, with the values this compatibility layer has. */
