@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chooseFields, DEFAULT_FIELDS, encode64, seconds, selectFields, submissionView } from '../api/judge0/render.js';
 import { JUDGE0_NAMES, judge0Languages } from '../api/judge0/languages.js';
+import { shownRun } from '../api/judge0/shown-run.js';
 import { judge0Normalize, judge0Verdict } from '../api/judge0/statuses.js';
 import { checkSubmission, toJobRequest } from '../api/judge0/submission.js';
 import { pistonStage, translateExecute } from '../api/piston/execute.js';
@@ -151,6 +152,19 @@ describe('Judge0 rendering', () => {
     const view = submissionView(completed({ run: run({ stdout: 'o\n', stderr: 'e\n' }) }), stored({ redirect_stderr_to_stdout: true }), languages[0]);
     expect(view).toMatchObject({ stdout: 'o\ne\n', stderr: null });
     expect(selectFields(view, ['stdout', 'time', 'status_id', 'source_code'], true)).toEqual({ stdout: encode64('o\ne\n'), time: '0.012', status_id: 3, source_code: 'eA==\n' });
+  });
+});
+
+describe('Judge0 number_of_runs', () => {
+  it('becomes runcell tests (same stdin), shown as the last run with mean figures', () => {
+    const languages = judge0Languages(INSTALLED);
+    const checked = checkSubmission({ source_code: 'x', language_id: 71, stdin: 'in', number_of_runs: 2 }, languages, false);
+    if ('errors' in checked) throw new Error('refused');
+    expect(toJobRequest(checked)).toMatchObject({ tests: [{ stdin: 'in', expected_stdout: '' }, { stdin: 'in', expected_stdout: '' }] });
+    expect(toJobRequest(checked)).not.toHaveProperty('stdin');
+    const test = (over: Partial<RunResult>) => ({ ...run(over), id: '1', verdict: 'accepted' as const, verdict_message: null });
+    expect(shownRun({ run: null, tests: [test({ cpu_ms: 10, wall_ms: 20, memory_peak_bytes: 100, stdout: 'a' }), test({ cpu_ms: 20, wall_ms: 40, memory_peak_bytes: 301, stdout: 'b' })] })).toMatchObject({ stdout: 'b', cpu_ms: 15, wall_ms: 30, memory_peak_bytes: 201 });
+    expect(shownRun(null)).toBeUndefined();
   });
 });
 

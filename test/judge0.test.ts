@@ -106,6 +106,15 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect(cpp).toMatchObject({ stdout: '201703\n', status: { id: 3 } });
   });
 
+  it('number_of_runs runs the program that many times (one compile) and shows the last run with averaged figures', async () => {
+    const multi = await submit({ source_code: '#include <stdio.h>\nint main(void) { int x; scanf("%d", &x); printf("%d\\n", x + 1); }', language_id: 50, stdin: '41', number_of_runs: 3, expected_output: '42' }, '?wait=true&fields=stdout,status,time,memory,number_of_runs,token');
+    expect(multi.status).toBe(201);
+    expect(multi.body).toMatchObject({ stdout: '42\n', status: { id: 3 }, number_of_runs: 3, time: expect.stringMatching(/^\d+\.\d+$/) });
+    const job = (await http(url(`/v1/jobs/${multi.body.token}`))).body;
+    expect(job.result.tests).toHaveLength(3);
+    expect(job.result.compile.status).toBe('ok');
+  });
+
   it("refuses invalid submissions with 422 {field: [messages]} in Judge0's words", async () => {
     expect(await submit({ source_code: 'x' })).toMatchObject({ status: 422, body: { language_id: ["can't be blank"] } });
     expect(await submit({ language_id: 71 })).toMatchObject({ status: 422, body: { source_code: ["can't be blank"] } });

@@ -6,6 +6,7 @@
  */
 import type { JobRecord } from '../../contract/job-record.js';
 import type { Judge0Language } from './languages.js';
+import { shownRun } from './shown-run.js';
 import { judge0Verdict, statusObject } from './statuses.js';
 import { cpuLimitMs, type StoredSubmission } from './submission.js';
 
@@ -51,7 +52,7 @@ const orNull = (text: string | undefined) => (text === undefined || text === '' 
 
 function outputs(job: JobRecord, stored: StoredSubmission) {
   const compile = job.result?.compile;
-  const run = job.result?.run;
+  const run = shownRun(job.result);
   const compileOutput = compile ? orNull(compile.stdout + compile.stderr) : null;
   const failedCompile = compile && compile.status !== 'ok';
   const compileTimedOut = compile && (compile.status === 'time_limit' || compile.status === 'wall_time_limit');

@@ -140,11 +140,12 @@ export function toJobRequest(s: CheckedSubmission): JobRequestInput {
     limits: runLimits,
   };
   if (args.length > 0) request.args = args;
-  if (s.raw.stdin !== null) {
-    if (s.raw.base64) Object.assign(request, { stdin: normalize(s.raw.stdin), stdin_encoding: 'base64' });
-    else request.stdin = s.raw.stdin;
-  }
-  return request;
+  const stdin = s.raw.stdin === null ? {} : s.raw.base64 ? { stdin: normalize(s.raw.stdin), stdin_encoding: 'base64' as const } : { stdin: s.raw.stdin };
+  const runs = limits.number_of_runs;
+  if (runs <= 1) return { ...request, ...stdin };
+  // Several runs: one compile, then the run repeated as runcell's tests (render.ts averages their figures, as Judge0 does).
+  // Their expected_stdout is not used: Judge0's own comparison is made against expected_output.
+  return { ...request, tests: Array.from({ length: runs }, () => ({ ...stdin, expected_stdout: '' })) };
 }
 
 /** The run's CPU limit Judge0 judges against (without the extra time), in ms. */
