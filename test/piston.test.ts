@@ -74,6 +74,12 @@ describe('Piston v2 through piston-client', { timeout: 120_000 }, () => {
     expect(bash.run.stdout).toBe('got  3\n');
   });
 
+  it('runs Java (the entry file named Main.java: class Main)', async () => {
+    const java = (await client().execute('java', 'public class Main { public static void main(String[] args) { System.out.println(String.join(",", args)); } }')) as Execution;
+    expect(java.compile).toMatchObject({ code: 0 });
+    expect(java.run).toMatchObject({ stdout: '1,2,3\n', code: 0 });
+  });
+
   it('reports a failed compile as Piston does: run is the compile stage', async () => {
     const result = (await client().execute('c', 'int main() { return nope; }')) as Execution;
     expect(result.compile!.code).not.toBe(0);
