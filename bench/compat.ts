@@ -48,6 +48,8 @@ const SOURCE = 'print("hello")';
 const V1 = { language: 'python3', files: [{ path: 'script.py', content: SOURCE }], limits: { cpu_ms: 6000, wall_ms: 10_000 } };
 const JUDGE0 = { source_code: SOURCE, language_id: 71 };
 const PISTON = { language: 'python', version: '*', files: [{ content: SOURCE }], stdin: '', args: [] };
+/** The job Piston's request becomes: stdin ends in a newline (Piston adds it), runcell's default limits. */
+const V1_AS_PISTON = { language: 'python3', files: [{ path: 'main.py', content: SOURCE }], stdin: '\n', args: [] };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
@@ -152,10 +154,11 @@ async function admission(redisUrl: string): Promise<void> {
 async function endToEnd(redisUrl: string, dataDir: string): Promise<void> {
   const { child, url } = await startProcess(['serve', '--port', '0'], { REDIS_URL: redisUrl, RUNCELL_CONCURRENCY: '1', RUNCELL_DATA_DIR: dataDir });
   try {
-    const v1 = async () => {
-      const job = await post(`${url}/v1/jobs?wait=30`, V1, 200);
+    const v1Of = (body: unknown) => async () => {
+      const job = await post(`${url}/v1/jobs?wait=30`, body, 200);
       if (job.result?.run?.stdout !== 'hello\n') throw new Error(`/v1: ${JSON.stringify(job).slice(0, 300)}`);
     };
+    const [v1, v1AsPiston] = [v1Of(V1), v1Of(V1_AS_PISTON)];
     const judge0 = async () => {
       const s = await post(`${url}/submissions?wait=true`, JUDGE0, 201);
       if (s.stdout !== 'hello\n') throw new Error(`judge0: ${JSON.stringify(s).slice(0, 300)}`);
@@ -164,9 +167,11 @@ async function endToEnd(redisUrl: string, dataDir: string): Promise<void> {
       const r = await post(`${url}/api/v2/execute`, PISTON, 200);
       if (r.run?.stdout !== 'hello\n') throw new Error(`piston: ${JSON.stringify(r).slice(0, 300)}`);
     };
-    for (const warm of [v1, judge0, piston, v1, judge0, piston]) await warm();
-    const sides = await alternate({ 'POST /v1/jobs?wait': v1, 'POST /submissions?wait=true (Judge0)': judge0, 'POST /api/v2/execute (Piston)': piston }, JOBS);
-    table('2. end to end, one worker slot (a sandbox run each)', sides, 'POST /v1/jobs?wait');
+    for (const warm of [v1, judge0, v1AsPiston, piston, v1, judge0, v1AsPiston, piston]) await warm();
+    const sides = await alternate({ 'POST /v1/jobs?wait': v1, 'POST /submissions?wait=true (Judge0)': judge0, 'POST /v1/jobs?wait (as Piston\'s job)': v1AsPiston, 'POST /api/v2/execute (Piston)': piston }, JOBS);
+    const pick = (...names: string[]) => Object.fromEntries(names.map((name) => [name, sides[name]]));
+    table('2. end to end, one worker slot (a sandbox run each)', pick('POST /v1/jobs?wait', 'POST /submissions?wait=true (Judge0)'), 'POST /v1/jobs?wait');
+    table('   the same for Piston, against the job its request becomes', pick("POST /v1/jobs?wait (as Piston's job)", 'POST /api/v2/execute (Piston)'), "POST /v1/jobs?wait (as Piston's job)");
   } finally {
     await stopProcess(child);
   }

@@ -127,6 +127,9 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect((await submit({ source_code: 'x', language_id: 71, enable_network: true })).body).toEqual({ enable_network: ['enabling network is not allowed'] });
     expect((await submit({ source_code: 'x', language_id: 71, callback_url: 'http://example.invalid/' })).body).toEqual({ callback_url: ['setting callback is not allowed'] });
     expect((await submit({ source_code: 'x', language_id: 71, enable_per_process_and_thread_time_limit: true })).body).toEqual({ enable_per_process_and_thread_time_limit: ['this option cannot be enabled'] });
+    const broken = await http(url('/submissions'), { method: 'POST', body: '{"source_code":', headers: { 'content-type': 'application/json' } });
+    expect(broken.status).toBe(400);
+    expect(Object.keys(broken.body)).toEqual(['error']);
     // Numeric strings are numbers to Judge0 (Rails casts them).
     expect((await submit({ source_code: 'print(1)', language_id: '71', cpu_time_limit: '2' })).status).toBe(201);
   });
