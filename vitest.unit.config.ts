@@ -19,6 +19,8 @@ export const UNIT_TESTS = [
   'test/cgroup2.test.ts',
   'test/security/coverage.test.ts',
   'test/readme.test.ts',
+  // The Judge0 and Piston translations (api/judge0, api/piston): pure functions.
+  'test/compat-units.test.ts',
   // The job contract (contract/): pure schemas.
   'test/contract*.test.ts',
   'test/contract/**/*.test.ts',

@@ -14,7 +14,9 @@ import { LANGUAGES } from '../rootfs/languages.js';
 import type { JobQueue } from '../queue/queue.js';
 import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
-import { jobRoutes } from './jobs.js';
+import { jobChecker, jobRoutes } from './jobs.js';
+import { judge0Routes } from './judge0/routes.js';
+import { pistonRoutes } from './piston/routes.js';
 
 export interface ApiLogger {
   info(object: object, message?: string): void;
@@ -28,7 +30,7 @@ export interface ApiOptions {
   bounds?: Partial<RequestBounds>;
   /** Largest request body. Default 10 MiB. */
   maxBodyBytes?: number;
-  /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>`. */
+  /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>` (or, as Judge0's clients send it, `X-Auth-Token: <one of these>`). */
   apiKeys?: string[];
   /** Requests per minute per client (API key, else address); 0 = no limit. Default 0. */
   rateLimitPerMinute?: number;
@@ -64,14 +66,19 @@ export function createApp(options: ApiOptions): express.Express {
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
   if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute));
-  app.use(express.json({ limit: options.maxBodyBytes ?? 10 * 1024 * 1024, strict: true }));
+  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const logError = (error: unknown) => options.logger?.error({ err: (error as Error)?.message, stack: (error as Error)?.stack }, 'internal error');
+  // The compatibility APIs parse their own bodies (JSON whatever the Content-Type) and answer errors in their own shapes.
+  const check = jobChecker({ limits: options.limits, bounds });
+  app.use('/api/v2', pistonRoutes({ queue, limits: options.limits, check, maxBodyBytes, log: logError }));
+  app.use(judge0Routes({ queue, check, maxBodyBytes, log: logError }));
+  app.use(express.json({ limit: maxBodyBytes, strict: true }));
 
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
-  const logError = (error: unknown) => options.logger?.error({ err: (error as Error)?.message, stack: (error as Error)?.stack }, 'internal error');
   app.use(errorHandler(logError, () => queue.connected));
   return app;
 }
@@ -97,9 +104,10 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
 
 function authenticate(keys: Buffer[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (!match || !keyMatches(match[1], keys)) {
-      next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>'));
+    // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
+    const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+    if (!given || !keyMatches(given, keys)) {
+      next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key> (or X-Auth-Token: <key>)'));
       return;
     }
     next();

@@ -49,10 +49,10 @@ function notInstalled(submission: JobSubmission, installed: Record<string, strin
 }
 
 /** Checks one job of a request: the contract's schema, the tests' size, the languages installed. */
-function jobChecker(options: JobRoutesOptions) {
+export function jobChecker(options: Pick<JobRoutesOptions, 'limits' | 'bounds'>) {
   const schema = jobRequestSchema({ limits: options.limits, languages: LANGUAGES.map((l) => l.id), bounds: options.bounds });
   const maxTestsBytes = options.bounds.maxTestsBytes;
-  return (body: unknown, installed: Record<string, string> | undefined, prefix = ''): { submission: JobSubmission } | { error: ApiError } => {
+  return (body: unknown, installed: Record<string, string> | undefined, prefix = ''): CheckedJob => {
     const parsed = schema.safeParse(body);
     if (!parsed.success) return { error: invalid(parsed.error, prefix) };
     // Tests beyond the size cap: 413, naming the field (the body itself was within its limit).
@@ -65,6 +65,9 @@ function jobChecker(options: JobRoutesOptions) {
     return missing ? { error: missing } : { submission: parsed.data };
   };
 }
+
+export type CheckedJob = { submission: JobSubmission } | { error: ApiError };
+export type JobChecker = ReturnType<typeof jobChecker>;
 
 export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, res: Response, next: NextFunction) => void): express.Router {
   const { queue } = options;

@@ -1,0 +1,233 @@
+/**
+ * Judge0 CE 1.13.1 conformance: the documented requests and responses of
+ * Judge0's API (docs/api/**, as summarised in the compat brief) against the
+ * API, a private Redis and a worker running real sandboxes.
+ */
+import { describe, expect, it } from 'vitest';
+import { apiFixture, http, serviceFixture, waitFor } from './service-helpers.js';
+
+const service = serviceFixture();
+const url = (path: string) => `${service.api.url}${path}`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const DEFAULT_KEYS = ['stdout', 'time', 'memory', 'stderr', 'token', 'compile_output', 'message', 'status'];
+const HELLO_C = '#include <stdio.h>\nint main(void) { printf("hello, Judge0\\n"); return 0; }\n';
+
+const submit = (body: unknown, query = '') => http(url(`/submissions${query}`), { method: 'POST', json: body });
+const run = async (body: Record<string, unknown>, query = '') => {
+  const result = await submit(body, `?wait=true${query}`);
+  expect(result.status).toBe(201);
+  return result.body;
+};
+
+describe('Judge0 submissions', { timeout: 120_000 }, () => {
+  it('creates a submission (201 {token}) and shows it when done, with the default eight fields in order', async () => {
+    const created = await submit({ source_code: HELLO_C, language_id: 50 });
+    expect(created.status).toBe(201);
+    expect(Object.keys(created.body)).toEqual(['token']);
+    expect(created.body.token).toMatch(UUID);
+    let shown: any;
+    await waitFor(async () => {
+      shown = (await http(url(`/submissions/${created.body.token}`))).body;
+      return shown.status.id > 2;
+    }, 60_000);
+    expect(Object.keys(shown)).toEqual(DEFAULT_KEYS);
+    expect(shown).toMatchObject({ stdout: 'hello, Judge0\n', stderr: null, token: created.body.token, compile_output: null, message: null, status: { id: 3, description: 'Accepted' } });
+    expect(shown.time).toMatch(/^\d+\.\d+$/);
+    expect(Number.isInteger(shown.memory) && shown.memory > 0 && shown.memory < 512_000).toBe(true);
+  });
+
+  it('?wait=true answers 201 with the result; ?fields selects; * gives all; an unknown field is a 400', async () => {
+    const waited = await submit({ source_code: 'print("hi")', language_id: 71 }, '?wait=true');
+    expect(waited.status).toBe(201);
+    expect(Object.keys(waited.body)).toEqual(DEFAULT_KEYS);
+    expect(waited.body.stdout).toBe('hi\n');
+    const some = await run({ source_code: 'print("hi")', language_id: 71 }, '&fields=stdout,status_id,language_id');
+    expect(some).toEqual({ stdout: 'hi\n', status_id: 3, language_id: 71 });
+    const all = await run({ source_code: 'print("hi")', language_id: 71, stdin: 'x' }, '&fields=*');
+    expect(all).toMatchObject({
+      source_code: 'print("hi")', language_id: 71, stdin: 'x', expected_output: null, status_id: 3, number_of_runs: 1,
+      cpu_time_limit: '5.0', cpu_extra_time: '1.0', wall_time_limit: '10.0', memory_limit: 128000, stack_limit: 64000,
+      max_processes_and_or_threads: 60, max_file_size: 1024, exit_code: 0, exit_signal: null, redirect_stderr_to_stdout: false,
+      enable_network: false, callback_url: null, language: { id: 71, name: expect.stringMatching(/^Python \(3\.\d+\.\d+\)$/) },
+    });
+    expect(all.wall_time).toMatch(/^\d+\.\d+$/);
+    expect(Date.parse(all.created_at)).toBeLessThanOrEqual(Date.parse(all.finished_at));
+    expect(Object.keys(all)).toHaveLength(35);
+    expect(await submit({ source_code: 'print(1)', language_id: 71 }, '?wait=true&fields=stdout,foo')).toMatchObject({ status: 400, body: { error: 'invalid fields: [foo]' } });
+  });
+
+  it('base64_encoded=true decodes the inputs and encodes outputs as Ruby does (a newline every 60 characters and at the end)', async () => {
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const hello = await run({ source_code: b64(HELLO_C), language_id: 50 }, '&base64_encoded=true');
+    expect(hello.stdout).toBe('aGVsbG8sIEp1ZGdlMAo=\n');
+    const long = await run({ source_code: b64('import sys\nprint(sys.stdin.read() * 3)'), stdin: b64('abcdefghij0123456789'), language_id: 71 }, '&base64_encoded=true');
+    const expected = Buffer.from(`${'abcdefghij0123456789'.repeat(3)}\n`).toString('base64');
+    expect(long.stdout).toBe(`${expected.slice(0, 60)}\n${expected.slice(60)}\n`);
+    expect(Buffer.from(long.stdout, 'base64').toString()).toBe(`${'abcdefghij0123456789'.repeat(3)}\n`);
+  });
+
+  it('stdin, expected_output (Accepted / Wrong Answer, trailing blanks ignored), command_line_arguments, redirect_stderr_to_stdout', async () => {
+    const echo = 'import sys\nprint(sys.stdin.read().upper(), end="")\nprint(" ".join(sys.argv[1:]), file=sys.stderr)';
+    const accepted = await run({ source_code: echo, language_id: 71, stdin: 'a\nb\n', expected_output: 'A  \nB\n\n\n' });
+    expect(accepted.status).toEqual({ id: 3, description: 'Accepted' });
+    expect(accepted.stdout).toBe('A\nB\n');
+    const wrong = await run({ source_code: echo, language_id: 71, stdin: 'a', expected_output: 'b' });
+    expect(wrong.status).toEqual({ id: 4, description: 'Wrong Answer' });
+    const args = await run({ source_code: echo, language_id: 71, command_line_arguments: '  x  "y" $(rm);z ', redirect_stderr_to_stdout: true });
+    expect(args.stdout).toBe('x "y" (rm)z\n');
+    expect(args.stderr).toBeNull();
+  });
+
+  it('maps runcell outcomes to Judge0 statuses 5, 6, 7, 9, 10, 11 and 12 (a memory kill says so in message)', async () => {
+    const c = (body: string) => `#include <stdio.h>\n#include <stdlib.h>\nint main(void) { ${body} }\n`;
+    const fields = '&fields=status,message,exit_code,exit_signal,compile_output,stdout,time';
+    const compile = await run({ source_code: 'int main( {', language_id: 50 }, fields);
+    expect(compile.status.id).toBe(6);
+    expect(compile.compile_output).toMatch(/error/);
+    expect(compile).toMatchObject({ stdout: null, time: null });
+    const nzec = await run({ source_code: 'import sys; sys.exit(3)', language_id: 71 }, fields);
+    expect(nzec).toMatchObject({ status: { id: 11, description: 'Runtime Error (NZEC)' }, message: 'Exited with error status 3', exit_code: 3, exit_signal: null });
+    const segv = await run({ source_code: c('volatile int *p = 0; *p = 1; return 0;'), language_id: 50 }, fields);
+    expect(segv).toMatchObject({ status: { id: 7, description: 'Runtime Error (SIGSEGV)' }, exit_signal: 11 });
+    const fpe = await run({ source_code: c('volatile int z = 0, a = 7; return a / z;'), language_id: 50 }, fields);
+    expect(fpe).toMatchObject({ status: { id: 9 }, exit_signal: 8 });
+    const abrt = await run({ source_code: c('abort();'), language_id: 50 }, fields);
+    expect(abrt).toMatchObject({ status: { id: 10 }, exit_signal: 6 });
+    const tle = await run({ source_code: 'while True: pass', language_id: 71, cpu_time_limit: 0.5, cpu_extra_time: 0.2 }, fields);
+    expect(tle.status).toEqual({ id: 5, description: 'Time Limit Exceeded' });
+    const memory = await run({ source_code: 'x = bytearray(300 * 1024 * 1024)\nprint(len(x))', language_id: 71, memory_limit: 65536 }, fields);
+    expect(memory).toMatchObject({ status: { id: 12, description: 'Runtime Error (Other)' }, exit_signal: 9, message: expect.stringMatching(/memory limit/i) });
+  });
+
+  it('runs Java (62) from Main.java and C++ (54), as Judge0 names their sources', async () => {
+    const java = await run({ source_code: 'import java.util.*;\npublic class Main { public static void main(String[] a) { Scanner s = new Scanner(System.in); System.out.println(s.nextInt() * 2); } }', language_id: 62, stdin: '21' });
+    expect(java).toMatchObject({ stdout: '42\n', status: { id: 3 } });
+    const cpp = await run({ source_code: '#include <iostream>\nint main() { std::cout << __cplusplus << std::endl; }', language_id: 54 });
+    expect(cpp).toMatchObject({ stdout: '201703\n', status: { id: 3 } });
+  });
+
+  it('number_of_runs runs the program that many times (one compile) and shows the last run with averaged figures', async () => {
+    const multi = await submit({ source_code: '#include <stdio.h>\nint main(void) { int x; scanf("%d", &x); printf("%d\\n", x + 1); }', language_id: 50, stdin: '41', number_of_runs: 3, expected_output: '42' }, '?wait=true&fields=stdout,status,time,memory,number_of_runs,token');
+    expect(multi.status).toBe(201);
+    expect(multi.body).toMatchObject({ stdout: '42\n', status: { id: 3 }, number_of_runs: 3, time: expect.stringMatching(/^\d+\.\d+$/) });
+    const job = (await http(url(`/v1/jobs/${multi.body.token}`))).body;
+    expect(job.result.tests).toHaveLength(3);
+    expect(job.result.compile.status).toBe('ok');
+  });
+
+  it("refuses invalid submissions with 422 {field: [messages]} in Judge0's words", async () => {
+    expect(await submit({ source_code: 'x' })).toMatchObject({ status: 422, body: { language_id: ["can't be blank"] } });
+    expect(await submit({ language_id: 71 })).toMatchObject({ status: 422, body: { source_code: ["can't be blank"] } });
+    expect(await submit({ source_code: 'x', language_id: 123456789 })).toMatchObject({ status: 422, body: { language_id: ["language with id 123456789 doesn't exist"] } });
+    expect((await submit({ source_code: 'x', language_id: 71, wall_time_limit: 150 })).body).toEqual({ wall_time_limit: ['must be less than or equal to 20.0'] });
+    expect((await submit({ source_code: 'x', language_id: 71, memory_limit: 1000 })).body).toEqual({ memory_limit: ['must be greater than or equal to 2048'] });
+    expect((await submit({ source_code: 'x', language_id: 71, memory_limit: 600000 })).body).toEqual({ memory_limit: ['must be less than or equal to 512000'] });
+    expect((await submit({ source_code: 'x', language_id: 71, cpu_time_limit: 'fast' })).body).toEqual({ cpu_time_limit: ['is not a number'] });
+    expect((await submit({ source_code: 'x', language_id: 71, number_of_runs: 0 })).body).toEqual({ number_of_runs: ['must be greater than 0'] });
+    expect((await submit({ source_code: 'x', language_id: 71, enable_network: true })).body).toEqual({ enable_network: ['enabling network is not allowed'] });
+    expect((await submit({ source_code: 'x', language_id: 71, callback_url: 'http://example.invalid/' })).body).toEqual({ callback_url: ['setting callback is not allowed'] });
+    expect((await submit({ source_code: 'x', language_id: 71, enable_per_process_and_thread_time_limit: true })).body).toEqual({ enable_per_process_and_thread_time_limit: ['this option cannot be enabled'] });
+    const broken = await http(url('/submissions'), { method: 'POST', body: '{"source_code":', headers: { 'content-type': 'application/json' } });
+    expect(broken.status).toBe(400);
+    expect(Object.keys(broken.body)).toEqual(['error']);
+    // Numeric strings are numbers to Judge0 (Rails casts them).
+    expect((await submit({ source_code: 'print(1)', language_id: '71', cpu_time_limit: '2' })).status).toBe(201);
+  });
+
+  it('accepts a JSON body whatever its Content-Type, a form, and fields from the query string', async () => {
+    const plain = await http(url('/submissions?wait=true&fields=stdout'), { method: 'POST', body: JSON.stringify({ source_code: 'print(7)', language_id: 71 }), headers: { 'content-type': 'text/plain' } });
+    expect(plain).toMatchObject({ status: 201, body: { stdout: '7\n' } });
+    const query = await http(url(`/submissions?wait=true&fields=stdout&language_id=71&source_code=${encodeURIComponent('print(8)')}`), { method: 'POST' });
+    expect(query).toMatchObject({ status: 201, body: { stdout: '8\n' } });
+    const form = await http(url('/submissions?wait=true&fields=stdout'), { method: 'POST', body: new URLSearchParams({ source_code: 'print(9)', language_id: '71' }) });
+    expect(form).toMatchObject({ status: 201, body: { stdout: '9\n' } });
+  });
+
+  it('answers 404 for an unknown token, 403 for the list and for delete (no authorization configured)', async () => {
+    expect(await http(url('/submissions/00000000-0000-4000-8000-000000000000'))).toMatchObject({ status: 404, body: { error: 'Not Found' } });
+    expect(await http(url('/submissions/not-a-token'))).toMatchObject({ status: 404 });
+    expect((await http(url('/submissions'))).status).toBe(403);
+    expect((await http(url('/submissions/00000000-0000-4000-8000-000000000000'), { method: 'DELETE' })).status).toBe(403);
+  });
+});
+
+describe('Judge0 batches', { timeout: 120_000 }, () => {
+  it('creates a batch (tokens and error hashes in order) and shows it (null for an unknown token)', async () => {
+    const created = await http(url('/submissions/batch'), { method: 'POST', json: { submissions: [{ source_code: 'print(1)', language_id: 71 }, { source_code: 'x', language_id: 123456789 }, { language_id: 71 }] } });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual([{ token: expect.stringMatching(UUID) }, { language_id: ["language with id 123456789 doesn't exist"] }, { source_code: ["can't be blank"] }]);
+    const token = created.body[0].token;
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    let shown: any;
+    await waitFor(async () => {
+      shown = (await http(url(`/submissions/batch?tokens=${token},${unknown}&fields=stdout,status_id`))).body;
+      return shown.submissions[0].status_id > 2;
+    }, 60_000);
+    expect(shown).toEqual({ submissions: [{ stdout: '1\n', status_id: 3 }, null] });
+    const none = await http(url('/submissions/batch'), { method: 'POST', json: { submissions: [{ language_id: 71 }] } });
+    expect(none).toMatchObject({ status: 422, body: [{ source_code: ["can't be blank"] }] });
+    expect(await http(url('/submissions/batch'), { method: 'POST', json: { submissions: [] } })).toMatchObject({ status: 400, body: { error: 'there should be at least one submission in a batch' } });
+    const many = Array.from({ length: 21 }, () => ({ source_code: 'print(1)', language_id: 71 }));
+    expect(await http(url('/submissions/batch'), { method: 'POST', json: { submissions: many } })).toMatchObject({ status: 400, body: { error: 'number of submissions in a batch should be less than or equal to 20' } });
+  });
+});
+
+describe('Judge0 languages, statuses and information', () => {
+  it('lists languages as [{id, name}] sorted by name, with Judge0 ids, and shows one', async () => {
+    const languages = (await http(url('/languages'))).body as { id: number; name: string }[];
+    const names = languages.map((l) => l.name);
+    expect(names).toEqual([...names].sort());
+    for (const l of languages) expect(Object.keys(l)).toEqual(['id', 'name']);
+    const ids = new Map(languages.map((l) => [l.id, l.name]));
+    expect(ids.get(71)).toMatch(/^Python \(/);
+    expect(ids.get(50)).toMatch(/^C \(GCC /);
+    expect(ids.get(54)).toMatch(/^C\+\+ \(GCC /);
+    expect(ids.get(62)).toMatch(/^Java \(OpenJDK /);
+    expect(ids.get(63)).toMatch(/^JavaScript \(Node\.js /);
+    const java = await http(url('/languages/62'));
+    expect(java.body).toEqual({ id: 62, name: ids.get(62), is_archived: false, source_file: 'Main.java', compile_cmd: expect.stringContaining('javac'), run_cmd: expect.stringContaining('java') });
+    expect((await http(url('/languages/71'))).body.compile_cmd).toBeNull();
+    expect((await http(url('/languages/9999'))).status).toBe(404);
+    expect((await http(url('/languages/all'))).body[0]).toEqual({ id: expect.any(Number), name: expect.any(String), is_archived: false });
+  });
+
+  it('lists the 14 statuses, /about, /version as text, /config_info', async () => {
+    const statuses = (await http(url('/statuses'))).body;
+    expect(statuses).toHaveLength(14);
+    expect(statuses[0]).toEqual({ id: 1, description: 'In Queue' });
+    expect(statuses[10]).toEqual({ id: 11, description: 'Runtime Error (NZEC)' });
+    expect(statuses[13]).toEqual({ id: 14, description: 'Exec Format Error' });
+    expect(Object.keys((await http(url('/about'))).body)).toEqual(['version', 'homepage', 'source_code', 'maintainer']);
+    const version = await http(url('/version'));
+    expect(version.body).toBe('1.13.1');
+    expect(version.headers.get('content-type')).toMatch(/^text\/plain/);
+    const workers = await http(url('/workers'));
+    expect(workers.body).toEqual([{ queue: '1.13.1', size: expect.any(Number), available: 1, idle: expect.any(Number), working: expect.any(Number), paused: 0, failed: expect.any(Number) }]);
+    const config = (await http(url('/config_info'))).body;
+    expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false });
+  });
+});
+
+describe('Judge0 CORS', () => {
+  it('lets any origin call the Judge0 paths, preflight included, as Judge0 does', async () => {
+    const preflight = await http(url('/submissions?base64_encoded=true'), { method: 'OPTIONS', headers: { origin: 'http://ide.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
+    // runcell's own API is not opened to other origins by this.
+    expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('Judge0 authentication', () => {
+  const secured = apiFixture({ apiKeys: ['judge0-key'] });
+
+  it("takes runcell's API keys in Judge0's X-Auth-Token header too", async () => {
+    expect((await http(`${secured.api.url}/statuses`)).status).toBe(401);
+    expect((await http(`${secured.api.url}/statuses`, { headers: { 'x-auth-token': 'wrong' } })).status).toBe(401);
+    expect((await http(`${secured.api.url}/statuses`, { headers: { 'x-auth-token': 'judge0-key' } })).status).toBe(200);
+    expect((await http(`${secured.api.url}/api/v2/runtimes`, { headers: { authorization: 'Bearer judge0-key' } })).status).toBe(200);
+  });
+});
