@@ -87,6 +87,10 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect(compile).toMatchObject({ stdout: null, time: null });
     const nzec = await run({ source_code: 'import sys; sys.exit(3)', language_id: 71 }, fields);
     expect(nzec).toMatchObject({ status: { id: 11, description: 'Runtime Error (NZEC)' }, message: 'Exited with error status 3', exit_code: 3, exit_signal: null });
+    // Judge0 has no syntax check: a Python program that does not parse ends NZEC, the error on stderr.
+    const syntax = await run({ source_code: 'print("unclosed"\n', language_id: 71 }, `${fields},stderr`);
+    expect(syntax).toMatchObject({ status: { id: 11 }, exit_code: 1, compile_output: null, stdout: null });
+    expect(syntax.stderr).toMatch(/SyntaxError/);
     const segv = await run({ source_code: c('volatile int *p = 0; *p = 1; return 0;'), language_id: 50 }, fields);
     expect(segv).toMatchObject({ status: { id: 7, description: 'Runtime Error (SIGSEGV)' }, exit_signal: 11 });
     const fpe = await run({ source_code: c('volatile int z = 0, a = 7; return a / z;'), language_id: 50 }, fields);

@@ -58,6 +58,13 @@ describe('Piston v2 through piston-client', { timeout: 120_000 }, () => {
     expect(result.run.memory).toBeGreaterThan(1_000_000);
   });
 
+  it('a Python syntax error fails in the run stage (Piston has no syntax check, so no compile stage)', async () => {
+    const result = (await client().execute('python', 'print("unclosed"\n')) as Execution;
+    expect(result).not.toHaveProperty('compile');
+    expect(result.run).toMatchObject({ code: 1, signal: null, status: 'RE' });
+    expect(result.run.stderr).toMatch(/SyntaxError/);
+  });
+
   it('compiles and runs C and C++: a compile stage and a run stage', async () => {
     const c = (await client().execute('c', '#include <stdio.h>\nint main(int argc, char **argv) { printf("%d args\\n", argc - 1); return 0; }', { args: ['a', 'b'] })) as Execution;
     expect(c.compile).toMatchObject({ code: 0, signal: null, status: null, stdout: '', stderr: '' });

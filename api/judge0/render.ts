@@ -6,7 +6,7 @@
  */
 import type { JobRecord } from '../../contract/job-record.js';
 import type { Judge0Language } from './languages.js';
-import { shownRun } from './shown-run.js';
+import { failedSyntaxCheck, shownRun } from './shown-run.js';
 import { judge0Verdict, statusObject } from './statuses.js';
 import { cpuLimitMs, type StoredSubmission } from './submission.js';
 
@@ -51,8 +51,9 @@ export function seconds(ms: number): string {
 const orNull = (text: string | undefined) => (text === undefined || text === '' ? null : text);
 
 function outputs(job: JobRecord, stored: StoredSubmission) {
-  const compile = job.result?.compile;
-  const run = shownRun(job.result);
+  const syntaxError = failedSyntaxCheck(job);
+  const compile = syntaxError ? undefined : job.result?.compile;
+  const run = syntaxError ?? shownRun(job.result);
   const compileOutput = compile ? orNull(compile.stdout + compile.stderr) : null;
   const failedCompile = compile && compile.status !== 'ok';
   const compileTimedOut = compile && (compile.status === 'time_limit' || compile.status === 'wall_time_limit');

@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import type { JobRecord } from '../../contract/job-record.js';
 import type { RunResult } from '../../contract/run-result.js';
-import { shownRun } from './shown-run.js';
+import { failedSyntaxCheck, shownRun } from './shown-run.js';
 
 export const STATUSES = [
   { id: 1, description: 'In Queue' },
@@ -88,6 +88,8 @@ export function judge0Verdict(job: JobRecord, expectedOutput: string | null, cpu
   if (job.status === 'running') return { status: 2, message: null, ...none };
   if (job.status !== 'completed' || !job.result) return { status: 13, message: job.reason ?? `the job ${job.status}`, ...none };
   const { compile } = job.result;
+  const syntaxError = failedSyntaxCheck(job);
+  if (syntaxError) return runVerdict(syntaxError, expectedOutput, cpuLimitMs);
   const run = shownRun(job.result);
   if (compile && compile.status !== 'ok') {
     if (compile.status === 'sandbox_error' || compile.status === 'cancelled') return { status: 13, message: compile.message ?? 'internal error', ...none };

@@ -170,9 +170,12 @@ export interface PistonResponse {
 /** Piston's response for a job's result; undefined when there is none to give (the job failed in runcell). */
 export function executeResponse(runtime: PistonRuntime, result: JobResult | null): PistonResponse | undefined {
   if (!result) return undefined;
-  const compile = result.compile ? pistonStage(result.compile) : undefined;
+  // An interpreted language's compile step is runcell's syntax check, which Piston does not have: Piston shows no
+  // compile stage, and a program that does not parse fails in its run stage (the check's output stands for it).
+  const syntaxCheck = findLanguage(runtime.id)?.check !== undefined;
+  const compile = result.compile && !syntaxCheck ? pistonStage(result.compile) : undefined;
   // A failed compile: Piston has no run stage and copies the compile stage into `run`.
-  const run = result.run ? pistonStage(result.run) : compile;
+  const run = result.run ? pistonStage(result.run) : result.compile && pistonStage(result.compile);
   if (!run) return undefined;
   return { language: runtime.language, version: runtime.version, ...(compile ? { compile } : {}), run };
 }
