@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { rmdir } from 'node:fs/promises';
 import { CgroupV1Driver } from './cgroup1.js';
-import { CgroupV2Driver } from './cgroup2.js';
+import { CgroupV2Driver, placeV2 } from './cgroup2.js';
 
 export interface CgroupLimits {
   memoryBytes: number;
@@ -20,6 +20,8 @@ export interface CgroupStats {
   memoryPeakBytes: number;
   memoryCurrentBytes: number;
   pidsCurrent: number;
+  /** Most processes at once (cgroup v2 with pids.peak only). */
+  pidsPeak?: number;
   oomKills: number;
 }
 
@@ -140,7 +142,7 @@ export function detectCgroupDriver(options: CgroupOptions = {}): CgroupDriver {
       /* unreadable: treat as no controllers */
     }
     if (V2_CONTROLLERS.every((c) => available.includes(c))) {
-      return new CgroupV2Driver({ root: unified.mountPoint, ...options });
+      return new CgroupV2Driver({ root: placeV2(unified.mountPoint).root, ...options });
     }
   }
   const v1Mounts: Record<string, string> = {};

@@ -1,0 +1,30 @@
+#!/bin/bash
+# In the v2 guest: installs deploy/systemd's units as a host would (runcell in /opt/runcell),
+# starts Redis, runcell-worker@1 and runcell-api, and checks that a job runs, that a job over
+# its memory limit is stopped, and that the worker's cgroups are under its own unit.
+set -euo pipefail
+fail() { echo "[units] FAILED: $*"; journalctl -b --no-pager -u runcell-api -u runcell-worker@1 | tail -40; exit 1; }
+install -m 0644 deploy/systemd/runcell-api.service deploy/systemd/runcell-worker@.service /etc/systemd/system/
+printf '%s\n' REDIS_URL=redis://127.0.0.1:6379 RUNCELL_HOST=127.0.0.1 RUNCELL_PORT=8080 RUNCELL_SLOTS=4 RUNCELL_CONCURRENCY=2 > /etc/default/runcell
+rm -f /etc/systemd/system/redis-server.service   # masked in the guest image (the tests start their own)
+systemctl daemon-reload
+systemctl start redis-server runcell-worker@1 runcell-api
+for i in $(seq 600); do curl -fs http://127.0.0.1:8080/readyz >/dev/null && break; sleep 1; done
+curl -fs http://127.0.0.1:8080/readyz >/dev/null || fail "the API is not ready after 600 s"
+post() { curl -fsS -X POST 'http://127.0.0.1:8080/v1/jobs?wait=600' -H 'Content-Type: application/json' -d "$1"; }
+ok=$(post '{"command": ["/bin/sh", "-c", "echo hello from $(id -u)"], "limits": {"wall_ms": 60000}}')
+echo "[units] job: $ok"
+echo "$ok" | grep -q '"status":"ok"' || fail "a job did not run"
+echo "$ok" | grep -q '"stdout":"hello from ' || fail "a job's output is missing"
+oom=$(post '{"command": ["/usr/bin/python3", "-c", "a = bytearray(256 * 1024 * 1024)"], "limits": {"memory_bytes": 67108864, "wall_ms": 60000}}')
+echo "[units] memory hog: $oom"
+echo "$oom" | grep -q '"status":"memory_limit"' || fail "a job over its memory limit was not stopped by it"
+unit=/sys/fs/cgroup/system.slice/runcell-worker@1.service
+pid=$(systemctl show -P MainPID runcell-worker@1)
+grep -qx "0::/system.slice/runcell-worker@1.service/runcell-supervisor" "/proc/$pid/cgroup" || fail "the worker is not in its supervisor leaf: $(cat /proc/$pid/cgroup)"
+[ -d "$unit/runcell" ] || fail "no runcell cgroup under $unit"
+[ -z "$(cat "$unit/cgroup.procs")" ] || fail "processes left in $unit itself"
+echo "[units] worker cgroups: $(cd "$unit" && find . -mindepth 1 -maxdepth 3 -type d | sort | tr '\n' ' ')"
+systemctl stop runcell-api runcell-worker@1
+[ ! -e "$unit" ] || [ -z "$(find "$unit" -mindepth 3 -maxdepth 3 -type d)" ] || fail "run cgroups left after the worker stopped"
+echo "[units] ok: runcell-api and runcell-worker@1 served jobs, limits held, cgroups under the worker's unit"
