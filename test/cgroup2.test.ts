@@ -55,6 +55,9 @@ describe('cgroup v2 driver', () => {
     writeFileSync(join(dir, 'pids.current'), '3\n');
     writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n');
     expect(run.stats()).toEqual({ cpuNs: 123_456_000, memoryPeakBytes: 5000, memoryCurrentBytes: 1000, pidsCurrent: 3, oomKills: 1 });
+    // pids.peak where the kernel has it.
+    writeFileSync(join(dir, 'pids.peak'), '7\n');
+    expect(run.stats()).toMatchObject({ pidsCurrent: 3, pidsPeak: 7 });
   });
 
   it('kills through cgroup.kill and removes the cgroup', async () => {
