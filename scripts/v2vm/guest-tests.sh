@@ -17,7 +17,7 @@ step "runcell doctor"
 check "runcell doctor" node bin/runcell.js doctor
 step "tests: $FILES"
 # Emulation is 10 to 50 times slower than the host: the per-test timeouts are raised (behaviour is asserted, not time).
-npx vitest run --reporter=default --reporter=json --outputFile="$report" \
+node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile="$report" \
   --testTimeout=900000 --hookTimeout=900000 $FILES || failed=1
 step "systemd units"
 check "systemd units serve jobs" bash scripts/v2vm/guest-units.sh

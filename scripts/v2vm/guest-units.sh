@@ -3,14 +3,29 @@
 # starts Redis, runcell-worker@1 and runcell-api, and checks that a job runs, that a job over
 # its memory limit is stopped, and that the worker's cgroups are under its own unit.
 set -euo pipefail
-fail() { echo "[units] FAILED: $*"; journalctl -b --no-pager -u runcell-api -u runcell-worker@1 | tail -40; exit 1; }
+fail() {
+  echo "[units] FAILED: $*"
+  systemctl list-jobs --no-pager | head -20
+  systemctl status --no-pager runcell-api runcell-worker@1 redis-server | head -40
+  journalctl -b --no-pager -o cat _SYSTEMD_UNIT=runcell-api.service + _SYSTEMD_UNIT=runcell-worker@1.service | tail -40 | cut -c1-1000
+  exit 1
+}
 install -m 0644 deploy/systemd/runcell-api.service deploy/systemd/runcell-worker@.service /etc/systemd/system/
 printf '%s\n' REDIS_URL=redis://127.0.0.1:6379 RUNCELL_HOST=127.0.0.1 RUNCELL_PORT=8080 RUNCELL_SLOTS=4 RUNCELL_CONCURRENCY=2 > /etc/default/runcell
 rm -f /etc/systemd/system/redis-server.service   # masked in the guest image (the tests start their own)
 systemctl daemon-reload
-systemctl start redis-server runcell-worker@1 runcell-api
-for i in $(seq 600); do curl -fs http://127.0.0.1:8080/readyz >/dev/null && break; sleep 1; done
-curl -fs http://127.0.0.1:8080/readyz >/dev/null || fail "the API is not ready after 600 s"
+# --no-block: the lane's own unit is still part of the boot transaction; the loop below waits.
+systemctl start --no-block redis-server runcell-worker@1 runcell-api
+start=$(date +%s)
+while ! curl -fs -m 10 http://127.0.0.1:8080/readyz >/dev/null; do
+  waited=$(( $(date +%s) - start ))
+  for u in runcell-api runcell-worker@1; do [ "$(systemctl is-active $u)" = failed ] && fail "$u failed"; done
+  [ "$waited" -lt 1200 ] || fail "the API is not ready after $waited s"
+  echo "[units] waiting for /readyz ($waited s); the last lines of their logs:"
+  journalctl -b --no-pager -o cat -n 6 _SYSTEMD_UNIT=runcell-api.service + _SYSTEMD_UNIT=runcell-worker@1.service | cut -c1-600
+  sleep 30
+done
+echo "[units] ready after $(( $(date +%s) - start )) s"
 post() { curl -fsS -X POST 'http://127.0.0.1:8080/v1/jobs?wait=600' -H 'Content-Type: application/json' -d "$1"; }
 ok=$(post '{"command": ["/bin/sh", "-c", "echo hello from $(id -u)"], "limits": {"wall_ms": 60000}}')
 echo "[units] job: $ok"
