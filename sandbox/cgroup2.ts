@@ -139,8 +139,9 @@ export class CgroupV2Driver implements CgroupDriver {
       } catch (error) {
         if (existsSync(join(dir, 'memory.swap.max'))) throw error;
       }
-      // The whole run dies on an OOM kill, not just the largest process: a job is all or nothing.
-      if (existsSync(join(dir, 'memory.oom.group'))) writeFileSync(join(dir, 'memory.oom.group'), '1');
+      // memory.oom.group stays 0: at 1 an OOM kill would also take the launcher (runcell-exec), which
+      // shares the run's cgroup to report the job's end, and the run would end as a sandbox_error
+      // instead of memory_limit (seen in the v2 lane). runcell kills the rest of the run itself.
       writeFileSync(join(dir, 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const quota = Math.max(1000, Math.round(limits.cpuQuota * CPU_PERIOD_US));

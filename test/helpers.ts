@@ -17,6 +17,8 @@ export const config = loadConfig();
  * the few assertions on how long something took are skipped; those on behaviour stay.
  */
 export const timingAsserted = process.env.RUNCELL_TEST_NO_TIMING !== '1';
+/** How much longer waits for something to happen may be there (a worker process's start-up takes a minute). */
+export const waitScale = timingAsserted ? 1 : 15;
 
 let shared: { sandbox: Sandbox; pool: SlotPool } | undefined;
 

@@ -6,6 +6,8 @@
 set -u
 export RUNCELL_DATA_DIR=/var/lib/runcell RUNCELL_CGROUP_PARENT=runcell RUNCELL_TEST_NO_TIMING=1 RUNCELL_V2_LANE=1
 export UV_THREADPOOL_SIZE=16
+# The guest console is a tty: vitest would redraw its progress; CI=1 keeps the plain log.
+export CI=1
 FILES=${V2_FILES:-test/cgroup2.test.ts test/cgroup2-kernel.test.ts test/limits.test.ts test/isolation.test.ts test/security/resources.test.ts test/cleanup.test.ts test/workers.test.ts}
 failed=0
 step() { echo "== [v2 lane] $* (uptime $(cut -d' ' -f1 /proc/uptime)s)"; }

@@ -26,7 +26,18 @@ while ! curl -fs -m 10 http://127.0.0.1:8080/readyz >/dev/null; do
   sleep 30
 done
 echo "[units] ready after $(( $(date +%s) - start )) s"
-post() { curl -fsS -X POST 'http://127.0.0.1:8080/v1/jobs?wait=600' -H 'Content-Type: application/json' -d "$1"; }
+# A job's answer once it has finished (?wait holds at most 60 s; emulation can take longer).
+post() {
+  local answer id
+  answer=$(curl -sS -X POST 'http://127.0.0.1:8080/v1/jobs?wait=60' -H 'Content-Type: application/json' -d "$1")
+  id=$(echo "$answer" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
+  for i in $(seq 20); do
+    echo "$answer" | grep -q '"status":"\(queued\|running\)"' || break
+    sleep 5
+    answer=$(curl -sS "http://127.0.0.1:8080/v1/jobs/$id")
+  done
+  echo "$answer"
+}
 ok=$(post '{"command": ["/bin/sh", "-c", "echo hello from $(id -u)"], "limits": {"wall_ms": 60000}}')
 echo "[units] job: $ok"
 echo "$ok" | grep -q '"status":"ok"' || fail "a job did not run"
