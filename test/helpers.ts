@@ -32,11 +32,11 @@ export function sandbox(): { sandbox: Sandbox; pool: SlotPool } {
 
 let installed: Record<string, string> | undefined;
 
-/** Runs a job as a worker would: refused when the installed rootfs lacks its language (`context` overrides). */
+/** Runs a job as a worker would (the limits table of RUNCELL_DEFAULT_* and RUNCELL_MAX_*): refused when the installed rootfs lacks its language (`context` overrides). */
 export async function job(request: JobRequest, context: Partial<JobContext> = {}): Promise<JobResult> {
   const { sandbox: box, pool } = sandbox();
   installed ??= readMarker(verifiedRootfs(config.dataDir, config.languages)).languages;
-  return pool.withSlot((slot) => runJob({ sandbox: box, slot, installed, ...context }, request));
+  return pool.withSlot((slot) => runJob({ sandbox: box, slot, installed, table: config.limits, ...context }, request));
 }
 
 /** Runs a shell script in the sandbox (/box writable). */

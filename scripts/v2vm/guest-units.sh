@@ -11,7 +11,8 @@ fail() {
   exit 1
 }
 install -m 0644 deploy/systemd/runcell-api.service deploy/systemd/runcell-worker@.service /etc/systemd/system/
-printf '%s\n' REDIS_URL=redis://127.0.0.1:6379 RUNCELL_HOST=127.0.0.1 RUNCELL_PORT=8080 RUNCELL_SLOTS=4 RUNCELL_CONCURRENCY=2 > /etc/default/runcell
+printf '%s\n' REDIS_URL=redis://127.0.0.1:6379 RUNCELL_HOST=127.0.0.1 RUNCELL_PORT=8080 RUNCELL_SLOTS=4 RUNCELL_CONCURRENCY=2 \
+  RUNCELL_DEFAULT_CPU_MS=30000 RUNCELL_DEFAULT_WALL_MS=90000 > /etc/default/runcell   # emulation: see guest-tests.sh
 rm -f /etc/systemd/system/redis-server.service   # masked in the guest image (the tests start their own)
 systemctl daemon-reload
 # --no-block: the lane's own unit is still part of the boot transaction; the loop below waits.
