@@ -46,9 +46,10 @@ echo "$ok" | grep -q '"stdout":"hello from ' || fail "a job's output is missing"
 oom=$(post '{"command": ["/usr/bin/python3", "-c", "a = bytearray(256 * 1024 * 1024)"], "limits": {"memory_bytes": 67108864, "wall_ms": 60000}}')
 echo "[units] memory hog: $oom"
 echo "$oom" | grep -q '"status":"memory_limit"' || fail "a job over its memory limit was not stopped by it"
-unit=/sys/fs/cgroup/system.slice/runcell-worker@1.service
+cgroup=$(systemctl show -P ControlGroup runcell-worker@1)   # /system.slice/system-runcell\x2dworker.slice/runcell-worker@1.service
+unit=/sys/fs/cgroup$cgroup
 pid=$(systemctl show -P MainPID runcell-worker@1)
-grep -qx "0::/system.slice/runcell-worker@1.service/runcell-supervisor" "/proc/$pid/cgroup" || fail "the worker is not in its supervisor leaf: $(cat /proc/$pid/cgroup)"
+grep -qxF "0::$cgroup/runcell-supervisor" "/proc/$pid/cgroup" || fail "the worker is not in its supervisor leaf: $(cat /proc/$pid/cgroup)"
 [ -d "$unit/runcell" ] || fail "no runcell cgroup under $unit"
 [ -z "$(cat "$unit/cgroup.procs")" ] || fail "processes left in $unit itself"
 echo "[units] worker cgroups: $(cd "$unit" && find . -mindepth 1 -maxdepth 3 -type d | sort | tr '\n' ' ')"
