@@ -140,8 +140,8 @@ export class CgroupV2Driver implements CgroupDriver {
         if (existsSync(join(dir, 'memory.swap.max'))) throw error;
       }
       // memory.oom.group stays 0: at 1 an OOM kill would also take the launcher (runcell-exec), which
-      // shares the run's cgroup to report the job's end, and the run would end as a sandbox_error
-      // instead of memory_limit (seen in the v2 lane). runcell kills the rest of the run itself.
+      // shares the run's cgroup to report the job's end (not yet tried in the v2 lane: it needs the
+      // launcher to exempt itself with oom_score_adj -1000 after its fork). runcell kills the rest itself.
       writeFileSync(join(dir, 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const quota = Math.max(1000, Math.round(limits.cpuQuota * CPU_PERIOD_US));
