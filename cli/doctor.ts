@@ -4,8 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { readMarker, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
+import { diagnoseV2 } from '../sandbox/cgroup2.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { compileSeccomp } from '../sandbox/seccomp.js';
@@ -13,6 +15,15 @@ import { SECCOMP_POLICIES } from '../sandbox/seccomp-policy.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob } from '../worker/job.js';
 import type { Config } from './config.js';
+
+function detectCgroupDriverVersion(config: Config): 1 | 2 | undefined {
+  try {
+    return detectCgroupDriver({ parentName: config.cgroupParent }).version;
+  } catch {
+    // No usable driver: the 'cgroups' check reports it, and the delegation check explains a v2 host's case.
+    return undefined;
+  }
+}
 
 interface Check {
   name: string;
@@ -40,6 +51,14 @@ function checks(config: Config): Check[] {
     },
     { name: 'unprivileged user namespaces', run: userNamespaces },
     { name: 'cgroups', run: () => cgroups(config) },
+    {
+      name: 'cgroup v2 delegation',
+      run: () => {
+        const facts = { mountinfo: readFileSync('/proc/self/mountinfo', 'utf8'), procSelfCgroup: readFileSync('/proc/self/cgroup', 'utf8'), kernel: release() };
+        if (detectCgroupDriverVersion(config) === 1) return { detail: 'not used (cgroup v1 host)' };
+        return diagnoseV2(facts) ?? { detail: 'not used' };
+      },
+    },
     { name: 'bubblewrap', run: bubblewrap },
     { name: 'libseccomp', run: libseccomp },
     { name: 'gcc (to build runcell-exec)', run: installed('/usr/bin/gcc', 'apt-get install gcc libc6-dev') },

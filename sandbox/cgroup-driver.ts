@@ -19,6 +19,8 @@ export interface CgroupStats {
   memoryPeakBytes: number;
   memoryCurrentBytes: number;
   pidsCurrent: number;
+  /** Most processes at once (cgroup v2 with pids.peak only). */
+  pidsPeak?: number;
   oomKills: number;
 }
 

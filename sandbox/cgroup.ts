@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CgroupV1Driver } from './cgroup1.js';
-import { CgroupV2Driver } from './cgroup2.js';
+import { CgroupV2Driver, placeV2 } from './cgroup2.js';
 import { V2_CONTROLLERS, type CgroupDriver, type CgroupOptions } from './cgroup-driver.js';
 
 export type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup-driver.js';
@@ -51,7 +51,7 @@ export function detectCgroupDriver(options: CgroupOptions = {}): CgroupDriver {
       /* unreadable: treat as no controllers */
     }
     if (V2_CONTROLLERS.every((c) => available.includes(c))) {
-      return new CgroupV2Driver({ root: unified.mountPoint, ...options });
+      return new CgroupV2Driver({ root: placeV2(unified.mountPoint).root, ...options });
     }
   }
   const v1Mounts: Record<string, string> = {};

@@ -1,12 +1,76 @@
 /**
  * cgroup v2 driver: one directory per run under <root>/<parent>, with the
- * memory, pids and cpu controllers enabled on the parent.
+ * memory, pids and cpu controllers enabled on the parent. <root> is the
+ * hierarchy's root, or the cgroup systemd delegated to runcell's unit
+ * (Delegate=yes), or the root of runcell's own cgroup namespace (a container).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup-driver.js';
 import { V2_CONTROLLERS, listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup-driver.js';
+import { getXattr } from './libc.js';
+
+/**
+ * Where a delegated cgroup's own processes go: v2 lets a cgroup that enables
+ * controllers for its children hold no process itself (but the root), so runcell
+ * moves them into this leaf beside its parent cgroup.
+ */
+export const SUPERVISOR_LEAF = 'runcell-supervisor';
+
+/** runcell's own cgroup v2 path ("0::/system.slice/x.service" -> "/system.slice/x.service"). */
+export function ownCgroup(procSelfCgroup = readFileSync('/proc/self/cgroup', 'utf8')): string {
+  const line = procSelfCgroup.split('\n').find((l) => l.startsWith('0::'));
+  return line ? line.slice(3).replace(/ \(deleted\)$/, '') || '/' : '/';
+}
+
+/** systemd marks the cgroup of a unit with Delegate=yes (v251+; user.delegate for user managers, v254+). */
+export function isDelegatedBySystemd(dir: string): boolean {
+  return ['trusted.delegate', 'user.delegate'].some((name) => getXattr(dir, name)?.toString() === '1');
+}
+
+export interface V2Placement {
+  /** The cgroup under which runcell makes its parent cgroup. */
+  root: string;
+  /** runcell's own cgroup ("/" at the host's root or in a container with its own cgroup namespace). */
+  own: string;
+  /** hierarchy-root: own is "/"; delegated: root is own's delegated unit cgroup; not-delegated: own is some cgroup nobody handed to runcell. */
+  kind: 'hierarchy-root' | 'delegated' | 'not-delegated';
+}
+
+/**
+ * Chooses the root of runcell's cgroups: the unit's cgroup when systemd delegated
+ * it (also seen from the supervisor leaf runcell moved into), else the mount
+ * point, as before (works for root on the host, but systemd does not know of it).
+ */
+export function placeV2(mountPoint: string, own = ownCgroup(), isDelegated = isDelegatedBySystemd): V2Placement {
+  const base = basename(own) === SUPERVISOR_LEAF ? dirname(own) : own;
+  if (base === '/') return { root: mountPoint, own, kind: 'hierarchy-root' };
+  if (isDelegated(join(mountPoint, base))) return { root: join(mountPoint, base), own, kind: 'delegated' };
+  return { root: mountPoint, own, kind: 'not-delegated' };
+}
+
+/**
+ * Moves every process of `dir` into its supervisor leaf (runcell itself, and in a
+ * unit or container whatever else runs there), so that `dir` may enable controllers.
+ */
+export function evacuate(dir: string): void {
+  const leaf = join(dir, SUPERVISOR_LEAF);
+  if (!existsSync(leaf)) mkdirSync(leaf);
+  for (let round = 0; round < 10; round++) {
+    const pids = parsePids(readFileSync(join(dir, 'cgroup.procs'), 'utf8'));
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        writeFileSync(join(leaf, 'cgroup.procs'), String(pid));
+      } catch (error) {
+        // ESRCH: it exited meanwhile; anything else is a real failure.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    }
+  }
+  throw new Error(`cannot move the processes of ${dir} into ${leaf}: they keep coming`);
+}
 
 export interface CgroupV2Options extends CgroupOptions {
   /** Mount point of the unified hierarchy (or a delegated subtree of it). Default /sys/fs/cgroup. */
@@ -50,7 +114,15 @@ export class CgroupV2Driver implements CgroupDriver {
       if (!existsSync(dir)) mkdirSync(dir);
       const file = join(dir, 'cgroup.subtree_control');
       const enabled = existsSync(file) ? readFileSync(file, 'utf8').trim().split(/\s+/) : [];
-      if (!V2_CONTROLLERS.every((c) => enabled.includes(c))) writeFileSync(file, enable);
+      if (V2_CONTROLLERS.every((c) => enabled.includes(c))) continue;
+      try {
+        writeFileSync(file, enable);
+      } catch (error) {
+        // EBUSY: processes in a delegated cgroup or a namespace's root (not the real root).
+        if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || dir !== this.root) throw error;
+        evacuate(dir);
+        writeFileSync(file, enable);
+      }
     }
   }
 
@@ -67,6 +139,9 @@ export class CgroupV2Driver implements CgroupDriver {
       } catch (error) {
         if (existsSync(join(dir, 'memory.swap.max'))) throw error;
       }
+      // memory.oom.group stays 0: at 1 an OOM kill would also take the launcher (runcell-exec), which
+      // shares the run's cgroup to report the job's end (not yet tried in the v2 lane: it needs the
+      // launcher to exempt itself with oom_score_adj -1000 after its fork). runcell kills the rest itself.
       writeFileSync(join(dir, 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const quota = Math.max(1000, Math.round(limits.cpuQuota * CPU_PERIOD_US));
@@ -120,6 +195,8 @@ export class CgroupV2Run implements RunCgroup {
       memoryPeakBytes: existsSync(join(this.dir, 'memory.peak')) ? Number(this.read('memory.peak')) : current,
       memoryCurrentBytes: current,
       pidsCurrent: Number(this.read('pids.current')),
+      // pids.peak: recent kernels (Debian 12's 6.1 has it), absent on older ones.
+      ...(existsSync(join(this.dir, 'pids.peak')) ? { pidsPeak: Number(this.read('pids.peak')) } : {}),
       oomKills: parseKeyValues(this.read('memory.events')).oom_kill ?? 0,
     };
   }
@@ -163,4 +240,59 @@ export class CgroupV2Run implements RunCgroup {
     if (!(await waitUntil(() => tryRmdir(this.dir), 2000))) throw new Error(`cannot remove cgroup ${this.dir}`);
     this.destroyed = true;
   }
+}
+
+export interface V2HostFacts {
+  /** /proc/self/mountinfo */
+  mountinfo: string;
+  /** /proc/self/cgroup */
+  procSelfCgroup: string;
+  /** os.release() */
+  kernel: string;
+  isDelegated?: (dir: string) => boolean;
+}
+
+const CONTAINER_FIX =
+  'in a container, give it its own cgroup namespace with a writable cgroup2 mount (podman run --cgroupns=private, the default on cgroup v2; ' +
+  'docker run --cgroupns=private) on a host whose runtime delegates the controllers (docs/deploy.md); on a systemd host, run runcell as ' +
+  'deploy/systemd/runcell-worker@.service (Delegate=yes)';
+
+/**
+ * What `runcell doctor` says of a cgroup v2 host: a problem with its fix when
+ * runcell cannot make its cgroups there (a read-only hierarchy, controllers not
+ * delegated to it), else where it makes them, with recommendations.
+ * Undefined when runcell does not use cgroup v2 here.
+ */
+export function diagnoseV2(facts: V2HostFacts): { problem?: string; detail?: string } | undefined {
+  const mount = facts.mountinfo
+    .split('\n')
+    .map((line) => line.split(' - '))
+    .filter(([, right]) => right?.startsWith('cgroup2 '))
+    .map(([left, right]) => ({ fields: left.split(' '), superOptions: right.split(' ')[2]?.split(',') ?? [] }))[0];
+  if (!mount) return undefined;
+  const mountPoint = mount.fields[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  const placement = placeV2(mountPoint, ownCgroup(facts.procSelfCgroup), facts.isDelegated);
+  const where = placement.own === '/' ? 'the root of its cgroup namespace' : `cgroup ${placement.own}`;
+  if ((mount.fields[5] ?? '').split(',').includes('ro')) {
+    return { problem: `${mountPoint} is read-only to runcell (it is in ${where}, with no cgroup of its own to write): ${CONTAINER_FIX}` };
+  }
+  let controllers: string[] = [];
+  try {
+    controllers = readFileSync(join(placement.root, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+  } catch {
+    return { problem: `cannot read ${join(placement.root, 'cgroup.controllers')}: ${CONTAINER_FIX}` };
+  }
+  const missing = V2_CONTROLLERS.filter((c) => !controllers.includes(c));
+  if (missing.length > 0) {
+    return { problem: `the ${missing.join(', ')} controller(s) are not delegated to ${placement.root} (runcell is in ${where}): ${CONTAINER_FIX}` };
+  }
+  const notes = [`runcell's cgroups go under ${placement.root}`];
+  if (placement.kind === 'not-delegated') {
+    notes.push(`runcell is in ${placement.own}, which systemd did not delegate to it: it works as root, beside systemd's slices; run it as runcell-worker@.service (Delegate=yes) so that systemd knows`);
+  }
+  const [major, minor] = facts.kernel.split('.').map(Number);
+  if ((major > 6 || (major === 6 && minor >= 0)) && !mount.superOptions.includes('favordynmods')) {
+    notes.push(`recommended: mount -o remount,favordynmods ${mountPoint} (moving each run's launcher into its cgroup then skips a wait for the kernel's cgroup lock, at a small cost to fork and exit)`);
+  }
+  return { detail: notes.join('; ') };
 }

@@ -36,6 +36,7 @@ interface Libc {
   fdopendir(fd: number): unknown;
   readdir64(dir: unknown): unknown;
   closedir(dir: unknown): number;
+  getxattr(path: string, name: string, value: Buffer | null, size: number): number;
   /** struct dirent64, to decode what readdir64 returns. */
   dirent: ReturnType<typeof koffi.struct>;
 }
@@ -82,6 +83,7 @@ export function loadLibc(): Libc {
     fdopendir: lib.func('void *fdopendir(int fd)'),
     readdir64: lib.func('void *readdir64(void *dirp)'),
     closedir: lib.func('int closedir(void *dirp)'),
+    getxattr: lib.func('long getxattr(const char *path, const char *name, void *value, size_t size)'),
     dirent: koffi.struct('runcell_dirent64', {
       d_ino: 'uint64',
       d_off: 'int64',
@@ -214,4 +216,11 @@ export function reap(pid: number): ExitStatus | undefined {
   const raw = status[0];
   const signal = raw & 0x7f;
   return signal === 0 ? { code: (raw >> 8) & 0xff, signal: null } : { code: null, signal };
+}
+
+/** The value of extended attribute `name` of `path` (following links), undefined when it has none. */
+export function getXattr(path: string, name: string): Buffer | undefined {
+  const value = Buffer.alloc(256);
+  const length = loadLibc().getxattr(path, name, value, value.length);
+  return length < 0 ? undefined : value.subarray(0, length);
 }

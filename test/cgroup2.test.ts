@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CgroupV2Driver } from '../sandbox/cgroup2.js';
+import { CgroupV2Driver, diagnoseV2, ownCgroup, placeV2, SUPERVISOR_LEAF } from '../sandbox/cgroup2.js';
 
 let root: string;
 
@@ -55,6 +55,9 @@ describe('cgroup v2 driver', () => {
     writeFileSync(join(dir, 'pids.current'), '3\n');
     writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n');
     expect(run.stats()).toEqual({ cpuNs: 123_456_000, memoryPeakBytes: 5000, memoryCurrentBytes: 1000, pidsCurrent: 3, oomKills: 1 });
+    // pids.peak where the kernel has it.
+    writeFileSync(join(dir, 'pids.peak'), '7\n');
+    expect(run.stats()).toMatchObject({ pidsCurrent: 3, pidsPeak: 7 });
   });
 
   it('kills through cgroup.kill and removes the cgroup', async () => {
@@ -94,5 +97,62 @@ describe('cgroup v2 driver', () => {
     expect(readFileSync(join(dir, 'cgroup.kill'), 'utf8')).toBe('');
     // Frozen for the kill, thawed after.
     expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8')).toBe('0');
+  });
+});
+
+describe('where runcell puts its cgroups on a v2 host', () => {
+  const delegated = (dirs: string[]) => (dir: string) => dirs.includes(dir);
+
+  it('reads its own cgroup from /proc/self/cgroup', () => {
+    expect(ownCgroup('0::/system.slice/runcell-worker@1.service\n')).toBe('/system.slice/runcell-worker@1.service');
+    expect(ownCgroup('12:pids:/x\n0::/\n')).toBe('/');
+    expect(ownCgroup('4:memory:/x\n')).toBe('/');
+  });
+
+  it('uses the unit cgroup systemd delegated, also once runcell moved into its supervisor leaf', () => {
+    const unit = '/system.slice/runcell-worker@1.service';
+    const isDelegated = delegated([join(root, unit)]);
+    expect(placeV2(root, unit, isDelegated)).toEqual({ root: join(root, unit), own: unit, kind: 'delegated' });
+    expect(placeV2(root, `${unit}/${SUPERVISOR_LEAF}`, isDelegated).root).toBe(join(root, unit));
+  });
+
+  it('uses the hierarchy root at "/" (the host, or a container with its own cgroup namespace), and when not delegated', () => {
+    expect(placeV2(root, '/', delegated([]))).toEqual({ root, own: '/', kind: 'hierarchy-root' });
+    expect(placeV2(root, '/user.slice/session-1.scope', delegated([])).kind).toBe('not-delegated');
+  });
+});
+
+describe('doctor on a cgroup v2 host', () => {
+  const mountinfo = (options: string, superOptions = 'rw,nsdelegate,memory_recursiveprot') =>
+    `25 30 0:22 / /proc rw,nosuid - proc proc rw\n31 25 0:26 / ${root} ${options} shared:9 - cgroup2 cgroup2 ${superOptions}\n`;
+
+  it('explains a container that shares the host\'s cgroup namespace: a read-only hierarchy, with the fix', () => {
+    const verdict = diagnoseV2({ mountinfo: mountinfo('ro,nosuid,nodev,noexec'), procSelfCgroup: '0::/system.slice/docker-abc.scope\n', kernel: '6.1.0-28-amd64', isDelegated: () => false });
+    expect(verdict?.problem).toMatch(/read-only to runcell \(it is in cgroup \/system.slice\/docker-abc.scope/);
+    expect(verdict?.problem).toMatch(/--cgroupns=private/);
+    expect(verdict?.problem).toMatch(/Delegate=yes/);
+  });
+
+  it('explains controllers not delegated to runcell\'s cgroup, with the fix', () => {
+    writeFileSync(join(root, 'cgroup.controllers'), 'cpu io\n');
+    const verdict = diagnoseV2({ mountinfo: mountinfo('rw,nosuid'), procSelfCgroup: '0::/\n', kernel: '6.1.0', isDelegated: () => false });
+    expect(verdict?.problem).toBe(
+      `the memory, pids controller(s) are not delegated to ${root} (runcell is in the root of its cgroup namespace): ` + verdict?.problem?.split('namespace): ')[1],
+    );
+    expect(verdict?.problem).toMatch(/podman run --cgroupns=private/);
+  });
+
+  it('recommends favordynmods on Linux 6.0 and later where the mount lacks it, and says when systemd did not delegate', () => {
+    const facts = { procSelfCgroup: '0::/user.slice/session-1.scope\n', isDelegated: () => false };
+    const recent = diagnoseV2({ ...facts, mountinfo: mountinfo('rw'), kernel: '6.1.0-28-amd64' });
+    expect(recent?.problem).toBeUndefined();
+    expect(recent?.detail).toMatch(/mount -o remount,favordynmods/);
+    expect(recent?.detail).toMatch(/did not delegate/);
+    expect(diagnoseV2({ ...facts, mountinfo: mountinfo('rw'), kernel: '5.15.0' })?.detail).not.toMatch(/favordynmods/);
+    expect(diagnoseV2({ ...facts, mountinfo: mountinfo('rw', 'rw,nsdelegate,favordynmods'), kernel: '6.8.0' })?.detail).not.toMatch(/favordynmods/);
+  });
+
+  it('has nothing to say without a cgroup2 mount', () => {
+    expect(diagnoseV2({ mountinfo: '25 30 0:22 / /proc rw - proc proc rw\n', procSelfCgroup: '0::/\n', kernel: '6.1.0' })).toBeUndefined();
   });
 });

@@ -6,10 +6,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { config, job, MiB, sandbox } from './helpers.js';
+import { config, job, MiB, sandbox, timingAsserted } from './helpers.js';
 import type { JobRequest } from '../worker/job.js';
 
-const shell = (script: string, limits = {}): JobRequest => ({ command: ['/bin/sh', '-c', script], limits });
+const shell = (script: string, limits = {}): JobRequest => ({ command: ['/bin/sh', '-c', script], limits: slower(limits) });
+
+/**
+ * Under emulation (RUNCELL_TEST_NO_TIMING=1) a sandbox's own start-up takes more than 100 ms of
+ * CPU and wall time, and would be killed before the program starts: the time limits grow 20-fold.
+ */
+function slower(limits: { cpu_ms?: number; wall_ms?: number }): { cpu_ms?: number; wall_ms?: number } {
+  if (timingAsserted) return limits;
+  const scaled = { ...limits };
+  if (scaled.cpu_ms !== undefined) scaled.cpu_ms *= 20;
+  if (scaled.wall_ms !== undefined) scaled.wall_ms *= 20;
+  return scaled;
+}
 
 const MIX: JobRequest[] = [
   shell('echo ok'),

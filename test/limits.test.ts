@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { THREAD_STACK_OBJECT_PATH } from '../rootfs/languages.js';
 import { THREAD_STACK_OBJECT } from '../sandbox/helper.js';
 import { HELPER_DIR } from '../sandbox/mount.js';
-import { c, MiB, python, sh } from './helpers.js';
+import { c, MiB, python, sh, timingAsserted } from './helpers.js';
 
 describe('run statuses', () => {
   it('ok', async () => {
@@ -17,7 +17,7 @@ describe('run statuses', () => {
     const result = await sh('while :; do :; done', { cpu_ms: 500, wall_ms: 10_000 });
     expect(result.status).toBe('time_limit');
     expect(result.cpu_ms).toBeGreaterThanOrEqual(500);
-    expect(result.cpu_ms).toBeLessThan(700);
+    if (timingAsserted) expect(result.cpu_ms).toBeLessThan(700);
     expect(result.message).toMatch(/CPU time limit of 500 ms/);
   });
 
@@ -32,8 +32,10 @@ describe('run statuses', () => {
     const result = await sh('sleep 30', { wall_ms: 400 });
     expect(result.status).toBe('wall_time_limit');
     expect(result.wall_ms).toBeGreaterThanOrEqual(400);
-    expect(result.wall_ms).toBeLessThan(3000);
-    expect(result.cpu_ms).toBeLessThan(100);
+    if (timingAsserted) {
+      expect(result.wall_ms).toBeLessThan(3000);
+      expect(result.cpu_ms).toBeLessThan(100);
+    }
   });
 
   it('a job that stops itself with SIGSTOP still ends at the wall limit', async () => {

@@ -17,7 +17,7 @@ import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import { RuncellWorker, type RuncellWorkerOptions } from '../worker/worker.js';
-import { config, sandbox } from './helpers.js';
+import { config, sandbox, waitScale } from './helpers.js';
 
 export const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 
@@ -123,7 +123,7 @@ export function spawnWorker(redisUrl: string, env: Record<string, string> = {}):
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs * waitScale;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -4,7 +4,7 @@
  * is the same at any size.
  */
 import { expect } from 'vitest';
-import { MiB } from '../../helpers.js';
+import { MiB, timingAsserted } from '../../helpers.js';
 import { C_PRELUDE, probeLines, PY_PRELUDE, type ProgramAttack } from '../attack.js';
 
 /** A run stopped by the CPU limit, with cpu_ms near it (poll interval, kill latency, several threads). */
@@ -12,7 +12,7 @@ function cpuLimited(limit: number) {
   return (run: { status: string; cpu_ms: number; message: string | null }) => {
     expect(run.status).toBe('time_limit');
     expect(run.cpu_ms).toBeGreaterThanOrEqual(limit);
-    expect(run.cpu_ms).toBeLessThan(limit * 1.5 + 250);
+    if (timingAsserted) expect(run.cpu_ms).toBeLessThan(limit * 1.5 + 250);
     expect(run.message).toMatch(new RegExp(`CPU time limit of ${limit} ms`));
   };
 }
@@ -21,7 +21,7 @@ function wallLimited(limit: number) {
   return (run: { status: string; wall_ms: number; cpu_ms: number }) => {
     expect(run.status).toBe('wall_time_limit');
     expect(run.wall_ms).toBeGreaterThanOrEqual(limit);
-    expect(run.wall_ms).toBeLessThan(limit + 3000);
+    if (timingAsserted) expect(run.wall_ms).toBeLessThan(limit + 3000);
   };
 }
 
@@ -39,7 +39,7 @@ function compileContained(wallLimit: number) {
     expect(result.compile).toBeDefined();
     expect(result.compile!.status).not.toBe('ok');
     expect(result.compile!.status).not.toBe('sandbox_error');
-    expect(result.compile!.wall_ms).toBeLessThan(wallLimit + 3000);
+    if (timingAsserted) expect(result.compile!.wall_ms).toBeLessThan(wallLimit + 3000);
     expect(result.run).toBeNull();
   };
 }
@@ -96,7 +96,7 @@ int main(void) { for (int s = 1; s < 32; s++) signal(s, SIG_IGN); volatile unsig
     limits: { wall_ms: 500 },
     expect: (run) => {
       wallLimited(500)(run);
-      expect(run.cpu_ms).toBeLessThan(100);
+      if (timingAsserted) expect(run.cpu_ms).toBeLessThan(100);
     },
   },
   {
