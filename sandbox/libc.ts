@@ -30,6 +30,7 @@ interface Libc {
   attrSetSigDefault(attr: Buffer, set: Buffer): number;
   sigemptyset(set: Buffer): number;
   sigfillset(set: Buffer): number;
+  sigaddset(set: Buffer, signum: number): number;
   waitpid(pid: number, status: number[], options: number): number;
   syscall(nr: number, ...typedArgs: unknown[]): number;
   mkdirat(dirFd: number, name: Buffer, mode: number): number;
@@ -77,6 +78,7 @@ export function loadLibc(): Libc {
     attrSetSigDefault: lib.func('int posix_spawnattr_setsigdefault(void *attr, void *set)'),
     sigemptyset: lib.func('int sigemptyset(void *set)'),
     sigfillset: lib.func('int sigfillset(void *set)'),
+    sigaddset: lib.func('int sigaddset(void *set, int signum)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
     syscall: lib.func('long syscall(long number, ...)'),
     mkdirat: lib.func('int mkdirat(int dirfd, const uint8_t *pathname, uint32_t mode)'),
@@ -163,13 +165,16 @@ function check(rc: number, what: string): void {
 
 /**
  * Starts `path` with exactly `fds` as its fds 0..n-1 (nothing else open),
- * no environment, every signal at its default and none blocked, in `cwd`,
- * in a new session.
+ * no environment, every signal at its default and none blocked but `held`, in
+ * `cwd`, in a new session. `held`: glibc's child takes its new session only
+ * after the clone, so a signal sent to runcell's process group in between
+ * (Ctrl-C, systemd's stop) reaches it; blocked, it stays pending across exec for
+ * the program to discard (runcell-exec does) instead of killing it unseen.
  * glibc's posix_spawn uses clone(CLONE_VM | CLONE_VFORK): it does not copy
  * this process's page tables, as Node's fork-based spawn does, which costs
  * milliseconds in a large process. Returns the pid; reap it with reap().
  */
-export async function spawnWithFds(path: string, argv: string[], fds: number[], cwd = '/'): Promise<number> {
+export async function spawnWithFds(path: string, argv: string[], fds: number[], options: { cwd?: string; held?: number[] } = {}): Promise<number> {
   const c = loadLibc();
   // Park the sources above the targets, so that one dup2 cannot clobber the source of the next.
   const parked = fds.map((fd) => {
@@ -186,9 +191,10 @@ export async function spawnWithFds(path: string, argv: string[], fds: number[], 
   try {
     parked.forEach((fd, target) => check(c.actionsDup2(actions, fd, target), 'posix_spawn_file_actions_adddup2'));
     check(c.actionsCloseFrom(actions, fds.length), 'posix_spawn_file_actions_addclosefrom_np');
-    check(c.actionsChdir(actions, cwd), 'posix_spawn_file_actions_addchdir_np');
+    check(c.actionsChdir(actions, options.cwd ?? '/'), 'posix_spawn_file_actions_addchdir_np');
     c.sigemptyset(none);
     c.sigfillset(all);
+    for (const signal of options.held ?? []) if (c.sigaddset(none, signal) !== 0) throw new Error(`sigaddset(${signal}) failed`);
     check(c.attrSetSigMask(attr, none), 'posix_spawnattr_setsigmask');
     check(c.attrSetSigDefault(attr, all), 'posix_spawnattr_setsigdefault');
     check(c.attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID), 'posix_spawnattr_setflags');

@@ -7,7 +7,11 @@ import { closeSync, fchownSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { signalName } from './signals.js';
+import { constants } from 'node:os';
 import { pipe, reap, spawnWithFds, type ExitStatus } from './libc.js';
+
+/** The signals a terminal or systemd sends a whole process group to stop it: runcell's runs are not theirs. */
+const GROUP_STOP_SIGNALS = [constants.signals.SIGHUP, constants.signals.SIGINT, constants.signals.SIGQUIT, constants.signals.SIGTERM];
 
 export interface LaunchOptions {
   helperPath: string;
@@ -135,6 +139,8 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
       [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
+      // A stop signal to runcell's group while the launcher is being spawned must not kill it (runcell-exec discards it).
+      { held: GROUP_STOP_SIGNALS },
     );
     return { pid, reads };
   } catch (error) {

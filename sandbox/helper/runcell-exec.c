@@ -149,7 +149,24 @@ static void make_view(const struct view *v) {
   close(dir);
 }
 
+/* runcell spawns the launcher with these blocked: one sent to runcell's process group (Ctrl-C, systemd's
+ * stop) before the spawn made this process a session of its own is pending here. Ignoring a signal
+ * discards it even while pending; then back to the default, unblocked: no group signal reaches this
+ * session any more, and the run is runcell's to finish or hand back. */
+static void discard_group_signals(void) {
+  static const int group_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+  sigset_t set;
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof group_signals / sizeof *group_signals; i++) {
+    signal(group_signals[i], SIG_IGN);
+    signal(group_signals[i], SIG_DFL);
+    sigaddset(&set, group_signals[i]);
+  }
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static int launch(int argc, char **argv) {
+  discard_group_signals();
   if (argc < 6) {
     dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
     return FAIL_CODE;
