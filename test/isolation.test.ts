@@ -10,7 +10,7 @@ import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../sandbox/cgroup-driver.js';
 import { loadLibc } from '../sandbox/libc.js';
-import { c, config, job, pidsInRunCgroups, sandbox, sh } from './helpers.js';
+import { c, config, job, pidsInRunCgroups, sandbox, sh, waitScale } from './helpers.js';
 import { startApi, waitFor, type TestApi } from './service-helpers.js';
 
 describe('isolation', () => {
@@ -30,12 +30,13 @@ describe('isolation', () => {
   });
 
   it('runs as an unprivileged slot uid on the host', async () => {
-    const running = sh('sleep 3', { wall_ms: 10_000 });
+    // Long enough to be seen running, also where a sandbox takes seconds to start (emulation: waitScale).
+    const running = sh(`sleep ${3 * waitScale}`, { wall_ms: 10_000 * waitScale });
     let pids: number[] = [];
     await waitUntil(() => {
       pids = sandbox().sandbox.cgroups.list().length === 1 ? pidsInRunCgroups() : [];
       return pids.length >= 3;
-    }, 5000);
+    }, 5000 * waitScale);
     const uids = pids.map((pid) => {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       return /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)!.slice(1).map(Number);

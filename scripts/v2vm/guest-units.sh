@@ -20,7 +20,11 @@ systemctl start --no-block redis-server runcell-worker@1 runcell-api
 start=$(date +%s)
 while ! curl -fs -m 10 http://127.0.0.1:8080/readyz >/dev/null; do
   waited=$(( $(date +%s) - start ))
-  for u in runcell-api runcell-worker@1; do [ "$(systemctl is-active $u)" = failed ] && fail "$u failed"; done
+  for u in runcell-api runcell-worker@1; do
+    [ "$(systemctl is-active $u)" = failed ] && fail "$u failed"
+    # Restart=on-failure hides a unit that cannot start: after a few restarts, say so instead of waiting.
+    [ "$(systemctl show -p NRestarts --value $u)" -ge 3 ] && fail "$u keeps failing (restarted $(systemctl show -p NRestarts --value $u) times)"
+  done
   [ "$waited" -lt 1200 ] || fail "the API is not ready after $waited s"
   echo "[units] waiting for /readyz ($waited s); the last lines of their logs:"
   journalctl -b --no-pager -o cat -n 6 _SYSTEMD_UNIT=runcell-api.service + _SYSTEMD_UNIT=runcell-worker@1.service | cut -c1-600
