@@ -15,7 +15,6 @@
  * 3. In process, no I/O: the translation functions alone, per call (µs).
  * Prints medians; the goal (issue 15) is under 1 ms per request.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +28,7 @@ import { executeResponse, translateExecute } from '../api/piston/execute.js';
 import type { JobRecord } from '../contract/job-record.js';
 import { loadConfig } from '../cli/config.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import { startProcess, stopProcess } from './processes.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,6 @@ const REQUESTS = Number(values.requests);
 const JOBS = Number(values.jobs);
 const ROUNDS = Number(values.rounds);
 const CALLS = Number(values.calls);
-const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 
 const SOURCE = 'print("hello")';
 const V1 = { language: 'python3', files: [{ path: 'script.py', content: SOURCE }], limits: { cpu_ms: 6000, wall_ms: 10_000 } };
@@ -53,27 +52,6 @@ const V1_AS_PISTON = { language: 'python3', files: [{ path: 'main.py', content: 
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
-
-async function startProcess(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`runcell ${args[0]} exited with ${code}`)));
-  });
-  return { child, url };
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function post(url: string, body: unknown, expected: number): Promise<any> {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -13,7 +13,7 @@
  *    queue) on a fresh Redis; K clients submit as fast as they can for N
  *    seconds. Prints accepted submissions/s.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,6 +25,7 @@ import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob } from '../worker/job.js';
+import { startProcess, stopProcess } from './processes.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,32 +41,10 @@ const CONCURRENCY = Number(values.concurrency);
 const CLIENTS = Number(values.clients ?? 2 * CONCURRENCY);
 const ROUNDS = Number(values.rounds);
 const INGEST_CLIENTS = Number(values['ingest-clients']);
-const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 const TRIVIAL = JSON.stringify({ command: ['/bin/true'] });
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
-
-async function startProcess(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, RUNCELL_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`runcell ${args[0]} exited with ${code}`)));
-  });
-  return { child, url };
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 /** Runs `once` in `clients` loops for SECONDS; answers latencies and completions/s. */

@@ -5,29 +5,14 @@
  */
 import piston from 'piston-client';
 import { describe, expect, it } from 'vitest';
+import type { PistonResponse } from '../api/piston/execute.js';
 import { http, serviceFixture } from './service-helpers.js';
 
 const service = serviceFixture();
 const client = () => piston({ server: service.api.url });
 
-interface Stage {
-  stdout: string;
-  stderr: string;
-  output: string;
-  code: number | null;
-  signal: string | null;
-  message: string | null;
-  status: string | null;
-  cpu_time: number;
-  wall_time: number;
-  memory: number;
-}
-interface Execution {
-  language: string;
-  version: string;
-  compile?: Stage;
-  run: Stage;
-}
+/** What the client hands back: the server's response, as api/piston/execute.ts describes it. */
+type Execution = PistonResponse;
 
 describe('Piston v2 through piston-client', { timeout: 120_000 }, () => {
   it('lists the runtimes with versions, aliases and runtime names', async () => {
