@@ -48,8 +48,14 @@ async function startServe(): Promise<Serve> {
 async function stopByGroup(serve: Serve, signals: NodeJS.Signals[]): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
   const exited = new Promise<number | null>((resolve) => serve.child.once('exit', (code) => resolve(code)));
-  for (const signal of signals) {
-    process.kill(-serve.child.pid!, signal);
+  for (const [index, signal] of signals.entries()) {
+    try {
+      process.kill(-serve.child.pid!, signal);
+    } catch (error) {
+      // An idle serve can be gone, group and all, before the next signal of the sequence: nothing left to signal.
+      if (index === 0 || (error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      break;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const timeout = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), EXIT_WITHIN_MS));
