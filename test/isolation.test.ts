@@ -31,7 +31,7 @@ describe('isolation', () => {
 
   it('runs as an unprivileged slot uid on the host', async () => {
     // Long enough to be seen running, also where a sandbox takes seconds to start (emulation: waitScale).
-    const running = sh(`sleep ${3 * waitScale}`, { wall_ms: 10_000 * waitScale });
+    const running = sh(`sleep ${3 * waitScale}`, { wall_ms: Math.min(10_000 * waitScale, 120_000) });
     let pids: number[] = [];
     await waitUntil(() => {
       pids = sandbox().sandbox.cgroups.list().length === 1 ? pidsInRunCgroups() : [];
