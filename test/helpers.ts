@@ -70,7 +70,8 @@ export const MiB = 1024 * 1024;
  * kernel reports them in /proc/<pid>/cgroup: independent of the cgroup driver.
  */
 export function pidsInRunCgroups(): number[] {
-  const marker = `:/${config.cgroupParent}/`;
+  // Anywhere in the path: under a systemd unit with Delegate=yes (cgroup v2) runcell's parent is below the unit's cgroup.
+  const marker = `/${config.cgroupParent}/slot-`;
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
