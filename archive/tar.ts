@@ -36,7 +36,7 @@ function plumb(source: ArchiveSource, gzipped: boolean): { extract: tar.Extract;
   return { extract, input, compressed: () => compressedBytes };
 }
 
-function kindOf(header: tar.Headers, raw: string, limits: ArchiveLimits): EntryKind {
+function kindOf(header: tar.Header, raw: string, limits: ArchiveLimits): EntryKind {
   const kind = header.type ? TAR_KINDS[header.type] : undefined;
   if (!kind) throw new ArchiveError('forbidden_type', `a ${header.type ?? 'typeless'} entry is not a file, directory or symlink`, raw);
   if (kind === 'symlink' && !limits.allowSymlinks) throw new ArchiveError('forbidden_type', 'symlinks are not admitted here', raw);

@@ -69,7 +69,7 @@ export function craftZip(items: ZipItem[]): Buffer {
 
 export interface TarItem {
   name: string;
-  type?: tar.Headers['type'];
+  type?: tar.Header['type'];
   data?: Buffer | string;
   linkname?: string;
   mode?: number;
@@ -79,7 +79,7 @@ export async function craftTar(items: TarItem[], gzip = false): Promise<Buffer> 
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const collected = new Promise<void>((resolve, reject) => {
-    pack.on('data', (chunk: Buffer) => chunks.push(chunk));
+    pack.on('data', (chunk) => chunks.push(chunk as Buffer));
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
@@ -89,7 +89,7 @@ export async function craftTar(items: TarItem[], gzip = false): Promise<Buffer> 
     await new Promise<void>((resolve, reject) => {
       const header = { name: item.name, type, mode: item.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: item.linkname };
       if (data) pack.entry(header, data, (error) => (error ? reject(error) : resolve()));
-      else pack.entry(header, (error) => (error ? reject(error) : resolve())).end();
+      else pack.entry(header, (error) => (error ? reject(error) : resolve())).end(Buffer.alloc(0));
     });
   }
   pack.finalize();
