@@ -8,6 +8,7 @@ import { QueueFullError, type JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, invalid, toApiError } from './errors.js';
+import { streamLog } from './log.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -135,6 +136,11 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
   router.get('/v1/jobs/:id/events', needsQueue, async (req, res) => {
     await findJob(req.params.id as string);
     await streamEvents(queue, req, res);
+  });
+
+  router.get('/v1/jobs/:id/log', needsQueue, async (req, res) => {
+    await findJob(req.params.id as string);
+    await streamLog(queue, req, res);
   });
   return router;
 }

@@ -104,11 +104,23 @@ function jobPaths() {
     },
     '/v1/jobs/{id}/events': {
       get: {
-        summary: 'Server-Sent Events of a job: queued, started, compile_finished, run_finished, test_finished, completed | cancelled | failed; past events are replayed first',
+        summary: 'Server-Sent Events of a job: queued, started, output (live stdout and stderr), compile_finished, run_finished, step_finished, test_finished, completed | cancelled | failed; past events are replayed first',
         parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
         responses: {
           '200': { description: 'an event stream; each data line is an Event (an `error` event carries an Error)', content: { 'text/event-stream': { schema: ref('Event') } } },
           '404': error('no such job'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/log': {
+      get: {
+        summary: "The job's live output (its output events) as plain text, stdout and stderr interleaved; follow=1 keeps the response open until the job ends",
+        parameters: [idParam, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['1', '0', 'true', 'false'] } }],
+        responses: {
+          '200': { description: 'the output so far (or, with follow=1, until the job ends)', content: { 'text/plain': { schema: { type: 'string' } } } },
+          '404': error('no such job'),
+          '422': error('follow is not 1 or 0'),
           ...common,
         },
       },

@@ -30,6 +30,8 @@ export interface LaunchOptions {
   /** Cap per stream; the first byte past it calls onOutputLimit. */
   outputBytes: number;
   onOutputLimit: () => void;
+  /** Called with each piece of output as it arrives, only the bytes kept within `outputBytes`. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** What runcell-exec init reported about the job's main process. */
@@ -75,6 +77,11 @@ export class BoundedBuffer {
     this.length = this.cap;
     this.truncated = true;
     return true;
+  }
+
+  /** Bytes kept so far. */
+  get size(): number {
+    return this.length;
   }
 
   toBuffer(): Buffer {
@@ -155,10 +162,14 @@ function readOutput(reads: Spawned['reads'], options: LaunchOptions) {
   const streams = [reads.stdout, reads.stderr].map((fd) => new Socket({ fd, readable: true, writable: false }));
   const status = new Socket({ fd: reads.status, readable: true, writable: false });
   const [stdout, stderr] = [new BoundedBuffer(options.outputBytes), new BoundedBuffer(options.outputBytes)];
-  streams[0].on('data', (chunk: Buffer) => keep(stdout, chunk));
-  streams[1].on('data', (chunk: Buffer) => keep(stderr, chunk));
-  function keep(into: BoundedBuffer, chunk: Buffer): void {
-    if (!into.truncated && into.push(chunk)) options.onOutputLimit();
+  streams[0].on('data', (chunk: Buffer) => keep('stdout', stdout, chunk));
+  streams[1].on('data', (chunk: Buffer) => keep('stderr', stderr, chunk));
+  function keep(name: 'stdout' | 'stderr', into: BoundedBuffer, chunk: Buffer): void {
+    if (into.truncated) return;
+    const before = into.size;
+    const over = into.push(chunk);
+    if (options.onOutput && into.size > before) passOn(options.onOutput, name, over ? chunk.subarray(0, into.size - before) : chunk);
+    if (over) options.onOutputLimit();
   }
   let statusText = '';
   status.on('data', (chunk: Buffer) => {
@@ -180,6 +191,15 @@ function readOutput(reads: Spawned['reads'], options: LaunchOptions) {
       for (const stream of [...streams, status]) stream.destroy();
     },
   };
+}
+
+/** A listener's exception must not break the run's capture: said, and dropped. */
+function passOn(onOutput: NonNullable<LaunchOptions['onOutput']>, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+  try {
+    onOutput(stream, chunk);
+  } catch (error) {
+    process.emitWarning(`runcell sandbox: an output listener threw: ${(error as Error).message}`, { code: 'runcell-output-listener' });
+  }
 }
 
 /** Resolves at end of file; a read error on the pipe ends it the same way (what did not arrive is not in the outcome). */

@@ -73,6 +73,12 @@ export interface RunSpec {
   seccompProfile?: SeccompProfileName;
   /** Aborting kills the run at once; its result then says so. */
   signal?: AbortSignal;
+  /**
+   * Called with stdout and stderr as they arrive (live logs), only with the bytes kept within the
+   * output cap (limits.output_bytes, each stream): together they are exactly the result's stdout and stderr.
+   * Called on the event loop while the run goes on: keep it quick, it must not throw (a throw is warned and dropped).
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -273,6 +279,7 @@ export class Sandbox {
         stdinFd,
         outputBytes: spec.limits.output_bytes,
         onOutputLimit,
+        onOutput: spec.onOutput,
       });
     } finally {
       // The child holds its own copies.

@@ -36,6 +36,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       limits: steps.run.limits,
       boxWritable: steps.run.boxWritable,
       stdin: request.stdin,
+      onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
     });
     await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };

@@ -24,6 +24,11 @@ export interface JobContext {
   onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult | CompileResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */
   onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
+  /**
+   * Live output of the job's runs (not of compiles, nor of judged tests), as the sandbox hears it within
+   * the output cap; `step` is the step's index in a job with steps.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer, step?: number) => void;
   /** Reuses compiled workspaces of identical compiles. Default: none. */
   compileCache?: CompileCache;
 }

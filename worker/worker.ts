@@ -21,6 +21,7 @@ import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } f
 import type { CompileCache } from './compile-cache.js';
 import { runJob } from './job.js';
 import { brokenRun } from './judge.js';
+import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
 
@@ -210,6 +211,7 @@ export class RuncellWorker {
     entry.slot = slot.index;
     // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
+    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data).catch(lostEvent) });
     try {
       return await runJob(
         {
@@ -218,7 +220,10 @@ export class RuncellWorker {
           table: this.options.limits ?? LIMIT_TABLE,
           signal: entry.controller.signal,
           installed: this.options.languages,
+          onOutput: (stream, chunk, step) => live.push(stream, chunk, step),
           onStep: (step, run) => {
+            // The run's last output goes before the event that says it finished.
+            live.endRun();
             const cached = 'cached' in run ? { cached: run.cached } : {};
             const checker = step === 'checker_compile' ? { checker: true } : {};
             this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
@@ -232,6 +237,7 @@ export class RuncellWorker {
         toJobRequest(submission),
       );
     } finally {
+      live.endRun();
       // Cleared with the slot: another job may take it while this one is still being stored.
       entry.slot = undefined;
     }
