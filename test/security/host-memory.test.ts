@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobRequest } from '../../worker/job.js';
 import { job, MiB, sandbox } from '../helpers.js';
 import { expectHostUnaffected } from './attack.js';
-import { HOLD_KINDS, HOLDER_C, HOLDER_PY, HOLDER_SH, HOST_MEMORY_ATTACKS } from './attacks/host-memory.js';
+import { BACKLOG_PY, BACKLOG_SH, HOLD_KINDS, HOLDER_C, HOLDER_PY, HOLDER_SH, HOST_MEMORY_ATTACKS } from './attacks/host-memory.js';
 
 const LIMIT = 32 * MiB;
 /**
@@ -83,6 +83,8 @@ const limits = { memory_bytes: LIMIT, pids: 64, wall_ms: 3000, cpu_ms: 3000 };
 function requestFor(id: string): JobRequest {
   if (id === 'L09-python-hold-tcp') return { language: 'python3', files: [{ path: 'main.py', content: Buffer.from(HOLDER_PY) }], limits };
   if (id === 'L09-sh-hold-pipes') return { command: ['/bin/sh', '-c', HOLDER_SH], limits };
+  if (id === 'L09-python-hold-tcp-backlog') return { language: 'python3', files: [{ path: 'main.py', content: Buffer.from(BACKLOG_PY) }], limits: { ...limits, wall_ms: 6000 } };
+  if (id === 'L09-sh-hold-tcp-backlog') return { command: ['/bin/bash', '-c', BACKLOG_SH], limits: { ...limits, wall_ms: 10_000, cpu_ms: 10_000 } };
   const kind = HOLD_KINDS.find((k) => id === `L09-c-hold-${k}`)!;
   // The kernel answers netlink requests one at a time, under a lock: give them time to pile up.
   const wall = kind === 'netlink' ? { wall_ms: 10_000, cpu_ms: 10_000 } : {};
