@@ -209,24 +209,26 @@ signal.pause()
 `;
 
 /** Python: loopback connections nobody accepts, each sent up to 1 MiB and closed (40 per process). */
-export const BACKLOG_PY = `import os, socket
+export const BACKLOG_PY = `import os, signal, socket
 for _ in range(7):
     if os.fork() == 0:
         break
-server = socket.create_server(('127.0.0.1', 0), backlog=512)
-server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
 held = 0
-for _ in range(40):
-    c = socket.create_connection(server.getsockname())
-    c.setblocking(False)
-    try:
-        for _ in range(16):
-            held += c.send(b'x' * 65536)
-    except OSError:
-        pass
-    c.close()
+try:
+    server = socket.create_server(('127.0.0.1', 0), backlog=512)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+    for _ in range(40):
+        c = socket.create_connection(server.getsockname())
+        c.setblocking(False)
+        try:
+            for _ in range(16):
+                held += c.send(b'x' * 65536)
+        except BlockingIOError:
+            pass
+        c.close()
+except OSError as e:
+    print('refused', e, flush=True)
 print('held', held, flush=True)
-import signal
 signal.pause()
 `;
 
