@@ -58,9 +58,9 @@ static int one(const char *kind, int l, struct sockaddr_in *addr, int i, int car
   int sv[2];
   if (is(kind, "tcp-backlog")) {
     /* Connections nobody accepts, filled and closed: the kernel charges a TCP socket's memory to a
-       cgroup only from accept() on, so the listener's queue holds them for no cgroup. 40 of 1 MiB. */
+       cgroup only from accept() on, so the listener's queue holds them for no cgroup. 80 of 1 MiB. */
     int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (c < 0 || i >= 40) return -1;
+    if (c < 0 || i >= 80) return -1;
     if (connect(c, (void *)addr, sizeof *addr) != 0) return -1;
     fcntl(c, F_SETFL, O_NONBLOCK);
     for (int k = 0; k < 16; k++) { ssize_t n = write(c, buf, sizeof buf); if (n <= 0) break; held += n; }
@@ -208,7 +208,7 @@ import signal
 signal.pause()
 `;
 
-/** Python: loopback connections nobody accepts, each sent up to 1 MiB and closed (40 per process). */
+/** Python: loopback connections nobody accepts, each sent up to 1 MiB and closed (80 per process). */
 export const BACKLOG_PY = `import os, signal, socket
 for _ in range(7):
     if os.fork() == 0:
@@ -217,7 +217,7 @@ held = 0
 try:
     server = socket.create_server(('127.0.0.1', 0), backlog=512)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
-    for _ in range(40):
+    for _ in range(80):
         c = socket.create_connection(server.getsockname())
         c.setblocking(False)
         try:
@@ -232,11 +232,11 @@ print('held', held, flush=True)
 signal.pause()
 `;
 
-/** Shell: bash's /dev/tcp sends up to 1 MiB on each connection to a perl listener that never accepts. */
+/** Shell: bash's /dev/tcp sends 1 MiB (a builtin printf, no process per connection) on each connection to a perl listener that never accepts. */
 export const BACKLOG_SH = `perl -MSocket -e 'socket(my $s, AF_INET, SOCK_STREAM, 0) or die "socket: $!"; setsockopt($s, SOL_SOCKET, SO_RCVBUF, pack("i", 64 << 20)); setsockopt($s, SOL_SOCKET, SO_REUSEADDR, pack("i", 1)); bind($s, pack_sockaddr_in(7000, inet_aton("127.0.0.1"))) or die "bind: $!"; listen($s, 4096) or die; sleep 100' &
 sleep 0.3
-for p in $(seq 4); do
-  (for i in $(seq 60); do exec 3<>/dev/tcp/127.0.0.1/7000 && head -c 1048576 /dev/zero >&3; exec 3>&-; done; echo held) &
+for p in $(seq 2); do
+  (for i in $(seq 320); do exec 3<>/dev/tcp/127.0.0.1/7000 && printf '%*s' 1048576 '' >&3; exec 3>&-; done; echo held) &
 done
 sleep 100`;
 
