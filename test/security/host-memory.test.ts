@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FIXED_LIMITS } from '../../sandbox/limits.js';
 import type { JobRequest } from '../../worker/job.js';
-import { job, MiB, sandbox } from '../helpers.js';
+import { config, job, MiB, sandbox } from '../helpers.js';
 import { expectHostUnaffected } from './attack.js';
 import { BACKLOG_PY, BACKLOG_SH, HOLD_KINDS, HOLDER_C, HOLDER_PY, HOLDER_SH, HOST_MEMORY_ATTACKS } from './attacks/host-memory.js';
 
@@ -99,4 +99,23 @@ describe('memory outside the cgroup', () => {
       await expectHostUnaffected(attack.id);
     }, 60_000);
   }
+});
+
+describe('the v1 socket counter', () => {
+  // cgroup v1 keeps socket buffers beside the memory limit: its cap is what a v1 job holds past its limit.
+  it('is capped at the memory limit or FIXED_LIMITS.v1SocketBufferBytes, whichever is lower', async () => {
+    const cgroups = sandbox().sandbox.cgroups;
+    if (cgroups.version !== 1) return; // v2 charges socket buffers to memory.current, under memory.max
+    const socketLimit = async (memoryBytes: number) => {
+      const run = await cgroups.create('slot-0/socket-cap', { memoryBytes, pids: 4 });
+      try {
+        return Number(readFileSync(`/sys/fs/cgroup/memory/${config.cgroupParent}/slot-0/socket-cap/memory.kmem.tcp.limit_in_bytes`, 'utf8'));
+      } finally {
+        await run.destroy();
+      }
+    };
+    expect(await socketLimit(256 * MiB)).toBe(FIXED_LIMITS.v1SocketBufferBytes);
+    expect(await socketLimit(8 * MiB)).toBe(8 * MiB);
+    expect(FIXED_LIMITS.v1SocketBufferBytes).toBeLessThanOrEqual(16 * MiB);
+  });
 });
