@@ -158,7 +158,7 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     seccomp_profile: z
       .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
       .optional()
-      .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
+      .describe('seccomp profile: "standard" (default; unix and loopback UDP sockets, no TCP) or "judge" (no sockets); default: the language\'s, else standard'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
