@@ -12,7 +12,7 @@ const status = z.enum(RUN_STATUSES);
 export const eventDataSchemas = {
   queued: z.object({}),
   started: z.object({ worker: z.string() }),
-  compile_finished: z.object({ status, cached: z.boolean().optional(), checker: z.literal(true).optional().describe("the checker's compile") }),
+  compile_finished: z.object({ status, cached: z.boolean().optional(), checker: z.literal(true).optional().describe("the checker's compile"), interactor: z.literal(true).optional().describe("the interactor's compile") }),
   run_finished: z.object({ status }),
   test_finished: z.object({
     index: z.number().int().describe('0-based position of the test'),
