@@ -45,6 +45,8 @@ export type InteractorProtocol = (typeof INTERACTOR_PROTOCOLS)[number];
 export const INTERACTOR_FILES = { input: CHECKER_FILES.input, answer: CHECKER_FILES.answer } as const;
 /** testlib's output file (what the interactor writes for a checker): in the interactor's own /tmp. */
 export const INTERACTOR_OUTPUT_FILE = '/tmp/judge_output.txt';
+/** The interactor's wall limit is at least the solution's plus this: a deadlock ends at the solution's wall limit. */
+export const INTERACTOR_WALL_MARGIN_MS = 1000;
 /** Most bytes of transcript one test keeps (both directions together). */
 export const MAX_TRANSCRIPT_BYTES = 64 * 1024;
 
@@ -242,7 +244,10 @@ function fileIssues(files: SubmittedFile[], at: (string | number)[], issue: Issu
 function judgedWallIssue(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
   if (!job.tests) return;
   const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
-  const total = job.tests.reduce((sum, test) => sum + (test.limits?.wall_ms ?? jobWall), 0);
+  // An interactive test lasts as long as the longer of the two runs (the interactor's wall is raised above the solution's).
+  const interactorWall = job.interactor ? (job.interactor.limits?.wall_ms ?? limits.wall_ms.default) : 0;
+  const testWall = (wall: number) => (job.interactor ? Math.max(wall + INTERACTOR_WALL_MARGIN_MS, interactorWall) : wall);
+  const total = job.tests.reduce((sum, test) => sum + testWall(test.limits?.wall_ms ?? jobWall), 0);
   if (total <= bounds.maxJudgedWallMs) return;
   issue(['tests'], `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`);
 }

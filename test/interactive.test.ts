@@ -111,17 +111,20 @@ describe('interactive judging, testlib protocol (C interactor)', () => {
 
   it('two sandboxes: the interactor runs as another host uid, and its CPU does not count against the solution', async () => {
     // Deadlocked for a second: long enough to see both sandboxes' processes from the host.
-    const running = interactive(C_SOLUTION, C_INTERACTOR, [game('5', { wall_ms: 1500 })], ['deadlock']);
-    const uids = new Set<number>();
-    const deadline = Date.now() + 1500;
-    while (Date.now() < deadline && uids.size < 2) {
+    let done = false;
+    const running = interactive(C_SOLUTION, C_INTERACTOR, [game('5', { wall_ms: 1500 })], ['deadlock']).finally(() => (done = true));
+    let uids = new Set<number>();
+    // Until one look sees both sandboxes at once (both compile first, then wait on each other for 1.5 s).
+    while (!done && uids.size < 2) {
+      const seen = new Set<number>();
       for (const pid of pidsInRunCgroups()) {
         try {
-          uids.add(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]));
+          seen.add(Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]));
         } catch {
           /* exited meanwhile */
         }
       }
+      uids = seen;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(only(await running).verdict).toBe('wall_time_limit');

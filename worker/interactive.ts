@@ -27,7 +27,7 @@ import { closeSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { INTERACTOR_FILES, INTERACTOR_OUTPUT_FILE, KATTIS_FEEDBACK_DIR, type InteractorProtocol } from '../contract/job-request.js';
+import { INTERACTOR_FILES, INTERACTOR_OUTPUT_FILE, INTERACTOR_WALL_MARGIN_MS, KATTIS_FEEDBACK_DIR, type InteractorProtocol } from '../contract/job-request.js';
 import type { JobResult } from '../contract/job-record.js';
 import type { TestResult, TranscriptEntry } from '../contract/judged-result.js';
 import { countVerdicts } from '../judge/verdicts.js';
@@ -45,8 +45,6 @@ import type { InteractorRequest, JudgeTest } from './request.js';
 
 /** How long an interactor may go on once the solution has failed (it normally sees end of file at once). */
 export const INTERACTOR_GRACE_MS = 1000;
-/** How far the interactor's wall limit is raised above the solution's: a deadlock ends at the solution's. */
-const INTERACTOR_WALL_MARGIN_MS = 1000;
 /** An interactor reads files and pipes: it never needs a socket. */
 const INTERACTOR_SECCOMP_PROFILE: SeccompProfileName = 'judge';
 /** Precedes judgemessage.txt on the kattis wrapper's stderr (after the validator's own stderr). */
@@ -155,6 +153,21 @@ export class InteractorWorkspace {
     return { ...this.run.limits, wall_ms: Math.max(this.run.limits.wall_ms, solution.wall_ms + INTERACTOR_WALL_MARGIN_MS) };
   }
 
+  private interactorSpec(channel: Channel, solutionLimits: Limits, signal: AbortSignal): RunSpec {
+    return {
+      slot: this.slot,
+      workspace: this.workspace,
+      env: this.run.env,
+      signal,
+      argv: this.run.argv,
+      limits: this.limitsBeside(solutionLimits),
+      boxWritable: false,
+      seccompProfile: INTERACTOR_SECCOMP_PROFILE,
+      stdinFd: channel.interactor.stdin,
+      stdoutFd: channel.interactor.stdout,
+    };
+  }
+
   private async runBoth(solution: SolutionSpec): Promise<InteractiveRun> {
     const channel = this.request.transcript_bytes ? new RelayedChannel(this.request.transcript_bytes) : new DirectChannel();
     const stopInteractor = new AbortController();
@@ -166,36 +179,33 @@ export class InteractorWorkspace {
     let solutionEnd = Infinity;
     let interactorEnd = Infinity;
     try {
-      const solutionRun = this.context.sandbox.run({ ...solution, stdinFd: channel.solution.stdin, stdoutFd: channel.solution.stdout }).then((run) => {
-        solutionEnd = performance.now();
-        channel.solutionEnded();
+      // Each side's ends close as soon as its run is over, whichever way: the other side then sees it gone.
+      const solutionRun = this.context.sandbox
+        .run({ ...solution, stdinFd: channel.solution.stdin, stdoutFd: channel.solution.stdout })
+        .finally(() => {
+          solutionEnd = performance.now();
+          channel.solutionEnded();
+        });
+      solutionRun.then((run) => {
         if (solutionFailed(run)) {
           grace = setTimeout(() => {
             stopped = true;
             stopInteractor.abort();
           }, INTERACTOR_GRACE_MS);
         }
-        return run;
-      });
+      }, () => undefined /* rethrown below */);
       const interactorRun = this.context.sandbox
-        .run({
-          slot: this.slot,
-          workspace: this.workspace,
-          env: this.run.env,
-          signal: stopInteractor.signal,
-          argv: this.run.argv,
-          limits: this.limitsBeside(solution.limits),
-          boxWritable: false,
-          seccompProfile: INTERACTOR_SECCOMP_PROFILE,
-          stdinFd: channel.interactor.stdin,
-          stdoutFd: channel.interactor.stdout,
-        })
-        .then((run) => {
+        .run(this.interactorSpec(channel, solution.limits, stopInteractor.signal))
+        .finally(() => {
           interactorEnd = performance.now();
           channel.interactorEnded();
-          return run;
         });
-      const [solutionResult, interactorResult] = await Promise.all([solutionRun, interactorRun]);
+      // Both settled before the rest is closed: an fd closed while a run is still being launched could be
+      // reused for another file and given to it.
+      const [solutionSettled, interactorSettled] = await Promise.allSettled([solutionRun, interactorRun]);
+      if (solutionSettled.status === 'rejected') throw solutionSettled.reason;
+      if (interactorSettled.status === 'rejected') throw interactorSettled.reason;
+      const [solutionResult, interactorResult] = [solutionSettled.value, interactorSettled.value];
       const protocol = this.request.protocol;
       const outcome = interactiveVerdict({
         solution: solutionResult,
