@@ -40,7 +40,7 @@ function parseWait(req: Request): number {
 /** 422 for a language the workers' rootfs lacks (when they have said what it has). */
 function notInstalled(submission: JobSubmission, installed: Record<string, string> | undefined, prefix = ''): ApiError | undefined {
   if (!installed) return undefined;
-  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language]] as const) {
+  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language], ['interactor.language', submission.interactor?.language]] as const) {
     const problem = language ? languageNotInstalledProblem(language, installed) : undefined;
     if (!problem) continue;
     const path = prefix ? `${prefix}.${field}` : field;

@@ -32,6 +32,7 @@ export const jobResultSchema = z
     verdict: z.enum(JOB_VERDICTS).optional(),
     counts: verdictCountsSchema.optional(),
     checker_compile: compileResultSchema.optional(),
+    interactor_compile: compileResultSchema.optional(),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;
@@ -51,6 +52,7 @@ export const requestSummarySchema = z
     tests: z.object({ count: z.number().int(), ids: z.array(z.string()) }).optional().describe('judged jobs: how many tests and their ids'),
     comparison: z.object({ mode: z.string(), absolute: z.number().optional(), relative: z.number().optional(), case_sensitive: z.boolean().optional() }).optional(),
     checker: z.object({ language: z.string(), protocol: z.string().optional(), files: z.array(z.string()) }).optional(),
+    interactor: z.object({ language: z.string(), protocol: z.string(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
   })
   .meta({ id: 'RequestSummary' });

@@ -27,6 +27,8 @@ export interface LaunchOptions {
   seccompFd: number;
   /** An fd open for reading to give the job as stdin; /dev/null when undefined. */
   stdinFd?: number;
+  /** An fd open for writing to give the job as stdout (then not captured); a pipe read here when undefined. */
+  stdoutFd?: number;
   /** Cap per stream; the first byte past it calls onOutputLimit. */
   outputBytes: number;
   onOutputLimit: () => void;
@@ -145,7 +147,8 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
     const pid = await spawnWithFds(
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
-      [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
+      // With the caller's stdout, our pipe's write end is closed unused below: its read end sees end of file at once.
+      [options.stdinFd ?? devNull!, options.stdoutFd ?? outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
       // A stop signal to runcell's group while the launcher is being spawned must not kill it (runcell-exec discards it).
       { held: GROUP_STOP_SIGNALS },
     );

@@ -68,6 +68,17 @@ export interface RunSpec {
   argv: string[];
   env?: Record<string, string>;
   stdin?: Buffer;
+  /**
+   * An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin, exclusive with
+   * `stdin`. The sandbox neither closes nor keeps it: the launched sandbox holds its own copy until its last
+   * process has exited, and the caller closes its copy when it likes (once run() has resolved, at the latest).
+   */
+  stdinFd?: number;
+  /**
+   * An fd open for writing that the caller owns (e.g. a pipe's write end): the job's stdout goes there and
+   * is not captured (the result's stdout is empty). Owned like `stdinFd`.
+   */
+  stdoutFd?: number;
   limits: Limits;
   /** The seccomp profile of this run. Default "standard". */
   seccompProfile?: SeccompProfileName;
@@ -166,6 +177,7 @@ export class Sandbox {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
+    if (spec.stdinFd !== undefined && spec.stdin !== undefined) throw new Error('give stdin or stdinFd, not both');
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
     // Fail closed, and before anything is set up: a run never goes without its filter.
     if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
@@ -265,7 +277,8 @@ export class Sandbox {
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
   private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
     const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
-    const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
+    // The caller's fd is the caller's to close; only our own memfd is closed below.
+    const ownStdinFd = spec.stdinFd === undefined && spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     try {
       return await launch({
         helperPath: this.helper.path,
@@ -276,7 +289,8 @@ export class Sandbox {
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,
-        stdinFd,
+        stdinFd: spec.stdinFd ?? ownStdinFd,
+        stdoutFd: spec.stdoutFd,
         outputBytes: spec.limits.output_bytes,
         onOutputLimit,
         onOutput: spec.onOutput,
@@ -284,7 +298,7 @@ export class Sandbox {
     } finally {
       // The child holds its own copies.
       closeSync(seccompFd);
-      if (stdinFd !== undefined) closeSync(stdinFd);
+      if (ownStdinFd !== undefined) closeSync(ownStdinFd);
     }
   }
 

@@ -144,9 +144,12 @@ export class RuncellWorker {
       const slot = slots.tryAcquire(index);
       if (!slot) continue;
       try {
-        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index });
-        if (report.cgroups.length || report.workspaces.length || report.problems.length) {
-          this.logger.warn({ slot: index, ...report }, 'removed what a dead worker left behind');
+        // The slot's companion (an interactor's runs) is held with it: swept with it.
+        for (const swept of [index, slots.companion(slot).index]) {
+          const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: swept });
+          if (report.cgroups.length || report.workspaces.length || report.problems.length) {
+            this.logger.warn({ slot: swept, ...report }, 'removed what a dead worker left behind');
+          }
         }
       } finally {
         slots.release(slot);
@@ -217,6 +220,7 @@ export class RuncellWorker {
         {
           sandbox: this.options.sandbox,
           slot,
+          companion: this.options.slots.companion(slot),
           table: this.options.limits ?? LIMIT_TABLE,
           signal: entry.controller.signal,
           installed: this.options.languages,
@@ -225,7 +229,7 @@ export class RuncellWorker {
             // The run's last output goes before the event that says it finished.
             live.endRun();
             const cached = 'cached' in run ? { cached: run.cached } : {};
-            const checker = step === 'checker_compile' ? { checker: true } : {};
+            const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
             this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
           },
           onTest: (test, index, total) => {
