@@ -192,7 +192,8 @@ struct masks {
 /* Stops here with the run failed: bubblewrap is killed, init reads end of file on GO_FD and never
  * starts the job. */
 static void abort_masking(pid_t bwrap, const char *what) {
-  dprintf(2, "runcell-exec: masking /proc: %s: %s\n", what, strerror(errno));
+  if (errno != 0) dprintf(2, "runcell-exec: masking /proc: %s: %s\n", what, strerror(errno));
+  else dprintf(2, "runcell-exec: masking /proc: %s\n", what);
   kill(bwrap, SIGKILL);
   _exit(FAIL_CODE);
 }
@@ -383,11 +384,15 @@ static int run_bwrap(uid_t uid, gid_t gid, struct masks *masks, char **bwrap_arg
     close(go[0]);
     pid_t sandbox = read_child_pid(info[0]);
     close(info[0]);
-    if (sandbox < 0) abort_masking(bwrap, "no child-pid from bubblewrap");
+    if (sandbox < 0) {
+      errno = 0;
+      abort_masking(bwrap, "no child-pid from bubblewrap");
+    }
     char byte;
     ssize_t got;
     do got = read(ready[0], &byte, 1);
     while (got < 0 && errno == EINTR);
+    if (got == 0) errno = 0; /* end of file: bubblewrap failed before init (it said why) */
     if (got != 1) abort_masking(bwrap, "init did not start");
     close(ready[0]);
     mask_proc(bwrap, sandbox, masks);
