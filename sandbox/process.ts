@@ -19,7 +19,7 @@ export interface LaunchOptions {
   gid: number;
   /** cgroup.procs files the launcher joins before it execs bubblewrap. */
   procsFiles: string[];
-  /** Options of runcell-exec launch before the cgroup files (the view it builds: mount.ts viewOptions). */
+  /** Options of runcell-exec launch before the cgroup files (the view it builds and the /proc masks: mount.ts viewOptions, procMaskOptions). */
   launcherOptions?: string[];
   bwrapPath: string;
   /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
@@ -58,6 +58,14 @@ export interface LaunchOutcome {
 
 export const SECCOMP_FD = 3;
 export const STATUS_FD = 4;
+/**
+ * When runcell-exec launch masks /proc it gives bubblewrap these (runcell-exec.c has the same numbers):
+ * bubblewrap's --info-fd (the sandbox's pid), and init's --ready-fd / --go-fd, between which the launcher
+ * mounts the masks. Neither reaches the job: bubblewrap closes the first, init the other two.
+ */
+export const INFO_FD = 5;
+export const READY_FD = 6;
+export const GO_FD = 7;
 
 /** Keeps the first `cap` bytes of a stream and counts the rest without storing it. */
 export class BoundedBuffer {

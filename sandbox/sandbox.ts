@@ -14,9 +14,9 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR, viewOptions } from './mount.js';
+import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
-import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
+import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
@@ -44,6 +44,8 @@ export interface SandboxOptions {
   cgroupParent?: string;
   /** Called after each run with where its time went (benchmarks, metrics). */
   onPhases?: (phases: RunPhases) => void;
+  /** Who mounts the /proc masks (mount.ts ProcMasking). Default 'launcher'; 'bubblewrap' for bench:sandbox's comparison. */
+  procMasking?: ProcMasking;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -228,21 +230,33 @@ export class Sandbox {
     return sandboxError('accounting_failed', `the run ended but its figures could not be read: ${reason}`);
   }
 
+  private get procMasking(): ProcMasking {
+    return this.options.procMasking ?? 'launcher';
+  }
+
   private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+    // The launcher masks /proc between init's ready and go bytes; it learns the sandbox's pid from --info-fd.
+    const byLauncher = this.procMasking === 'launcher';
     return [
       ...namespaceArgs(),
       ...environmentArgs(spec.env),
-      ...filesystemArgs({
-        view: this.viewDir,
-        box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
-        tmp,
-      }),
+      ...filesystemArgs(
+        {
+          view: this.viewDir,
+          box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
+          tmp,
+        },
+        this.procMasking,
+      ),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
+      ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
       '--as-pid-1',
       '--',
-      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`, ...rlimitArgs(rlimitsFor(spec.limits)),
+      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`,
+      ...(byLauncher ? [`--ready-fd=${READY_FD}`, `--go-fd=${GO_FD}`] : []),
+      ...rlimitArgs(rlimitsFor(spec.limits)),
       '--',
       ...spec.argv,
     ];
@@ -285,7 +299,7 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
-        launcherOptions: viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+        launcherOptions: [...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir), ...(this.procMasking === 'launcher' ? procMaskOptions() : [])],
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,
