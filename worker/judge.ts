@@ -255,6 +255,6 @@ class CheckerWorkspace {
 
 /** The first run of a result that broke in runcell's hands (the job then fails), if any. */
 export function brokenRun(result: JobResult): RunResult | undefined {
-  const runs = [result.compile, result.checker_compile, result.run, ...(result.tests ?? []).flatMap((test) => [test, test.checker])];
+  const runs = [result.compile, result.checker_compile, result.run, ...(result.steps ?? []), ...(result.tests ?? []).flatMap((test) => [test, test.checker])];
   return runs.find((run) => run?.status === 'sandbox_error') ?? undefined;
 }

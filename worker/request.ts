@@ -27,6 +27,16 @@ export interface CheckerRequest {
   compile_limits?: RequestedLimits;
 }
 
+export interface JobStep {
+  /** Shown in the result. Default: the step's 1-based position. */
+  name?: string;
+  command: string[];
+  /** Over the job's limits, for this step. */
+  limits?: RequestedLimits;
+  /** Run the next steps even when this one does not end ok. Default false. */
+  continue_on_failure?: boolean;
+}
+
 export interface JobRequest {
   /** A language id of the catalog; the first file is the entry point. */
   language?: string;
@@ -49,6 +59,8 @@ export interface JobRequest {
   checker?: CheckerRequest;
   /** Stop judging at the first test that is not accepted. Default false. */
   stop_on_first_failure?: boolean;
+  /** Commands run one after another in one writable /box, instead of command or language. */
+  steps?: JobStep[];
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -66,6 +78,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     limits: submission.limits,
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
+    ...(submission.steps ? { steps: submission.steps } : {}),
     ...judgingRequest(submission),
   };
 }
