@@ -69,6 +69,8 @@ export interface RequestBounds {
   maxJudgedWallMs: number;
   /** Bytes (UTF-8) of command, args and env together. Default 1 MiB: execve takes about 2 MiB in all. */
   maxArgvBytes: number;
+  /** Steps in one job. Default 32. */
+  maxSteps: number;
 }
 
 export const DEFAULT_BOUNDS: RequestBounds = {
@@ -81,6 +83,7 @@ export const DEFAULT_BOUNDS: RequestBounds = {
   maxTestsBytes: 8 * 1024 * 1024,
   maxJudgedWallMs: 2 * 3600 * 1000,
   maxArgvBytes: 1024 * 1024,
+  maxSteps: 32,
 };
 
 /** No count or size bounds: for a reader (the worker) that checks the shape and leaves admission to the API. */
@@ -94,6 +97,7 @@ export const UNBOUNDED: RequestBounds = {
   maxTestsBytes: Infinity,
   maxJudgedWallMs: Infinity,
   maxArgvBytes: Infinity,
+  maxSteps: Infinity,
 };
 
 export interface RequestRules {
@@ -167,7 +171,13 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
       .optional()
       .describe('keep a transcript of both directions, up to this many bytes per test (relayed through the worker); default 0: none, the two are joined by plain pipes'),
   });
-  return { limits, argument, file, test, comparison, checker, interactor };
+  const step = z.strictObject({
+    name: z.string().min(1).max(64, 'a step name is at most 64 characters').optional().describe('shown in results; default the 1-based position'),
+    command: z.array(argument).min(1, 'command needs at least one element').max(bounds.maxArgs).describe('argv run in /box (writable, shared by all steps)'),
+    limits: limits.optional().describe("this step's limits, over the job's"),
+    continue_on_failure: z.boolean().optional().describe('run the next steps even when this one does not end ok; default false (the job stops at the first failed step)'),
+  });
+  return { limits, argument, file, test, comparison, checker, interactor, step };
 }
 
 function shape(rules: RequestRules, bounds: RequestBounds) {
@@ -200,6 +210,12 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     interactor: p.interactor
       .optional()
       .describe("interactive problem: per test the solution and the interactor run side by side, each's stdout the other's stdin; the test's stdin and expected_stdout are the interactor's input and answer files"),
+    steps: z
+      .array(p.step)
+      .min(1, 'steps must not be empty')
+      .max(bounds.maxSteps, `at most ${bounds.maxSteps} steps`)
+      .optional()
+      .describe('commands run one after another in one workspace (install, build, test), each with its own result; instead of command or language'),
   });
 }
 
@@ -208,13 +224,14 @@ export function jobRequestSchema(rules: RequestRules) {
   const bounds = rules.bounds ?? DEFAULT_BOUNDS;
   return shape(rules, bounds).superRefine((job, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (!job.language === !job.command) issue(['language'], 'give either language (with files) or command, not both or neither');
+    if ([job.language, job.command, job.steps].filter((given) => given !== undefined).length !== 1) issue(['language'], 'give either language (with files) or command or steps, exactly one of them');
     if (job.language !== undefined && !rules.languages.includes(job.language)) issue(['language'], `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages`);
     if (job.language !== undefined && (job.files ?? []).length === 0) issue(['files'], 'a language job needs at least one file');
     fileIssues(job.files ?? [], ['files'], issue);
     if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) issue(['stdin'], 'not valid base64');
     judgingIssues(job, issue, rules.languages);
     judgedWallIssue(job, issue, rules.limits, bounds);
+    stepsIssues(job, issue, rules.limits, bounds);
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
     if (argvBytes(job) > bounds.maxArgvBytes) issue(['args'], `command, args and env together exceed ${bounds.maxArgvBytes} bytes`);
@@ -250,6 +267,18 @@ function judgedWallIssue(job: z.output<ReturnType<typeof shape>>, issue: Issue, 
   const total = job.tests.reduce((sum, test) => sum + testWall(test.limits?.wall_ms ?? jobWall), 0);
   if (total <= bounds.maxJudgedWallMs) return;
   issue(['tests'], `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`);
+}
+
+/** Steps are commands: no stdin or args of the job's; like tests, their wall limits together are bounded (one slot holds them all). */
+function stepsIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
+  if (!job.steps) return;
+  for (const field of ['stdin', 'args', 'tests'] as const) if (job[field] !== undefined) issue([field], `${field} cannot go with steps`);
+  const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
+  const total = job.steps.reduce((sum, step) => sum + (step.limits?.wall_ms ?? jobWall), 0);
+  if (total > bounds.maxJudgedWallMs) issue(['steps'], `the steps' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job`);
+  job.steps.forEach((step, i) => {
+    if (argvBytes({ command: step.command, env: job.env }) > bounds.maxArgvBytes) issue(['steps', i, 'command'], `command and env together exceed ${bounds.maxArgvBytes} bytes`);
+  });
 }
 
 function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, languages: readonly string[]): void {

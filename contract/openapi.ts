@@ -10,7 +10,7 @@ import { batchRequestSchema, jobRequestSchema, type RequestBounds, type RequestR
 import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-record.js';
 import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
-import { compileResultSchema, runResultSchema } from './run-result.js';
+import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -24,6 +24,7 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [errorBodySchema, 'Error'],
     [runResultSchema, 'RunResult'],
     [compileResultSchema, 'CompileResult'],
+    [stepResultSchema, 'StepResult'],
     [testResultSchema, 'TestResult'],
     [transcriptEntrySchema, 'TranscriptEntry'],
     [verdictCountsSchema, 'VerdictCounts'],

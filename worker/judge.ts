@@ -263,6 +263,6 @@ class CheckerWorkspace {
 
 /** The first run of a result that broke in runcell's hands (the job then fails), if any. */
 export function brokenRun(result: JobResult): RunResult | undefined {
-  const runs = [result.compile, result.checker_compile, result.interactor_compile, result.run, ...(result.tests ?? []).flatMap((test) => [test, test.checker, test.interactor])];
+  const runs = [result.compile, result.checker_compile, result.interactor_compile, result.run, ...(result.steps ?? []), ...(result.tests ?? []).flatMap((test) => [test, test.checker, test.interactor])];
   return runs.find((run) => run?.status === 'sandbox_error') ?? undefined;
 }

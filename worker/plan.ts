@@ -3,7 +3,7 @@
  * argv and limits of its compile and run steps. Shared by plain jobs
  * (job.ts) and judged ones (judge.ts).
  */
-import type { RunResult, CompileResult } from '../contract/run-result.js';
+import type { RunResult, CompileResult, StepResult } from '../contract/run-result.js';
 import type { TestResult } from '../contract/judged-result.js';
 import { expandCommand, findLanguage, languageNotInstalledProblem, sourcesOf, type Language } from '../rootfs/languages.js';
 import { resolveLimits, type LimitTable, type Limits } from '../sandbox/limits.js';
@@ -22,6 +22,8 @@ export interface JobContext {
   installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
   onStep?: (step: 'compile' | 'run' | 'checker_compile' | 'interactor_compile', result: RunResult | CompileResult) => void | Promise<void>;
+  /** Jobs with steps: called when a step has finished (for progress events). */
+  onStepFinished?: (index: number, total: number, result: StepResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */
   onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
   /**
@@ -63,6 +65,10 @@ export function plan(request: JobRequest, table: LimitTable, installed?: Record<
   const problem = installed ? notInstalledProblem(request, installed) : undefined;
   if (problem) throw new LanguageNotInstalledError(problem);
   const args = request.args ?? [];
+  if (request.steps) {
+    // The steps' own argv and limits are made by steps.ts; this is the job's common part.
+    return { seccompProfile: seccompProfileFor(request), env: request.env, run: { argv: request.steps[0].command, limits: resolveLimits(request.limits, { table }), boxWritable: true } };
+  }
   if (request.command) {
     return {
       seccompProfile: seccompProfileFor(request),

@@ -38,6 +38,16 @@ export interface InteractorRequest {
   transcript_bytes?: number;
 }
 
+export interface JobStep {
+  /** Shown in the result. Default: the step's 1-based position. */
+  name?: string;
+  command: string[];
+  /** Over the job's limits, for this step. */
+  limits?: RequestedLimits;
+  /** Run the next steps even when this one does not end ok. Default false. */
+  continue_on_failure?: boolean;
+}
+
 export interface JobRequest {
   /** A language id of the catalog; the first file is the entry point. */
   language?: string;
@@ -62,6 +72,8 @@ export interface JobRequest {
   stop_on_first_failure?: boolean;
   /** An interactive problem's interactor (see interactive.ts): it, not a comparison, judges each test. */
   interactor?: InteractorRequest;
+  /** Commands run one after another in one writable /box, instead of command or language. */
+  steps?: JobStep[];
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -79,6 +91,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     limits: submission.limits,
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
+    ...(submission.steps ? { steps: submission.steps } : {}),
     ...judgingRequest(submission),
   };
 }

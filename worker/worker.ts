@@ -232,6 +232,10 @@ export class RuncellWorker {
             const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
             this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
           },
+          onStepFinished: (index, total, run) => {
+            live.endRun();
+            this.store.event(id, 'step_finished', { index, total, status: run.status }).catch(lostEvent);
+          },
           onTest: (test, index, total) => {
             const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
             this.store.event(id, 'test_finished', data).catch(lostEvent);
