@@ -16,6 +16,7 @@ import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
 import { filesystemArgs, HELPER_DIR, viewOptions } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
+import type { EgressNetwork, RunNetwork } from './network.js';
 import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
@@ -44,6 +45,8 @@ export interface SandboxOptions {
   cgroupParent?: string;
   /** Called after each run with where its time went (benchmarks, metrics). */
   onPhases?: (phases: RunPhases) => void;
+  /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
+  network?: EgressNetwork;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -73,6 +76,8 @@ export interface RunSpec {
   seccompProfile?: SeccompProfileName;
   /** Aborting kills the run at once; its result then says so. */
   signal?: AbortSignal;
+  /** "egress": a network namespace on runcell's bridge (see network.ts) instead of an empty one. Default "none". */
+  network?: 'none' | 'egress';
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -163,37 +168,50 @@ export class Sandbox {
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
     // Fail closed, and before anything is set up: a run never goes without its filter.
     if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
+    if (spec.network === 'egress' && !this.options.network) {
+      return sandboxError('network_unavailable', 'this job asks for network egress, and this worker has none (RUNCELL_NETWORK_EGRESS is off here)');
+    }
     const clock = new PhaseClock();
     const runId = newId();
     let tmp: string | undefined;
     let cgroup: RunCgroup | undefined;
+    let network: RunNetwork | undefined;
     try {
       // Independent kernel work, each on the thread pool: side by side.
-      const [tmpResult, cgroupResult] = await Promise.allSettled([
+      const [tmpResult, cgroupResult, networkResult] = await Promise.allSettled([
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
         this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
           pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
           cpuQuota: this.options.cpuQuota,
         }),
+        spec.network === 'egress' ? this.options.network!.attach(spec.slot.index) : undefined,
       ]);
       if (tmpResult.status === 'fulfilled') tmp = tmpResult.value;
       if (cgroupResult.status === 'fulfilled') cgroup = cgroupResult.value;
+      if (networkResult.status === 'fulfilled') network = networkResult.value;
       if (tmpResult.status === 'rejected') throw tmpResult.reason;
       if (cgroupResult.status === 'rejected') throw cgroupResult.reason;
+      if (networkResult.status === 'rejected') throw networkResult.reason;
       clock.mark('prepare');
       this.live.set(spec.slot.index, cgroupResult.value);
-      return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
+      const result = await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value, network), clock, network);
+      if (!network) return result;
+      // Every process of the run is gone (supervise emptied the cgroup): the counters are final.
+      const taken = network;
+      network = undefined;
+      return { ...result, network: await taken.release() };
     } catch (error) {
       return this.failedRun(error, clock);
     } finally {
       this.live.delete(spec.slot.index);
-      const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
+      const [destroyed, released, unplugged] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined, network?.release()]);
       clock.mark('cleanup');
       this.options.onPhases?.(clock.phases as RunPhases);
       // Fail closed: a cgroup that would not die is the caller's problem to hear about.
       if (destroyed.status === 'rejected') throw destroyed.reason;
       if (released.status === 'rejected') throw released.reason;
+      if (unplugged.status === 'rejected') throw unplugged.reason;
     }
   }
 
@@ -210,15 +228,17 @@ export class Sandbox {
     return sandboxError('accounting_failed', `the run ended but its figures could not be read: ${reason}`);
   }
 
-  private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+  private bwrapArgs(spec: RunSpec, tmp: string, network: RunNetwork | undefined): string[] {
     return [
-      ...namespaceArgs(),
+      ...namespaceArgs({ sharedNet: network !== undefined }),
       ...environmentArgs(spec.env),
       ...filesystemArgs({
         view: this.viewDir,
         box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
         tmp,
       }),
+      // The resolver on runcell's bridge, from a tmpfs of its own (the job's mount table shows no host path).
+      ...(network ? ['--ro-bind', this.options.network!.resolvConf, '/etc/resolv.conf'] : []),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
@@ -231,10 +251,10 @@ export class Sandbox {
   }
 
   /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
-  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock): Promise<RunResult> {
+  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock, network: RunNetwork | undefined): Promise<RunResult> {
     const killer = new RunKiller(cgroup);
     const started = performance.now();
-    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'));
+    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'), network);
     clock.mark('spawn');
     killer.launcherPid = proc.pid;
     const unwatch = this.watchLimits(spec, cgroup, killer);
@@ -257,7 +277,7 @@ export class Sandbox {
   }
 
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
-  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
+  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void, network: RunNetwork | undefined) {
     const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
     const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     try {
@@ -266,7 +286,7 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
-        launcherOptions: viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+        launcherOptions: [...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir), ...(network ? [`--netns=${network.netnsPath}`] : [])],
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,

@@ -2,7 +2,7 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR] [--netns=PATH]
  *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
  *     process it starts are accounted and limited from their first
@@ -17,6 +17,10 @@
  *     and empty/. bubblewrap binds from there, so that the job's
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
+ *
+ *     With --netns=PATH (after the view options; network egress only, see
+ *     sandbox/network.ts), joins the network namespace runcell made for the
+ *     run, while still root; bubblewrap then runs without --unshare-net.
  *
  *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
  *                     [--stack=B] -- COMMAND ARGS...
@@ -117,6 +121,15 @@ static void make_node(int dir, const char *name, int mode) {
   close(fd);
 }
 
+/* Network egress: the run's namespace (made and configured by runcell, owned by the host's user
+ * namespace, so the job can change nothing in it) replaces bubblewrap's empty one. */
+static void join_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die(path);
+  if (setns(fd, CLONE_NEWNET) != 0) die("setns(CLONE_NEWNET)");
+  close(fd);
+}
+
 static void make_view(const struct view *v) {
   if (unshare(CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNS)");
   /* Nothing mounted here reaches the host's namespace. */
@@ -168,7 +181,7 @@ static void discard_group_signals(void) {
 static int launch(int argc, char **argv) {
   discard_group_signals();
   if (argc < 6) {
-    dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
+    dprintf(2, "usage: runcell-exec launch UID GID [VIEW OPTIONS] [--netns=PATH] PROCS_FILE... -- BWRAP ARGS...\n");
     return FAIL_CODE;
   }
   uid_t uid = (uid_t)parse_number(argv[2], "uid");
@@ -187,6 +200,7 @@ static int launch(int argc, char **argv) {
     dprintf(2, "runcell-exec: --view, --rootfs and --helper-dir go together, in that order\n");
     return FAIL_CODE;
   }
+  const char *netns = take_option(argc, argv, &first, "--netns");
   int sep = find_separator(argc, argv, first);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
@@ -194,6 +208,7 @@ static int launch(int argc, char **argv) {
   }
   for (int i = first; i < sep; i++) write_pid(argv[i]);
   if (view.dir) make_view(&view);
+  if (netns) join_netns(netns);
 
   pid_t parent = getppid();
   if (setgroups(0, NULL) != 0) die("setgroups");
