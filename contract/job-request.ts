@@ -16,6 +16,9 @@ export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 export const NETWORK_MODES = ['none', 'egress'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
+/** Who may ask for egress (RUNCELL_NETWORK_EGRESS): nobody, every client, or the clients of some API keys. */
+export type EgressPolicy = { allow: 'none' } | { allow: 'all' } | { allow: 'keys'; keys: string[] };
+
 export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
 export type ComparisonMode = (typeof COMPARISON_MODES)[number];
 /** The modes that compare words, where case_sensitive applies. */

@@ -131,6 +131,11 @@ export class Sandbox {
     return this.options.dataDir;
   }
 
+  /** The egress network runs may ask for, if this sandbox has one. */
+  get network(): EgressNetwork | undefined {
+    return this.options.network;
+  }
+
   static create(options: SandboxOptions): Sandbox {
     return new Sandbox(options);
   }

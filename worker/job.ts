@@ -36,6 +36,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       limits: steps.run.limits,
       boxWritable: steps.run.boxWritable,
       stdin: request.stdin,
+      network: request.network,
     });
     await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };

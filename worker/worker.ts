@@ -143,8 +143,8 @@ export class RuncellWorker {
       const slot = slots.tryAcquire(index);
       if (!slot) continue;
       try {
-        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index });
-        if (report.cgroups.length || report.workspaces.length || report.problems.length) {
+        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index, network: sandbox.network });
+        if (report.cgroups.length || report.workspaces.length || report.network.length || report.problems.length) {
           this.logger.warn({ slot: index, ...report }, 'removed what a dead worker left behind');
         }
       } finally {
