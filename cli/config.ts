@@ -51,7 +51,7 @@ export interface Config {
   metricsPort?: number;
   /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
   compileCache: { bytes: number; ttlSeconds: number };
-  /** RUNCELL_NETWORK_*: who may ask for egress, and the egress network of this host's workers. */
+  /** RUNCELL_NETWORK_EGRESS, _SUBNET, _DNS, _RATE_BITS, _MAX_CONNECTIONS: who may ask for egress, and this host's egress network. */
   network: { egress: EgressPolicy; subnet: string; dns?: string[]; rateBits: number; maxConnections: number };
 }
 

@@ -198,7 +198,7 @@ export class EgressNetwork {
       '--domain-needed',
       '--bogus-priv',
       '--cache-size=1000',
-      '--dns-forward-max=256', ...(process.env.RUNCELL_DNSMASQ_DEBUG ? ['--log-queries=extra', '--log-facility=/tmp/egress/dnsmasq.log'] : []),
+      '--dns-forward-max=256',
       '--user=nobody',
       '--group=nogroup',
     ]);
