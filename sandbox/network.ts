@@ -216,10 +216,12 @@ export class EgressNetwork {
     const veth = this.names.hostVeth(slot);
     const { job, prefix } = subnetAddresses(this.subnet, slot);
     // Whatever a run of this slot left (a worker killed mid-run) goes first.
-    await this.removeSlot(slot);
-    await run('ip', ['netns', 'add', ns]);
+    if (this.slotLeftovers(slot)) await this.removeSlot(slot);
+    // As few processes as can be (each costs a fork and exec, more on a busy host): one batch makes the
+    // namespace and the pair, then the namespace's side and the shapers are set up side by side.
     try {
       await run('ip', ['-batch', '-'], [
+        `netns add ${ns}`,
         `link add ${veth} type veth peer name eth0 netns ${ns}`,
         `link set ${veth} addrgenmode none`,
         `link set ${veth} master ${bridge}`,
@@ -230,13 +232,14 @@ export class EgressNetwork {
       await Promise.all([
         run('ip', ['-n', ns, '-batch', '-'], [
           'link set lo up',
+          // No IPv6 address, not even link-local: the job has no IPv6 beyond its own loopback.
           'link set eth0 addrgenmode none',
           `addr add ${job}/${prefix} dev eth0`,
           'link set eth0 up',
           `route add default via ${this.gateway} dev eth0`,
         ].join('\n') + '\n'),
-        run('tc', ['qdisc', 'add', 'dev', veth, 'root', ...this.tbf()]),
-        run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'eth0', 'root', ...this.tbf()]),
+        run('tc', ['qdisc', 'add', 'dev', veth, ...this.tbf()]),
+        run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'eth0', ...this.tbf()]),
       ]);
     } catch (error) {
       await this.removeSlot(slot).catch((cleanup: Error) => warn(`removing a half-made network of slot ${slot}: ${cleanup.message}`));
@@ -253,10 +256,19 @@ export class EgressNetwork {
     };
   }
 
-  /** A token bucket: the cap, a burst of 20 ms of it (at least 32 KiB), packets queued at most 100 ms. */
+  /**
+   * A token bucket on each end's egress (the job can touch neither: the namespace is not its user
+   * namespace's): the host end's shapes what the job receives, the job end's what it sends. A burst of
+   * 20 ms of the rate, at least 32 KiB; packets queue at most 100 ms. (Shaping the upload on the host end
+   * would need an ingress policer, an action module not every kernel has.)
+   */
   private tbf(): string[] {
     const burst = Math.max(32 * 1024, Math.ceil(this.rateBitsPerSecond / 8 / 50));
-    return ['tbf', 'rate', `${this.rateBitsPerSecond}bit`, 'burst', String(burst), 'latency', '100ms'];
+    return ['root', 'tbf', 'rate', `${this.rateBitsPerSecond}bit`, 'burst', String(burst), 'latency', '100ms'];
+  }
+
+  private slotLeftovers(slot: number): boolean {
+    return existsSync(`/sys/class/net/${this.names.hostVeth(slot)}`) || existsSync(join(NETNS_DIR, this.names.netns(slot)));
   }
 
   /**
@@ -264,23 +276,21 @@ export class EgressNetwork {
    * (a run's release, and the sweep after a dead worker). Answers what it removed.
    */
   async removeSlot(slot: number): Promise<string[]> {
-    const removed: string[] = [];
     const veth = this.names.hostVeth(slot);
     const ns = this.names.netns(slot);
     // Deleting the link ends both ends at once; deleting only the namespace would free them later, asynchronously.
-    if (existsSync(`/sys/class/net/${veth}`)) {
-      await run('ip', ['link', 'del', veth]).catch(ignoreMissing);
-      removed.push(`interface ${veth}`);
-    }
-    if (existsSync(join(NETNS_DIR, ns))) {
-      await run('ip', ['netns', 'del', ns]).catch(ignoreMissing);
-      removed.push(`namespace ${ns}`);
-    }
-    // A killed job's established connections stay in conntrack for days: the slot's next job would inherit
-    // them in its connection count (and their NAT mappings).
+    const links = [
+      ...(existsSync(`/sys/class/net/${veth}`) ? [{ line: `link del ${veth}`, what: `interface ${veth}` }] : []),
+      ...(existsSync(join(NETNS_DIR, ns)) ? [{ line: `netns del ${ns}`, what: `namespace ${ns}` }] : []),
+    ];
+    // A killed job's flows stay in conntrack (UDP's 30 s and more, an established TCP one for days): the slot's
+    // next job would inherit them in its connection count, and their NAT mappings.
     const address = subnetAddresses(this.subnet, slot).job;
-    if (await deleteConntrack(address)) removed.push(`conntrack entries of ${address}`);
-    return removed;
+    const [, flows] = await Promise.all([
+      links.length > 0 ? run('ip', ['-force', '-batch', '-'], links.map((l) => l.line).join('\n') + '\n').catch(ignoreMissing) : undefined,
+      deleteConntrack(address),
+    ]);
+    return [...links.map((l) => l.what), ...(flows ? [`conntrack entries of ${address}`] : [])];
   }
 
   /** Removes the whole deployment network: resolver, table, bridge, resolv.conf mount. ip_forward is left as it is. */

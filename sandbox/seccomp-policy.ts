@@ -252,7 +252,7 @@ const SOCKET_RULES: SyscallRule[] = [
             { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
             { arg: 2, op: 'eq', value },
           ],
-          why: 'TCP and UDP (protocol 0, IPPROTO_TCP or IPPROTO_UDP); the network namespace has only lo. No raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
+          why: 'TCP and UDP (protocol 0, IPPROTO_TCP or IPPROTO_UDP). No raw sockets, MPTCP, UDP-Lite or SCTP (EPERM). Without egress the network namespace has only lo; with it, these are what an egress job needs (connect, DNS over UDP), and the nftables table of runcell decides where they go',
         }),
       ),
     ),

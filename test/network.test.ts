@@ -195,6 +195,20 @@ print(len(body), round(time.monotonic() - start, 2))
     expect(result.network!.bytes_in).toBeGreaterThan(2_000_000);
   });
 
+  it(`the bandwidth cap holds the other way: 2 MB sent at ${RATE_BITS / 1e6} Mbit/s take about 2 s`, async () => {
+    const result = await run(`
+import time, http.client
+start = time.monotonic()
+c = http.client.HTTPConnection('${INTERNET.http}', 80, timeout=30)
+c.request('POST', '/upload', body=b'x' * 2000000)
+print(c.getresponse().read().decode().strip(), round(time.monotonic() - start, 2))
+`);
+    const [length, seconds] = result.stdout.trim().split(' ').map(Number);
+    expect(length).toBe(2_000_000);
+    expect(seconds).toBeGreaterThan(1.5);
+    expect(result.network!.bytes_out).toBeGreaterThan(2_000_000);
+  });
+
   it(`the connection cap holds (${MAX_CONNECTIONS} TCP connections)`, async () => {
     const result = await run(`
 import socket
@@ -241,12 +255,16 @@ print(answered, flush=True)
   it('what a killed worker left is swept: its run\'s namespace, veth pair and flows', async () => {
     const slot = 3;
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'network', 'egress-child.ts'), SUBNET, String(slot)], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('connected') && resolve());
-      child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its job connected`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('connected') && resolve());
+        child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its job connected`)));
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
     expect(leftovers().length).toBeGreaterThan(0);
     const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: config.dataDir, slot, network });
     expect(report.problems).toEqual([]);

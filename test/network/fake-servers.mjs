@@ -1,8 +1,8 @@
 /**
  * The servers of the egress tests' fake world, run inside a test-made network namespace
  * (`ip netns exec NS node fake-servers.mjs MODE ADDRESS...`), never on the host's network:
- * - internet: HTTP on the first address (/ says hello, /bytes?n=N sends N bytes, /hold keeps
- *   the connection open), and a DNS server on the second answering *.example.test.
+ * - internet: HTTP on the first address (/ says hello, /bytes?n=N sends N bytes, /upload counts
+ *   what it is sent, /hold keeps the connection open), and a DNS server on the second answering *.example.test.
  * - private: HTTP on every address, saying which one it is (the fake private services).
  * Prints "ready" once everything listens; exits when its stdin closes (the test ended).
  */
@@ -32,6 +32,12 @@ function internetHttp(req, res) {
       res.end();
     };
     return pump();
+  }
+  if (url.pathname === '/upload') {
+    let received = 0;
+    req.on('data', (chunk) => (received += chunk.length));
+    req.on('end', () => res.end(`${received}\n`));
+    return;
   }
   if (url.pathname === '/hold') {
     res.writeHead(200, { 'content-type': 'text/plain' });

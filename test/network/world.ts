@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const INTERNET = { http: '198.51.100.10', dns: '198.51.100.53', name: 'www.example.test' };
@@ -17,9 +17,14 @@ export const PRIVATE_SERVICES = ['10.99.0.10', '172.16.99.10', '192.168.99.10', 
 
 const sh = (command: string, args: string[], input?: string) => execFileSync(command, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 
-/** The machine's own interfaces (what a packet must never leave through): every one but loopback and those of runcell or the tests. */
+/**
+ * The machine's own interfaces (what a packet must never leave through): those of a default route and the
+ * physical ones. Not every other interface: other programs' virtual ones are theirs, not the way out.
+ */
 export function realInterfaces(): string[] {
-  return readdirSync('/sys/class/net').filter((name) => name !== 'lo' && !/^(rc[bv]|rt)/.test(name));
+  const routes = JSON.parse(execFileSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' })) as { dev: string }[];
+  const physical = readdirSync('/sys/class/net').filter((name) => existsSync(`/sys/class/net/${name}/device`));
+  return [...new Set([...routes.map((route) => route.dev), ...physical])];
 }
 
 export class Guard {
