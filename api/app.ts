@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { DEFAULT_BOUNDS, type RequestBounds } from '../contract/job-request.js';
+import { DEFAULT_BOUNDS, type EgressPolicy, type RequestBounds } from '../contract/job-request.js';
 import type { LimitRanges } from '../contract/limits.js';
 import { buildOpenApi } from '../contract/openapi.js';
 import { LANGUAGES } from '../rootfs/languages.js';
@@ -32,6 +32,8 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>` (or, as Judge0's clients send it, `X-Auth-Token: <one of these>`). */
   apiKeys?: string[];
+  /** Who may submit jobs with `network: "egress"` (RUNCELL_NETWORK_EGRESS). Default: nobody. */
+  networkEgress?: EgressPolicy;
   /** Requests per minute per client (API key, else address); 0 = no limit. Default 0. */
   rateLimitPerMinute?: number;
   /** /readyz wants a worker seen within this window. Default 30 s. */
@@ -77,7 +79,7 @@ export function createApp(options: ApiOptions): express.Express {
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
-  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics }, needsQueue));
+  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress) }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));
   return app;
@@ -102,15 +104,34 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
   };
 }
 
+/** The key a request presents. X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both). */
+function presentedKey(req: Request): string | undefined {
+  return /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+}
+
 function authenticate(keys: Buffer[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
-    const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+    const given = presentedKey(req);
     if (!given || !keyMatches(given, keys)) {
       next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key> (or X-Auth-Token: <key>)'));
       return;
     }
     next();
+  };
+}
+
+/**
+ * Why this request may not ask for egress, or undefined when it may. With a
+ * list of keys, only requests that presented one of them (authentication
+ * has checked it is a valid key) may.
+ */
+function egressGate(policy: EgressPolicy = { allow: 'none' }): (req: Request) => string | undefined {
+  if (policy.allow === 'all') return () => undefined;
+  if (policy.allow === 'none') return () => 'network egress is off on this server (RUNCELL_NETWORK_EGRESS); leave network unset or "none"';
+  const keys = policy.keys.map(digest);
+  return (req) => {
+    const given = presentedKey(req);
+    return given && keyMatches(given, keys) ? undefined : 'network egress is not enabled for this API key';
   };
 }
 

@@ -12,6 +12,13 @@ import { requestedLimitsSchema, type LimitRanges } from './limits.js';
 export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
 export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 
+/** A job's network: `none` (default: an empty namespace, loopback only) or `egress` (outbound through runcell's NAT, when the operator allows it). */
+export const NETWORK_MODES = ['none', 'egress'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+/** Who may ask for egress (RUNCELL_NETWORK_EGRESS): nobody, every client, or the clients of some API keys. */
+export type EgressPolicy = { allow: 'none' } | { allow: 'all' } | { allow: 'keys'; keys: string[] };
+
 export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
 export type ComparisonMode = (typeof COMPARISON_MODES)[number];
 /** The modes that compare words, where case_sensitive applies. */
@@ -203,6 +210,10 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
       .optional()
       .describe('seccomp profile: "standard" (default; unix and loopback UDP sockets, no TCP) or "judge" (no sockets); default: the language\'s, else standard'),
+    network: z
+      .enum(NETWORK_MODES, { error: () => `network must be one of ${NETWORK_MODES.join(', ')}` })
+      .optional()
+      .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
@@ -286,6 +297,7 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
     for (const field of ['comparison', 'checker', 'stop_on_first_failure', 'interactor'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
     return;
   }
+  if (job.network === 'egress') issue(['network'], 'network egress is for command and language jobs, not judged ones (tests)');
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
   if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
   const ids = new Set<string>();

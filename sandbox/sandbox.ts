@@ -16,10 +16,11 @@ import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
 import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
+import type { EgressNetwork, RunNetwork } from './network.js';
 import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
-import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
+import { DEFAULT_SECCOMP_PROFILE, EGRESS_POLICY, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
 import { runCgroupName, slotName, type Slot } from './slots.js';
 import { Workspace } from './workspace.js';
 
@@ -46,6 +47,8 @@ export interface SandboxOptions {
   onPhases?: (phases: RunPhases) => void;
   /** Who mounts the /proc masks (mount.ts ProcMasking). Default 'launcher'; 'bubblewrap' for bench:sandbox's comparison. */
   procMasking?: ProcMasking;
+  /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
+  network?: EgressNetwork;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -92,6 +95,8 @@ export interface RunSpec {
    * Called on the event loop while the run goes on: keep it quick, it must not throw (a throw is warned and dropped).
    */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** "egress": a network namespace on runcell's bridge (see network.ts) instead of an empty one. Default "none". */
+  network?: 'none' | 'egress';
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -106,6 +111,8 @@ export class Sandbox {
   private readonly helper: Helper;
   private readonly viewDir: string;
   private readonly filterPaths: Record<SeccompProfileName, string>;
+  /** The standard profile with outbound TCP, for runs with network egress (seccomp-policy.ts EGRESS_POLICY). */
+  private readonly egressFilterPath: string;
   private readonly bwrapPath: string;
   private readonly cpuPollMs: number;
   /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
@@ -139,10 +146,16 @@ export class Sandbox {
     }
     this.filters = filters;
     this.filterPaths = paths;
+    this.egressFilterPath = writeFilter(options.dataDir, options.filter ?? compileSeccomp(EGRESS_POLICY));
   }
 
   get dataDir(): string {
     return this.options.dataDir;
+  }
+
+  /** The egress network runs may ask for, if this sandbox has one. */
+  get network(): EgressNetwork | undefined {
+    return this.options.network;
   }
 
   static create(options: SandboxOptions): Sandbox {
@@ -183,37 +196,50 @@ export class Sandbox {
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
     // Fail closed, and before anything is set up: a run never goes without its filter.
     if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
+    if (spec.network === 'egress' && !this.options.network) {
+      return sandboxError('network_unavailable', 'this job asks for network egress, and this worker has none (RUNCELL_NETWORK_EGRESS is off here)');
+    }
     const clock = new PhaseClock();
     const runId = newId();
     let tmp: string | undefined;
     let cgroup: RunCgroup | undefined;
+    let network: RunNetwork | undefined;
     try {
       // Independent kernel work, each on the thread pool: side by side.
-      const [tmpResult, cgroupResult] = await Promise.allSettled([
+      const [tmpResult, cgroupResult, networkResult] = await Promise.allSettled([
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
         this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
           pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
           cpuQuota: this.options.cpuQuota,
         }),
+        spec.network === 'egress' ? this.options.network!.attach(spec.slot.index) : undefined,
       ]);
       if (tmpResult.status === 'fulfilled') tmp = tmpResult.value;
       if (cgroupResult.status === 'fulfilled') cgroup = cgroupResult.value;
+      if (networkResult.status === 'fulfilled') network = networkResult.value;
       if (tmpResult.status === 'rejected') throw tmpResult.reason;
       if (cgroupResult.status === 'rejected') throw cgroupResult.reason;
+      if (networkResult.status === 'rejected') throw networkResult.reason;
       clock.mark('prepare');
       this.live.set(spec.slot.index, cgroupResult.value);
-      return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
+      const result = await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value, network), clock, network);
+      if (!network) return result;
+      // Every process of the run is gone (supervise emptied the cgroup): the counters are final.
+      const taken = network;
+      network = undefined;
+      return { ...result, network: await taken.release() };
     } catch (error) {
       return this.failedRun(error, clock);
     } finally {
       this.live.delete(spec.slot.index);
-      const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
+      const [destroyed, released, unplugged] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined, network?.release()]);
       clock.mark('cleanup');
       this.options.onPhases?.(clock.phases as RunPhases);
       // Fail closed: a cgroup that would not die is the caller's problem to hear about.
       if (destroyed.status === 'rejected') throw destroyed.reason;
       if (released.status === 'rejected') throw released.reason;
+      if (unplugged.status === 'rejected') throw unplugged.reason;
     }
   }
 
@@ -234,11 +260,11 @@ export class Sandbox {
     return this.options.procMasking ?? 'launcher';
   }
 
-  private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+  private bwrapArgs(spec: RunSpec, tmp: string, network: RunNetwork | undefined): string[] {
     // The launcher masks /proc between init's ready and go bytes; it learns the sandbox's pid from --info-fd.
     const byLauncher = this.procMasking === 'launcher';
     return [
-      ...namespaceArgs(),
+      ...namespaceArgs({ sharedNet: network !== undefined }),
       ...environmentArgs(spec.env),
       ...filesystemArgs(
         {
@@ -248,6 +274,8 @@ export class Sandbox {
         },
         this.procMasking,
       ),
+      // The resolver on runcell's bridge, from a tmpfs of its own (the job's mount table shows no host path).
+      ...(network ? ['--ro-bind', this.options.network!.resolvConf, '/etc/resolv.conf'] : []),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
       ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
@@ -263,10 +291,10 @@ export class Sandbox {
   }
 
   /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
-  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock): Promise<RunResult> {
+  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock, network: RunNetwork | undefined): Promise<RunResult> {
     const killer = new RunKiller(cgroup);
     const started = performance.now();
-    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'));
+    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'), network);
     clock.mark('spawn');
     killer.launcherPid = proc.pid;
     const unwatch = this.watchLimits(spec, cgroup, killer);
@@ -288,9 +316,15 @@ export class Sandbox {
     return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
   }
 
+  /** A run with egress under the standard profile gets outbound TCP; every other run its profile as asked. */
+  private filterPathOf(spec: RunSpec, network: RunNetwork | undefined): string {
+    const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
+    return network && profile === 'standard' ? this.egressFilterPath : this.filterPaths[profile];
+  }
+
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
-  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
-    const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
+  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void, network: RunNetwork | undefined) {
+    const seccompFd = openSync(this.filterPathOf(spec, network), 'r');
     // The caller's fd is the caller's to close; only our own memfd is closed below.
     const ownStdinFd = spec.stdinFd === undefined && spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     try {
@@ -299,7 +333,11 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
-        launcherOptions: [...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir), ...(this.procMasking === 'launcher' ? procMaskOptions() : [])],
+        launcherOptions: [
+          ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+          ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
+          ...(network ? [`--netns=${network.netnsPath}`] : []),
+        ],
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,

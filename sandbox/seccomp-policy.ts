@@ -42,7 +42,8 @@ export { SECCOMP_PROFILE_NAMES, type SeccompProfileName };
 export const DEFAULT_SECCOMP_PROFILE: SeccompProfileName = 'standard';
 
 export interface SeccompPolicy {
-  name: SeccompProfileName;
+  /** A profile a job may ask for, or `egress`: the standard profile of a run with network egress. */
+  name: SeccompProfileName | 'egress';
   /** Answer to every syscall no rule allows. */
   defaultErrno: 'EPERM';
   rules: SyscallRule[];
@@ -68,11 +69,13 @@ const AF_INET6 = 10n;
 /** Above this, no family exists (AF_MCTP = 45 in Linux 6.x). */
 const HIGHEST_SOCKET_FAMILY = 45;
 const SOCK_DGRAM = 2n;
+const SOCK_STREAM = 1n;
 /** The low bits of socket()'s type argument; the rest are SOCK_NONBLOCK and SOCK_CLOEXEC. */
 const SOCK_TYPE_MASK = 0xfn;
 /** socket()'s protocol: 0 picks the family's default (UDP for datagram). */
 const IPPROTO_DEFAULT = 0n;
 const IPPROTO_UDP = 17n;
+const IPPROTO_TCP = 6n;
 /** setsockopt(SOL_TCP, TCP_ULP, "tls"...) attaches an upper-layer protocol (kTLS, espintcp): CVE-2023-0461 and others. */
 const SOL_TCP = 6n;
 const TCP_ULP = 31n;
@@ -297,6 +300,38 @@ export const STANDARD_POLICY: SeccompPolicy = {
   name: 'standard',
   defaultErrno: 'EPERM',
   rules: [...BASE_RULES, ...SOCKET_RULES],
+  newerSyscalls: NEWER_SYSCALLS,
+  denied: DENIED,
+};
+
+/**
+ * TCP, only for runs with network egress (RunSpec.network): what a CI script
+ * needs to fetch a dependency. The attack that keeps TCP out of the standard
+ * profile (connections nobody accepts, charged to no cgroup) needs a
+ * listener the job can reach: an egress run's namespace drops every inbound
+ * SYN (network.ts), its own loopback included, and runcell's NAT lets no
+ * connection in from outside.
+ */
+const EGRESS_SOCKET_RULES: SyscallRule[] = [AF_INET, AF_INET6].flatMap((family) =>
+  [IPPROTO_DEFAULT, IPPROTO_TCP].map(
+    (value): SyscallRule => ({
+      syscalls: ['socket'],
+      action: 'allow',
+      when: [
+        { arg: 0, op: 'eq', value: family },
+        { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: SOCK_STREAM },
+        { arg: 2, op: 'eq', value },
+      ],
+      why: 'egress runs only: outbound TCP (protocol 0 or IPPROTO_TCP); the run\'s namespace drops inbound SYNs, so no connection to the job can wait unaccepted',
+    }),
+  ),
+);
+
+/** The standard profile of a run with network egress: standard plus outbound TCP. Never asked for by name. */
+export const EGRESS_POLICY: SeccompPolicy = {
+  name: 'egress',
+  defaultErrno: 'EPERM',
+  rules: [...BASE_RULES, ...SOCKET_RULES, ...EGRESS_SOCKET_RULES],
   newerSyscalls: NEWER_SYSCALLS,
   denied: DENIED,
 };

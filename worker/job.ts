@@ -43,6 +43,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       boxWritable: steps.run.boxWritable,
       stdin: request.stdin,
       onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
+      network: request.network,
     });
     await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };

@@ -4,7 +4,7 @@
  * worker's parse of every queued job and the CLI all use the contract's
  * schema), so nothing here checks them again.
  */
-import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type NetworkMode, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
 import type { RequestedLimits } from '../contract/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -62,6 +62,8 @@ export interface JobRequest {
   compile_limits?: RequestedLimits;
   /** The seccomp profile of every step; default: the language's, else "standard". */
   seccomp_profile?: SeccompProfileName;
+  /** "egress": the run step (not a compile) gets outbound network through runcell's NAT. Default "none". */
+  network?: NetworkMode;
   /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
   tests?: JudgeTest[];
   /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
@@ -92,6 +94,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
     ...(submission.steps ? { steps: submission.steps } : {}),
+    ...(submission.network ? { network: submission.network } : {}),
     ...judgingRequest(submission),
   };
 }

@@ -146,8 +146,8 @@ export class RuncellWorker {
       try {
         // The slot's companion (an interactor's runs) is held with it: swept with it.
         for (const swept of [index, slots.companion(slot).index]) {
-          const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: swept });
-          if (report.cgroups.length || report.workspaces.length || report.problems.length) {
+          const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: swept, network: sandbox.network });
+          if (report.cgroups.length || report.workspaces.length || report.network.length || report.problems.length) {
             this.logger.warn({ slot: swept, ...report }, 'removed what a dead worker left behind');
           }
         }

@@ -2,7 +2,7 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR] [--netns=PATH]
  *                       [--mask-files=A,B,... --mask-dirs=C,D,...]
  *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
@@ -18,6 +18,10 @@
  *     and empty/. bubblewrap binds from there, so that the job's
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
+ *
+ *     With --netns=PATH (after the view options; network egress only, see
+ *     sandbox/network.ts), joins the network namespace runcell made for the
+ *     run, while still root; bubblewrap then runs without --unshare-net.
  *
  *     With --mask-files/--mask-dirs, the /proc masks: bubblewrap is given
  *     --info-fd 5 (its sandbox's pid) and runcell-exec init --sync-fds=6,7.
@@ -133,6 +137,15 @@ static void make_node(int dir, const char *name, int mode) {
   }
   int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (fd < 0) die(name);
+  close(fd);
+}
+
+/* Network egress: the run's namespace (made and configured by runcell, owned by the host's user
+ * namespace, so the job can change nothing in it) replaces bubblewrap's empty one. */
+static void join_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die(path);
+  if (setns(fd, CLONE_NEWNET) != 0) die("setns(CLONE_NEWNET)");
   close(fd);
 }
 
@@ -407,7 +420,7 @@ static int run_bwrap(uid_t uid, gid_t gid, struct masks *masks, char **bwrap_arg
 static int launch(int argc, char **argv) {
   discard_group_signals();
   if (argc < 6) {
-    dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
+    dprintf(2, "usage: runcell-exec launch UID GID [VIEW OPTIONS] [--netns=PATH] PROCS_FILE... -- BWRAP ARGS...\n");
     return FAIL_CODE;
   }
   uid_t uid = (uid_t)parse_number(argv[2], "uid");
@@ -429,6 +442,7 @@ static int launch(int argc, char **argv) {
   struct masks masks;
   masks.files = take_option(argc, argv, &first, "--mask-files");
   masks.dirs = take_option(argc, argv, &first, "--mask-dirs");
+  const char *netns = take_option(argc, argv, &first, "--netns");
   int sep = find_separator(argc, argv, first);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
@@ -436,6 +450,7 @@ static int launch(int argc, char **argv) {
   }
   for (int i = first; i < sep; i++) write_pid(argv[i]);
   if (view.dir) make_view(&view);
+  if (netns) join_netns(netns);
   return run_bwrap(uid, gid, &masks, argv + sep + 1);
 }
 
