@@ -18,8 +18,21 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { JobStore } from '../queue/store.js';
-import { config, waitScale } from './helpers.js';
-import { BIN, shareRootfs } from './service-helpers.js';
+import { loadConfig } from '../cli/config.js';
+import { rootfsLocation } from '../rootfs/build.js';
+
+// Imports neither vitest nor the sandbox: bench/fleet.ts runs this harness outside the suite.
+const config = loadConfig();
+/** As test/helpers.ts's: waits are longer in the emulated cgroup v2 lane. */
+const waitScale = process.env.RUNCELL_TEST_NO_TIMING === '1' ? 15 : 1;
+const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
+
+/** The suite's built rootfs hard-linked into a host's data dir (as test/service-helpers.ts's shareRootfs). */
+function shareRootfs(dataDir: string): void {
+  const rootfs = rootfsLocation(config.dataDir, config.languages);
+  mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
+  execFileSync('cp', ['-al', rootfs.path, join(dataDir, 'rootfs', rootfs.hash)], { stdio: 'pipe' });
+}
 
 const REQUIRED = ['redis-server', 'redis-sentinel', 'redis-cli', 'nsenter', 'ip'];
 
