@@ -12,6 +12,7 @@ import type { LimitRanges } from '../contract/limits.js';
 import { buildOpenApi } from '../contract/openapi.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { JobQueue } from '../queue/queue.js';
+import { RedisRateLimitStore } from '../queue/rate-limit.js';
 import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
@@ -67,7 +68,7 @@ export function createApp(options: ApiOptions): express.Express {
   });
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
-  if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute));
+  if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute, queue));
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const logError = (error: unknown) => options.logger?.error({ err: (error as Error)?.message, stack: (error as Error)?.stack }, 'internal error');
   // The compatibility APIs parse their own bodies (JSON whatever the Content-Type) and answer errors in their own shapes.
@@ -135,8 +136,14 @@ function egressGate(policy: EgressPolicy = { allow: 'none' }): (req: Request) =>
   };
 }
 
-function rateLimiter(perMinute: number) {
+/**
+ * Counted in Redis, so that API replicas share each client's count. A Redis that cannot count answers 503
+ * (express-rate-limit passes the store's error on): fail closed, never unlimited.
+ */
+function rateLimiter(perMinute: number, queue: JobQueue) {
   return rateLimit({
+    store: new RedisRateLimitStore(queue.redis),
+    passOnStoreError: false,
     windowMs: 60_000,
     limit: perMinute,
     standardHeaders: 'draft-7',
