@@ -6,10 +6,6 @@
  * kernel never uses, which proves the filter (not a missing capability or
  * the kernel) answered.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifiedRootfs } from '../rootfs/build.js';
 import { Sandbox } from '../sandbox/sandbox.js';
@@ -23,6 +19,7 @@ import { LANGUAGES } from '../rootfs/languages.js';
 import { LIMIT_TABLE } from '../sandbox/limits.js';
 import { runJob } from '../worker/job.js';
 import { config, job } from './helpers.js';
+import { i386SyscallSignal } from './host-kernel.js';
 
 const TRACER_ERRNO = 1234;
 const EPERM = 1;
@@ -285,21 +282,8 @@ print(squares, out, asyncio.run(main()), os.cpu_count() > 0)
       const result = await job({ language: 'c', seccomp_profile: profile, files: file(source) });
       // A kernel without IA-32 emulation (ia32_emulation=0, or built without it) refuses int 0x80 itself with
       // SIGSEGV before any filter sees it: then no 32-bit syscall can get through on this host at all.
-      expect(result.run).toMatchObject({ status: 'signalled', signal: hostRunsInt80(source) ? 'SIGSYS' : 'SIGSEGV' });
+      expect(result.run).toMatchObject({ status: 'signalled', signal: i386SyscallSignal() });
     });
   }
 });
 
-/** Whether this host's kernel runs an i386 syscall at all: the program, built here, run outside any sandbox. */
-function hostRunsInt80(source: string): boolean {
-  const dir = mkdtempSync(join(tmpdir(), 'runcell-int80-'));
-  try {
-    writeFileSync(join(dir, 'probe.c'), source);
-    const build = spawnSync('gcc', ['-static', '-o', join(dir, 'probe'), join(dir, 'probe.c')], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`cannot build the int 0x80 probe: ${build.stderr}`);
-    const probe = spawnSync(join(dir, 'probe'));
-    return probe.signal !== 'SIGSEGV';
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

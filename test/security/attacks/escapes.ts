@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { expect } from 'vitest';
 import { config } from '../../helpers.js';
+import { i386SyscallSignal } from '../../host-kernel.js';
 import { C_PRELUDE, probeLines, PY_PRELUDE, type AttackContext, type ProgramAttack } from '../attack.js';
 
 export const SENTINEL_CONTENT = 'host secret: the job must never read, change or remove this\n';
@@ -604,7 +605,7 @@ print('survived yes')
     does: 'setuid(0) through int 0x80 (i386 number 23)',
     language: 'c',
     source: 'int main(void) { long ret; __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(23L), "b"(0L) : "memory"); return ret == 0 ? 42 : 1; }',
-    expect: (run) => expect(run).toMatchObject({ status: 'signalled', signal: 'SIGSYS' }),
+    expect: (run) => expect(run).toMatchObject({ status: 'signalled', signal: i386SyscallSignal() }),
   },
   {
     id: 'L22-c-int80-mount',
@@ -612,7 +613,7 @@ print('survived yes')
     does: 'mount through int 0x80 (i386 number 21), which the x86_64 filter denies',
     language: 'c',
     source: 'int main(void) { long ret; __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(21L), "b"(0L), "c"(0L), "d"(0L) : "memory"); return 1; }',
-    expect: (run) => expect(run).toMatchObject({ status: 'signalled', signal: 'SIGSYS' }),
+    expect: (run) => expect(run).toMatchObject({ status: 'signalled', signal: i386SyscallSignal() }),
   },
   {
     id: 'L22-c-x32-unshare',
