@@ -96,7 +96,9 @@ let presentMasks: typeof PROC_MASKS | undefined;
 function masksPresent(): typeof PROC_MASKS {
   presentMasks ??= PROC_MASKS.filter((mask) => {
     try {
-      return lstatSync(`/proc/${mask.path}`).isDirectory() === (mask.kind === 'dir');
+      // Never a symbolic link (such as /proc/mounts): mount(2) would follow it.
+      const entry = lstatSync(`/proc/${mask.path}`);
+      return mask.kind === 'dir' ? entry.isDirectory() : entry.isFile();
     } catch {
       return false;
     }

@@ -26,12 +26,13 @@
  *     With --mask-files/--mask-dirs, the /proc masks: bubblewrap is given
  *     --info-fd 5 (its sandbox's pid) and runcell-exec init --sync-fds=6,7.
  *     Once init runs (bubblewrap's set-up is over, the job not yet started)
- *     it writes a byte on 6; this process, still root, joins the sandbox's
- *     mount namespace, mounts /dev/null (read-only, nodev) over each file and
- *     a read-only root-owned tmpfs over each directory of /proc, then writes
- *     a byte on 7 and only then drops to the slot's uid. init starts the job
- *     only on that byte: if anything here fails, init reads end of file and
- *     exits without starting it. Plain mount(2) calls, where bubblewrap's
+ *     it writes a byte on 6; a masker process (forked as root before the
+ *     launcher joins the run's cgroups, so none of the run's processes is
+ *     root) joins the sandbox's mount namespace, mounts /dev/null (read-only,
+ *     nodev) over each file and a read-only root-owned tmpfs over each
+ *     directory of /proc, writes a byte on 7 and exits. init starts the job
+ *     only on that byte: if anything fails, init reads end of file and exits
+ *     without starting it. Plain mount(2) calls, where bubblewrap's
  *     --ro-bind costs a path resolution, a mount table parse and a remount
  *     each (measured in docs/performance.md).
  *
@@ -202,12 +203,11 @@ struct masks {
   const char *files, *dirs;
 };
 
-/* Stops here with the run failed: bubblewrap is killed, init reads end of file on GO_FD and never
- * starts the job. */
-static void abort_masking(pid_t bwrap, const char *what) {
+/* Stops the masker with the run failed: init reads end of file on GO_FD and exits without starting the
+ * job (so the sandbox ends). Nothing is killed from here: a pid this process holds may be stale by now. */
+static void abort_masking(const char *what) {
   if (errno != 0) dprintf(2, "runcell-exec: masking /proc: %s: %s\n", what, strerror(errno));
   else dprintf(2, "runcell-exec: masking /proc: %s\n", what);
-  kill(bwrap, SIGKILL);
   _exit(FAIL_CODE);
 }
 
@@ -283,15 +283,15 @@ static int mask_dir(const char *target) {
 /* Joins the mount namespace of the sandbox (init is waiting there, the job not started) and masks its /proc. */
 static void mask_proc(pid_t bwrap, pid_t sandbox, struct masks *masks) {
   int pidfd = (int)syscall(SYS_pidfd_open, sandbox, 0);
-  if (pidfd < 0) abort_masking(bwrap, "pidfd_open");
-  if (!child_of(sandbox, bwrap)) abort_masking(bwrap, "the sandbox's pid is not bubblewrap's child");
-  if (setns(pidfd, CLONE_NEWNS) != 0) abort_masking(bwrap, "setns");
+  if (pidfd < 0) abort_masking("pidfd_open");
+  if (!child_of(sandbox, bwrap)) abort_masking("the sandbox's pid is not bubblewrap's child");
+  if (setns(pidfd, CLONE_NEWNS) != 0) abort_masking("setns");
   close(pidfd);
   /* setns made the sandbox's root ours: /proc is bubblewrap's procfs on the read-only rootfs. */
   struct statfs fs;
-  if (statfs("/proc", &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) abort_masking(bwrap, "/proc is not a procfs");
-  if (masks->files && mask_entries((char *)masks->files, mask_file) != 0) abort_masking(bwrap, "file");
-  if (masks->dirs && mask_entries((char *)masks->dirs, mask_dir) != 0) abort_masking(bwrap, "directory");
+  if (statfs("/proc", &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) abort_masking("/proc is not a procfs");
+  if (masks->files && mask_entries((char *)masks->files, mask_file) != 0) abort_masking("file");
+  if (masks->dirs && mask_entries((char *)masks->dirs, mask_dir) != 0) abort_masking("directory");
 }
 
 /* Whether bubblewrap's argv hands INFO_FD on and runs init with --ready-fd and --go-fd (fail closed:
@@ -356,63 +356,86 @@ static int reap_all(pid_t bwrap) {
   return exit_code;
 }
 
-/* Starts bubblewrap as the slot's uid; with masks, this process stays root until they are in place. */
-static int run_bwrap(uid_t uid, gid_t gid, struct masks *masks, char **bwrap_argv) {
+/* The pipes between bubblewrap (and init), the masker and the launcher; [0] reads, [1] writes. */
+struct handshake {
+  int info[2], ready[2], go[2], bwrap_pid[2];
+};
+
+static ssize_t read_retrying(int fd, void *buf, size_t len) {
+  ssize_t got;
+  do got = read(fd, buf, len);
+  while (got < 0 && errno == EINTR);
+  return got;
+}
+
+/* The masker: forked as root before the launcher joins the run's cgroups and drops to the slot's uid, so
+ * no process of the run is ever root. It waits for init's ready byte, masks /proc in the sandbox, writes
+ * the go byte and exits. */
+static void start_masker(struct masks *masks, struct handshake *h) {
+  high_pipe(h->info);
+  high_pipe(h->ready);
+  high_pipe(h->go);
+  high_pipe(h->bwrap_pid);
+  pid_t launcher = getpid();
+  pid_t masker = fork();
+  if (masker < 0) die("fork");
+  if (masker > 0) {
+    close(h->info[0]);
+    close(h->ready[0]);
+    close(h->go[1]);
+    close(h->bwrap_pid[0]);
+    return;
+  }
+  die_with(launcher);
+  /* Only stderr (the job's, where the launcher's own errors go too) is kept. */
+  for (int fd = 0; fd <= 4; fd++)
+    if (fd != 2) close(fd);
+  close(h->info[1]);
+  close(h->ready[1]);
+  close(h->go[0]);
+  close(h->bwrap_pid[1]);
+  pid_t bwrap;
+  errno = 0;
+  if (read_retrying(h->bwrap_pid[0], &bwrap, sizeof bwrap) != (ssize_t)sizeof bwrap) _exit(FAIL_CODE); /* the launcher failed first */
+  pid_t sandbox = read_child_pid(h->info[0]);
+  if (sandbox < 0) {
+    errno = 0;
+    abort_masking("no child-pid from bubblewrap");
+  }
+  char byte;
+  ssize_t got = read_retrying(h->ready[0], &byte, 1);
+  if (got == 0) errno = 0; /* end of file: bubblewrap failed before init (it said why) */
+  if (got != 1) abort_masking("init did not start");
+  mask_proc(bwrap, sandbox, masks);
+  if (write(h->go[1], "g", 1) != 1) abort_masking("go");
+  _exit(0);
+}
+
+/* Drops to the slot's uid and runs bubblewrap; with a masker, hands bubblewrap its end of the handshake. */
+static int run_bwrap(uid_t uid, gid_t gid, struct handshake *h, char **bwrap_argv) {
   pid_t parent = getppid();
-  int masking = masks->files || masks->dirs;
-  if (masking && !argv_syncs(bwrap_argv)) {
-    dprintf(2, "runcell-exec: --mask-* needs bubblewrap's --info-fd %d and init's --ready-fd=%d --go-fd=%d\n", INFO_FD, READY_FD, GO_FD);
-    return FAIL_CODE;
-  }
-  int info[2] = {-1, -1}, ready[2] = {-1, -1}, go[2] = {-1, -1};
-  if (masking) {
-    high_pipe(info);
-    high_pipe(ready);
-    high_pipe(go);
-  } else {
-    drop_privileges(uid, gid);
-  }
+  drop_privileges(uid, gid);
   die_with(parent);
   /* bubblewrap's monitor exits without reaping the sandbox's pid 1, which
    * then falls to the host's init (a zombie forever under an init that does
    * not reap, such as node as a container's pid 1). As a subreaper we inherit
    * and reap it, and exit only when no descendant is left. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("subreaper");
-  pid_t launcher = getpid();
   pid_t bwrap = fork();
   if (bwrap < 0) die("fork");
   if (bwrap == 0) {
-    if (masking) {
-      drop_privileges(uid, gid);
-      die_with(launcher);
-      /* dup2 clears close-on-exec on these three only. */
-      if (dup2(info[1], INFO_FD) < 0 || dup2(ready[1], READY_FD) < 0 || dup2(go[0], GO_FD) < 0) die("dup2");
-    }
+    /* dup2 clears close-on-exec on these three only. */
+    if (h && (dup2(h->info[1], INFO_FD) < 0 || dup2(h->ready[1], READY_FD) < 0 || dup2(h->go[0], GO_FD) < 0)) die("dup2");
     execv(bwrap_argv[0], bwrap_argv);
     die(bwrap_argv[0]);
   }
-  if (masking) {
-    close(info[1]);
-    close(ready[1]);
-    close(go[0]);
-    pid_t sandbox = read_child_pid(info[0]);
-    close(info[0]);
-    if (sandbox < 0) {
-      errno = 0;
-      abort_masking(bwrap, "no child-pid from bubblewrap");
-    }
-    char byte;
-    ssize_t got;
-    do got = read(ready[0], &byte, 1);
-    while (got < 0 && errno == EINTR);
-    if (got == 0) errno = 0; /* end of file: bubblewrap failed before init (it said why) */
-    if (got != 1) abort_masking(bwrap, "init did not start");
-    close(ready[0]);
-    mask_proc(bwrap, sandbox, masks);
-    if (write(go[1], "g", 1) != 1) abort_masking(bwrap, "go");
-    close(go[1]);
-    drop_privileges(uid, gid);
-    die_with(parent);
+  if (h) {
+    /* The masker learns bubblewrap's pid (to check the sandbox's parent); only bubblewrap keeps the other ends. */
+    if (write(h->bwrap_pid[1], &bwrap, sizeof bwrap) != (ssize_t)sizeof bwrap) die("masker");
+    close(h->bwrap_pid[1]);
+    close(h->info[1]);
+    close(h->ready[1]);
+    close(h->go[0]);
   }
   return reap_all(bwrap);
 }
@@ -448,10 +471,19 @@ static int launch(int argc, char **argv) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
     return FAIL_CODE;
   }
+  struct handshake handshake;
+  int masking = masks.files || masks.dirs;
+  if (masking) {
+    if (!argv_syncs(argv + sep + 1)) {
+      dprintf(2, "runcell-exec: --mask-* needs bubblewrap's --info-fd %d and init's --ready-fd=%d --go-fd=%d\n", INFO_FD, READY_FD, GO_FD);
+      return FAIL_CODE;
+    }
+    start_masker(&masks, &handshake);
+  }
   for (int i = first; i < sep; i++) write_pid(argv[i]);
   if (view.dir) make_view(&view);
   if (netns) join_netns(netns);
-  return run_bwrap(uid, gid, &masks, argv + sep + 1);
+  return run_bwrap(uid, gid, masking ? &handshake : NULL, argv + sep + 1);
 }
 
 struct init_options {
