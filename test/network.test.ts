@@ -16,6 +16,10 @@ import { BLOCKED_IPV4, subnetAddresses } from '../sandbox/network-rules.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool, type Slot } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
+import { jobRequestSchema } from '../contract/job-request.js';
+import { LANGUAGES } from '../rootfs/languages.js';
+import { runJob } from '../worker/job.js';
+import { toJobRequest } from '../worker/request.js';
 import { config } from './helpers.js';
 import { FakeWorld, Guard, INTERNET, PRIVATE_SERVICES } from './network/world.js';
 
@@ -123,6 +127,28 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     expect(result.status).toBe('ok');
     expect(result.network!.bytes_in).toBeGreaterThan(100);
     expect(result.network!.bytes_out).toBeGreaterThan(100);
+  });
+
+  it('a submitted command job with network "egress" gets it in its run step (the worker\'s path)', async () => {
+    const schema = jobRequestSchema({ limits: config.limits, languages: LANGUAGES.map((l) => l.id) });
+    const submission = schema.parse({ command: ['python3', '-c', `import urllib.request; print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decode(), end='')`], network: 'egress' });
+    const result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits }, toJobRequest(submission)));
+    expect(result.run!.stdout).toBe('hello from the fake internet\n');
+    expect(result.run!.network!.bytes_in).toBeGreaterThan(0);
+  });
+
+  it('a worker without an egress network fails an egress run with network_unavailable', async () => {
+    const plain = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) });
+    const result = await pool.withSlot(async (slot) => {
+      const workspace = await plain.createWorkspace(slot, 1 << 20);
+      try {
+        return await plain.run({ slot, workspace, boxWritable: true, argv: ['/bin/true'], network: 'egress', limits: resolveLimits({}) });
+      } finally {
+        await workspace.remove();
+      }
+    });
+    expect(result.status).toBe('sandbox_error');
+    expect(result.error_code).toBe('network_unavailable');
   });
 
   it('an egress job reaches none of the host\'s addresses and ports, no private service, not the metadata address', async () => {
