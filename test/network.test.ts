@@ -18,6 +18,7 @@ import { SlotPool, type Slot } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import { jobRequestSchema } from '../contract/job-request.js';
 import { LANGUAGES } from '../rootfs/languages.js';
+import { RuncellMetrics } from '../monitoring/metrics.js';
 import { runJob } from '../worker/job.js';
 import { toJobRequest } from '../worker/request.js';
 import { config } from './helpers.js';
@@ -134,7 +135,14 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     const submission = schema.parse({ command: ['python3', '-c', `import urllib.request; print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decode(), end='')`], network: 'egress' });
     const result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits }, toJobRequest(submission)));
     expect(result.run!.stdout).toBe('hello from the fake internet\n');
-    expect(result.run!.network!.bytes_in).toBeGreaterThan(0);
+    const { bytes_in, bytes_out } = result.run!.network!;
+    expect(bytes_in).toBeGreaterThan(0);
+    // The worker counts the run's bytes in runcell_network_bytes_total.
+    const metrics = new RuncellMetrics({ defaultMetrics: false });
+    metrics.observeJob({ language: 'command', status: 'completed', run: result.run, queuedAt: 0, finishedAt: 1 });
+    const text = await metrics.render();
+    expect(text).toContain(`runcell_network_bytes_total{direction="in"} ${bytes_in}`);
+    expect(text).toContain(`runcell_network_bytes_total{direction="out"} ${bytes_out}`);
   });
 
   it('a worker without an egress network fails an egress run with network_unavailable', async () => {
