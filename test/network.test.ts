@@ -174,6 +174,18 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     expect(hostConnections).toBe(0);
   });
 
+  it('an egress job can change nothing of its network: no netlink, raw or packet socket, no IPv6 address', async () => {
+    const result = await run(`
+import socket
+for name, args in [('netlink', (socket.AF_NETLINK, socket.SOCK_RAW, 0)), ('raw', (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)), ('packet', (socket.AF_PACKET, socket.SOCK_RAW, 0))]:
+    try: socket.socket(*args); print(name, 'opened')
+    except OSError as e: print(name, e.errno)
+print(open('/proc/net/if_inet6').read().split())
+`);
+    // The seccomp policy: other families EAFNOSUPPORT (97), raw sockets EPERM (1); and the job's namespace, not its own, would refuse them anyway.
+    expect(result.stdout).toBe('netlink 97\nraw 1\npacket 97\n' + "['00000000000000000000000000000001', '01', '80', '10', '80', 'lo']\n");
+  });
+
   it('names resolving to private addresses are refused by the resolver (DNS rebinding)', async () => {
     const result = await run(`
 import socket
