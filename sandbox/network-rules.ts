@@ -38,7 +38,7 @@ export interface EgressRulesInput {
  *
  * - input: from the bridge, only DNS to the gateway reaches the host; every
  *   other host address and port (the API's, Redis's, sshd's...) is dropped,
- *   IPv6 included (inet family).
+ *   IPv6 included (inet family). The resolver answers no one but the jobs.
  * - forward: nothing new enters the bridge (so no job reaches another job,
  *   nor anyone a job); from the bridge, IPv6, spoofed sources and the
  *   blocked ranges are dropped, and a job's new connections are capped.
@@ -67,6 +67,7 @@ table inet ${table} {
     iifname ${br} ip saddr ${subnet} ip daddr ${gateway} udp dport 53 accept
     iifname ${br} ip saddr ${subnet} ip daddr ${gateway} tcp dport 53 accept
     iifname ${br} counter reject with icmpx type admin-prohibited
+    iifname != ${br} ip daddr ${gateway} meta l4proto { tcp, udp } th dport 53 counter drop
   }
   chain forward {
     type filter hook forward priority filter - 10; policy accept;

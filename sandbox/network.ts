@@ -185,11 +185,12 @@ export class EgressNetwork {
   private async ensureResolver(): Promise<void> {
     if (this.resolverPid() !== undefined) return;
     const upstream = this.options.upstreamDns ?? [];
-    await run('dnsmasq', [
+    const started = run('dnsmasq', [
       '--conf-file=/dev/null',
       `--pid-file=${this.pidFile}`,
       `--listen-address=${this.gateway}`,
-      '--bind-interfaces',
+      // Only the gateway's address, and again should the bridge be made anew under a running dnsmasq.
+      '--bind-dynamic',
       `--interface=${this.names.bridge}`,
       '--except-interface=lo',
       '--port=53',
@@ -205,7 +206,9 @@ export class EgressNetwork {
       '--user=nobody',
       '--group=nogroup',
     ]);
-    if (this.resolverPid() === undefined) throw new Error('dnsmasq did not start (no live pid in its pid file)');
+    // Another worker of this deployment starting at the same moment may have won the port: theirs serves.
+    const failure = await started.then(() => undefined, (error: Error) => error);
+    if (this.resolverPid() === undefined) throw failure ?? new Error('dnsmasq did not start (no live pid in its pid file)');
   }
 
   /**

@@ -16,6 +16,11 @@ import { BLOCKED_IPV4, subnetAddresses } from '../sandbox/network-rules.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool, type Slot } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
+import { jobRequestSchema } from '../contract/job-request.js';
+import { LANGUAGES } from '../rootfs/languages.js';
+import { RuncellMetrics } from '../monitoring/metrics.js';
+import { runJob } from '../worker/job.js';
+import { toJobRequest } from '../worker/request.js';
 import { config } from './helpers.js';
 import { FakeWorld, Guard, INTERNET, PRIVATE_SERVICES } from './network/world.js';
 
@@ -125,6 +130,35 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     expect(result.network!.bytes_out).toBeGreaterThan(100);
   });
 
+  it('a submitted command job with network "egress" gets it in its run step (the worker\'s path)', async () => {
+    const schema = jobRequestSchema({ limits: config.limits, languages: LANGUAGES.map((l) => l.id) });
+    const submission = schema.parse({ command: ['python3', '-c', `import urllib.request; print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decode(), end='')`], network: 'egress' });
+    const result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits }, toJobRequest(submission)));
+    expect(result.run!.stdout).toBe('hello from the fake internet\n');
+    const { bytes_in, bytes_out } = result.run!.network!;
+    expect(bytes_in).toBeGreaterThan(0);
+    // The worker counts the run's bytes in runcell_network_bytes_total.
+    const metrics = new RuncellMetrics({ defaultMetrics: false });
+    metrics.observeJob({ language: 'command', status: 'completed', run: result.run, queuedAt: 0, finishedAt: 1 });
+    const text = await metrics.render();
+    expect(text).toContain(`runcell_network_bytes_total{direction="in"} ${bytes_in}`);
+    expect(text).toContain(`runcell_network_bytes_total{direction="out"} ${bytes_out}`);
+  });
+
+  it('a worker without an egress network fails an egress run with network_unavailable', async () => {
+    const plain = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) });
+    const result = await pool.withSlot(async (slot) => {
+      const workspace = await plain.createWorkspace(slot, 1 << 20);
+      try {
+        return await plain.run({ slot, workspace, boxWritable: true, argv: ['/bin/true'], network: 'egress', limits: resolveLimits({}) });
+      } finally {
+        await workspace.remove();
+      }
+    });
+    expect(result.status).toBe('sandbox_error');
+    expect(result.error_code).toBe('network_unavailable');
+  });
+
   it('an egress job reaches none of the host\'s addresses and ports, no private service, not the metadata address', async () => {
     const targets: [string, number][] = [
       ...hostAddresses().map((address): [string, number] => [address, hostPort]),
@@ -138,6 +172,18 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     expect(lines).toHaveLength(targets.length);
     for (const line of lines) expect(line).not.toMatch(/ ok$/);
     expect(hostConnections).toBe(0);
+  });
+
+  it('an egress job can change nothing of its network: no netlink, raw or packet socket, no IPv6 address', async () => {
+    const result = await run(`
+import socket
+for name, args in [('netlink', (socket.AF_NETLINK, socket.SOCK_RAW, 0)), ('raw', (socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)), ('packet', (socket.AF_PACKET, socket.SOCK_RAW, 0))]:
+    try: socket.socket(*args); print(name, 'opened')
+    except OSError as e: print(name, e.errno)
+print(open('/proc/net/if_inet6').read().split())
+`);
+    // The seccomp policy: other families EAFNOSUPPORT (97), raw sockets EPERM (1); and the job's namespace, not its own, would refuse them anyway.
+    expect(result.stdout).toBe('netlink 97\nraw 1\npacket 97\n' + "['00000000000000000000000000000001', '01', '80', '10', '80', 'lo']\n");
   });
 
   it('names resolving to private addresses are refused by the resolver (DNS rebinding)', async () => {

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const INTERNET = { http: '198.51.100.10', dns: '198.51.100.53', name: 'www.example.test' };
@@ -30,8 +30,14 @@ export function realInterfaces(): string[] {
 export class Guard {
   readonly table = `egress_test_guard_${randomBytes(3).toString('hex')}`;
 
+  private forwarding = '';
+
+  /** Also remembers net.ipv4.ip_forward, which egress turns on, to put it back in remove(). */
   install(): void {
-    const real = realInterfaces().map((name) => JSON.stringify(name)).join(', ');
+    this.forwarding = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+    const interfaces = realInterfaces();
+    // No way off the machine, nothing to guard (and nftables takes no empty set literal).
+    const real = (interfaces.length > 0 ? interfaces : ['lo']).map((name) => JSON.stringify(name)).join(', ');
     sh('nft', ['-f', '-'], `table inet ${this.table} {
   chain forward {
     type filter hook forward priority -400; policy accept;
@@ -54,6 +60,7 @@ export class Guard {
 
   remove(): void {
     sh('nft', ['delete', 'table', 'inet', this.table]);
+    if (this.forwarding) writeFileSync('/proc/sys/net/ipv4/ip_forward', this.forwarding);
   }
 }
 
