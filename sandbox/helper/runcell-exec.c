@@ -2,8 +2,8 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR] [--netns=PATH]
- *                       [--mask-files=A,B,... --mask-dirs=C,D,...]
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *                       [--mask-files=A,B,... --mask-dirs=C,D,...] [--netns=PATH]
  *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
  *     process it starts are accounted and limited from their first
@@ -19,7 +19,7 @@
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
  *
- *     With --netns=PATH (after the view options; network egress only, see
+ *     With --netns=PATH (after the view and mask options; network egress only, see
  *     sandbox/network.ts), joins the network namespace runcell made for the
  *     run, while still root; bubblewrap then runs without --unshare-net.
  *
