@@ -164,7 +164,7 @@ async function fleetRun(): Promise<FleetFigures> {
     for (const host of fleet.hosts) fleet.startHost(host, sentinel.url);
     const apis = [await fleet.startApi(sentinel.url, 'api-1'), await fleet.startApi(sentinel.url, 'api-2')];
     for (const api of apis) {
-      await waitUntil(async () => ((await (await fetch(`${api}/readyz`)).json()) as { workers?: number }).workers === HOSTS, 60_000, 'every host seen');
+      await waitUntil(async () => ((await (await fetch(`${api}/readyz`)).json()) as { workers?: number }).workers === HOSTS, 180_000, 'every host seen');
     }
     // Throughput: N jobs in batches of 10, alternately to both replicas; completed jobs/s until the last ends.
     const started = performance.now();

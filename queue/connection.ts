@@ -92,8 +92,11 @@ function sentinelOptions(target: RedisTarget): RedisOptions {
   return {
     sentinels: target.nodes,
     name: target.sentinelName,
-    // The Sentinels' +switch-master, heard on a subscription: reconnects before the old master's socket times out.
-    failoverDetector: true,
+    // Not ioredis's failoverDetector (reconnect on the Sentinels' +switch-master): with it, a client that was
+    // reconnecting when the message came ended for good ("Connection is closed." on every command after a
+    // master was SIGKILLed; reproduced with three JobQueues). A dead master's sockets close, and a demoted
+    // one answers READONLY (below): both reconnect through the Sentinels.
+    failoverDetector: false,
     sentinelRetryStrategy: retryStrategy,
     reconnectOnError,
   };

@@ -1,6 +1,7 @@
 /**
  * REDIS_URL forms: single server, TLS, unix socket, Sentinel, Cluster.
- * (Connections to a real server are exercised by the service tests.)
+ * (Connections to a real server are exercised by the service tests; real Sentinel and Cluster failovers
+ * by test/fleet-sentinel.test.ts and test/fleet-cluster.test.ts.)
  */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -59,5 +60,13 @@ describe('REDIS_URL', () => {
     expect(isRedisUnavailable(await readFile('/nonexistent/file').catch((e: unknown) => e))).toBe(false);
     expect(isRedisUnavailable(new MaxRetriesPerRequestError(1))).toBe(true);
     expect(isRedisUnavailable(new TypeError('cannot connect: ECONNREFUSED in the message only'))).toBe(false);
+  });
+
+  it('the replies of a failover count as "away": a demoted master (READONLY), a cluster moving a slot', () => {
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    expect(isRedisUnavailable(reply("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(isRedisUnavailable(reply('CLUSTERDOWN The cluster is down'))).toBe(true);
+    expect(isRedisUnavailable(reply('TRYAGAIN Multiple keys request during rehashing of slot'))).toBe(true);
+    expect(isRedisUnavailable(reply('ERR unknown command'))).toBe(false);
   });
 });

@@ -31,13 +31,13 @@ describe.skipIf(skip !== undefined)('a fleet on Redis Cluster', () => {
       for (const host of fleet.hosts) fleet.startHost(host, cluster.url);
       apis = [await fleet.startApi(cluster.url, 'api-1'), await fleet.startApi(cluster.url, 'api-2')];
       for (const api of apis) {
-        await waitUntil(async () => (await http(`${api}/readyz`)).body?.workers >= 2, 60_000, 'two workers seen by both APIs');
+        await waitUntil(async () => (await http(`${api}/readyz`)).body?.workers >= 2, 180_000, 'two workers seen by both APIs');
       }
     } catch (error) {
       console.error(fleet.logs());
       throw error;
     }
-  }, 180_000);
+  }, 600_000);
 
   afterAll(async () => {
     await fleet.destroy();

@@ -276,7 +276,8 @@ export class Fleet {
         if (proc.child.exitCode !== null) throw new Error(`${name} exited:\n${readFileSync(proc.log, 'utf8')}`);
         return url !== undefined;
       },
-      30_000,
+      // A loaded machine (load average 20 on 2 cores) takes tens of seconds to start node with tsx.
+      120_000,
       `${name} to listen`,
     );
     return url!;

@@ -60,6 +60,23 @@ describe('job store', () => {
     expect((await store.get('c1'))?.status).toBe('completed');
   });
 
+  it('a later attempt fences the earlier one: its events and its result are refused, the later one\'s recorded', async () => {
+    const store = new JobStore(redis);
+    await store.create('e1', summary);
+    expect(await store.start('e1', 'w1', Date.now(), 'w1:token-1')).toBe('ok');
+    // w1 was cut off; its lock lapsed and w2 took the job.
+    expect(await store.start('e1', 'w2', Date.now(), 'w2:token-2')).toBe('ok');
+    expect(await store.event('e1', 'run_finished', { status: 'ok' }, Date.now(), 'w1:token-1')).toBe('superseded');
+    expect(await store.finish('e1', 'completed', { result: null, reason: 'w1' }, Date.now(), 'w1:token-1')).toBe('superseded');
+    expect((await store.get('e1'))?.status).toBe('running');
+    expect(await store.finish('e1', 'completed', { result: null }, Date.now(), 'w2:token-2')).toBe('ok');
+    expect((await store.events('e1')).map((e) => e.type)).toEqual(['queued', 'started', 'started', 'completed']);
+    // Without an owner (the API's cancel, BullMQ's give-up), a finish is not fenced.
+    await store.create('e2', summary);
+    expect(await store.start('e2', 'w1', Date.now(), 'w1:token-3')).toBe('ok');
+    expect(await store.finish('e2', 'failed', { result: null, reason: 'worker died' })).toBe('ok');
+  });
+
   it('a cancel requested before the start wins: the start is refused', async () => {
     const store = new JobStore(redis);
     await store.create('d1', summary);
