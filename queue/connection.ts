@@ -11,7 +11,7 @@ import type { ConnectionOptions } from 'bullmq';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /** The hash tag of every runcell key (see store.ts's PREFIX): one Cluster slot. */
-const RUNCELL_HASH_TAG = '{runcell}';
+const KEY_HASH_TAG = '{runcell}';
 
 export type RedisRole =
   /** Commands from request handlers: fail at once when Redis is away (the API answers 503). */
@@ -204,7 +204,7 @@ async function replicaCount(node: Redis): Promise<number> {
 
 /** The connection, among a Cluster client's own, to the master of runcell's slot (where its writes went). */
 async function slotMaster(cluster: Cluster): Promise<Redis | undefined> {
-  runcellSlot ??= Number(await cluster.call('CLUSTER', 'KEYSLOT', RUNCELL_HASH_TAG));
+  runcellSlot ??= Number(await cluster.call('CLUSTER', 'KEYSLOT', KEY_HASH_TAG));
   // ioredis's slot map (node keys "host:port", the master first), kept current through MOVED replies and refreshes.
   const nodeKey = (cluster as unknown as { slots: string[][] }).slots[runcellSlot]?.[0];
   return cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === nodeKey);
