@@ -138,6 +138,19 @@ describe('interactive judging, testlib protocol (C interactor)', () => {
     expect(busy.interactor!.cpu_ms).toBeGreaterThan(busy.cpu_ms);
   });
 
+  it('cancelling the job stops both sandboxes at once: no verdict, nothing left running', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const running = job({ ...C_SOLUTION, args: ['deadlock'], tests: [game('5', { wall_ms: 20_000 })], interactor: C_INTERACTOR }, {
+      signal: controller.signal,
+      onStep: (step) => void (step === 'interactor_compile' && setTimeout(() => controller.abort(), 1000)),
+    });
+    const result = await running;
+    expect(result.tests).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(pidsInRunCgroups()).toEqual([]);
+  });
+
   it('a transcript of both directions, capped', async () => {
     const request = { ...C_INTERACTOR, transcript_bytes: 4096 };
     const test = only(await interactive(C_SOLUTION, request, [game('750')]));
