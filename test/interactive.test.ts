@@ -194,6 +194,18 @@ describe('interactive judging, kattis protocol (Python validator)', () => {
   });
 });
 
+describe('interactive judging, the pipes as files', () => {
+  it('each side may reopen /dev/stdin (its pipe is its uid\'s), with plain pipes and relayed', async () => {
+    const validator = 'read -r n < "$1"; echo "$n"; read -r got < /dev/stdin; [ "$got" = "$((n * 2))" ] && exit 42; echo "got $got" > "$3/judgemessage.txt"; exit 43';
+    const interactor: InteractorRequest = { language: 'bash', protocol: 'kattis', files: [{ path: 'interact.sh', content: Buffer.from(validator) }] };
+    const solution = { language: 'bash', files: [{ path: 'main.sh', content: Buffer.from('read -r n < /dev/stdin; echo $((n * 2))') }] };
+    for (const transcript of [undefined, 100]) {
+      const result = await interactive(solution, { ...interactor, transcript_bytes: transcript }, [game('21\n')]);
+      expect({ transcript, verdict: only(result).verdict, message: only(result).verdict_message }).toEqual({ transcript, verdict: 'accepted', message: null });
+    }
+  });
+});
+
 describe('interactive requests and verdict rules', () => {
   const schema = jobRequestSchema({ limits: config.limits, languages: LANGUAGES.map((l) => l.id) });
   const interactor = { language: 'c', protocol: 'testlib', files: [{ path: 'i.c', content: 'int main(){}' }] };
