@@ -7,6 +7,10 @@
  * side by side in this process, alternating round by round. Also the same
  * submission without the compile cache (compiles) and with it (a hit), for
  * the compile's share of a judged job. Prints tests/s and per-test times.
+ * Also the same a+b as an interactive problem (a C interactor hands the
+ * solution the two numbers and checks its sum: two sandboxes per test,
+ * joined by pipes, and with a relayed transcript), per test against the
+ * plain judged test, in the same rounds.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +46,23 @@ const SOURCE = '#include <bits/stdc++.h>\nusing namespace std;\nint main(){ios::
 const tests = Array.from({ length: TESTS }, (_, i) => ({ stdin: Buffer.from(`${i} ${i * 7}\n`), expected_stdout: `${i * 8}\n` }));
 const request: JobRequest = { language: 'cpp', files: [{ path: 'main.cpp', content: Buffer.from(SOURCE) }], tests };
 
+// The interactor (testlib protocol): hands over the input's two numbers, reads the sum, compares it with the answer.
+const INTERACTOR = `#include <stdio.h>
+int main(int argc, char **argv) {
+  FILE *in = fopen(argv[1], "r"), *answer = fopen(argv[3], "r");
+  long a, b, expected, got;
+  if (!in || !answer || fscanf(in, "%ld %ld", &a, &b) != 2 || fscanf(answer, "%ld", &expected) != 1) return 3;
+  printf("%ld %ld\\n", a, b);
+  fflush(stdout);
+  if (scanf("%ld", &got) != 1) return 2;
+  return got == expected ? 0 : 1;
+}
+`;
+const interactiveRequest = (transcript: boolean): JobRequest => ({
+  ...request,
+  interactor: { language: 'c', protocol: 'testlib', files: [{ path: 'interactor.c', content: Buffer.from(INTERACTOR) }], ...(transcript ? { transcript_bytes: 4096 } : {}) },
+});
+
 interface JudgedFigures {
   total: number;
   compile: number;
@@ -52,7 +73,7 @@ interface JudgedFigures {
 }
 
 /** A whole judged job; the compile share is up to the compile step's end, each test's time is between test ends. */
-async function judged(compileCache: CompileCache | undefined): Promise<JudgedFigures> {
+async function judged(compileCache: CompileCache | undefined, job: JobRequest = request): Promise<JudgedFigures> {
   const start = performance.now();
   let last = start;
   let compile = 0;
@@ -62,9 +83,11 @@ async function judged(compileCache: CompileCache | undefined): Promise<JudgedFig
       {
         sandbox,
         slot,
+        companion: pool.companion(slot),
         compileCache,
         onStep: (step) => {
-          if (step !== 'compile') return;
+          // The last compile step (the interactor's, when there is one) ends the compile share.
+          if (step !== 'compile' && step !== 'interactor_compile') return;
           last = performance.now();
           compile = last - start;
         },
@@ -74,7 +97,7 @@ async function judged(compileCache: CompileCache | undefined): Promise<JudgedFig
           last = now;
         },
       },
-      request,
+      job,
     ),
   );
   if (result.verdict !== 'accepted') throw new Error(`the benchmark's submission was not accepted: ${JSON.stringify(result).slice(0, 500)}`);
@@ -112,16 +135,21 @@ try {
   // Warm-up (and fills the cache).
   await judged(cache);
   await direct();
+  await judged(cache, interactiveRequest(false));
 
   const judgedTests: number[] = [];
   const directRuns: number[] = [];
   const cachedJobs: JudgedFigures[] = [];
+  const interactiveTests: number[] = [];
+  const relayedTests: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const job = await judged(cache);
     if (!job.cached) throw new Error('expected a compile cache hit');
     cachedJobs.push(job);
     judgedTests.push(...job.perTest);
     directRuns.push(...(await direct()));
+    interactiveTests.push(...(await judged(cache, interactiveRequest(false))).perTest);
+    relayedTests.push(...(await judged(cache, interactiveRequest(true))).perTest);
   }
   const uncachedJobs: JudgedFigures[] = [];
   for (let round = 0; round < ROUNDS; round++) uncachedJobs.push(await judged(undefined));
@@ -143,6 +171,12 @@ try {
     console.log(`| ${name} | ${ms(total)} | ${ms(compile)} | ${((compile / total) * 100).toFixed(0)} % | ${((TESTS / total) * 1000).toFixed(0)} |`);
   }
   console.log(`\ng++ CPU time of the compile (median): ${ms(median(uncachedJobs.map((j) => j.compileCpuMs)))}`);
+  console.log('\n| interactive a+b (solution + C interactor, two sandboxes per test) | mean | p50 | × plain judged test (mean) |');
+  console.log('|---|---|---|---|');
+  console.log(`| plain judged test | ${ms(perTestMean)} | ${ms(median(judgedTests))} | 1.00 |`);
+  for (const [name, times] of [['interactive, pipes', interactiveTests], ['interactive, relayed with a transcript', relayedTests]] as const) {
+    console.log(`| ${name} | ${ms(mean(times))} | ${ms(median(times))} | **${(mean(times) / perTestMean).toFixed(2)}** |`);
+  }
 } finally {
   rmSync(cacheDir, { recursive: true, force: true });
   sandbox.close();

@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../contract/run-result.js';
+import type { TestResult } from '../contract/judged-result.js';
+import { INTERACTOR_PROTOCOLS, type InteractorProtocol } from '../contract/job-request.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import type { JobRequest, JobResult } from '../worker/job.js';
 import { jobRequestProblem } from '../worker/request.js';
@@ -49,6 +51,12 @@ interface RunOptions {
   workspaceMb?: number;
   env?: string[];
   json?: boolean;
+  interactor?: string[];
+  interactorLang?: string;
+  protocol?: string;
+  test?: string[];
+  answer?: string[];
+  transcriptBytes?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -69,29 +77,50 @@ function requestFrom(options: RunOptions, rest: string[], table: LimitTable): Jo
     if (at <= 0) throw new UsageError(`--env expects NAME=VALUE, got ${JSON.stringify(pair)}`);
     env[pair.slice(0, at)] = pair.slice(at + 1);
   }
-  const files = (options.file ?? []).map((path) => {
-    try {
-      return { path: basename(path), content: readFileSync(path) };
-    } catch (error) {
-      throw new UsageError(`cannot read --file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  });
-  let stdin: Buffer | undefined;
-  if (options.stdin !== undefined) {
-    try {
-      stdin = readFileSync(options.stdin);
-    } catch (error) {
-      throw new UsageError(`cannot read --stdin ${options.stdin}: ${(error as NodeJS.ErrnoException).code}`);
-    }
-  }
+  const files = (options.file ?? []).map((path) => ({ path: basename(path), content: readInput('--file', path) }));
+  const stdin = options.stdin === undefined ? undefined : readInput('--stdin', options.stdin);
   const request: JobRequest = options.lang
     ? { language: options.lang, files, stdin, args: rest, env, limits: stripUndefined(limits) }
     : { command: rest, files, stdin, env, limits: stripUndefined(limits) };
+  if (options.interactor) Object.assign(request, interactiveParts(options, stdin));
+  else if (options.test || options.answer || options.protocol || options.interactorLang || options.transcriptBytes !== undefined) {
+    throw new UsageError('--test, --answer, --protocol, --interactor-lang and --transcript-bytes go with --interactor');
+  }
   if (!options.lang && rest.length === 0) throw new UsageError('give --lang with --file, or a command after --');
   // The API's rules (the contract's schema), limits included.
   const problem = jobRequestProblem(request, { limits: table, languages: LANGUAGES.map((l) => l.id) });
   if (problem) throw new UsageError(problem);
   return request;
+}
+
+function readInput(option: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`cannot read ${option} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/**
+ * --interactor: the job's tests (each --test file is the interactor's input, the --answer at the same
+ * position its answer; without --test one test whose input is --stdin) and its interactor.
+ */
+function interactiveParts(options: RunOptions, stdin: Buffer | undefined): Pick<JobRequest, 'tests' | 'interactor' | 'stdin'> {
+  if (!options.lang) throw new UsageError('--interactor needs --lang and --file for the solution');
+  const protocol = options.protocol ?? 'testlib';
+  if (!(INTERACTOR_PROTOCOLS as readonly string[]).includes(protocol)) throw new UsageError(`--protocol must be one of ${INTERACTOR_PROTOCOLS.join(', ')}`);
+  const inputs = options.test ?? [];
+  const answers = options.answer ?? [];
+  if (answers.length > Math.max(inputs.length, 1)) throw new UsageError('more --answer than --test files');
+  if (inputs.length > 0 && stdin) throw new UsageError('give the interactor its input with --test, or one with --stdin, not both');
+  const tests = (inputs.length > 0 ? inputs.map((path) => readInput('--test', path)) : [stdin ?? Buffer.alloc(0)]).map((input, i) => ({
+    id: inputs[i] ? basename(inputs[i]) : undefined,
+    stdin: input,
+    expected_stdout: answers[i] ? readInput('--answer', answers[i]).toString('utf8') : '',
+  }));
+  const files = options.interactor!.map((path) => ({ path: basename(path), content: readInput('--interactor', path) }));
+  const interactor = { language: options.interactorLang ?? options.lang, protocol: protocol as InteractorProtocol, files, ...(options.transcriptBytes ? { transcript_bytes: options.transcriptBytes } : {}) };
+  return { tests: tests.map((test) => stripUndefined(test) as (typeof tests)[number]), interactor, stdin: undefined };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -115,6 +144,18 @@ function summarize(step: string, result: RunResult, streamed = false): string {
     if (streamed || result[stream].length === 0) continue;
     const cut = result[`${stream}_truncated`] ? ' (truncated)' : '';
     lines.push(`--- ${stream}${cut} ---`, result[stream].replace(/\n$/, ''));
+  }
+  return lines.join('\n');
+}
+
+/** A test of an interactive run: its verdict and message, the solution's run, the interactor's, the transcript. */
+function summarizeInteractiveTest(test: TestResult): string {
+  const lines = [`test ${test.id}: ${test.verdict}${test.points !== undefined ? ` (${test.points} points)` : ''}${test.verdict_message ? ` - ${test.verdict_message}` : ''}`];
+  lines.push(summarize('  solution', test).replace(/\n/g, '\n  '));
+  if (test.interactor) lines.push(summarize('  interactor', test.interactor).replace(/\n/g, '\n  '));
+  if (test.transcript) {
+    lines.push(`  --- transcript${test.transcript_truncated ? ' (truncated)' : ''} ---`);
+    for (const entry of test.transcript) lines.push(`  [${(entry.at_ms / 1000).toFixed(3)}s] ${entry.from === 'solution' ? '>' : '<'} ${entry.data.replace(/\n$/, '').replace(/\n/g, '\n      ')}`);
   }
   return lines.join('\n');
 }
@@ -151,7 +192,7 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
   try {
     // Without --json the run's output is printed as it comes, each stream to its own.
     const onOutput = options.json ? undefined : (stream: 'stdout' | 'stderr', chunk: Buffer) => void process[stream].write(chunk);
-    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages, onOutput }, request));
+    result = await pool.withSlot((slot) => runJob({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages, onOutput }, request));
   } finally {
     sandbox.close();
     claimed.claim.release();
@@ -160,9 +201,12 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
     if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
+    if (result.interactor_compile) process.stdout.write(`${summarize('interactor compile', result.interactor_compile)}\n`);
     if (result.run) process.stdout.write(`${summarize('run', result.run, true)}\n`);
+    for (const test of result.tests ?? []) process.stdout.write(`${summarizeInteractiveTest(test)}\n`);
+    if (result.verdict) process.stdout.write(`verdict: ${result.verdict}\n`);
   }
-  const failed = [result.compile, result.run].some((step) => step?.status === 'sandbox_error');
+  const failed = [result.compile, result.interactor_compile, result.run, ...(result.tests ?? []).flatMap((test) => [test, test.interactor])].some((step) => step?.status === 'sandbox_error');
   return failed ? EXIT_FAILURE : 0;
 }
 
@@ -202,7 +246,13 @@ function addRunCommand(program: Command): void {
     .option('--file-size-mb <n>', 'largest file the program may write, in MiB', nonNegativeInteger)
     .option('--workspace-mb <n>', 'size of /box and of /tmp, in MiB', nonNegativeInteger)
     .option('--env <NAME=VALUE>', 'environment variable for the program; repeatable', collect)
-    .option('--json', 'print exactly one JSON object: {"compile"?, "run"}')
+    .option('--json', 'print exactly one JSON object: {"compile"?, "run"} (with --interactor, the judged result: tests, verdict...)')
+    .option('--interactor <path>', 'an interactive problem\'s interactor source; repeatable, the first is the entry point; the solution and it talk through pipes', collect)
+    .option('--interactor-lang <id>', 'the interactor\'s language (default: --lang)')
+    .option('--protocol <name>', `the interactor's protocol: ${INTERACTOR_PROTOCOLS.join(' or ')} (default testlib)`)
+    .option('--test <path>', 'with --interactor: a test\'s input file given to the interactor; repeatable (default: one test, --stdin)', collect)
+    .option('--answer <path>', 'with --interactor: the answer file of the --test at the same position; repeatable', collect)
+    .option('--transcript-bytes <n>', 'with --interactor: keep a transcript of both directions, up to n bytes per test', nonNegativeInteger)
     .action(async (rest: string[], options: RunOptions) => {
       process.exitCode = await runCommand(rest, options);
     });

@@ -76,7 +76,8 @@ export interface RunSpec {
   /**
    * An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin, exclusive with
    * `stdin`. The sandbox neither closes nor keeps it: the launched sandbox holds its own copy until its last
-   * process has exited, and the caller closes its copy when it likes (once run() has resolved, at the latest).
+   * process has exited. The caller keeps its copy open until run() settles (closed before the launch, the
+   * number could be reused for another file and given to the job), then closes it.
    */
   stdinFd?: number;
   /**

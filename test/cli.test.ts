@@ -111,6 +111,26 @@ describe('runcell run', () => {
     }
     expect(runcell(['--help']).code).toBe(0);
   });
+
+  it('--interactor judges an interactive problem: each --test is the interactor\'s input; kattis with --protocol', () => {
+    const fixtures = join(import.meta.dirname, 'interactive');
+    const [first, second] = [write('first.in', '42\n'), write('second.in', '999 0\n')];
+    const testlib = runcell(['run', '--json', '--lang', 'python3', '--file', join(fixtures, 'solution.py'), '--interactor', join(fixtures, 'interactor.c'), '--interactor-lang', 'c', '--test', first, '--test', second, '--transcript-bytes', '64']);
+    expect(testlib.code).toBe(0);
+    const judged = JSON.parse(testlib.stdout);
+    expect(judged.verdict).toBe('accepted');
+    expect(judged.tests.map((t: { id: string; verdict: string }) => [t.id, t.verdict])).toEqual([['first.in', 'accepted'], ['second.in', 'accepted']]);
+    expect(judged.tests[0].transcript[0]).toMatchObject({ from: 'solution', data: '? 500\n' });
+    const kattis = runcell(['run', '--lang', 'c', '--file', join(fixtures, 'solution.c'), '--interactor', join(fixtures, 'validator.py'), '--interactor-lang', 'python3', '--protocol', 'kattis', '--stdin', first, 'wrong']);
+    expect(kattis.code).toBe(0);
+    expect(kattis.stdout).toContain('test 1: wrong_answer - 0 is not the secret');
+    expect(kattis.stdout).toMatch(/verdict: wrong_answer\n$/);
+    for (const args of [['--protocol', 'icpc'], ['--test', first, '--stdin', first]]) {
+      const bad = runcell(['run', '--lang', 'c', '--file', join(fixtures, 'solution.c'), '--interactor', join(fixtures, 'interactor.c'), ...args]);
+      expect({ args, code: bad.code }).toEqual({ args, code: 2 });
+    }
+    expect(runcell(['run', '--lang', 'c', '--file', join(fixtures, 'solution.c'), '--test', first]).stderr).toMatch(/go with --interactor/);
+  });
 });
 
 describe('runcell doctor', () => {

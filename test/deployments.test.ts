@@ -140,6 +140,12 @@ describe('deployments sharing a host', () => {
       // A live claim of this process with other settings on the same cgroup parent: refused, by code.
       const second = claimDeployment({ ...deployment, dataDir: '/elsewhere', uidBase: config.uidBase + 1000 }, registry);
       expect(second.ok || second.code).toBe('cgroup_parent_in_use');
+      // The slots' companions (interactors) take the next RUNCELL_SLOTS uids: a base just past the slots overlaps them.
+      const companions = claimDeployment({ ...deployment, dataDir: '/elsewhere', cgroupParent: `${config.cgroupParent}-c`, uidBase: config.uidBase + config.slots }, registry);
+      expect(companions.ok || companions.code).toBe('uid_range_in_use');
+      const past = claimDeployment({ ...deployment, dataDir: '/elsewhere', cgroupParent: `${config.cgroupParent}-c`, uidBase: config.uidBase + 2 * config.slots }, registry);
+      expect(past.ok).toBe(true);
+      if (past.ok) past.claim.release();
       if (result.ok) result.claim.release();
       expect(readdirSync(registry)).toEqual([]);
     } finally {

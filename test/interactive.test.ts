@@ -138,6 +138,19 @@ describe('interactive judging, testlib protocol (C interactor)', () => {
     expect(busy.interactor!.cpu_ms).toBeGreaterThan(busy.cpu_ms);
   });
 
+  it('cancelling the job stops both sandboxes at once: no verdict, nothing left running', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const running = job({ ...C_SOLUTION, args: ['deadlock'], tests: [game('5', { wall_ms: 20_000 })], interactor: C_INTERACTOR }, {
+      signal: controller.signal,
+      onStep: (step) => void (step === 'interactor_compile' && setTimeout(() => controller.abort(), 1000)),
+    });
+    const result = await running;
+    expect(result.tests).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(pidsInRunCgroups()).toEqual([]);
+  });
+
   it('a transcript of both directions, capped', async () => {
     const request = { ...C_INTERACTOR, transcript_bytes: 4096 };
     const test = only(await interactive(C_SOLUTION, request, [game('750')]));
@@ -178,6 +191,18 @@ describe('interactive judging, kattis protocol (Python validator)', () => {
   it('an exit other than 42 or 43 is checker_error', async () => {
     const broken = only(await interactive(C_SOLUTION, { ...PY_VALIDATOR, files: [{ path: 'validator.py', content: Buffer.from('import sys\nprint("? 1", file=sys.stderr)\nsys.exit(0)\n') }] }, [game('5')]));
     expect(broken.verdict).toBe('checker_error');
+  });
+});
+
+describe('interactive judging, the pipes as files', () => {
+  it('each side may reopen /dev/stdin (its pipe is its uid\'s), with plain pipes and relayed', async () => {
+    const validator = 'read -r n < "$1"; echo "$n"; read -r got < /dev/stdin; [ "$got" = "$((n * 2))" ] && exit 42; echo "got $got" > "$3/judgemessage.txt"; exit 43';
+    const interactor: InteractorRequest = { language: 'bash', protocol: 'kattis', files: [{ path: 'interact.sh', content: Buffer.from(validator) }] };
+    const solution = { language: 'bash', files: [{ path: 'main.sh', content: Buffer.from('read -r n < /dev/stdin; echo $((n * 2))') }] };
+    for (const transcript of [undefined, 100]) {
+      const result = await interactive(solution, { ...interactor, transcript_bytes: transcript }, [game('21\n')]);
+      expect({ transcript, verdict: only(result).verdict, message: only(result).verdict_message }).toEqual({ transcript, verdict: 'accepted', message: null });
+    }
   });
 });
 

@@ -107,6 +107,33 @@ describe('a kattis output validator over HTTP', () => {
   });
 });
 
+describe('an interactive problem over HTTP', () => {
+  it('runs the interactor beside the solution, says so in the summary and in its compile event; checks its fields', async () => {
+    // A kattis validator in bash: sends the input's number, expects its double back.
+    const validator = 'read -r n < "$1"; echo "$n"; read -r got; [ "$got" = "$((n * 2))" ] && exit 42; echo "wanted $((n * 2)), got $got" > "$3/judgemessage.txt"; exit 43';
+    const interactor = { language: 'bash', protocol: 'kattis', files: [{ path: 'interact.sh', content: validator }], transcript_bytes: 100 };
+    const body = { language: 'python3', files: [{ path: 'main.py', content: 'n = int(input())\nprint(n * 2 if n != 3 else 0, flush=True)' }], tests: [{ stdin: '2\n', expected_stdout: '' }, { stdin: '3\n', expected_stdout: '' }], interactor };
+    const done = await http(`${service.api.url}/v1/jobs?wait=60`, { method: 'POST', json: body });
+    expect(done.body.status).toBe('completed');
+    expect(done.body.result.tests.map((t: { verdict: string; verdict_message: string | null }) => [t.verdict, t.verdict_message])).toEqual([['accepted', null], ['wrong_answer', 'wanted 6, got 0']]);
+    expect(done.body.result.tests[0].transcript.map((e: { from: string; data: string }) => [e.from, e.data])).toEqual([['interactor', '2\n'], ['solution', '4\n']]);
+    expect(done.body.result.interactor_compile).toMatchObject({ status: 'ok' });
+    expect(done.body.request.interactor).toEqual({ language: 'bash', protocol: 'kattis', files: ['interact.sh'] });
+    const events = await readEvents(`${service.api.url}/v1/jobs/${done.body.id}/events`);
+    expect(events.filter((e) => e.event === 'compile_finished').map((e) => e.data.data.interactor)).toEqual([undefined, true]);
+    for (const [extra, path] of [
+      [{ interactor: { ...interactor, language: 'cobol' } }, 'interactor.language'],
+      [{ interactor: { ...interactor, protocol: 'polygon' } }, 'interactor.protocol'],
+      [{ interactor, checker: { language: 'bash', files: [{ path: 'c.sh', content: '' }] } }, 'checker'],
+      [{ interactor: { ...interactor, files: [{ path: 'judge_answer.txt', content: '' }] } }, 'interactor.files.0.path'],
+    ] as const) {
+      const refused = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json: { ...body, ...extra } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    }
+  });
+});
+
 describe('judging request checks', () => {
   let api: TestApi;
   const post = (body: unknown) => http(`${api.url}/v1/jobs`, { method: 'POST', json: body });

@@ -17,6 +17,16 @@ const fresh = () => {
 afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 describe('slots', () => {
+  it("each slot's companion is the next range of uids, held with it without a lock (an interactor never waits)", () => {
+    const pool = new SlotPool({ dataDir: fresh(), count: 1, uidBase: 70_000 });
+    const slot = pool.acquire();
+    expect(pool.companion(slot)).toEqual({ index: 1, uid: 70_001, gid: 70_001 });
+    // With concurrency 1 and one slot, the companion is still there; it is nobody's slot of its own.
+    expect(() => pool.acquire()).toThrow(/all 1 sandbox slots are busy/);
+    expect(() => pool.companion(pool.companion(slot))).toThrow(/itself a companion/);
+    pool.release(slot);
+  });
+
   it('gives each holder its own slot and uid until released', () => {
     const dataDir = fresh();
     const a = new SlotPool({ dataDir, count: 2, uidBase: 70_000 });

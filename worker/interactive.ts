@@ -23,7 +23,7 @@
  * (four pipes and a relay, as DOMjudge's runpipe and go-judge's proxy do),
  * which records both directions up to the cap.
  */
-import { closeSync, unlinkSync } from 'node:fs';
+import { closeSync, fchownSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -169,7 +169,8 @@ export class InteractorWorkspace {
   }
 
   private async runBoth(solution: SolutionSpec): Promise<InteractiveRun> {
-    const channel = this.request.transcript_bytes ? new RelayedChannel(this.request.transcript_bytes) : new DirectChannel();
+    const owners = { solution: solution.slot, interactor: this.slot };
+    const channel = this.request.transcript_bytes ? new RelayedChannel(owners, this.request.transcript_bytes) : new DirectChannel(owners);
     const stopInteractor = new AbortController();
     const onCancel = () => stopInteractor.abort();
     this.context.signal?.addEventListener('abort', onCancel, { once: true });
@@ -265,6 +266,17 @@ interface Channel {
   close(): void;
 }
 
+/** Whose each side is: a pipe a program reopens (/dev/stdin is /proc/self/fd/0) must be its uid's, as its stdin memfd is. */
+interface Owners {
+  solution: Slot;
+  interactor: Slot;
+}
+
+/** Gives a pipe (both its ends are one inode) to a slot's uid. */
+function giveTo(slot: Slot, pipeEnds: { read: number; write: number }): void {
+  fchownSync(pipeEnds.read, slot.uid, slot.gid);
+}
+
 /** Closes an fd once. */
 class OwnedFd {
   constructor(readonly fd: number) {}
@@ -284,6 +296,12 @@ class DirectChannel implements Channel {
   private readonly interactorEnds = [new OwnedFd(this.toInteractor.read), new OwnedFd(this.toSolution.write)];
   readonly solution = { stdin: this.toSolution.read, stdout: this.toInteractor.write };
   readonly interactor = { stdin: this.toInteractor.read, stdout: this.toSolution.write };
+
+  /** Each pipe is its reader's: reopening /dev/stdin works on both sides (reopening /dev/stdout does not). */
+  constructor(owners: Owners) {
+    giveTo(owners.interactor, this.toInteractor);
+    giveTo(owners.solution, this.toSolution);
+  }
 
   solutionEnded(): void {
     for (const end of this.solutionEnds) end.close();
@@ -324,7 +342,10 @@ class RelayedChannel implements Channel {
   private readonly started = performance.now();
   private readonly sockets: Socket[] = [];
 
-  constructor(private readonly capBytes: number) {
+  constructor(owners: Owners, private readonly capBytes: number) {
+    // Each side's two pipes are its own: it may reopen /dev/stdin and /dev/stdout.
+    for (const pipeEnds of [this.fromSolution, this.toSolution]) giveTo(owners.solution, pipeEnds);
+    for (const pipeEnds of [this.fromInteractor, this.toInteractor]) giveTo(owners.interactor, pipeEnds);
     this.relay(this.fromSolution.read, this.toInteractor.write, 'solution');
     this.relay(this.fromInteractor.read, this.toSolution.write, 'interactor');
   }
