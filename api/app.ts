@@ -17,6 +17,7 @@ import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
+import { playgroundRoutes } from './playground.js';
 
 export interface ApiLogger {
   info(object: object, message?: string): void;
@@ -63,6 +64,8 @@ export function createApp(options: ApiOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // The playground's static page: before authentication (it holds no secret; its calls carry the user's key).
+  app.use(playgroundRoutes(options.logger));
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
   if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute));

@@ -11,7 +11,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server'];
 // Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
 // alert rules with promtool. A production host gets no Prometheus (Debian's package would start one on :9090).
-const TEST_APT_PACKAGES = ['prometheus'];
+// Chromium: the playground's browser tests drive Debian's build (test/playground.test.ts).
+const TEST_APT_PACKAGES = ['prometheus', 'chromium'];
 const forTests = process.argv.includes('--test');
 
 function step(message) {
@@ -63,6 +64,9 @@ if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLoc
 } else {
   step('npm dependencies present');
 }
+
+// The playground's editor bundle (CodeMirror from node_modules, see scripts/playground-build.mjs).
+run(process.execPath, [join(root, 'scripts', 'playground-build.mjs'), '--if-stale']);
 
 if (forTests) {
   // The suite is a deployment of its own (vitest.config.ts applies the same defaults): its data dir,
