@@ -18,6 +18,7 @@ import { jobChecker, jobRoutes } from './jobs.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
 import { playgroundRoutes } from './playground.js';
+import { stdinRoutes } from './stdin.js';
 
 export interface ApiLogger {
   info(object: object, message?: string): void;
@@ -80,6 +81,7 @@ export function createApp(options: ApiOptions): express.Express {
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
+  app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));

@@ -68,6 +68,8 @@ export interface RunSpec {
   argv: string[];
   env?: Record<string, string>;
   stdin?: Buffer;
+  /** An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin; exclusive with `stdin`. */
+  stdinFd?: number;
   limits: Limits;
   /** The seccomp profile of this run. Default "standard". */
   seccompProfile?: SeccompProfileName;
@@ -158,6 +160,7 @@ export class Sandbox {
 
   async run(spec: RunSpec): Promise<RunResult> {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
+    if (spec.stdinFd !== undefined && spec.stdin !== undefined) throw new Error('give stdin or stdinFd, not both');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
@@ -259,7 +262,9 @@ export class Sandbox {
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
   private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
     const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
-    const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
+    // The caller's fd stays the caller's: the child gets its own copy, and it is not closed here.
+    const ownStdin = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
+    const stdinFd = spec.stdinFd ?? ownStdin;
     try {
       return await launch({
         helperPath: this.helper.path,
@@ -277,7 +282,7 @@ export class Sandbox {
     } finally {
       // The child holds its own copies.
       closeSync(seccompFd);
-      if (stdinFd !== undefined) closeSync(stdinFd);
+      if (ownStdin !== undefined) closeSync(ownStdin);
     }
   }
 

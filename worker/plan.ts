@@ -26,6 +26,8 @@ export interface JobContext {
   onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
   /** Reuses compiled workspaces of identical compiles. Default: none. */
   compileCache?: CompileCache;
+  /** Interactive jobs: the run's stdin pipe, fed while it runs. Default: none (the program reads /dev/null). */
+  interactiveStdin?: () => { fd: number; close(): Promise<void> };
 }
 
 /** A job names a language (or a checker language) the rootfs this worker runs does not have. */

@@ -23,6 +23,7 @@ import { runJob } from './job.js';
 import { brokenRun } from './judge.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
+import { openInteractiveStdin } from './stdin-pipe.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -228,6 +229,7 @@ export class RuncellWorker {
             this.store.event(id, 'test_finished', data).catch(lostEvent);
           },
           compileCache: this.options.compileCache,
+          interactiveStdin: () => openInteractiveStdin({ redis: this.options.redis, commands: this.redis, jobId: id, slot, logger: this.logger }),
         },
         toJobRequest(submission),
       );

@@ -153,8 +153,9 @@ async function run() {
 }
 
 function showRefusal(status, body) {
-  const details = (body.details ?? []).map((d) => `${d.path}: ${d.message}`).join('; ');
-  say(`Refused (${status}): ${body.message ?? JSON.stringify(body)}${details && !String(body.message).includes(details) ? ` (${details})` : ''}`);
+  const error = body.error ?? {};
+  const details = (error.details ?? []).map((d) => `${d.path}: ${d.message}`).join('; ');
+  say(`Refused (${status}): ${error.message ?? JSON.stringify(body)}${details && !String(error.message).includes(details) ? ` (${details})` : ''}`);
 }
 
 /** Reads the job's Server-Sent Events through fetch (an EventSource could not send the API key). */
@@ -218,7 +219,7 @@ function figure(id, text, good) {
 async function showJob(id) {
   const res = await fetch(`/v1/jobs/${id}`, { headers: apiHeaders() });
   const job = await res.json();
-  if (!res.ok) { say(`Error: ${job.message}`); return; }
+  if (!res.ok) { say(`Error: ${job.error?.message ?? res.status}`); return; }
   const result = job.result ?? {};
   const compile = result.compile;
   if (compile && (compile.status !== 'ok' || compile.stdout || compile.stderr)) {
@@ -248,7 +249,7 @@ async function showJob(id) {
 async function sendStdin(data, eof) {
   if (!state.jobId) return;
   const res = await fetch(`/v1/jobs/${state.jobId}/stdin`, { method: 'POST', headers: apiHeaders(true), body: JSON.stringify({ data, eof }) });
-  if (!res.ok) say(`stdin: ${(await res.json()).message}`);
+  if (!res.ok) say(`stdin: ${(await res.json()).error?.message ?? res.status}`);
 }
 
 async function cancel() {
