@@ -8,6 +8,7 @@ import { QueueFullError, type JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, invalid, toApiError } from './errors.js';
+import { streamLog } from './log.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,7 +40,7 @@ function parseWait(req: Request): number {
 /** 422 for a language the workers' rootfs lacks (when they have said what it has). */
 function notInstalled(submission: JobSubmission, installed: Record<string, string> | undefined, prefix = ''): ApiError | undefined {
   if (!installed) return undefined;
-  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language]] as const) {
+  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language], ['interactor.language', submission.interactor?.language]] as const) {
     const problem = language ? languageNotInstalledProblem(language, installed) : undefined;
     if (!problem) continue;
     const path = prefix ? `${prefix}.${field}` : field;
@@ -135,6 +136,11 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
   router.get('/v1/jobs/:id/events', needsQueue, async (req, res) => {
     await findJob(req.params.id as string);
     await streamEvents(queue, req, res);
+  });
+
+  router.get('/v1/jobs/:id/log', needsQueue, async (req, res) => {
+    await findJob(req.params.id as string);
+    await streamLog(queue, req, res);
   });
   return router;
 }

@@ -102,7 +102,8 @@ function formatBytes(bytes: number): string {
   return bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-function summarize(step: string, result: RunResult): string {
+/** `streamed`: the run's stdout and stderr were printed as they came; only a cut is said again. */
+function summarize(step: string, result: RunResult, streamed = false): string {
   const how =
     result.status === 'nonzero_exit' ? `exit code ${result.exit_code}` : result.status === 'signalled' ? `${result.signal}` : '';
   const lines = [
@@ -110,7 +111,8 @@ function summarize(step: string, result: RunResult): string {
   ];
   if (result.message) lines.push(`  ${result.message}`);
   for (const stream of ['stdout', 'stderr'] as const) {
-    if (result[stream].length === 0) continue;
+    if (streamed && result[`${stream}_truncated`]) lines.push(`  ${stream} was cut at the output limit`);
+    if (streamed || result[stream].length === 0) continue;
     const cut = result[`${stream}_truncated`] ? ' (truncated)' : '';
     lines.push(`--- ${stream}${cut} ---`, result[stream].replace(/\n$/, ''));
   }
@@ -147,7 +149,9 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   let result: JobResult;
   try {
-    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages }, request));
+    // Without --json the run's output is printed as it comes, each stream to its own.
+    const onOutput = options.json ? undefined : (stream: 'stdout' | 'stderr', chunk: Buffer) => void process[stream].write(chunk);
+    result = await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages, onOutput }, request));
   } finally {
     sandbox.close();
     claimed.claim.release();
@@ -156,7 +160,7 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
     if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
-    if (result.run) process.stdout.write(`${summarize('run', result.run)}\n`);
+    if (result.run) process.stdout.write(`${summarize('run', result.run, true)}\n`);
   }
   const failed = [result.compile, result.run].some((step) => step?.status === 'sandbox_error');
   return failed ? EXIT_FAILURE : 0;

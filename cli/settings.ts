@@ -160,7 +160,7 @@ export const SETTINGS = {
   rateLimitPerMinute: integer('RUNCELL_RATE_LIMIT', 0, { min: 0, shown: '`0` (off)' }, 'requests per minute per client (API key, else address); 429 beyond'),
   concurrency: integer('RUNCELL_CONCURRENCY', () => cpus().length, { min: 1, shown: 'number of CPUs' }, 'jobs one worker process runs at once'),
   slots: integer('RUNCELL_SLOTS', () => Math.max(16, cpus().length * 2), { min: 1, shown: '2 × CPUs, at least 16' }, 'sandbox slots on this host, shared by all worker processes'),
-  uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`'),
+  uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`, the interactor beside it as `RUNCELL_UID_BASE + RUNCELL_SLOTS + i`'),
   cpuQuota,
   cgroupParent,
   retainCompletedSeconds: integer('RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, { min: 1 }, 'how long completed and cancelled jobs are kept'),

@@ -1,7 +1,7 @@
 /** A job as GET /v1/jobs/:id returns it: status, times, the request's summary, the result. */
 import { z } from 'zod';
 import { JOB_VERDICTS, testResultSchema, verdictCountsSchema } from './judged-result.js';
-import { compileResultSchema, RUN_ERROR_CODES, runResultSchema } from './run-result.js';
+import { compileResultSchema, RUN_ERROR_CODES, runResultSchema, stepResultSchema } from './run-result.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'cancelled', 'failed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -27,11 +27,13 @@ export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
 export const jobResultSchema = z
   .object({
     compile: compileResultSchema.optional(),
-    run: runResultSchema.nullable().describe('null when the compile failed, and in judged jobs'),
+    run: runResultSchema.nullable().describe('null when the compile failed, in judged jobs and in jobs with steps'),
     tests: z.array(testResultSchema).optional().describe('judged jobs: the judged tests in order (skipped ones absent)'),
     verdict: z.enum(JOB_VERDICTS).optional(),
     counts: verdictCountsSchema.optional(),
     checker_compile: compileResultSchema.optional(),
+    interactor_compile: compileResultSchema.optional(),
+    steps: z.array(stepResultSchema).optional().describe('jobs with steps: the steps that ran, in order (those after a failed step are absent)'),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;
@@ -52,7 +54,9 @@ export const requestSummarySchema = z
     tests: z.object({ count: z.number().int(), ids: z.array(z.string()) }).optional().describe('judged jobs: how many tests and their ids'),
     comparison: z.object({ mode: z.string(), absolute: z.number().optional(), relative: z.number().optional(), case_sensitive: z.boolean().optional() }).optional(),
     checker: z.object({ language: z.string(), protocol: z.string().optional(), files: z.array(z.string()) }).optional(),
+    interactor: z.object({ language: z.string(), protocol: z.string(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
+    steps: z.array(z.object({ name: z.string().optional(), command: z.array(z.string()), continue_on_failure: z.boolean().optional() })).optional(),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;

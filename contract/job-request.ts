@@ -32,6 +32,24 @@ export type CheckerProtocol = (typeof CHECKER_PROTOCOLS)[number];
 /** The Kattis validator's feedback directory: in the checker's own /tmp, given with its trailing slash as Kattis does. */
 export const KATTIS_FEEDBACK_DIR = '/tmp/feedback/';
 
+/**
+ * How an interactor is run and what its exit means: `testlib` (Codeforces:
+ * `<interactor> input output answer`, exit 0 OK, 1 WA, 2 PE, 3 FAIL, 7
+ * points) or `kattis` (ICPC/Kattis/DOMjudge: `<validator> input answer
+ * feedback_dir/`, exit 42 accepted, 43 wrong answer). Either way its stdin is
+ * the solution's stdout and its stdout the solution's stdin.
+ */
+export const INTERACTOR_PROTOCOLS = ['testlib', 'kattis'] as const;
+export type InteractorProtocol = (typeof INTERACTOR_PROTOCOLS)[number];
+/** The interactor's own workspace holds the test's input and answer under these names (reserved in its files). */
+export const INTERACTOR_FILES = { input: CHECKER_FILES.input, answer: CHECKER_FILES.answer } as const;
+/** testlib's output file (what the interactor writes for a checker): in the interactor's own /tmp. */
+export const INTERACTOR_OUTPUT_FILE = '/tmp/judge_output.txt';
+/** The interactor's wall limit is at least the solution's plus this: a deadlock ends at the solution's wall limit. */
+export const INTERACTOR_WALL_MARGIN_MS = 1000;
+/** Most bytes of transcript one test keeps (both directions together). */
+export const MAX_TRANSCRIPT_BYTES = 64 * 1024;
+
 export interface RequestBounds {
   /** Files in one job. Default 64. */
   maxFiles: number;
@@ -51,6 +69,8 @@ export interface RequestBounds {
   maxJudgedWallMs: number;
   /** Bytes (UTF-8) of command, args and env together. Default 1 MiB: execve takes about 2 MiB in all. */
   maxArgvBytes: number;
+  /** Steps in one job. Default 32. */
+  maxSteps: number;
 }
 
 export const DEFAULT_BOUNDS: RequestBounds = {
@@ -63,6 +83,7 @@ export const DEFAULT_BOUNDS: RequestBounds = {
   maxTestsBytes: 8 * 1024 * 1024,
   maxJudgedWallMs: 2 * 3600 * 1000,
   maxArgvBytes: 1024 * 1024,
+  maxSteps: 32,
 };
 
 /** No count or size bounds: for a reader (the worker) that checks the shape and leaves admission to the API. */
@@ -76,6 +97,7 @@ export const UNBOUNDED: RequestBounds = {
   maxTestsBytes: Infinity,
   maxJudgedWallMs: Infinity,
   maxArgvBytes: Infinity,
+  maxSteps: Infinity,
 };
 
 export interface RequestRules {
@@ -133,7 +155,29 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
     limits: limits.optional(),
     compile_limits: limits.optional(),
   });
-  return { limits, argument, file, test, comparison, checker };
+  const interactor = z.strictObject({
+    language: z.string().describe('a language id; the first file is the entry point'),
+    protocol: z
+      .enum(INTERACTOR_PROTOCOLS, { error: () => `interactor.protocol must be one of ${INTERACTOR_PROTOCOLS.join(', ')}` })
+      .describe(`testlib: <interactor> ${INTERACTOR_FILES.input} ${INTERACTOR_OUTPUT_FILE} ${INTERACTOR_FILES.answer}, exit 0 accepted, 1 wrong answer, 2 presentation error (wrong_answer), 7 points (accepted with points), else checker_error; kattis: <validator> ${INTERACTOR_FILES.input} ${INTERACTOR_FILES.answer} ${KATTIS_FEEDBACK_DIR}, exit 42 accepted, 43 wrong answer, else checker_error`),
+    files: z.array(file).min(1, 'the interactor needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
+    limits: limits.optional().describe("the interactor's own run limits (its wall limit is raised to the solution's plus a second)"),
+    compile_limits: limits.optional(),
+    transcript_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_TRANSCRIPT_BYTES, `interactor.transcript_bytes must be at most ${MAX_TRANSCRIPT_BYTES}`)
+      .optional()
+      .describe('keep a transcript of both directions, up to this many bytes per test (relayed through the worker); default 0: none, the two are joined by plain pipes'),
+  });
+  const step = z.strictObject({
+    name: z.string().min(1).max(64, 'a step name is at most 64 characters').optional().describe('shown in results; default the 1-based position'),
+    command: z.array(argument).min(1, 'command needs at least one element').max(bounds.maxArgs).describe('argv run in /box (writable, shared by all steps)'),
+    limits: limits.optional().describe("this step's limits, over the job's"),
+    continue_on_failure: z.boolean().optional().describe('run the next steps even when this one does not end ok; default false (the job stops at the first failed step)'),
+  });
+  return { limits, argument, file, test, comparison, checker, interactor, step };
 }
 
 function shape(rules: RequestRules, bounds: RequestBounds) {
@@ -162,11 +206,20 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     seccomp_profile: z
       .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
       .optional()
-      .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
+      .describe('seccomp profile: "standard" (default; unix and loopback UDP sockets, no TCP) or "judge" (no sockets); default: the language\'s, else standard'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
     stop_on_first_failure: z.boolean().optional().describe('stop judging at the first test not accepted; default false'),
+    interactor: p.interactor
+      .optional()
+      .describe("interactive problem: per test the solution and the interactor run side by side, each's stdout the other's stdin; the test's stdin and expected_stdout are the interactor's input and answer files"),
+    steps: z
+      .array(p.step)
+      .min(1, 'steps must not be empty')
+      .max(bounds.maxSteps, `at most ${bounds.maxSteps} steps`)
+      .optional()
+      .describe('commands run one after another in one workspace (install, build, test), each with its own result; instead of command or language'),
   });
 }
 
@@ -175,15 +228,16 @@ export function jobRequestSchema(rules: RequestRules) {
   const bounds = rules.bounds ?? DEFAULT_BOUNDS;
   return shape(rules, bounds).superRefine((job, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (!job.language === !job.command) issue(['language'], 'give either language (with files) or command, not both or neither');
+    if ([job.language, job.command, job.steps].filter((given) => given !== undefined).length !== 1) issue(['language'], 'give either language (with files) or command or steps, exactly one of them');
     if (job.language !== undefined && !rules.languages.includes(job.language)) issue(['language'], `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages`);
     if (job.language !== undefined && (job.files ?? []).length === 0) issue(['files'], 'a language job needs at least one file');
     fileIssues(job.files ?? [], ['files'], issue);
     if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) issue(['stdin'], 'not valid base64');
     if (job.interactive_stdin && job.stdin !== undefined) issue(['interactive_stdin'], 'give stdin or interactive_stdin, not both (write the first input with POST /v1/jobs/{id}/stdin)');
-    if (job.interactive_stdin && job.tests) issue(['interactive_stdin'], 'a judged job reads each test\'s stdin: interactive_stdin is for plain jobs');
+    if (job.interactive_stdin && (job.tests || job.steps)) issue(['interactive_stdin'], 'interactive_stdin is for a single run (a language or a command job), not tests or steps');
     judgingIssues(job, issue, rules.languages);
     judgedWallIssue(job, issue, rules.limits, bounds);
+    stepsIssues(job, issue, rules.limits, bounds);
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
     if (argvBytes(job) > bounds.maxArgvBytes) issue(['args'], `command, args and env together exceed ${bounds.maxArgvBytes} bytes`);
@@ -213,14 +267,29 @@ function fileIssues(files: SubmittedFile[], at: (string | number)[], issue: Issu
 function judgedWallIssue(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
   if (!job.tests) return;
   const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
-  const total = job.tests.reduce((sum, test) => sum + (test.limits?.wall_ms ?? jobWall), 0);
+  // An interactive test lasts as long as the longer of the two runs (the interactor's wall is raised above the solution's).
+  const interactorWall = job.interactor ? (job.interactor.limits?.wall_ms ?? limits.wall_ms.default) : 0;
+  const testWall = (wall: number) => (job.interactor ? Math.max(wall + INTERACTOR_WALL_MARGIN_MS, interactorWall) : wall);
+  const total = job.tests.reduce((sum, test) => sum + testWall(test.limits?.wall_ms ?? jobWall), 0);
   if (total <= bounds.maxJudgedWallMs) return;
   issue(['tests'], `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`);
 }
 
+/** Steps are commands: no stdin or args of the job's; like tests, their wall limits together are bounded (one slot holds them all). */
+function stepsIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
+  if (!job.steps) return;
+  for (const field of ['stdin', 'args', 'tests'] as const) if (job[field] !== undefined) issue([field], `${field} cannot go with steps`);
+  const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
+  const total = job.steps.reduce((sum, step) => sum + (step.limits?.wall_ms ?? jobWall), 0);
+  if (total > bounds.maxJudgedWallMs) issue(['steps'], `the steps' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job`);
+  job.steps.forEach((step, i) => {
+    if (argvBytes({ command: step.command, env: job.env }) > bounds.maxArgvBytes) issue(['steps', i, 'command'], `command and env together exceed ${bounds.maxArgvBytes} bytes`);
+  });
+}
+
 function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, languages: readonly string[]): void {
   if (!job.tests) {
-    for (const field of ['comparison', 'checker', 'stop_on_first_failure'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
+    for (const field of ['comparison', 'checker', 'stop_on_first_failure', 'interactor'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
     return;
   }
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
@@ -244,6 +313,13 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
   if (job.checker) {
     if (!languages.includes(job.checker.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
     fileIssues(job.checker.files, ['checker', 'files'], issue, Object.values(CHECKER_FILES));
+  }
+  if (job.interactor) {
+    if (!languages.includes(job.interactor.language)) issue(['interactor', 'language'], `unknown language ${JSON.stringify(job.interactor.language)}; see GET /v1/languages`);
+    fileIssues(job.interactor.files, ['interactor', 'files'], issue, Object.values(INTERACTOR_FILES));
+    // The interactor gives the verdict itself: nothing compares the solution's output afterwards.
+    if (job.checker) issue(['checker'], 'an interactor judges the tests itself: give an interactor or a checker, not both');
+    if (job.comparison) issue(['comparison'], 'an interactor judges the tests itself: comparison does not apply');
   }
 }
 

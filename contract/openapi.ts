@@ -8,9 +8,9 @@ import { errorBodySchema } from './error-body.js';
 import { eventSchema } from './events.js';
 import { batchRequestSchema, jobRequestSchema, type RequestBounds, type RequestRules } from './job-request.js';
 import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-record.js';
-import { testResultSchema, verdictCountsSchema } from './judged-result.js';
+import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
-import { compileResultSchema, runResultSchema } from './run-result.js';
+import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
 import { STDIN_CAPS, stdinWriteSchema, stdinWrittenSchema } from './stdin.js';
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
@@ -25,7 +25,9 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [errorBodySchema, 'Error'],
     [runResultSchema, 'RunResult'],
     [compileResultSchema, 'CompileResult'],
+    [stepResultSchema, 'StepResult'],
     [testResultSchema, 'TestResult'],
+    [transcriptEntrySchema, 'TranscriptEntry'],
     [verdictCountsSchema, 'VerdictCounts'],
     [jobResultSchema, 'JobResult'],
     [requestSummarySchema, 'RequestSummary'],
@@ -124,11 +126,23 @@ function jobPaths() {
     },
     '/v1/jobs/{id}/events': {
       get: {
-        summary: 'Server-Sent Events of a job: queued, started, compile_finished, run_finished, test_finished, completed | cancelled | failed; past events are replayed first',
+        summary: 'Server-Sent Events of a job: queued, started, output (live stdout and stderr), compile_finished, run_finished, step_finished, test_finished, completed | cancelled | failed; past events are replayed first',
         parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
         responses: {
           '200': { description: 'an event stream; each data line is an Event (an `error` event carries an Error)', content: { 'text/event-stream': { schema: ref('Event') } } },
           '404': error('no such job'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/log': {
+      get: {
+        summary: "The job's live output (its output events) as plain text, stdout and stderr interleaved; follow=1 keeps the response open until the job ends",
+        parameters: [idParam, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['1', '0', 'true', 'false'] } }],
+        responses: {
+          '200': { description: 'the output so far (or, with follow=1, until the job ends)', content: { 'text/plain': { schema: { type: 'string' } } } },
+          '404': error('no such job'),
+          '422': error('follow is not 1 or 0'),
           ...common,
         },
       },

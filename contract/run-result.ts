@@ -64,3 +64,8 @@ export const compileResultSchema = runResultSchema
   .extend({ cached: z.boolean().describe('true: reused from the compile cache (figures are those of the original compile)') })
   .meta({ id: 'CompileResult' });
 export type CompileResult = z.infer<typeof compileResultSchema>;
+
+export const stepResultSchema = runResultSchema
+  .extend({ name: z.string().describe("the step's name, else its 1-based position") })
+  .meta({ id: 'StepResult' });
+export type StepResult = z.infer<typeof stepResultSchema>;

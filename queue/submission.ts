@@ -24,12 +24,19 @@ export function summarize(submission: JobRequestInput): RequestSummary {
   if (submission.limits) summary.limits = submission.limits as Record<string, number>;
   if (submission.compile_limits) summary.compile_limits = submission.compile_limits as Record<string, number>;
   if (submission.seccomp_profile) summary.seccomp_profile = submission.seccomp_profile;
+  if (submission.steps) {
+    summary.steps = submission.steps.map(({ name, command, continue_on_failure }) => ({ ...(name ? { name } : {}), command, ...(continue_on_failure !== undefined ? { continue_on_failure } : {}) }));
+  }
   if (submission.tests) {
     summary.tests = { count: submission.tests.length, ids: submission.tests.map((test, i) => test.id ?? String(i + 1)) };
     if (submission.comparison) summary.comparison = submission.comparison;
     if (submission.checker) {
       const { language, protocol, files } = submission.checker;
       summary.checker = { language, ...(protocol ? { protocol } : {}), files: files.map((file) => file.path) };
+    }
+    if (submission.interactor) {
+      const { language, protocol, files } = submission.interactor;
+      summary.interactor = { language, protocol, files: files.map((file) => file.path) };
     }
     if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
   }

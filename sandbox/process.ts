@@ -19,7 +19,7 @@ export interface LaunchOptions {
   gid: number;
   /** cgroup.procs files the launcher joins before it execs bubblewrap. */
   procsFiles: string[];
-  /** Options of runcell-exec launch before the cgroup files (the view it builds: mount.ts viewOptions). */
+  /** Options of runcell-exec launch before the cgroup files (the view it builds and the /proc masks: mount.ts viewOptions, procMaskOptions). */
   launcherOptions?: string[];
   bwrapPath: string;
   /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
@@ -27,9 +27,13 @@ export interface LaunchOptions {
   seccompFd: number;
   /** An fd open for reading to give the job as stdin; /dev/null when undefined. */
   stdinFd?: number;
+  /** An fd open for writing to give the job as stdout (then not captured); a pipe read here when undefined. */
+  stdoutFd?: number;
   /** Cap per stream; the first byte past it calls onOutputLimit. */
   outputBytes: number;
   onOutputLimit: () => void;
+  /** Called with each piece of output as it arrives, only the bytes kept within `outputBytes`. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** What runcell-exec init reported about the job's main process. */
@@ -54,6 +58,14 @@ export interface LaunchOutcome {
 
 export const SECCOMP_FD = 3;
 export const STATUS_FD = 4;
+/**
+ * When runcell-exec launch masks /proc it gives bubblewrap these (runcell-exec.c has the same numbers):
+ * bubblewrap's --info-fd (the sandbox's pid), and init's --ready-fd / --go-fd, between which the launcher
+ * mounts the masks. Neither reaches the job: bubblewrap closes the first, init the other two.
+ */
+export const INFO_FD = 5;
+export const READY_FD = 6;
+export const GO_FD = 7;
 
 /** Keeps the first `cap` bytes of a stream and counts the rest without storing it. */
 export class BoundedBuffer {
@@ -75,6 +87,11 @@ export class BoundedBuffer {
     this.length = this.cap;
     this.truncated = true;
     return true;
+  }
+
+  /** Bytes kept so far. */
+  get size(): number {
+    return this.length;
   }
 
   toBuffer(): Buffer {
@@ -138,7 +155,8 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
     const pid = await spawnWithFds(
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
-      [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
+      // With the caller's stdout, our pipe's write end is closed unused below: its read end sees end of file at once.
+      [options.stdinFd ?? devNull!, options.stdoutFd ?? outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
       // A stop signal to runcell's group while the launcher is being spawned must not kill it (runcell-exec discards it).
       { held: GROUP_STOP_SIGNALS },
     );
@@ -155,10 +173,14 @@ function readOutput(reads: Spawned['reads'], options: LaunchOptions) {
   const streams = [reads.stdout, reads.stderr].map((fd) => new Socket({ fd, readable: true, writable: false }));
   const status = new Socket({ fd: reads.status, readable: true, writable: false });
   const [stdout, stderr] = [new BoundedBuffer(options.outputBytes), new BoundedBuffer(options.outputBytes)];
-  streams[0].on('data', (chunk: Buffer) => keep(stdout, chunk));
-  streams[1].on('data', (chunk: Buffer) => keep(stderr, chunk));
-  function keep(into: BoundedBuffer, chunk: Buffer): void {
-    if (!into.truncated && into.push(chunk)) options.onOutputLimit();
+  streams[0].on('data', (chunk: Buffer) => keep('stdout', stdout, chunk));
+  streams[1].on('data', (chunk: Buffer) => keep('stderr', stderr, chunk));
+  function keep(name: 'stdout' | 'stderr', into: BoundedBuffer, chunk: Buffer): void {
+    if (into.truncated) return;
+    const before = into.size;
+    const over = into.push(chunk);
+    if (options.onOutput && into.size > before) passOn(options.onOutput, name, over ? chunk.subarray(0, into.size - before) : chunk);
+    if (over) options.onOutputLimit();
   }
   let statusText = '';
   status.on('data', (chunk: Buffer) => {
@@ -180,6 +202,15 @@ function readOutput(reads: Spawned['reads'], options: LaunchOptions) {
       for (const stream of [...streams, status]) stream.destroy();
     },
   };
+}
+
+/** A listener's exception must not break the run's capture: said, and dropped. */
+function passOn(onOutput: NonNullable<LaunchOptions['onOutput']>, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+  try {
+    onOutput(stream, chunk);
+  } catch (error) {
+    process.emitWarning(`runcell sandbox: an output listener threw: ${(error as Error).message}`, { code: 'runcell-output-listener' });
+  }
 }
 
 /** Resolves at end of file; a read error on the pipe ends it the same way (what did not arrive is not in the outcome). */

@@ -14,9 +14,9 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR, viewOptions } from './mount.js';
+import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
-import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
+import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
@@ -44,6 +44,8 @@ export interface SandboxOptions {
   cgroupParent?: string;
   /** Called after each run with where its time went (benchmarks, metrics). */
   onPhases?: (phases: RunPhases) => void;
+  /** Who mounts the /proc masks (mount.ts ProcMasking). Default 'launcher'; 'bubblewrap' for bench:sandbox's comparison. */
+  procMasking?: ProcMasking;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -68,13 +70,28 @@ export interface RunSpec {
   argv: string[];
   env?: Record<string, string>;
   stdin?: Buffer;
-  /** An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin; exclusive with `stdin`. */
+  /**
+   * An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin, exclusive with
+   * `stdin`. The sandbox neither closes nor keeps it: the launched sandbox holds its own copy until its last
+   * process has exited, and the caller closes its copy when it likes (once run() has resolved, at the latest).
+   */
   stdinFd?: number;
+  /**
+   * An fd open for writing that the caller owns (e.g. a pipe's write end): the job's stdout goes there and
+   * is not captured (the result's stdout is empty). Owned like `stdinFd`.
+   */
+  stdoutFd?: number;
   limits: Limits;
   /** The seccomp profile of this run. Default "standard". */
   seccompProfile?: SeccompProfileName;
   /** Aborting kills the run at once; its result then says so. */
   signal?: AbortSignal;
+  /**
+   * Called with stdout and stderr as they arrive (live logs), only with the bytes kept within the
+   * output cap (limits.output_bytes, each stream): together they are exactly the result's stdout and stderr.
+   * Called on the event loop while the run goes on: keep it quick, it must not throw (a throw is warned and dropped).
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -160,9 +177,9 @@ export class Sandbox {
 
   async run(spec: RunSpec): Promise<RunResult> {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
-    if (spec.stdinFd !== undefined && spec.stdin !== undefined) throw new Error('give stdin or stdinFd, not both');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
+    if (spec.stdinFd !== undefined && spec.stdin !== undefined) throw new Error('give stdin or stdinFd, not both');
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
     // Fail closed, and before anything is set up: a run never goes without its filter.
     if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
@@ -213,21 +230,33 @@ export class Sandbox {
     return sandboxError('accounting_failed', `the run ended but its figures could not be read: ${reason}`);
   }
 
+  private get procMasking(): ProcMasking {
+    return this.options.procMasking ?? 'launcher';
+  }
+
   private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+    // The launcher masks /proc between init's ready and go bytes; it learns the sandbox's pid from --info-fd.
+    const byLauncher = this.procMasking === 'launcher';
     return [
       ...namespaceArgs(),
       ...environmentArgs(spec.env),
-      ...filesystemArgs({
-        view: this.viewDir,
-        box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
-        tmp,
-      }),
+      ...filesystemArgs(
+        {
+          view: this.viewDir,
+          box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
+          tmp,
+        },
+        this.procMasking,
+      ),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
+      ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
       '--as-pid-1',
       '--',
-      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`, ...rlimitArgs(rlimitsFor(spec.limits)),
+      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`,
+      ...(byLauncher ? [`--ready-fd=${READY_FD}`, `--go-fd=${GO_FD}`] : []),
+      ...rlimitArgs(rlimitsFor(spec.limits)),
       '--',
       ...spec.argv,
     ];
@@ -262,27 +291,28 @@ export class Sandbox {
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
   private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
     const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
-    // The caller's fd stays the caller's: the child gets its own copy, and it is not closed here.
-    const ownStdin = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
-    const stdinFd = spec.stdinFd ?? ownStdin;
+    // The caller's fd is the caller's to close; only our own memfd is closed below.
+    const ownStdinFd = spec.stdinFd === undefined && spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     try {
       return await launch({
         helperPath: this.helper.path,
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
-        launcherOptions: viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+        launcherOptions: [...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir), ...(this.procMasking === 'launcher' ? procMaskOptions() : [])],
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,
-        stdinFd,
+        stdinFd: spec.stdinFd ?? ownStdinFd,
+        stdoutFd: spec.stdoutFd,
         outputBytes: spec.limits.output_bytes,
         onOutputLimit,
+        onOutput: spec.onOutput,
       });
     } finally {
       // The child holds its own copies.
       closeSync(seccompFd);
-      if (ownStdin !== undefined) closeSync(ownStdin);
+      if (ownStdinFd !== undefined) closeSync(ownStdinFd);
     }
   }
 

@@ -136,9 +136,10 @@ describe('events', () => {
   it('a late subscriber gets the whole history; Last-Event-ID resumes after it', async () => {
     const accepted = await submit(command('echo late'), '?wait=30');
     const events = await readEvents(`${service.api.url}/v1/jobs/${accepted.body.id}/events`);
-    expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'run_finished', 'completed']);
+    expect(events.map((e) => e.event)).toEqual(['queued', 'started', 'output', 'run_finished', 'completed']);
+    expect(events[2].data.data).toEqual({ stream: 'stdout', offset: 0, data: 'late\n' });
     const resumed = await readEvents(`${service.api.url}/v1/jobs/${accepted.body.id}/events`, { 'Last-Event-ID': events[1].id });
-    expect(resumed.map((e) => e.event)).toEqual(['run_finished', 'completed']);
+    expect(resumed.map((e) => e.event)).toEqual(['output', 'run_finished', 'completed']);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * The runcell CLI, run as a real process.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,8 +64,21 @@ describe('runcell run', () => {
   it('without --json prints a readable summary', () => {
     const { code, stdout } = runcell(['run', '--', '/bin/echo', 'hello']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^run: ok {2}cpu \d+ ms, wall \d+ ms, memory [\d.]+ [KM]iB\n--- stdout ---\nhello\n$/);
+    // The program's output as it came, then the summary.
+    expect(stdout).toMatch(/^hello\nrun: ok {2}cpu \d+ ms, wall \d+ ms, memory [\d.]+ [KM]iB\n$/);
   });
+
+  it('without --json prints the output as it comes: "ready" arrives while the program sleeps, then SIGINT ends the run', async () => {
+    // Were the output printed only at the end, "ready" would come after the 60 s wall limit, past the test's timeout.
+    const child = spawn(process.execPath, [BIN, 'run', '--wall-ms', '60000', '--', '/bin/sh', '-c', 'echo ready; sleep 100'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    while (!stdout.includes('ready\n')) await once(child.stdout, 'data');
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^ready\nrun: cancelled/);
+  }, 20_000);
 
   it('bad input: a clear message and exit code 2, nothing on stdout', () => {
     for (const args of [

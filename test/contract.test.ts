@@ -28,7 +28,7 @@ describe('the job request', () => {
   });
 
   it('names the field of each rule broken', () => {
-    expect(issues({ command: ['true'], language: 'c', files: [{ path: 'a.c', content: '' }] })).toEqual(['language: give either language (with files) or command, not both or neither']);
+    expect(issues({ command: ['true'], language: 'c', files: [{ path: 'a.c', content: '' }] })).toEqual(['language: give either language (with files) or command or steps, exactly one of them']);
     expect(issues({ language: 'cobol', files: [{ path: 'a', content: '' }] })).toEqual(['language: unknown language "cobol"; see GET /v1/languages']);
     expect(issues({ command: ['true'], files: [{ path: '../x', content: '' }] })).toEqual(['files.0.path: file path "../x" has an empty, "." or ".." component']);
     expect(issues({ command: ['true'], comparison: { mode: 'exact' } })).toEqual(['comparison: comparison needs tests']);

@@ -10,6 +10,7 @@ import { LIMIT_TABLE } from '../sandbox/limits.js';
 import { compileInto } from './compile.js';
 import { judge } from './judge.js';
 import { plan, type JobContext } from './plan.js';
+import { runSteps, stepsBoxBytes } from './steps.js';
 import type { JobRequest } from './request.js';
 
 export type { JobContext } from './plan.js';
@@ -19,9 +20,14 @@ export type { JobResult };
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
   const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   if (request.tests) return judge(context, request, steps);
-  const boxBytes = Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
+  const table = context.table ?? LIMIT_TABLE;
+  const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
+    if (request.steps) {
+      workspace.writeFiles(request.files ?? []);
+      return await runSteps(context, request, steps, workspace, table);
+    }
     const common = { slot: context.slot, workspace, env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile };
     let compile: CompileResult | undefined;
     if (!steps.compile) workspace.writeFiles(request.files ?? []);
@@ -40,6 +46,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
         limits: steps.run.limits,
         boxWritable: steps.run.boxWritable,
         ...(interactive ? { stdinFd: interactive.fd } : { stdin: request.stdin }),
+        onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
       });
     } finally {
       await interactive?.close();

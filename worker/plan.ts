@@ -3,7 +3,7 @@
  * argv and limits of its compile and run steps. Shared by plain jobs
  * (job.ts) and judged ones (judge.ts).
  */
-import type { RunResult, CompileResult } from '../contract/run-result.js';
+import type { RunResult, CompileResult, StepResult } from '../contract/run-result.js';
 import type { TestResult } from '../contract/judged-result.js';
 import { expandCommand, findLanguage, languageNotInstalledProblem, sourcesOf, type Language } from '../rootfs/languages.js';
 import { resolveLimits, type LimitTable, type Limits } from '../sandbox/limits.js';
@@ -21,13 +21,22 @@ export interface JobContext {
   /** Language id -> version of what the rootfs has (its marker); a language job outside it is refused. Default: no check. */
   installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
-  onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult | CompileResult) => void | Promise<void>;
+  onStep?: (step: 'compile' | 'run' | 'checker_compile' | 'interactor_compile', result: RunResult | CompileResult) => void | Promise<void>;
+  /** Jobs with steps: called when a step has finished (for progress events). */
+  onStepFinished?: (index: number, total: number, result: StepResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */
   onTest?: (test: TestResult, index: number, total: number) => void | Promise<void>;
+  /**
+   * Live output of the job's runs (not of compiles, nor of judged tests), as the sandbox hears it within
+   * the output cap; `step` is the step's index in a job with steps.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer, step?: number) => void;
   /** Reuses compiled workspaces of identical compiles. Default: none. */
   compileCache?: CompileCache;
   /** Interactive jobs: the run's stdin pipe, fed while it runs. Default: none (the program reads /dev/null). */
   interactiveStdin?: () => { fd: number; close(): Promise<void> };
+  /** The second sandbox identity of `slot` (SlotPool.companion): where an interactive problem's interactor runs. */
+  companion?: Slot;
 }
 
 /** A job names a language (or a checker language) the rootfs this worker runs does not have. */
@@ -49,7 +58,7 @@ export function seccompProfileFor(request: Pick<JobRequest, 'seccomp_profile'>, 
 
 /** The job's language, or its checker's, missing from the image this worker runs. */
 function notInstalledProblem(request: JobRequest, installed: Record<string, string>): string | undefined {
-  const problems = [request.language, request.checker?.language].map((id) => (id ? languageNotInstalledProblem(id, installed) : undefined));
+  const problems = [request.language, request.checker?.language, request.interactor?.language].map((id) => (id ? languageNotInstalledProblem(id, installed) : undefined));
   return problems.find((problem) => problem !== undefined);
 }
 
@@ -58,6 +67,10 @@ export function plan(request: JobRequest, table: LimitTable, installed?: Record<
   const problem = installed ? notInstalledProblem(request, installed) : undefined;
   if (problem) throw new LanguageNotInstalledError(problem);
   const args = request.args ?? [];
+  if (request.steps) {
+    // The steps' own argv and limits are made by steps.ts; this is the job's common part.
+    return { seccompProfile: seccompProfileFor(request), env: request.env, run: { argv: request.steps[0].command, limits: resolveLimits(request.limits, { table }), boxWritable: true } };
+  }
   if (request.command) {
     return {
       seccompProfile: seccompProfileFor(request),

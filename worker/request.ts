@@ -4,7 +4,7 @@
  * worker's parse of every queued job and the CLI all use the contract's
  * schema), so nothing here checks them again.
  */
-import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
 import type { RequestedLimits } from '../contract/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -25,6 +25,27 @@ export interface CheckerRequest {
   files: WorkspaceFile[];
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+}
+
+export interface InteractorRequest {
+  /** Any catalog language; the first file is the entry point. */
+  language: string;
+  protocol: InteractorProtocol;
+  files: WorkspaceFile[];
+  limits?: RequestedLimits;
+  compile_limits?: RequestedLimits;
+  /** Bytes of transcript kept per test; 0 or undefined: none (plain pipes, no relay). */
+  transcript_bytes?: number;
+}
+
+export interface JobStep {
+  /** Shown in the result. Default: the step's 1-based position. */
+  name?: string;
+  command: string[];
+  /** Over the job's limits, for this step. */
+  limits?: RequestedLimits;
+  /** Run the next steps even when this one does not end ok. Default false. */
+  continue_on_failure?: boolean;
 }
 
 export interface JobRequest {
@@ -51,6 +72,10 @@ export interface JobRequest {
   checker?: CheckerRequest;
   /** Stop judging at the first test that is not accepted. Default false. */
   stop_on_first_failure?: boolean;
+  /** An interactive problem's interactor (see interactive.ts): it, not a comparison, judges each test. */
+  interactor?: InteractorRequest;
+  /** Commands run one after another in one writable /box, instead of command or language. */
+  steps?: JobStep[];
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -69,6 +94,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     limits: submission.limits,
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
+    ...(submission.steps ? { steps: submission.steps } : {}),
     ...judgingRequest(submission),
   };
 }
@@ -92,6 +118,18 @@ function judgingRequest(submission: JobSubmission): Partial<JobRequest> {
       compile_limits: checker.compile_limits,
     },
     stop_on_first_failure: submission.stop_on_first_failure,
+    ...(submission.interactor ? { interactor: interactorRequest(submission.interactor) } : {}),
+  };
+}
+
+function interactorRequest(interactor: NonNullable<JobSubmission['interactor']>): InteractorRequest {
+  return {
+    language: interactor.language,
+    protocol: interactor.protocol,
+    files: interactor.files.map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
+    limits: interactor.limits,
+    compile_limits: interactor.compile_limits,
+    transcript_bytes: interactor.transcript_bytes,
   };
 }
 
@@ -110,6 +148,7 @@ export function jobRequestProblem(request: JobRequest, rules: RequestRules): str
     stdin_encoding: request.stdin ? 'base64' : undefined,
     tests: request.tests?.map((test) => ({ ...test, stdin: test.stdin?.toString('base64'), stdin_encoding: test.stdin ? 'base64' : undefined })),
     checker: request.checker && { ...request.checker, files: encode(request.checker.files) },
+    interactor: request.interactor && { ...request.interactor, files: encode(request.interactor.files) },
   };
   const checked = jobRequestSchema({ bounds: UNBOUNDED, ...rules }).safeParse(JSON.parse(JSON.stringify(wire)));
   if (checked.success) return undefined;

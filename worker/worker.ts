@@ -21,6 +21,7 @@ import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } f
 import type { CompileCache } from './compile-cache.js';
 import { runJob } from './job.js';
 import { brokenRun } from './judge.js';
+import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
 import { openInteractiveStdin } from './stdin-pipe.js';
@@ -144,9 +145,12 @@ export class RuncellWorker {
       const slot = slots.tryAcquire(index);
       if (!slot) continue;
       try {
-        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index });
-        if (report.cgroups.length || report.workspaces.length || report.problems.length) {
-          this.logger.warn({ slot: index, ...report }, 'removed what a dead worker left behind');
+        // The slot's companion (an interactor's runs) is held with it: swept with it.
+        for (const swept of [index, slots.companion(slot).index]) {
+          const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: swept });
+          if (report.cgroups.length || report.workspaces.length || report.problems.length) {
+            this.logger.warn({ slot: swept, ...report }, 'removed what a dead worker left behind');
+          }
         }
       } finally {
         slots.release(slot);
@@ -211,18 +215,27 @@ export class RuncellWorker {
     entry.slot = slot.index;
     // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
+    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data).catch(lostEvent) });
     try {
       return await runJob(
         {
           sandbox: this.options.sandbox,
           slot,
+          companion: this.options.slots.companion(slot),
           table: this.options.limits ?? LIMIT_TABLE,
           signal: entry.controller.signal,
           installed: this.options.languages,
+          onOutput: (stream, chunk, step) => live.push(stream, chunk, step),
           onStep: (step, run) => {
+            // The run's last output goes before the event that says it finished.
+            live.endRun();
             const cached = 'cached' in run ? { cached: run.cached } : {};
-            const checker = step === 'checker_compile' ? { checker: true } : {};
+            const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
             this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
+          },
+          onStepFinished: (index, total, run) => {
+            live.endRun();
+            this.store.event(id, 'step_finished', { index, total, status: run.status }).catch(lostEvent);
           },
           onTest: (test, index, total) => {
             const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
@@ -234,6 +247,7 @@ export class RuncellWorker {
         toJobRequest(submission),
       );
     } finally {
+      live.endRun();
       // Cleared with the slot: another job may take it while this one is still being stored.
       entry.slot = undefined;
     }
