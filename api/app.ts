@@ -107,6 +107,17 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
   };
 }
 
+/** Whether a request (an HTTP upgrade, say) carries one of `apiKeys`, as authenticate() checks it; true when there are none. */
+export function requestHasApiKey(apiKeys: string[] = []): (request: { headers: Record<string, string | string[] | undefined> }) => boolean {
+  const keys = apiKeys.filter((k) => k !== '').map(digest);
+  return (request) => {
+    if (keys.length === 0) return true;
+    const header = (name: string) => [request.headers[name]].flat()[0];
+    const given = /^Bearer (.+)$/.exec(header('authorization') ?? '')?.[1] ?? header('x-auth-token');
+    return given !== undefined && keyMatches(given, keys);
+  };
+}
+
 function authenticate(keys: Buffer[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
     // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
