@@ -139,6 +139,30 @@ describe('the playground in Chromium', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('interactive stdin: lines sent while the program runs, its answers shown live, then end of file', async () => {
+    const page = await open();
+    await page.selectOption('#language', 'python3');
+    await write(page, 'import sys\nfor line in sys.stdin:\n    print(line.strip().upper(), flush=True)\nprint("eof seen")\n');
+    await page.getByLabel('Interactive stdin').check();
+    await page.getByLabel('Wall (ms)').fill('20000');
+    await page.keyboard.press('Control+Enter');
+    const line = page.getByLabel('Send to stdin');
+    await line.waitFor({ state: 'visible' });
+    await page.waitForFunction(() => /running…$/i.test(document.getElementById('state')!.textContent!));
+    await line.fill('hello');
+    await line.press('Enter');
+    // Shown from the live output events, while the program still runs.
+    await page.waitForFunction(() => document.getElementById('stdout')!.textContent === 'HELLO\n', undefined, { timeout: 20_000 });
+    expect(await page.textContent('#state')).toMatch(/running…$/i);
+    await line.fill('world');
+    await line.press('Enter');
+    await page.getByRole('button', { name: 'Close stdin' }).click();
+    expect(await finished(page)).toContain('Finished: completed');
+    expect(await page.textContent('#stdout')).toBe('HELLO\nWORLD\neof seen\n');
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
   it('is usable from the keyboard: labelled controls, the editor in the Tab order and Tab leaving it', async () => {
     const page = await open();
     // Every form control has an accessible name.
