@@ -49,7 +49,7 @@ export interface PistonSocketOptions {
   limits: LimitRanges;
   /** Default: the contract's checker under `limits` and the default bounds. */
   check?: JobChecker;
-  /** When given, an upgrade must carry a key this accepts (Authorization: Bearer, X-Auth-Token, or ?key=, as browsers cannot set headers). */
+  /** When given, an upgrade must carry a key this accepts (Authorization: Bearer or X-Auth-Token, as every API request). */
   authorized?: (request: IncomingMessage) => boolean;
   log?: (error: unknown) => void;
 }
