@@ -18,6 +18,8 @@ import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
+import { playgroundRoutes } from './playground.js';
+import { stdinRoutes } from './stdin.js';
 
 export interface ApiLogger {
   info(object: object, message?: string): void;
@@ -66,6 +68,8 @@ export function createApp(options: ApiOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // The playground's static page: before authentication (it holds no secret; its calls carry the user's key).
+  app.use(playgroundRoutes(options.logger));
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
   if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute, queue));
@@ -80,6 +84,7 @@ export function createApp(options: ApiOptions): express.Express {
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
+  app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress) }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));
@@ -108,6 +113,17 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
 /** The key a request presents. X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both). */
 function presentedKey(req: Request): string | undefined {
   return /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+}
+
+/** Whether a request (an HTTP upgrade, say) carries one of `apiKeys`, as authenticate() checks it; true when there are none. */
+export function requestHasApiKey(apiKeys: string[] = []): (request: { headers: Record<string, string | string[] | undefined> }) => boolean {
+  const keys = apiKeys.filter((k) => k !== '').map(digest);
+  return (request) => {
+    if (keys.length === 0) return true;
+    const header = (name: string) => [request.headers[name]].flat()[0];
+    const given = /^Bearer (.+)$/.exec(header('authorization') ?? '')?.[1] ?? header('x-auth-token');
+    return given !== undefined && keyMatches(given, keys);
+  };
 }
 
 function authenticate(keys: Buffer[]) {

@@ -13,8 +13,11 @@
  *    wait through /v1/jobs?wait, Judge0 ?wait=true and Piston /execute,
  *    alternating. The difference is within the sandbox's noise.
  * 3. In process, no I/O: the translation functions alone, per call (µs).
+ *    Piston's WebSocket is compared with the interactive-stdin job its init
+ *    becomes, through /v1?wait.
  * Prints medians; the goal (issue 15) is under 1 ms per request.
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +31,7 @@ import { executeResponse, translateExecute } from '../api/piston/execute.js';
 import type { JobRecord } from '../contract/job-record.js';
 import { loadConfig } from '../cli/config.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import WebSocket from 'ws';
 import { startProcess, stopProcess } from './processes.js';
 
 const { values } = parseArgs({
@@ -49,6 +53,8 @@ const JUDGE0 = { source_code: SOURCE, language_id: 71 };
 const PISTON = { language: 'python', version: '*', files: [{ content: SOURCE }], stdin: '', args: [] };
 /** The job Piston's request becomes: stdin ends in a newline (Piston adds it), runcell's default limits. */
 const V1_AS_PISTON = { language: 'python3', files: [{ path: 'main.py', content: SOURCE }], stdin: '\n', args: [] };
+/** The job Piston's WebSocket init becomes: interactive stdin (read through Redis), no stdin given. */
+const V1_AS_PISTON_WS = { language: 'python3', files: [{ path: 'main.py', content: SOURCE }], interactive_stdin: true, args: [] };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
@@ -145,14 +151,40 @@ async function endToEnd(redisUrl: string, dataDir: string): Promise<void> {
       const r = await post(`${url}/api/v2/execute`, PISTON, 200);
       if (r.run?.stdout !== 'hello\n') throw new Error(`piston: ${JSON.stringify(r).slice(0, 300)}`);
     };
-    for (const warm of [v1, judge0, v1AsPiston, piston, v1, judge0, v1AsPiston, piston]) await warm();
-    const sides = await alternate({ 'POST /v1/jobs?wait': v1, 'POST /submissions?wait=true (Judge0)': judge0, 'POST /v1/jobs?wait (as Piston\'s job)': v1AsPiston, 'POST /api/v2/execute (Piston)': piston }, JOBS);
+    const v1AsSocket = v1Of(V1_AS_PISTON_WS);
+    const socket = () => pistonSocket(url);
+    for (const warm of [v1, judge0, v1AsPiston, piston, v1AsSocket, socket, v1, judge0, v1AsPiston, piston, v1AsSocket, socket]) await warm();
+    const sides = await alternate(
+      {
+        'POST /v1/jobs?wait': v1,
+        'POST /submissions?wait=true (Judge0)': judge0,
+        'POST /v1/jobs?wait (as Piston\'s job)': v1AsPiston,
+        'POST /api/v2/execute (Piston)': piston,
+        'POST /v1/jobs?wait (interactive, as the WebSocket\'s job)': v1AsSocket,
+        'WebSocket /api/v2/connect (Piston)': socket,
+      },
+      JOBS,
+    );
     const pick = (...names: string[]) => Object.fromEntries(names.map((name) => [name, sides[name]]));
     table('2. end to end, one worker slot (a sandbox run each)', pick('POST /v1/jobs?wait', 'POST /submissions?wait=true (Judge0)'), 'POST /v1/jobs?wait');
     table('   the same for Piston, against the job its request becomes', pick("POST /v1/jobs?wait (as Piston's job)", 'POST /api/v2/execute (Piston)'), "POST /v1/jobs?wait (as Piston's job)");
+    table("   Piston's WebSocket (connect, init, live events, close 4999), against its job through /v1", pick("POST /v1/jobs?wait (interactive, as the WebSocket's job)", 'WebSocket /api/v2/connect (Piston)'), "POST /v1/jobs?wait (interactive, as the WebSocket's job)");
   } finally {
     await stopProcess(child);
   }
+}
+
+/** One program through Piston's WebSocket: connect, init, read until the server closes with 4999. */
+async function pistonSocket(url: string): Promise<void> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v2/connect`);
+  let stdout = '';
+  ws.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as { type: string; stream?: string; data?: string };
+    if (message.type === 'data' && message.stream === 'stdout') stdout += message.data;
+  });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'init', ...PISTON })));
+  const [code] = (await once(ws, 'close')) as [number];
+  if (code !== 4999 || stdout !== 'hello\n') throw new Error(`websocket: closed ${code}, stdout ${JSON.stringify(stdout)}`);
 }
 
 /** The translations alone, per call, in this process. */

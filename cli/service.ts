@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { createApp } from '../api/app.js';
+import { createApp, requestHasApiKey } from '../api/app.js';
+import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
@@ -87,6 +88,8 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
   });
   await untilConnected(queue, started.logger);
   const server: Server = app.listen(config.port, config.host);
+  // Piston's interactive WebSocket, on the same port (an HTTP upgrade at /api/v2/connect).
+  attachPistonWebSocket(server, { queue, limits: config.limits, authorized: requestHasApiKey(config.apiKeys), log: (error) => started.logger.error({ err: (error as Error)?.message }, 'piston websocket error') });
   // Stop taking requests first, then the worker, then Redis.
   started.stops.unshift(async () => {
     server.closeAllConnections();

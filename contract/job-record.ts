@@ -45,6 +45,7 @@ export const requestSummarySchema = z
     command: z.array(z.string()).optional(),
     files: z.array(z.object({ path: z.string(), encoding: z.string(), size_bytes: z.number().int() })),
     stdin_bytes: z.number().int(),
+    interactive_stdin: z.boolean().optional().describe('stdin is written while the job runs (POST /v1/jobs/{id}/stdin)'),
     args: z.array(z.string()).optional(),
     env_names: z.array(z.string()).optional().describe('names only: values may be secrets'),
     limits: z.record(z.string(), z.number()).optional(),

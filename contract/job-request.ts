@@ -195,6 +195,10 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     files: z.array(p.file).max(bounds.maxFiles, `at most ${bounds.maxFiles} files`).optional(),
     stdin: z.string().optional(),
     stdin_encoding: encoding,
+    interactive_stdin: z
+      .boolean()
+      .optional()
+      .describe("keep the run's stdin open: write to it with POST /v1/jobs/{id}/stdin while the job runs (the program reads end of file once a write says eof, or when the job ends); not with stdin or tests"),
     args: z.array(p.argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
     env: z
       .record(
@@ -240,6 +244,8 @@ export function jobRequestSchema(rules: RequestRules) {
     if (job.language !== undefined && (job.files ?? []).length === 0) issue(['files'], 'a language job needs at least one file');
     fileIssues(job.files ?? [], ['files'], issue);
     if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) issue(['stdin'], 'not valid base64');
+    if (job.interactive_stdin && job.stdin !== undefined) issue(['interactive_stdin'], 'give stdin or interactive_stdin, not both (write the first input with POST /v1/jobs/{id}/stdin)');
+    if (job.interactive_stdin && (job.tests || job.steps)) issue(['interactive_stdin'], 'interactive_stdin is for a single run (a language or a command job), not tests or steps');
     judgingIssues(job, issue, rules.languages);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);

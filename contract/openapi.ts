@@ -11,6 +11,7 @@ import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-re
 import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
 import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
+import { STDIN_CAPS, stdinWriteSchema, stdinWrittenSchema } from './stdin.js';
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -38,13 +39,15 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [healthSchema, 'Health'],
     [readySchema, 'Ready'],
     [eventSchema, 'Event'],
+    [stdinWriteSchema, 'StdinWrite'],
+    [stdinWrittenSchema, 'StdinWritten'],
   ] as const) {
     registry.add(schema, { id });
   }
   // Responses are described as the server writes them (output); requests as clients may send them (input).
   const output = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'output', unrepresentable: 'any' }).schemas;
   const input = z.toJSONSchema(registry, { uri: (id) => `#/components/schemas/${id}`, io: 'input', unrepresentable: 'any' }).schemas;
-  const schemas: Record<string, unknown> = { ...output, JobRequest: input.JobRequest, BatchRequest: input.BatchRequest };
+  const schemas: Record<string, unknown> = { ...output, JobRequest: input.JobRequest, BatchRequest: input.BatchRequest, StdinWrite: input.StdinWrite };
   for (const schema of Object.values(schemas)) {
     delete (schema as Record<string, unknown>).$schema;
     delete (schema as Record<string, unknown>).$id;
@@ -101,6 +104,23 @@ function jobPaths() {
           '404': error('no such job'),
           '409': error('already finished (conflict)'),
           ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/stdin': {
+      post: {
+        summary: `Write to the stdin of a job submitted with interactive_stdin (carried to its worker through Redis); at most ${STDIN_CAPS.totalBytes} bytes in all and ${STDIN_CAPS.writesPerSecond} writes a second`,
+        parameters: [idParam],
+        requestBody: { required: true, content: json(ref('StdinWrite')) },
+        responses: {
+          '202': { description: 'queued for the job\'s stdin (the program reads it once its run has started)', content: json(ref('StdinWritten')) },
+          ...bodyErrors,
+          '404': error('no such job'),
+          '409': error('the job has ended, its stdin is closed, or it was not submitted with interactive_stdin (conflict)'),
+          '413': error(`over ${STDIN_CAPS.writeBytes} bytes in one write, or over ${STDIN_CAPS.totalBytes} in all (payload_too_large)`),
+          '422': error('invalid values (invalid_request)'),
+          ...common,
+          '429': error('rate limited (rate_limited), also for too many writes a second to this job'),
         },
       },
     },

@@ -15,6 +15,7 @@ export function summarize(submission: JobRequestInput): RequestSummary {
     files: (submission.files ?? []).map((file) => ({ path: file.path, encoding: file.encoding ?? 'utf8', size_bytes: decodedBytes(file.content, file.encoding) })),
     stdin_bytes: submission.stdin === undefined ? 0 : decodedBytes(submission.stdin, submission.stdin_encoding),
   };
+  if (submission.interactive_stdin) summary.interactive_stdin = true;
   if (submission.language) summary.language = submission.language;
   if (submission.command) summary.command = submission.command;
   if (submission.args) summary.args = submission.args;

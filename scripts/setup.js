@@ -11,9 +11,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // nftables, dnsmasq-base, conntrack and iproute2: network egress (sandbox/network.ts), used only when RUNCELL_NETWORK_EGRESS is on.
 const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server', 'nftables', 'dnsmasq-base', 'conntrack', 'iproute2'];
 // Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
-// alert rules with promtool, and fails Redis over with real redis-sentinel processes (test/fleet-*.test.ts). A
-// production host gets neither (Debian's packages would start a Prometheus on :9090 and a Sentinel on :26379).
-const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel'];
+// alert rules with promtool, fails Redis over with real redis-sentinel processes (test/fleet-*.test.ts), and
+// drives Debian's Chromium in the playground's browser tests (test/playground.test.ts). A production host gets
+// none of them (Debian's packages would start a Prometheus on :9090 and a Sentinel on :26379).
+const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel', 'chromium'];
 const forTests = process.argv.includes('--test');
 
 function step(message) {
@@ -65,6 +66,9 @@ if (!existsSync(installedLock) || statSync(lock).mtimeMs > statSync(installedLoc
 } else {
   step('npm dependencies present');
 }
+
+// The playground's editor bundle (CodeMirror from node_modules, see scripts/playground-build.mjs).
+run(process.execPath, [join(root, 'scripts', 'playground-build.mjs'), '--if-stale']);
 
 if (forTests) {
   // The suite is a deployment of its own (vitest.config.ts applies the same defaults): its data dir,

@@ -116,6 +116,21 @@ describe('conformance: the service as it runs', () => {
     conforms('get', '/v1/jobs/{id}/events', 200, 'text/event-stream', events.map((e) => e.data));
   });
 
+  it('interactive stdin: 202 while the job lives, 409 after; 400, 404, 413, 415, 422 for bad writes', async () => {
+    const id = (await call(service.api, 'post', '/v1/jobs', '/v1/jobs', { json: { command: ['/bin/cat'], interactive_stdin: true } })).body.id as string;
+    const route = '/v1/jobs/{id}/stdin';
+    const path = `/v1/jobs/${id}/stdin`;
+    expect((await call(service.api, 'post', route, path, { json: { data: 'hi\n', eof: true } })).body).toEqual({ written_bytes: 3, total_bytes: 3, eof: true });
+    await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'completed', 20_000, 'the job to end');
+    expect((await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.result.run.stdout).toBe('hi\n');
+    expect((await call(service.api, 'post', route, path, { json: { data: 'late' } })).status).toBe(409);
+    expect((await call(service.api, 'post', route, `/v1/jobs/${randomUUID()}/stdin`, { json: { data: 'x' } })).status).toBe(404);
+    expect((await call(service.api, 'post', route, path, { body: '{', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect((await call(service.api, 'post', route, path, { body: 'x', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await call(service.api, 'post', route, path, { json: { data: 'x'.repeat(64 * 1024 + 1) } })).status).toBe(413);
+    expect((await call(service.api, 'post', route, path, { json: { data: 1 } })).status).toBe(422);
+  });
+
   it('a running job cancelled: 200, the run cancelled, not a sandbox error', async () => {
     const id = (await call(service.api, 'post', '/v1/jobs', '/v1/jobs', { json: command('sleep 30') })).body.id as string;
     await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'running', 10_000, 'the job to run');

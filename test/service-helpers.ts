@@ -10,7 +10,8 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { createApp, type ApiOptions } from '../api/app.js';
+import { createApp, requestHasApiKey, type ApiOptions } from '../api/app.js';
+import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
@@ -54,6 +55,8 @@ export async function startApi(redisUrl: string, options: Partial<ApiOptions> = 
   await waitFor(() => queue.connected, 5000);
   const app = createApp({ queue, limits: config.limits, ...options });
   const server: Server = app.listen(0, '127.0.0.1');
+  // As `runcell serve` does: Piston's WebSocket on the same server.
+  attachPistonWebSocket(server, { queue, limits: config.limits, authorized: requestHasApiKey(options.apiKeys) });
   await once(server, 'listening');
   const address = server.address() as { port: number };
   return {

@@ -36,15 +36,22 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       await context.onStep?.('compile', compile);
       if (compile.status !== 'ok' || context.signal?.aborted) return { compile, run: null };
     }
-    const run = await context.sandbox.run({
-      ...common,
-      argv: steps.run.argv,
-      limits: steps.run.limits,
-      boxWritable: steps.run.boxWritable,
-      stdin: request.stdin,
-      onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
-      network: request.network,
-    });
+    // Opened for the run only (not the compile), closed when it ends: the writers' data goes to this program.
+    const interactive = request.interactive_stdin ? context.interactiveStdin?.() : undefined;
+    let run;
+    try {
+      run = await context.sandbox.run({
+        ...common,
+        argv: steps.run.argv,
+        limits: steps.run.limits,
+        boxWritable: steps.run.boxWritable,
+        ...(interactive ? { stdinFd: interactive.fd } : { stdin: request.stdin }),
+        onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
+        network: request.network,
+      });
+    } finally {
+      await interactive?.close();
+    }
     await context.onStep?.('run', run);
     return compile ? { compile, run } : { run };
   } finally {

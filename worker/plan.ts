@@ -33,6 +33,8 @@ export interface JobContext {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer, step?: number) => void;
   /** Reuses compiled workspaces of identical compiles. Default: none. */
   compileCache?: CompileCache;
+  /** Interactive jobs: the run's stdin pipe, fed while it runs. Default: none (the program reads /dev/null). */
+  interactiveStdin?: () => { fd: number; close(): Promise<void> };
   /** The second sandbox identity of `slot` (SlotPool.companion): where an interactive problem's interactor runs. */
   companion?: Slot;
 }

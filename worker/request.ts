@@ -55,6 +55,8 @@ export interface JobRequest {
   command?: string[];
   files?: WorkspaceFile[];
   stdin?: Buffer;
+  /** The run's stdin is a pipe fed while it runs (POST /v1/jobs/:id/stdin, through Redis); exclusive with stdin. */
+  interactive_stdin?: boolean;
   /** Arguments appended to the run command. */
   args?: string[];
   env?: Record<string, string>;
@@ -88,6 +90,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     command: submission.command,
     files: (submission.files ?? []).map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
     stdin: submission.stdin === undefined ? undefined : decode(submission.stdin, submission.stdin_encoding),
+    ...(submission.interactive_stdin ? { interactive_stdin: true } : {}),
     args: submission.args,
     env: submission.env,
     limits: submission.limits,

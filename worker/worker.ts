@@ -24,6 +24,7 @@ import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
+import { openInteractiveStdin } from './stdin-pipe.js';
 
 export interface Logger {
   info(object: object, message?: string): void;
@@ -256,6 +257,7 @@ export class RuncellWorker {
             this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
           },
           compileCache: this.options.compileCache,
+          interactiveStdin: () => openInteractiveStdin({ redis: this.options.redis, commands: this.redis, jobId: id, slot, logger: this.logger }),
         },
         toJobRequest(submission),
       );
