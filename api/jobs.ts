@@ -20,6 +20,8 @@ export interface JobRoutesOptions {
   limits: LimitRanges;
   bounds: RequestBounds;
   metrics?: RuncellMetrics;
+  /** Checks a problem job against the stored problem and pins its revision (api/problems.ts). */
+  pinProblem?: (submission: JobSubmission, prefix?: string) => Promise<JobSubmission>;
 }
 
 function needsJson(req: Request): void {
@@ -81,6 +83,16 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     return job;
   };
 
+  const pin = (submission: JobSubmission, prefix?: string) => (options.pinProblem ? options.pinProblem(submission, prefix) : Promise.resolve(submission));
+  const pinChecked = async (checked: CheckedJob, prefix: string): Promise<CheckedJob> => {
+    if ('error' in checked) return checked;
+    try {
+      return { submission: await pin(checked.submission, prefix) };
+    } catch (error) {
+      return { error: toApiError(error, queue.connected) };
+    }
+  };
+
   const submit = async (submissions: JobSubmission[]): Promise<string[]> => {
     try {
       return await queue.submit(submissions);
@@ -95,7 +107,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const wait = parseWait(req);
     const checked = check(req.body, await queue.languages());
     if ('error' in checked) throw checked.error;
-    const [id] = await submit([checked.submission]);
+    const [id] = await submit([await pin(checked.submission)]);
     if (wait > 0 && (await queue.hub.waitForEnd(id, wait * 1000))) {
       res.status(200).json(await findJob(id));
       return;
@@ -108,7 +120,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
     const installed = await queue.languages();
-    const items = parsed.data.jobs.map((item, index) => check(item, installed, `jobs.${index}`));
+    const items = await Promise.all(parsed.data.jobs.map((item, index) => pinChecked(check(item, installed, `jobs.${index}`), `jobs.${index}`)));
     const valid = items.flatMap((item) => ('submission' in item ? [item.submission] : []));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;

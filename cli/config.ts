@@ -50,6 +50,10 @@ export interface Config {
   metricsPort?: number;
   /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
   compileCache: { bytes: number; ttlSeconds: number };
+  /** RUNCELL_PROBLEM_MAX_BYTES: largest problem package. */
+  maxProblemBytes: number;
+  /** RUNCELL_PROBLEM_CACHE_BYTES: a worker's cache of problem files in <dataDir>/problem-cache. */
+  problemCacheBytes: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -81,5 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyWorkerSeconds: settings.readyWorkerSeconds,
     metricsPort: settings.metricsPort,
     compileCache: { bytes: settings.compileCacheBytes, ttlSeconds: settings.compileCacheTtlSeconds },
+    maxProblemBytes: settings.maxProblemBytes,
+    problemCacheBytes: settings.problemCacheBytes,
   };
 }

@@ -78,6 +78,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     queue,
     limits: config.limits,
     maxBodyBytes: config.maxBodyBytes,
+    maxProblemBytes: config.maxProblemBytes,
     apiKeys: config.apiKeys,
     rateLimitPerMinute: config.rateLimitPerMinute,
     workerWindowMs: config.readyWorkerSeconds * 1000,

@@ -52,6 +52,9 @@ export const requestSummarySchema = z
     comparison: z.object({ mode: z.string(), absolute: z.number().optional(), relative: z.number().optional(), case_sensitive: z.boolean().optional() }).optional(),
     checker: z.object({ language: z.string(), protocol: z.string().optional(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
+    problem: z.string().optional().describe('problem jobs: the stored problem judged against'),
+    problem_revision: z.number().int().optional(),
+    input_validation: z.boolean().optional().describe("the job that ran a stored problem's input validators"),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;
