@@ -117,9 +117,9 @@ export function problemRoutes(options: ProblemRoutesOptions, needsQueue: (req: R
   });
 
   router.delete('/v1/problems/:id', needsQueue, async (req, res) => {
-    const id = idOf(req.params.id, 'id');
-    if (!(await store.remove(id))) throw new ApiError(404, 'not_found', `no problem ${JSON.stringify(id)}`);
-    res.status(204).end();
+    const manifest = await found(req.params.id as string);
+    if (!(await store.remove(manifest.id))) throw new ApiError(404, 'not_found', `no problem ${JSON.stringify(manifest.id)}`);
+    res.json(summarizeProblem(manifest));
   });
   return router;
 }

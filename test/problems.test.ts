@@ -173,7 +173,7 @@ describe('replace and delete', () => {
     // Revision 1's "5\n" answer went with it; revision 2's "6\n" came; the input shared with revision 2 stayed.
     expect((await blobKeys()).length).toBe(blobsWithKeeper.length + 2);
 
-    expect((await http(`${api.url}/v1/problems/swap`, { method: 'DELETE' })).status).toBe(204);
+    expect((await http(`${api.url}/v1/problems/swap`, { method: 'DELETE' })).body).toMatchObject({ id: 'swap', revision: 2 });
     expect((await http(`${api.url}/v1/problems/swap`)).status).toBe(404);
     expect((await http(`${api.url}/v1/problems/swap`, { method: 'DELETE' })).status).toBe(404);
     // Swap's own blobs are gone; keeper's, which swap's revision 1 shared, are all still there.
