@@ -23,6 +23,8 @@ import { ApiError } from './errors.js';
 const RELEVANT = /^(problem\.yaml|\.timelimit|data\/(sample|secret)\/.+\.(in|ans)|output_validators\/.+|input_validators\/.+)$/;
 const SMALL_FILES = new Set(['problem.yaml', '.timelimit']);
 const SMALL_FILE_BYTES = 1024 * 1024;
+/** Deflate cannot pass about 1032:1; beyond that only a trick (overlapping data, nesting) gets. */
+const PACKAGE_MAX_RATIO = 1100;
 
 export interface UploadOptions {
   store: ProblemStore;
@@ -75,7 +77,9 @@ interface Unpacked {
 
 /** Fills `unpacked` as it goes, so that a refusal half-way still knows every blob claimed. */
 async function unpack(archivePath: string, owner: string, options: UploadOptions, unpacked: Unpacked): Promise<void> {
-  const limits = { maxEntryBytes: options.maxBytes, maxTotalBytes: options.maxBytes, maxEntries: 100_000 };
+  // Test data is often repetitive (a max test of one number repeated compresses past 500:1): the ratio cap is
+  // deflate's own bound here, and what bounds a bomb is the total cap (all of it released on refusal).
+  const limits = { maxEntryBytes: options.maxBytes, maxTotalBytes: options.maxBytes, maxEntries: 100_000, maxCompressionRatio: PACKAGE_MAX_RATIO };
   for await (const entry of readArchive({ path: archivePath }, limits)) {
     if (entry.kind !== 'file' || !candidates(entry.path).some((path) => RELEVANT.test(path))) continue;
     if (candidates(entry.path).some((path) => SMALL_FILES.has(path))) {
