@@ -26,6 +26,8 @@ export const UNIT_TESTS = [
   'test/contract/**/*.test.ts',
   // The safe archive reader (archive/): crafted archives in memory and in a temporary dir.
   'test/archive.test.ts',
+  // Reading a problem package's layout and problem.yaml (contract/problem-package.ts).
+  'test/problem-package.test.ts',
 ];
 
 export default defineConfig({

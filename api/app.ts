@@ -16,6 +16,7 @@ import { RedisRateLimitStore } from '../queue/rate-limit.js';
 import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
+import { problemJobPinner, problemRoutes } from './problems.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
 import { playgroundRoutes } from './playground.js';
@@ -33,6 +34,8 @@ export interface ApiOptions {
   bounds?: Partial<RequestBounds>;
   /** Largest request body. Default 10 MiB. */
   maxBodyBytes?: number;
+  /** Largest problem package (POST/PUT /v1/problems), packed and unpacked. Default 1 GiB. */
+  maxProblemBytes?: number;
   /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>` (or, as Judge0's clients send it, `X-Auth-Token: <one of these>`). */
   apiKeys?: string[];
   /** Who may submit jobs with `network: "egress"` (RUNCELL_NETWORK_EGRESS). Default: nobody. */
@@ -45,6 +48,8 @@ export interface ApiOptions {
   /** When given: GET /metrics serves it, requests are counted and timed, the queue's gauges are read from `queue`. */
   metrics?: RuncellMetrics;
 }
+
+const DEFAULT_MAX_PROBLEM_BYTES = 1024 * 1024 * 1024;
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -85,7 +90,8 @@ export function createApp(options: ApiOptions): express.Express {
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
-  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress) }, needsQueue));
+  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress), pinProblem: problemJobPinner(queue) }, needsQueue));
+  app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));
   return app;

@@ -23,6 +23,8 @@ export interface JobRoutesOptions {
   metrics?: RuncellMetrics;
   /** Why this request may not ask for network egress; undefined when it may. Default: nobody may. */
   egressAllowed?: (req: Request) => string | undefined;
+  /** Checks a problem job against the stored problem and pins its revision (api/problems.ts). */
+  pinProblem?: (submission: JobSubmission, prefix?: string) => Promise<JobSubmission>;
 }
 
 /** 422 naming `network` for a job asking for egress that this client may not have. */
@@ -92,6 +94,16 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     return job;
   };
 
+  const pin = (submission: JobSubmission, prefix?: string) => (options.pinProblem ? options.pinProblem(submission, prefix) : Promise.resolve(submission));
+  const pinChecked = async (checked: CheckedJob, prefix: string): Promise<CheckedJob> => {
+    if ('error' in checked) return checked;
+    try {
+      return { submission: await pin(checked.submission, prefix) };
+    } catch (error) {
+      return { error: toApiError(error, queue.connected) };
+    }
+  };
+
   const submit = async (submissions: JobSubmission[]): Promise<string[]> => {
     try {
       return await queue.submit(submissions);
@@ -108,7 +120,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     if ('error' in checked) throw checked.error;
     const refused = egressRefusal(checked.submission, egressAllowed(req));
     if (refused) throw refused;
-    const [id] = await submit([checked.submission]);
+    const [id] = await submit([await pin(checked.submission)]);
     if (wait > 0 && (await queue.hub.waitForEnd(id, wait * 1000))) {
       res.status(200).json(await findJob(id));
       return;
@@ -122,11 +134,13 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     if (!parsed.success) throw invalid(parsed.error);
     const installed = await queue.languages();
     const refusal = egressAllowed(req);
-    const items = parsed.data.jobs.map((item, index): CheckedJob => {
-      const checked = check(item, installed, `jobs.${index}`);
-      const refused = 'submission' in checked ? egressRefusal(checked.submission, refusal, `jobs.${index}`) : undefined;
-      return refused ? { error: refused } : checked;
-    });
+    const items = await Promise.all(
+      parsed.data.jobs.map((item, index): Promise<CheckedJob> => {
+        const checked = check(item, installed, `jobs.${index}`);
+        const refused = 'submission' in checked ? egressRefusal(checked.submission, refusal, `jobs.${index}`) : undefined;
+        return refused ? Promise.resolve({ error: refused }) : pinChecked(checked, `jobs.${index}`);
+      }),
+    );
     const valid = items.flatMap((item) => ('submission' in item ? [item.submission] : []));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;

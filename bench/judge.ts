@@ -10,10 +10,16 @@
  * Also the same a+b as an interactive problem (a C interactor hands the
  * solution the two numbers and checks its sum: two sandboxes per test,
  * joined by pipes, and with a relayed transcript), per test against the
- * plain judged test, in the same rounds.
+ * plain judged test, in the same rounds. And the same tests as a stored
+ * problem (its files in a private redis-server, fetched into a worker's
+ * problem cache, each test read from there when it runs) against the same
+ * tests inline, whole jobs alternating round by round, plus the first job of
+ * a cold cache.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
@@ -23,6 +29,13 @@ import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { runJob, type JobRequest } from '../worker/job.js';
+import type { ProblemManifest } from '../contract/problem.js';
+import { connect, parseRedisUrl } from '../queue/connection.js';
+import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import { ProblemStore, revisionOwner } from '../queue/problems.js';
+import { ProblemCache } from '../worker/problem-cache.js';
+import { runProblemJob } from '../worker/problem-jobs.js';
+import { toJobRequest } from '../worker/request.js';
 
 const { values } = parseArgs({ options: { tests: { type: 'string', default: '100' }, rounds: { type: 'string', default: '3' } } });
 const TESTS = Number(values.tests);
@@ -34,6 +47,7 @@ const marker = readMarker(rootfs);
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const cacheDir = mkdtempSync(join(config.dataDir, 'bench-compile-cache-'));
+const redisDir = mkdtempSync(join(tmpdir(), 'bench-judge-redis-'));
 const cache = new CompileCache({ dir: cacheDir, maxBytes: 64 * 1024 * 1024, ttlSeconds: 3600, rootfsHash: marker.hash, versions: marker.languages });
 // The key the worker itself computed for the submission's compile (command, flags, env, limits, seccomp profile),
 // so that the direct runs below use exactly the binary the judged runs use, whatever the compile plan becomes.
@@ -127,6 +141,59 @@ async function direct(): Promise<number[]> {
   });
 }
 
+/** The same tests stored as problem `bench` in a private Redis; a fresh problem cache per call of `cold`. */
+async function storedProblem(redisDir: string) {
+  const embedded = new EmbeddedRedis({ dir: redisDir });
+  await embedded.start();
+  const redis = connect(parseRedisUrl(embedded.url), 'worker', 'bench-problems');
+  const store = new ProblemStore(redis);
+  const owner = revisionOwner('bench', 1);
+  const stored = await Promise.all(
+    tests.map(async (test, i) => ({
+      id: `secret/${String(i).padStart(4, '0')}`,
+      group: 'secret' as const,
+      input: await store.putBlob(owner, Readable.from([test.stdin])),
+      answer: await store.putBlob(owner, Readable.from([Buffer.from(test.expected_stdout)])),
+    })),
+  );
+  const limits = resolveLimits({});
+  const manifest: ProblemManifest = {
+    id: 'bench', revision: 1, name: 'bench', status: 'ready', created_at: new Date().toISOString(),
+    limits: { cpu_ms: limits.cpu_ms, wall_ms: limits.wall_ms, memory_bytes: limits.memory_bytes, output_bytes: limits.output_bytes },
+    comparison: { mode: 'trailing_whitespace' }, input_validators: [], tests: stored, bytes: 0,
+  };
+  await store.saveManifest(manifest);
+  const submission = { problem: 'bench', problem_revision: 1, language: 'cpp', files: [{ path: 'main.cpp', content: SOURCE, encoding: 'utf8' as const }], stdin_encoding: 'utf8' as const };
+  let cacheDir = mkdtempSync(join(config.dataDir, 'bench-problem-cache-'));
+  let problemCache = new ProblemCache(cacheDir, 1024 ** 3, store);
+  const run = async (): Promise<number> => {
+    const start = performance.now();
+    const result = await pool.withSlot((slot) => runProblemJob({ sandbox, slot, compileCache: cache }, submission, toJobRequest(submission), { store, cache: problemCache }));
+    if (result.verdict !== 'accepted') throw new Error(`the stored problem's job was not accepted: ${JSON.stringify(result).slice(0, 500)}`);
+    return performance.now() - start;
+  };
+  return {
+    run,
+    /** A job on an empty cache: every file fetched from Redis first. */
+    cold: async () => {
+      rmSync(cacheDir, { recursive: true, force: true });
+      cacheDir = mkdtempSync(join(config.dataDir, 'bench-problem-cache-'));
+      problemCache = new ProblemCache(cacheDir, 1024 ** 3, store);
+      return run();
+    },
+    close: async () => {
+      rmSync(cacheDir, { recursive: true, force: true });
+      redis.disconnect();
+      await embedded.stop();
+    },
+  };
+}
+
+/** A whole inline judged job (compile cache hit), timed. */
+async function inlineJob(): Promise<number> {
+  return (await judged(cache)).total;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -177,7 +244,28 @@ try {
   for (const [name, times] of [['interactive, pipes', interactiveTests], ['interactive, relayed with a transcript', relayedTests]] as const) {
     console.log(`| ${name} | ${ms(mean(times))} | ${ms(median(times))} | **${(mean(times) / perTestMean).toFixed(2)}** |`);
   }
+
+  const problem = await storedProblem(redisDir);
+  try {
+    const coldJobs: number[] = [];
+    const storedJobs: number[] = [];
+    const inlineJobs: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      coldJobs.push(await problem.cold());
+      storedJobs.push(await problem.run());
+      inlineJobs.push(await inlineJob());
+    }
+    console.log(`\n| same ${TESTS} tests, whole job (compile cache hit) | median | tests/s |`);
+    console.log('|---|---|---|');
+    console.log(`| inline tests | ${ms(median(inlineJobs))} | ${((TESTS / median(inlineJobs)) * 1000).toFixed(0)} |`);
+    console.log(`| stored problem, warm cache | ${ms(median(storedJobs))} | ${((TESTS / median(storedJobs)) * 1000).toFixed(0)} |`);
+    console.log(`| stored problem, cold cache (fetched from Redis) | ${ms(median(coldJobs))} | ${((TESTS / median(coldJobs)) * 1000).toFixed(0)} |`);
+    console.log(`| ratio stored (warm) / inline | **${(median(storedJobs) / median(inlineJobs)).toFixed(2)}** | |`);
+  } finally {
+    await problem.close();
+  }
 } finally {
+  rmSync(redisDir, { recursive: true, force: true });
   rmSync(cacheDir, { recursive: true, force: true });
   sandbox.close();
 }

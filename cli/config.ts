@@ -53,6 +53,10 @@ export interface Config {
   compileCache: { bytes: number; ttlSeconds: number };
   /** RUNCELL_NETWORK_EGRESS, _SUBNET, _DNS, _RATE_BITS, _MAX_CONNECTIONS: who may ask for egress, and this host's egress network. */
   network: { egress: EgressPolicy; subnet: string; dns?: string[]; rateBits: number; maxConnections: number };
+  /** RUNCELL_PROBLEM_MAX_BYTES: largest problem package. */
+  maxProblemBytes: number;
+  /** RUNCELL_PROBLEM_CACHE_BYTES: a worker's cache of problem files in <dataDir>/problem-cache. */
+  problemCacheBytes: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -91,6 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateBits: settings.networkRateBits,
       maxConnections: settings.networkMaxConnections,
     },
+    maxProblemBytes: settings.maxProblemBytes,
+    problemCacheBytes: settings.problemCacheBytes,
   };
 }
 

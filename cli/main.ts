@@ -217,6 +217,7 @@ export function buildProgram(): Command {
     // Parse errors become exceptions, so that main() gives them the usage exit code.
     .exitOverride();
   addRunCommand(program);
+  addJudgeCommand(program);
   program
     .command('doctor')
     .description('check that this host can run sandboxes, and say what to fix')
@@ -227,6 +228,70 @@ export function buildProgram(): Command {
   addServiceCommands(program);
   addRootfsCommands(program);
   return program;
+}
+
+interface JudgeOptions {
+  problem: string;
+  file?: string[];
+  lang?: string;
+  json?: boolean;
+}
+
+/** `runcell judge --problem DIR --file F`: a program judged against a problem package in a directory, no server. */
+async function judgeCommand(options: JudgeOptions): Promise<number> {
+  const config = loadConfig();
+  const { readProblemDir, localSubmission, ProblemDirError } = await import('./judge-problem.js');
+  let local: Awaited<ReturnType<typeof readProblemDir>>;
+  let submission: ReturnType<typeof localSubmission>;
+  try {
+    local = await readProblemDir(options.problem, config.limits);
+    submission = localSubmission(options.file ?? [], options.lang);
+  } catch (error) {
+    throw error instanceof ProblemDirError ? new UsageError(error.message) : error;
+  }
+  const [{ problemRequest }, { toJobRequest }] = await Promise.all([import('../worker/problem-jobs.js'), import('../worker/request.js')]);
+  const request = problemRequest(submission, toJobRequest(submission), local.manifest, { path: local.pathOf, release() {} });
+  const result = await inSandbox(config, request);
+  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else {
+    if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
+    for (const test of result.tests ?? []) process.stdout.write(`test ${test.id}: ${test.verdict}  cpu ${test.cpu_ms} ms, wall ${test.wall_ms} ms${test.verdict_message ? `  ${test.verdict_message.split('\n')[0]}` : ''}\n`);
+    process.stdout.write(`verdict: ${result.verdict}\n`);
+  }
+  const broken = [result.compile, result.checker_compile, ...(result.tests ?? [])].some((step) => step?.status === 'sandbox_error');
+  return broken || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
+}
+
+/** One job in a slot of this host's deployment, as `runcell run` and `runcell judge` do. */
+async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest): Promise<JobResult> {
+  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
+  const rootfs = verifiedRootfs(config.dataDir, config.languages);
+  const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
+  if (!claimed.ok) throw new Error(claimed.message);
+  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
+  const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    return await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages }, request));
+  } finally {
+    sandbox.close();
+    claimed.claim.release();
+  }
+}
+
+function addJudgeCommand(program: Command): void {
+  program
+    .command('judge')
+    .description('judge a program against an ICPC/Kattis problem package in a directory (problem.yaml, data/, output_validators/)')
+    .requiredOption('--problem <dir>', 'the unpacked problem package')
+    .option('--file <path>', 'a source file; repeatable; the first is the entry point', collect)
+    .option('--lang <id>', 'language (default: from the first file\'s extension)')
+    .option('--json', 'print the judged result as one JSON object')
+    .action(async (options: JudgeOptions) => {
+      process.exitCode = await judgeCommand(options);
+    });
 }
 
 /** `runcell run`: one job, no server. */

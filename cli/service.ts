@@ -79,6 +79,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     queue,
     limits: config.limits,
     maxBodyBytes: config.maxBodyBytes,
+    maxProblemBytes: config.maxProblemBytes,
     apiKeys: config.apiKeys,
     networkEgress: config.network.egress,
     rateLimitPerMinute: config.rateLimitPerMinute,

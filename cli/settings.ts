@@ -227,6 +227,18 @@ export const SETTINGS = {
     'size of the compile cache in `<data dir>/compile-cache` (identical compiles reuse the compiled workspace; least recently used entries go first); `0` turns it off',
   ),
   compileCacheTtlSeconds: integer('RUNCELL_COMPILE_CACHE_TTL_SECONDS', 3600, { min: 1 }, 'how long a compiled workspace is reused after it was made'),
+  maxProblemBytes: integer(
+    'RUNCELL_PROBLEM_MAX_BYTES',
+    1024 * MiB,
+    { min: 1024, shown: '`1073741824` (1 GiB)' },
+    'largest problem package (`POST`/`PUT /v1/problems`), as uploaded and unpacked (413 or 422 beyond)',
+  ),
+  problemCacheBytes: integer(
+    'RUNCELL_PROBLEM_CACHE_BYTES',
+    4096 * MiB,
+    { min: 0, shown: '`4294967296` (4 GiB)' },
+    "size of a worker's cache of stored problems' files in `<data dir>/problem-cache` (by sha256; least recently used first out, never a file a running job uses)",
+  ),
   logLevel: oneOf('RUNCELL_LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level (JSON lines on stderr)'),
   metricsPort: optional(
     port(

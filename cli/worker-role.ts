@@ -71,6 +71,7 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
     concurrency: config.concurrency,
     languages: marker.languages,
     compileCache,
+    problemCacheBytes: config.problemCacheBytes,
     limits: config.limits,
     retention: config.retention,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -57,6 +57,9 @@ export const requestSummarySchema = z
     interactor: z.object({ language: z.string(), protocol: z.string(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
     steps: z.array(z.object({ name: z.string().optional(), command: z.array(z.string()), continue_on_failure: z.boolean().optional() })).optional(),
+    problem: z.string().optional().describe('problem jobs: the stored problem judged against'),
+    problem_revision: z.number().int().optional(),
+    input_validation: z.boolean().optional().describe("the job that ran a stored problem's input validators"),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { filePathProblem } from './file-path.js';
 import { requestedLimitsSchema, type LimitRanges } from './limits.js';
+import { problemIdSchema } from './problem.js';
 
 export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
 export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
@@ -231,6 +232,9 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .max(bounds.maxSteps, `at most ${bounds.maxSteps} steps`)
       .optional()
       .describe('commands run one after another in one workspace (install, build, test), each with its own result; instead of command or language'),
+    problem: problemIdSchema.optional().describe("judge against a stored problem (POST /v1/problems): its tests, limits, comparison or output validator; give language and files only"),
+    problem_revision: z.number().int().positive().optional().describe("the problem's revision to judge against; the API pins the current one when absent"),
+    input_validation: z.literal(true).optional().describe('reserved: the job that runs a stored problem\'s input validators (queued by POST /v1/problems, refused from clients)'),
   });
 }
 
@@ -239,14 +243,18 @@ export function jobRequestSchema(rules: RequestRules) {
   const bounds = rules.bounds ?? DEFAULT_BOUNDS;
   return shape(rules, bounds).superRefine((job, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if ([job.language, job.command, job.steps].filter((given) => given !== undefined).length !== 1) issue(['language'], 'give either language (with files) or command or steps, exactly one of them');
+    // The input validation job of a stored problem names its programs through the problem.
+    const validation = job.input_validation === true;
+    const given = [job.language, job.command, job.steps].filter((value) => value !== undefined).length;
+    if (given !== 1 && !(validation && given === 0)) issue(['language'], 'give either language (with files) or command or steps, exactly one of them');
     if (job.language !== undefined && !rules.languages.includes(job.language)) issue(['language'], `unknown language ${JSON.stringify(job.language)}; see GET /v1/languages`);
-    if (job.language !== undefined && (job.files ?? []).length === 0) issue(['files'], 'a language job needs at least one file');
+    if (job.language !== undefined && (job.files ?? []).length === 0 && !validation) issue(['files'], 'a language job needs at least one file');
     fileIssues(job.files ?? [], ['files'], issue);
     if (job.stdin !== undefined && job.stdin_encoding === 'base64' && !BASE64.test(job.stdin)) issue(['stdin'], 'not valid base64');
     if (job.interactive_stdin && job.stdin !== undefined) issue(['interactive_stdin'], 'give stdin or interactive_stdin, not both (write the first input with POST /v1/jobs/{id}/stdin)');
     if (job.interactive_stdin && (job.tests || job.steps)) issue(['interactive_stdin'], 'interactive_stdin is for a single run (a language or a command job), not tests or steps');
     judgingIssues(job, issue, rules.languages);
+    problemIssues(job, issue);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
@@ -272,6 +280,18 @@ function fileIssues(files: SubmittedFile[], at: (string | number)[], issue: Issu
     if (reserved.includes(f.path)) issue([...at, i, 'path'], `${f.path} is reserved for the test's files`);
     if (f.encoding === 'base64' && !BASE64.test(f.content)) issue([...at, i, 'content'], 'not valid base64');
   });
+}
+
+/** A problem job takes its tests, limits and checking from the problem: the request gives the program alone. */
+function problemIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue): void {
+  if (job.problem === undefined) {
+    for (const field of ['problem_revision', 'input_validation'] as const) if (job[field] !== undefined) issue([field], `${field} needs problem`);
+    return;
+  }
+  if (job.command) issue(['command'], 'a problem job needs a language (not a command)');
+  for (const field of ['tests', 'comparison', 'checker', 'stdin', 'limits'] as const) {
+    if (job[field] !== undefined) issue([field], `${field} comes from the problem; a problem job gives language, files (and compile_limits, stop_on_first_failure)`);
+  }
 }
 
 /** One judged job holds one slot for all its tests: their wall limits together are bounded. */
@@ -300,6 +320,7 @@ function stepsIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, limi
 
 function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, languages: readonly string[]): void {
   if (!job.tests) {
+    if (job.problem !== undefined) return; // judged against the problem's tests: see problemIssues
     for (const field of ['comparison', 'checker', 'stop_on_first_failure', 'interactor'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
     return;
   }

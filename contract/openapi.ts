@@ -11,6 +11,7 @@ import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-re
 import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
 import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
+import { problemListSchema, problemManifestSchema, problemSummarySchema } from './problem.js';
 import { STDIN_CAPS, stdinWriteSchema, stdinWrittenSchema } from './stdin.js';
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
@@ -41,6 +42,9 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [eventSchema, 'Event'],
     [stdinWriteSchema, 'StdinWrite'],
     [stdinWrittenSchema, 'StdinWritten'],
+    [problemManifestSchema, 'Problem'],
+    [problemSummarySchema, 'ProblemSummary'],
+    [problemListSchema, 'ProblemList'],
   ] as const) {
     registry.add(schema, { id });
   }
@@ -150,6 +154,43 @@ function jobPaths() {
   };
 }
 
+const problemIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } };
+const packageBody = {
+  required: true,
+  description: 'an ICPC/Kattis problem package as a zip, tar or tar.gz (the format is read from its bytes): problem.yaml, data/sample and data/secret (.in/.ans), output_validators/, input_validators/; at the root or in one top folder',
+  content: { 'application/zip': { schema: { type: 'string', format: 'binary' } }, 'application/x-tar': { schema: { type: 'string', format: 'binary' } }, 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
+};
+const packageErrors = {
+  '409': error('POST: the id is taken; PUT: a later package of the same problem was stored meanwhile (conflict)'),
+  '413': error('the package is larger than RUNCELL_PROBLEM_MAX_BYTES (payload_too_large)'),
+  '415': error('a JSON or multipart body instead of the package (unsupported_media_type)'),
+  '422': error('the archive or the package refused (invalid_request); details[].path names the entry: archive/<entry> (code: bad_path, duplicate_entry, forbidden_type, ...) or package/<path>'),
+};
+
+function problemPaths() {
+  return {
+    '/v1/problems': {
+      get: { summary: 'Stored problems', responses: { '200': { description: 'every problem, its current revision', content: json(ref('ProblemList')) }, ...common } },
+      post: {
+        summary: 'Store a problem package under a new id (validating while input validators run, then ready or rejected)',
+        parameters: [{ name: 'id', in: 'query', required: false, description: 'the problem id (default: generated)', schema: problemIdParam.schema }],
+        requestBody: packageBody,
+        responses: { '201': { description: 'stored', content: json(ref('Problem')) }, ...packageErrors, ...common },
+      },
+    },
+    '/v1/problems/{id}': {
+      get: { summary: "A problem's current revision", parameters: [problemIdParam], responses: { '200': { description: 'the problem', content: json(ref('Problem')) }, '404': error('no such problem'), ...common } },
+      put: {
+        summary: 'Store a package as the next revision of a problem (created when absent); the previous revision and its unshared data go',
+        parameters: [problemIdParam],
+        requestBody: packageBody,
+        responses: { '200': { description: 'replaced', content: json(ref('Problem')) }, '201': { description: 'created', content: json(ref('Problem')) }, ...packageErrors, ...common },
+      },
+      delete: { summary: 'Delete a problem (its data nobody else refers to is deleted)', parameters: [problemIdParam], responses: { '200': { description: 'deleted: what it was', content: json(ref('ProblemSummary')) }, '404': error('no such problem'), ...common } },
+    },
+  };
+}
+
 function servicePaths() {
   return {
     '/v1/languages': { get: { summary: 'Languages the workers offer, with versions', responses: { '200': { description: 'languages', content: json(ref('Languages')) }, ...common } } },
@@ -169,6 +210,6 @@ export function buildOpenApi(rules: RequestRules, bounds: RequestBounds): Record
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'needed when RUNCELL_API_KEYS is set' } },
     },
     security: [{ bearer: [] }, {}],
-    paths: { ...jobPaths(), ...servicePaths() },
+    paths: { ...jobPaths(), ...problemPaths(), ...servicePaths() },
   };
 }

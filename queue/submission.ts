@@ -40,5 +40,11 @@ export function summarize(submission: JobRequestInput): RequestSummary {
     }
     if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
   }
+  if (submission.problem) {
+    summary.problem = submission.problem;
+    if (submission.problem_revision !== undefined) summary.problem_revision = submission.problem_revision;
+    if (submission.input_validation) summary.input_validation = true;
+    if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
+  }
   return summary;
 }

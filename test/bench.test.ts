@@ -16,7 +16,7 @@ const TINY: Record<string, { args: string[]; prints: RegExp }> = {
   'bench:sandbox': { args: ['--runs', '3'], prints: /ratio/i },
   'bench:service': { args: ['--seconds', '2', '--rounds', '1', '--concurrency', '1', '--ingest-clients', '2'], prints: /jobs\/s/ },
   'bench:metrics': { args: ['--jobs', '200', '--running', '2'], prints: /scrape|render/i },
-  'bench:judge': { args: ['--tests', '2', '--rounds', '1'], prints: /judged, per test/ },
+  'bench:judge': { args: ['--tests', '2', '--rounds', '1'], prints: /stored problem, warm cache/ },
   'bench:languages': { args: ['--runs', '1'], prints: /\| *c *\|/ },
   'bench:soak': { args: ['--seconds', '8', '--concurrency', '1', '--interval', '4'], prints: /lost/i },
   'bench:network': { args: ['--runs', '2', '--mbytes', '2'], prints: /NAT \/ loopback/ },

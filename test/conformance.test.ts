@@ -16,6 +16,7 @@ import { RuncellMetrics } from '../monitoring/metrics.js';
 import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { summarize } from '../queue/submission.js';
+import { craftZip } from './archive/craft.js';
 import { http, readEvents, serviceFixture, startApi, TestRedis, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
 
 const KEY = 'conformance-key';
@@ -25,9 +26,10 @@ const service = serviceFixture(() => ({}), {
   metrics: new RuncellMetrics({ defaultMetrics: false }),
   maxBodyBytes: 256 * 1024,
   bounds: { maxTestsBytes: 1024 },
+  maxProblemBytes: 64 * 1024,
 });
 
-type Method = 'get' | 'post' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'delete';
 interface Documented {
   paths: Record<string, Partial<Record<Method, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>>;
   components: { schemas: Record<string, object> };
@@ -146,6 +148,35 @@ describe('conformance: the service as it runs', () => {
     expect(mixed.body.jobs[1].error.code).toBe('invalid_request');
     expect((await call(service.api, 'post', '/v1/jobs/batch', '/v1/jobs/batch', { json: { jobs: [{ language: 'cobol' }] } })).status).toBe(422);
     expect((await call(service.api, 'post', '/v1/jobs/batch', '/v1/jobs/batch', { json: { jobs: [] } })).body.error.code).toBe('invalid_request');
+  });
+
+  it('problems: stored, listed, shown, judged against, replaced, deleted; 404, 409, 413, 415, 422', async () => {
+    const api = service.api;
+    const pkg = (answer: string) => craftZip([{ name: 'problem.yaml', data: 'name: Double\n' }, { name: 'data/sample/1.in', data: '2\n' }, { name: 'data/sample/1.ans', data: answer }]);
+    const body = (bytes: Buffer) => ({ body: new Uint8Array(bytes), headers: { 'content-type': 'application/zip' } });
+    const id = `conf-${randomUUID().slice(0, 8)}`;
+    expect((await call(api, 'post', '/v1/problems', `/v1/problems?id=${id}`, body(pkg('4\n')))).body).toMatchObject({ id, status: 'ready' });
+    expect((await call(api, 'post', '/v1/problems', `/v1/problems?id=${id}`, body(pkg('4\n')))).body.error.code).toBe('conflict');
+    expect((await call(api, 'post', '/v1/problems', '/v1/problems', body(Buffer.alloc(100 * 1024)))).body.error.code).toBe('payload_too_large');
+    expect((await call(api, 'post', '/v1/problems', '/v1/problems', { json: {} })).body.error.code).toBe('unsupported_media_type');
+    expect((await call(api, 'post', '/v1/problems', '/v1/problems', body(Buffer.from('not a package '.repeat(50))))).body.error.details[0].path).toBe('archive');
+    expect((await call(api, 'get', '/v1/problems', '/v1/problems')).body.problems).toContainEqual(expect.objectContaining({ id, tests: 1 }));
+    expect((await call(api, 'get', '/v1/problems/{id}', `/v1/problems/${id}`)).body.tests[0].id).toBe('sample/1');
+    const job = await call(api, 'post', '/v1/jobs', '/v1/jobs?wait=30', { json: { problem: id, language: 'python3', files: judged.files } });
+    expect(job.body.result.verdict).toBe('accepted');
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${id}`, body(pkg('5\n')))).body.revision).toBe(2);
+    const other = `conf-${randomUUID().slice(0, 8)}`;
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${other}`, body(pkg('4\n')))).status).toBe(201);
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${other}`, body(Buffer.alloc(100 * 1024)))).status).toBe(413);
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${other}`, { json: {} })).status).toBe(415);
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${other}`, body(craftZip([{ name: '../x', data: '' }])))).body.error.details[0].path).toBe('archive/../x');
+    // A later revision current already (as when two PUTs race): this one is stale.
+    await api.queue.redis.set(`${PREFIX}:problem:${other}:current`, '1000');
+    expect((await call(api, 'put', '/v1/problems/{id}', `/v1/problems/${other}`, body(pkg('4\n')))).body.error.code).toBe('conflict');
+    await api.queue.redis.set(`${PREFIX}:problem:${other}:current`, '1');
+    for (const problem of [id, other]) expect((await call(api, 'delete', '/v1/problems/{id}', `/v1/problems/${problem}`)).body.id).toBe(problem);
+    expect((await call(api, 'get', '/v1/problems/{id}', `/v1/problems/${id}`)).status).toBe(404);
+    expect((await call(api, 'delete', '/v1/problems/{id}', `/v1/problems/${id}`)).status).toBe(404);
   });
 
   it('client errors: 400, 401, 404, 413, 415, 422', async () => {

@@ -19,6 +19,7 @@
  * wrong answer, anything else = checker_error.
  */
 import { unlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKER_FILES, KATTIS_FEEDBACK_DIR, type CheckerProtocol } from '../contract/job-request.js';
 import type { JobResult } from '../contract/job-record.js';
@@ -99,7 +100,7 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
   const tests = request.tests!;
   const judged: Judged = { tests: [], verdicts: [] };
   for (let index = 0; index < tests.length && !context.signal?.aborted; index++) {
-    const test = tests[index];
+    const test = await loadTest(tests[index]);
     const spec = {
       slot: context.slot,
       workspace,
@@ -123,6 +124,13 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
     if (request.stop_on_first_failure && result.verdict !== 'accepted') break;
   }
   return judged;
+}
+
+/** A stored problem's test with its bytes read from the problem cache (only now: one test in memory at a time). */
+async function loadTest(test: JudgeTest): Promise<JudgeTest> {
+  if (!test.files) return test;
+  const [stdin, answer] = await Promise.all([readFile(test.files.input), readFile(test.files.answer, 'utf8')]);
+  return { ...test, stdin, expected_stdout: answer };
 }
 
 async function judgeRun(run: RunResult, test: JudgeTest, index: number, request: JobRequest, checker: CheckerWorkspace | undefined): Promise<TestResult> {
@@ -172,10 +180,33 @@ const KATTIS_WRAPPER = [
   'exit $status',
 ].join('\n');
 
+/**
+ * The same with validator flags: $1 is how many of the following words are
+ * the validator's argv (with input and answer); the rest are the flags, put
+ * after the feedback directory as Kattis does.
+ */
+const KATTIS_WRAPPER_WITH_FLAGS = [
+  `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
+  'n=$1; shift; m=$#; i=0',
+  'for word in "$@"; do',
+  `  [ $i -eq $n ] && set -- "$@" ${KATTIS_FEEDBACK_DIR}`,
+  '  set -- "$@" "$word"; i=$((i+1))',
+  'done',
+  'shift $m',
+  `"$@" < ${CHECKER_FILES.output} >&2`,
+  'status=$?',
+  `cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt 2>/dev/null`,
+  'exit $status',
+].join('\n');
+
 /** The checker's command line under its protocol. */
-function checkerArgv(protocol: CheckerProtocol, argv: string[]): string[] {
-  if (protocol === 'kattis') return ['/bin/sh', '-c', KATTIS_WRAPPER, 'kattis-validator', ...argv, CHECKER_FILES.input, CHECKER_FILES.answer];
-  return [...argv, CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer];
+function checkerArgv(protocol: CheckerProtocol, argv: string[], args: string[] = []): string[] {
+  if (protocol === 'kattis') {
+    // Flags go after the feedback directory: the wrapper is told how many words come before them.
+    if (args.length === 0) return ['/bin/sh', '-c', KATTIS_WRAPPER, 'kattis-validator', ...argv, CHECKER_FILES.input, CHECKER_FILES.answer];
+    return ['/bin/sh', '-c', KATTIS_WRAPPER_WITH_FLAGS, 'kattis-validator', String(argv.length + 2), ...argv, CHECKER_FILES.input, CHECKER_FILES.answer, ...args];
+  }
+  return [...argv, CHECKER_FILES.input, CHECKER_FILES.output, CHECKER_FILES.answer, ...args];
 }
 
 /** The checker's own workspace: compiled once, then the three files of each test written in, checked, removed. */
@@ -197,10 +228,11 @@ class CheckerWorkspace {
       context.installed,
     );
     // Room for the program and the largest test's three files.
-    const largestTest = Math.max(...tests.map((test, i) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout) + testLimits[i].output_bytes));
+    const testBytes = (test: JudgeTest) => (test.files ? test.files.inputBytes + test.files.answerBytes : (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout));
+    const largestTest = Math.max(...tests.map((test, i) => testBytes(test) + testLimits[i].output_bytes));
     const workspace = await context.sandbox.createWorkspace(context.slot, Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0) + largestTest);
     const protocol = request.protocol ?? 'testlib';
-    const run = { ...steps.run, argv: checkerArgv(protocol, steps.run.argv) };
+    const run = { ...steps.run, argv: checkerArgv(protocol, steps.run.argv, request.args) };
     try {
       if (!steps.compile) {
         workspace.writeFiles(request.files);

@@ -15,6 +15,12 @@ export interface JudgeTest {
   expected_stdout: string;
   /** Over the job's run limits, for this test. */
   limits?: RequestedLimits;
+  /**
+   * A stored problem's test: its input and answer are read from these local
+   * files (worker/problem-cache.ts) only when the test runs, so a problem's
+   * data is never all in memory; stdin and expected_stdout are then unset.
+   */
+  files?: { input: string; answer: string; inputBytes: number; answerBytes: number };
 }
 
 export interface CheckerRequest {
@@ -25,6 +31,8 @@ export interface CheckerRequest {
   files: WorkspaceFile[];
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+  /** Arguments after the protocol's own (a Kattis validator's validator_flags, after the feedback directory). */
+  args?: string[];
 }
 
 export interface InteractorRequest {

@@ -19,7 +19,10 @@ import { bullConnection, connect, type RedisTarget } from '../queue/connection.j
 import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
 import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
 import type { CompileCache } from './compile-cache.js';
-import { runJob } from './job.js';
+import { runJob, type JobContext } from './job.js';
+import { problemCacheDir, ProblemCache } from './problem-cache.js';
+import { runProblemJob, type Problems } from './problem-jobs.js';
+import { ProblemStore } from '../queue/problems.js';
 import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
@@ -55,6 +58,8 @@ export interface RuncellWorkerOptions {
   metrics?: RuncellMetrics;
   /** Reuses compiled workspaces of identical compiles (see worker/compile-cache.ts). Default: none. */
   compileCache?: CompileCache;
+  /** Bytes of the local cache of stored problems' files (<data dir>/problem-cache). Default 4 GiB. */
+  problemCacheBytes?: number;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -79,6 +84,8 @@ export class RuncellWorker {
   private readonly redis: Redis | Cluster;
   private readonly subscriber: Redis | Cluster;
   private readonly store: JobStore;
+  /** Stored problems: their manifests in Redis, their files in the local cache. */
+  private readonly problems: Problems;
   private readonly active = new Map<string, ActiveJob>();
   private readonly logger: Logger;
   private worker?: Worker<QueuedJob>;
@@ -96,6 +103,8 @@ export class RuncellWorker {
     this.redis = connect(options.redis, 'worker', 'worker');
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
     this.store = new JobStore(this.redis, options.retention, { awaitReplica: options.redis.kind !== 'single', logger: this.logger });
+    const problemStore = new ProblemStore(this.redis);
+    this.problems = { store: problemStore, cache: new ProblemCache(problemCacheDir(options.sandbox.dataDir), options.problemCacheBytes ?? 4 * 1024 ** 3, problemStore, this.logger) };
     // Bounds are the API's admission policy (its configuration, not ours): the worker checks the shape and the limits.
     this.requestSchema = jobRequestSchema({ limits: options.limits ?? LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id), bounds: UNBOUNDED });
     for (const client of [this.redis, this.subscriber]) {
@@ -232,35 +241,34 @@ export class RuncellWorker {
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
     const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data, Date.now(), entry.owner).catch(lostEvent) });
     try {
-      return await runJob(
-        {
-          sandbox: this.options.sandbox,
-          slot,
-          companion: this.options.slots.companion(slot),
-          table: this.options.limits ?? LIMIT_TABLE,
-          signal: entry.controller.signal,
-          installed: this.options.languages,
-          onOutput: (stream, chunk, step) => live.push(stream, chunk, step),
-          onStep: (step, run) => {
-            // The run's last output goes before the event that says it finished.
-            live.endRun();
-            const cached = 'cached' in run ? { cached: run.cached } : {};
-            const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
-            this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
-          },
-          onStepFinished: (index, total, run) => {
-            live.endRun();
-            this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
-          },
-          onTest: (test, index, total) => {
-            const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-            this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
-          },
-          compileCache: this.options.compileCache,
-          interactiveStdin: () => openInteractiveStdin({ redis: this.options.redis, commands: this.redis, jobId: id, slot, logger: this.logger }),
+      const request = toJobRequest(submission);
+      const context: JobContext = {
+        sandbox: this.options.sandbox,
+        slot,
+        companion: this.options.slots.companion(slot),
+        table: this.options.limits ?? LIMIT_TABLE,
+        signal: entry.controller.signal,
+        installed: this.options.languages,
+        onOutput: (stream, chunk, step) => live.push(stream, chunk, step),
+        onStep: (step, run) => {
+          // The run's last output goes before the event that says it finished.
+          live.endRun();
+          const cached = 'cached' in run ? { cached: run.cached } : {};
+          const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
+          this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
         },
-        toJobRequest(submission),
-      );
+        onStepFinished: (index, total, run) => {
+          live.endRun();
+          this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
+        },
+        onTest: (test, index, total) => {
+          const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
+          this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
+        },
+        compileCache: this.options.compileCache,
+        interactiveStdin: () => openInteractiveStdin({ redis: this.options.redis, commands: this.redis, jobId: id, slot, logger: this.logger }),
+      };
+      return submission.problem === undefined ? await runJob(context, request) : await runProblemJob(context, submission, request, this.problems);
     } finally {
       live.endRun();
       // Cleared with the slot: another job may take it while this one is still being stored.
