@@ -78,9 +78,10 @@ describe('the sandbox under outside faults', () => {
 
   it('only the job stopped from outside (its supervisor not): wall_time_limit, nothing left', async () => {
     const running = job(shell('exec sleep 30', { wall_ms: 1000 }));
-    const processes = await runProcesses(4);
-    const sleeper = processes.find((p) => p.comm === 'sleep');
-    expect(sleeper).toBeDefined();
+    // Four processes (launcher, bubblewrap, init, the shell) exist before the shell execs sleep: on a loaded
+    // host the first sighting may precede the exec, so wait for the sleep itself.
+    let sleeper: { pid: number; comm: string } | undefined;
+    await waitFor(async () => (sleeper = (await runProcesses(4)).find((p) => p.comm === 'sleep')) !== undefined, 900, 'the job to exec sleep');
     process.kill(sleeper!.pid, 'SIGSTOP');
     expect((await running).run).toMatchObject({ status: 'wall_time_limit' });
     await expectCleanAndWorking();

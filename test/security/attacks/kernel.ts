@@ -89,7 +89,7 @@ export const KERNEL_ATTACKS: ProgramAttack[] = [
   {
     id: 'L21-python-mptcp-loopback',
     line: 21,
-    does: 'listens and connects with MPTCP over the job\'s loopback, opens UDP-Lite, lists interfaces through netlink',
+    does: 'listens and connects with MPTCP and TCP over the job\'s loopback, opens UDP-Lite, lists interfaces through netlink (unix sockets and UDP still work)',
     language: 'python',
     source: `${PY_PRELUDE}import socket
 def mptcp():
@@ -106,10 +106,21 @@ def tcp():
     server = socket.create_server(('127.0.0.1', 0))
     socket.create_connection(server.getsockname()).sendall(b'x')
 try_('tcp_connect', tcp)
+def unix():
+    server = socket.socket(socket.AF_UNIX); server.bind('/tmp/s'); server.listen()
+    client = socket.socket(socket.AF_UNIX); client.connect('/tmp/s'); client.sendall(b'x')
+    assert server.accept()[0].recv(1) == b'x'
+try_('unix_connect', unix)
+def udp():
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); a.bind(('127.0.0.1', 0))
+    b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); b.bind(('::1', 0))
+    b.sendto(b'y', ('::1', b.getsockname()[1])); a.sendto(b'x', a.getsockname())
+    assert a.recv(1) == b'x' and b.recv(1) == b'y'
+try_('udp_loopback', udp)
 try_('getaddrinfo', lambda: socket.getaddrinfo('127.0.0.1', 80, flags=socket.AI_ADDRCONFIG))
 try_('getaddrinfo_passive', lambda: socket.getaddrinfo(None, 80, flags=socket.AI_PASSIVE | socket.AI_ADDRCONFIG))
 `,
-    expect: outcomes({ mptcp_connect: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', if_nameindex: 'EAFNOSUPPORT', tcp_connect: 'EPERM', getaddrinfo: 'ok', getaddrinfo_passive: 'ok' }),
+    expect: outcomes({ mptcp_connect: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', if_nameindex: 'EAFNOSUPPORT', tcp_connect: 'EPERM', unix_connect: 'ok', udp_loopback: 'ok', getaddrinfo: 'ok', getaddrinfo_passive: 'ok' }),
   },
   {
     id: 'L21-sh-perl-protocols',
