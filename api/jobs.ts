@@ -9,6 +9,7 @@ import type { JobView } from '../queue/store.js';
 import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, invalid, toApiError } from './errors.js';
 import { streamLog } from './log.js';
+import { artifactRoutes } from './artifacts.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -142,6 +143,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     await findJob(req.params.id as string);
     await streamLog(queue, req, res);
   });
+  router.use(artifactRoutes(queue, findJob, needsQueue));
   return router;
 }
 

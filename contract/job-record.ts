@@ -1,5 +1,6 @@
 /** A job as GET /v1/jobs/:id returns it: status, times, the request's summary, the result. */
 import { z } from 'zod';
+import { artifactSchema, rejectedArtifactSchema } from './artifacts.js';
 import { JOB_VERDICTS, testResultSchema, verdictCountsSchema } from './judged-result.js';
 import { compileResultSchema, RUN_ERROR_CODES, runResultSchema, stepResultSchema } from './run-result.js';
 
@@ -33,6 +34,8 @@ export const jobResultSchema = z
     counts: verdictCountsSchema.optional(),
     checker_compile: compileResultSchema.optional(),
     steps: z.array(stepResultSchema).optional().describe('jobs with steps: the steps that ran, in order (those after a failed step are absent)'),
+    artifacts: z.array(artifactSchema).optional().describe('jobs with artifacts: the files kept (download at /v1/jobs/{id}/artifacts/{path})'),
+    artifacts_rejected: z.array(rejectedArtifactSchema).optional().describe('matching entries not kept: links, FIFOs, devices (never followed) and files past the caps'),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;
@@ -54,6 +57,7 @@ export const requestSummarySchema = z
     checker: z.object({ language: z.string(), protocol: z.string().optional(), files: z.array(z.string()) }).optional(),
     stop_on_first_failure: z.boolean().optional(),
     steps: z.array(z.object({ name: z.string().optional(), command: z.array(z.string()), continue_on_failure: z.boolean().optional() })).optional(),
+    artifacts: z.array(z.string()).optional().describe('the artifact patterns'),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;

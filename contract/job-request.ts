@@ -6,6 +6,7 @@
  * an argument.
  */
 import { z } from 'zod';
+import { artifactPatternsSchema } from './artifacts.js';
 import { filePathProblem } from './file-path.js';
 import { requestedLimitsSchema, type LimitRanges } from './limits.js';
 
@@ -179,6 +180,9 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .max(bounds.maxSteps, `at most ${bounds.maxSteps} steps`)
       .optional()
       .describe('commands run one after another in one workspace (install, build, test), each with its own result; instead of command or language'),
+    artifacts: artifactPatternsSchema
+      .optional()
+      .describe('command and steps jobs: glob patterns relative to /box (*, ?, ** as a whole segment) of the regular files handed back after the last run'),
   });
 }
 
@@ -195,6 +199,7 @@ export function jobRequestSchema(rules: RequestRules) {
     judgingIssues(job, issue, rules.languages);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);
+    if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
     if (argvBytes(job) > bounds.maxArgvBytes) issue(['args'], `command, args and env together exceed ${bounds.maxArgvBytes} bytes`);

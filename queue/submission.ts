@@ -26,6 +26,7 @@ export function summarize(submission: JobRequestInput): RequestSummary {
   if (submission.steps) {
     summary.steps = submission.steps.map(({ name, command, continue_on_failure }) => ({ ...(name ? { name } : {}), command, ...(continue_on_failure !== undefined ? { continue_on_failure } : {}) }));
   }
+  if (submission.artifacts) summary.artifacts = submission.artifacts;
   if (submission.tests) {
     summary.tests = { count: submission.tests.length, ids: submission.tests.map((test, i) => test.id ?? String(i + 1)) };
     if (submission.comparison) summary.comparison = submission.comparison;

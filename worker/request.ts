@@ -61,6 +61,8 @@ export interface JobRequest {
   stop_on_first_failure?: boolean;
   /** Commands run one after another in one writable /box, instead of command or language. */
   steps?: JobStep[];
+  /** Glob patterns (relative to /box) of the files handed back after the last run: command and steps jobs. */
+  artifacts?: string[];
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -79,6 +81,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
     ...(submission.steps ? { steps: submission.steps } : {}),
+    ...(submission.artifacts ? { artifacts: submission.artifacts } : {}),
     ...judgingRequest(submission),
   };
 }

@@ -228,6 +228,7 @@ export class RuncellWorker {
             const checker = step === 'checker_compile' ? { checker: true } : {};
             this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
           },
+          onArtifacts: (files) => this.store.putArtifacts(id, files),
           onStepFinished: (index, total, run) => {
             live.endRun();
             this.store.event(id, 'step_finished', { index, total, status: run.status }).catch(lostEvent);
