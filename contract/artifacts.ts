@@ -43,6 +43,7 @@ export const artifactSchema = z.object({ path: z.string(), size_bytes: z.number(
 export const rejectedArtifactSchema = z
   .object({ path: z.string(), kind: z.string().describe('symlink, fifo, socket, character device, block device, hard link, name, unopenable, cap'), reason: z.string() })
   .meta({ id: 'RejectedArtifact' });
+export const artifactListSchema = z.object({ artifacts: z.array(artifactSchema), rejected: z.array(rejectedArtifactSchema) }).meta({ id: 'ArtifactList' });
 export type Artifact = z.infer<typeof artifactSchema>;
 export type RejectedArtifact = z.infer<typeof rejectedArtifactSchema>;
 
