@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DelayedError, QueueEvents, Worker, type Job } from 'bullmq';
+import { DelayedError, QueueEvents, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -58,7 +58,8 @@ export interface RuncellWorkerOptions {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-type StopReason = 'cancel' | 'shutdown';
+/** cancel: asked for; shutdown: our own close; lock_lost: BullMQ could not renew the job's lock, so another worker may run it. */
+type StopReason = 'cancel' | 'shutdown' | 'lock_lost';
 
 interface ActiveJob {
   controller: AbortController;
@@ -128,12 +129,24 @@ export class RuncellWorker {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
       concurrency: this.options.concurrency,
+      // BullMQ renews the lock of every running job while it runs (every lockRenewTime), however long the job
+      // takes: the lock duration bounds how long a dead worker's job waits, not how long a job may run. A third of
+      // it leaves two renewals' slack for a busy event loop.
       lockDuration: this.options.lockDurationMs ?? 10_000,
+      lockRenewTime: (this.options.lockDurationMs ?? 10_000) / 3,
       stalledInterval: this.options.stalledIntervalMs ?? 5_000,
       // A job whose worker died is run once more; a second death fails it.
       maxStalledCount: 1,
     });
     this.worker.on('error', (error) => this.logger.warn({ err: error.message }, 'queue error'));
+    // A lock that could not be renewed (Redis unreachable past the lock duration, or the lock taken away): the
+    // stalled-job check gives the job to another worker, so this one stops it rather than run it twice.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const jobId of jobIds) {
+        this.logger.warn({ job: jobId }, "lost the job's queue lock: stopping it here (the queue retries it, or fails it after a second loss)");
+        this.stop(jobId, 'lock_lost');
+      }
+    });
     this.logger.info({ worker: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
 
@@ -180,6 +193,12 @@ export class RuncellWorker {
       }
       entry.startedAt = Date.now();
       const result = await this.options.slots.withSlot((slot) => this.runInSlot(id, entry, slot, parsed.submission));
+      if (entry.reason === 'lock_lost') {
+        // Not ours any more, and the queue must not hear an end from us (completing or failing it without its lock
+        // would fail the job): BullMQ leaves a job that throws WaitingError alone, and its stalled-job check
+        // queues it again (or fails it, the second time), as for a dead worker.
+        throw new WaitingError('lost the queue lock');
+      }
       if (entry.reason === 'shutdown') {
         // Killed by our own shutdown: give it back to the queue for another worker.
         await job.moveToDelayed(Date.now(), token);
@@ -194,7 +213,7 @@ export class RuncellWorker {
       if (broken) await this.fail(id, entry, result, broken.error_code ?? 'exception', broken.message ?? 'the sandbox failed');
       else await this.finish(id, entry, 'completed', { result });
     } catch (error) {
-      if (error instanceof DelayedError) throw error;
+      if (error instanceof DelayedError || error instanceof WaitingError) throw error;
       // Recorded here, with its code: BullMQ's own `failed` event then finds the job ended (see failed()).
       const code: JobErrorCode = error instanceof LanguageNotInstalledError ? 'language_not_installed' : 'exception';
       await this.fail(id, entry, null, code, `runcell could not run the job: ${(error as Error).message}`).catch((recordError: Error) =>
@@ -202,7 +221,8 @@ export class RuncellWorker {
       );
       throw error;
     } finally {
-      this.active.delete(id);
+      // A job retried here after a lost lock has a new entry already: leave it.
+      if (this.active.get(id) === entry) this.active.delete(id);
     }
   }
 
