@@ -24,6 +24,8 @@ export const UNIT_TESTS = [
   // The job contract (contract/): pure schemas.
   'test/contract*.test.ts',
   'test/contract/**/*.test.ts',
+  // The safe archive reader (archive/): crafted archives in memory and in a temporary dir.
+  'test/archive.test.ts',
 ];
 
 export default defineConfig({

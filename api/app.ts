@@ -7,11 +7,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { DEFAULT_BOUNDS, type RequestBounds } from '../contract/job-request.js';
+import { DEFAULT_BOUNDS, type EgressPolicy, type RequestBounds } from '../contract/job-request.js';
 import type { LimitRanges } from '../contract/limits.js';
 import { buildOpenApi } from '../contract/openapi.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import type { JobQueue } from '../queue/queue.js';
+import { RedisRateLimitStore } from '../queue/rate-limit.js';
 import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
@@ -32,6 +33,8 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** When non-empty, every endpoint but /healthz needs `Authorization: Bearer <one of these>` (or, as Judge0's clients send it, `X-Auth-Token: <one of these>`). */
   apiKeys?: string[];
+  /** Who may submit jobs with `network: "egress"` (RUNCELL_NETWORK_EGRESS). Default: nobody. */
+  networkEgress?: EgressPolicy;
   /** Requests per minute per client (API key, else address); 0 = no limit. Default 0. */
   rateLimitPerMinute?: number;
   /** /readyz wants a worker seen within this window. Default 30 s. */
@@ -65,7 +68,7 @@ export function createApp(options: ApiOptions): express.Express {
   });
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
-  if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute));
+  if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute, queue));
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const logError = (error: unknown) => options.logger?.error({ err: (error as Error)?.message, stack: (error as Error)?.stack }, 'internal error');
   // The compatibility APIs parse their own bodies (JSON whatever the Content-Type) and answer errors in their own shapes.
@@ -77,7 +80,7 @@ export function createApp(options: ApiOptions): express.Express {
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
-  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics }, needsQueue));
+  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress) }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));
   return app;
@@ -102,10 +105,14 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
   };
 }
 
+/** The key a request presents. X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both). */
+function presentedKey(req: Request): string | undefined {
+  return /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+}
+
 function authenticate(keys: Buffer[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    // X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both).
-    const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+    const given = presentedKey(req);
     if (!given || !keyMatches(given, keys)) {
       next(new ApiError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key> (or X-Auth-Token: <key>)'));
       return;
@@ -114,8 +121,29 @@ function authenticate(keys: Buffer[]) {
   };
 }
 
-function rateLimiter(perMinute: number) {
+/**
+ * Why this request may not ask for egress, or undefined when it may. With a
+ * list of keys, only requests that presented one of them (authentication
+ * has checked it is a valid key) may.
+ */
+function egressGate(policy: EgressPolicy = { allow: 'none' }): (req: Request) => string | undefined {
+  if (policy.allow === 'all') return () => undefined;
+  if (policy.allow === 'none') return () => 'network egress is off on this server (RUNCELL_NETWORK_EGRESS); leave network unset or "none"';
+  const keys = policy.keys.map(digest);
+  return (req) => {
+    const given = presentedKey(req);
+    return given && keyMatches(given, keys) ? undefined : 'network egress is not enabled for this API key';
+  };
+}
+
+/**
+ * Counted in Redis, so that API replicas share each client's count. A Redis that cannot count answers 503
+ * (express-rate-limit passes the store's error on): fail closed, never unlimited.
+ */
+function rateLimiter(perMinute: number, queue: JobQueue) {
   return rateLimit({
+    store: new RedisRateLimitStore(queue.redis),
+    passOnStoreError: false,
     windowMs: 60_000,
     limit: perMinute,
     standardHeaders: 'draft-7',

@@ -22,6 +22,15 @@ export interface JobRoutesOptions {
   limits: LimitRanges;
   bounds: RequestBounds;
   metrics?: RuncellMetrics;
+  /** Why this request may not ask for network egress; undefined when it may. Default: nobody may. */
+  egressAllowed?: (req: Request) => string | undefined;
+}
+
+/** 422 naming `network` for a job asking for egress that this client may not have. */
+function egressRefusal(submission: JobSubmission, refusal: string | undefined, prefix = ''): ApiError | undefined {
+  if (submission.network !== 'egress' || refusal === undefined) return undefined;
+  const path = prefix ? `${prefix}.network` : 'network';
+  return new ApiError(422, 'invalid_request', `${path}: ${refusal}`, [{ path, message: refusal }]);
 }
 
 function needsJson(req: Request): void {
@@ -41,7 +50,7 @@ function parseWait(req: Request): number {
 /** 422 for a language the workers' rootfs lacks (when they have said what it has). */
 function notInstalled(submission: JobSubmission, installed: Record<string, string> | undefined, prefix = ''): ApiError | undefined {
   if (!installed) return undefined;
-  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language]] as const) {
+  for (const [field, language] of [['language', submission.language], ['checker.language', submission.checker?.language], ['interactor.language', submission.interactor?.language]] as const) {
     const problem = language ? languageNotInstalledProblem(language, installed) : undefined;
     if (!problem) continue;
     const path = prefix ? `${prefix}.${field}` : field;
@@ -74,6 +83,7 @@ export type JobChecker = ReturnType<typeof jobChecker>;
 export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, res: Response, next: NextFunction) => void): express.Router {
   const { queue } = options;
   const check = jobChecker(options);
+  const egressAllowed = options.egressAllowed ?? (() => 'network egress is off on this server (RUNCELL_NETWORK_EGRESS)');
   const batchBody = batchRequestSchema(options.bounds);
   const router = express.Router();
 
@@ -97,6 +107,8 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const wait = parseWait(req);
     const checked = check(req.body, await queue.languages());
     if ('error' in checked) throw checked.error;
+    const refused = egressRefusal(checked.submission, egressAllowed(req));
+    if (refused) throw refused;
     const [id] = await submit([checked.submission]);
     if (wait > 0 && (await queue.hub.waitForEnd(id, wait * 1000))) {
       res.status(200).json(await findJob(id));
@@ -110,7 +122,12 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
     const installed = await queue.languages();
-    const items = parsed.data.jobs.map((item, index) => check(item, installed, `jobs.${index}`));
+    const refusal = egressAllowed(req);
+    const items = parsed.data.jobs.map((item, index): CheckedJob => {
+      const checked = check(item, installed, `jobs.${index}`);
+      const refused = 'submission' in checked ? egressRefusal(checked.submission, refusal, `jobs.${index}`) : undefined;
+      return refused ? { error: refused } : checked;
+    });
     const valid = items.flatMap((item) => ('submission' in item ? [item.submission] : []));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;

@@ -7,7 +7,9 @@
  * unprivileged uid, started the same way with posix_spawn; no cgroup, no
  * seccomp, no accounting), side by side in
  * one process, sequentially and at concurrency 2 and 4. Prints p50/p95
- * latency, runs/s and the runcell / bare ratio.
+ * latency, runs/s and the runcell / bare ratio. With --compare-masking, a
+ * third side: runcell with its /proc masks as bubblewrap arguments (the way
+ * before runcell-exec launch mounted them), for the before/after figures.
  */
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,20 +26,23 @@ import { ensureHelper } from '../sandbox/helper.js';
 import { reap, spawnWithFds } from '../sandbox/libc.js';
 import { runJob } from '../worker/job.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' }, 'compare-masking': { type: 'boolean', default: false } } });
+const COMPARE_MASKING = values['compare-masking'];
 const RUNS = Number(values.runs);
 const CONCURRENCIES = [1, 2, 4];
 
 const config = loadConfig();
 const rootfs = verifiedRootfs(config.dataDir, config.languages);
 let phases: RunPhases[] = [];
+let oldPhases: RunPhases[] = [];
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, onPhases: (p) => phases.push(p) });
+const bubblewrapMasking = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, procMasking: 'bubblewrap', onPhases: (p) => oldPhases.push(p) });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const helper = ensureHelper(config.dataDir);
 const limits = resolveLimits({});
 
-async function runcellOnce(): Promise<void> {
-  const result = await pool.withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits }));
+async function runcellOnce(on: Sandbox = sandbox): Promise<void> {
+  const result = await pool.withSlot((slot) => runJob({ sandbox: on, slot }, { command: ['/bin/true'], limits }));
   if (result.run?.status !== 'ok') throw new Error(`runcell run failed: ${JSON.stringify(result.run)}`);
 }
 
@@ -114,15 +119,17 @@ function figures(sample: Sample): Figures {
  * cgroup v1 makes the first cgroup moves after a quiet spell wait for an RCU
  * grace period: short batches would measure mostly those first moves.
  */
-async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures }> {
+async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures; before?: Figures }> {
   const runcell: Sample = { latencies: [], seconds: 0 };
   const bare: Sample = { latencies: [], seconds: 0 };
+  const before: Sample = { latencies: [], seconds: 0 };
   const BATCH = Math.max(10, Math.ceil(RUNS / 4));
   for (let done = 0; done < RUNS; done += BATCH) {
     await batch(concurrency, BATCH, () => runcellOnce(), runcell);
+    if (COMPARE_MASKING) await batch(concurrency, BATCH, () => runcellOnce(bubblewrapMasking), before);
     await batch(concurrency, BATCH, (worker) => bareOnce(config.uidBase + config.slots + worker), bare);
   }
-  return { runcell: figures(runcell), bare: figures(bare) };
+  return { runcell: figures(runcell), bare: figures(bare), before: COMPARE_MASKING ? figures(before) : undefined };
 }
 
 function medianPhases(all: RunPhases[]): Record<string, number> {
@@ -138,13 +145,15 @@ async function main() {
   // Warm-up: page cache, helper, seccomp filter file.
   for (let i = 0; i < 5; i++) {
     await runcellOnce();
+    if (COMPARE_MASKING) await runcellOnce(bubblewrapMasking);
     await bareOnce(config.uidBase + config.slots);
   }
   const rows: Record<string, unknown>[] = [];
   process.stdout.write('concurrency | runcell p50 ms  p95 ms  runs/s | bare bwrap p50 ms  p95 ms  runs/s | ratio p50  runs/s\n');
   for (const concurrency of CONCURRENCIES) {
     phases = [];
-    const { runcell, bare } = await compare(concurrency);
+    oldPhases = [];
+    const { runcell, bare, before } = await compare(concurrency);
     const breakdown = medianPhases(phases);
     const ratio = runcell.p50 / bare.p50;
     const throughput = runcell.perSecond / bare.perSecond;
@@ -152,10 +161,20 @@ async function main() {
       `${String(concurrency).padStart(11)} | ${fmt(runcell.p50)} ${fmt(runcell.p95)} ${fmt(runcell.perSecond)} | ${fmt(bare.p50)}   ${fmt(bare.p95)} ${fmt(bare.perSecond)} | ${ratio.toFixed(2).padStart(9)} ${throughput.toFixed(2).padStart(7)}\n`,
     );
     process.stdout.write(`${' '.repeat(11)} | runcell phases, median ms: ${Object.entries(breakdown).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
-    rows.push({ concurrency, runcell, bare, ratio_p50: ratio, ratio_runs_per_second: throughput, runcell_phases_ms: breakdown });
+    const row: Record<string, unknown> = { concurrency, runcell, bare, ratio_p50: ratio, ratio_runs_per_second: throughput, runcell_phases_ms: breakdown };
+    if (before) {
+      const beforePhases = medianPhases(oldPhases);
+      process.stdout.write(
+        `${' '.repeat(11)} | before (masks as bubblewrap arguments): p50 ${before.p50.toFixed(1)} p95 ${before.p95.toFixed(1)} runs/s ${before.perSecond.toFixed(1)}, ratio p50 ${(before.p50 / bare.p50).toFixed(2)} runs/s ${(before.perSecond / bare.perSecond).toFixed(2)}; now / before p50 ${(runcell.p50 / before.p50).toFixed(2)}\n`,
+      );
+      process.stdout.write(`${' '.repeat(11)} | before phases, median ms: ${Object.entries(beforePhases).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
+      Object.assign(row, { before, before_ratio_p50: before.p50 / bare.p50, before_phases_ms: beforePhases });
+    }
+    rows.push(row);
   }
   rmSync(bareRoot, { recursive: true, force: true });
   sandbox.close();
+  bubblewrapMasking.close();
   process.stdout.write(`${JSON.stringify({ bench: 'sandbox', runs: RUNS, rows })}\n`);
 }
 

@@ -5,6 +5,7 @@
  * is generated from the same table.
  */
 import { limitTableFromEnv, type LimitTable } from '../sandbox/limits.js';
+import type { EgressPolicy } from '../contract/job-request.js';
 import { readSettings, type LOG_LEVELS } from './settings.js';
 
 export interface Config {
@@ -50,6 +51,8 @@ export interface Config {
   metricsPort?: number;
   /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
   compileCache: { bytes: number; ttlSeconds: number };
+  /** RUNCELL_NETWORK_EGRESS, _SUBNET, _DNS, _RATE_BITS, _MAX_CONNECTIONS: who may ask for egress, and this host's egress network. */
+  network: { egress: EgressPolicy; subnet: string; dns?: string[]; rateBits: number; maxConnections: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -81,5 +84,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyWorkerSeconds: settings.readyWorkerSeconds,
     metricsPort: settings.metricsPort,
     compileCache: { bytes: settings.compileCacheBytes, ttlSeconds: settings.compileCacheTtlSeconds },
+    network: {
+      egress: egressPolicy(settings.networkEgress, settings.apiKeys),
+      subnet: settings.networkSubnet,
+      dns: settings.networkDns,
+      rateBits: settings.networkRateBits,
+      maxConnections: settings.networkMaxConnections,
+    },
   };
+}
+
+/** A list of keys must name keys the API accepts: a typo would otherwise quietly deny (or, unkeyed, mean nothing). */
+function egressPolicy(policy: EgressPolicy, apiKeys: string[]): EgressPolicy {
+  if (policy.allow !== 'keys') return policy;
+  if (apiKeys.length === 0) throw new Error('RUNCELL_NETWORK_EGRESS lists API keys, but RUNCELL_API_KEYS is unset: set it, or use on or off');
+  const unknown = policy.keys.filter((key) => !apiKeys.includes(key));
+  if (unknown.length > 0) throw new Error(`RUNCELL_NETWORK_EGRESS lists ${unknown.length} key(s) that are not in RUNCELL_API_KEYS`);
+  return policy;
 }

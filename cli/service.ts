@@ -79,6 +79,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     limits: config.limits,
     maxBodyBytes: config.maxBodyBytes,
     apiKeys: config.apiKeys,
+    networkEgress: config.network.egress,
     rateLimitPerMinute: config.rateLimitPerMinute,
     workerWindowMs: config.readyWorkerSeconds * 1000,
     logger: started.logger,

@@ -10,6 +10,8 @@ import { cpus } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { selectLanguages } from '../rootfs/languages.js';
 import { DEFAULT_UID_BASE } from '../sandbox/slots.js';
+import { parseSubnet } from '../sandbox/network-rules.js';
+import type { EgressPolicy } from '../contract/job-request.js';
 
 export interface Setting<T> {
   env: string;
@@ -124,6 +126,50 @@ const cpuQuota: Setting<number | undefined> = {
   },
 };
 
+const networkEgress: Setting<EgressPolicy> = {
+  env: 'RUNCELL_NETWORK_EGRESS',
+  shown: code('off'),
+  accepts: '`off`, `on`, or comma-separated API keys (of `RUNCELL_API_KEYS`)',
+  meaning:
+    'whether jobs may ask for `"network": "egress"` (outbound connections through runcell\'s NAT, never to the host, private ranges or other jobs; [docs/security.md](docs/security.md#network-egress)): `on` for every client, a list of keys for those clients only; others get 422 naming `network`. Needs nftables, dnsmasq, conntrack and iproute2 on the worker hosts, and turns on `net.ipv4.ip_forward` there',
+  parse(raw) {
+    if (unset(raw) || raw === 'off') return { allow: 'none' };
+    if (raw === 'on') return { allow: 'all' };
+    return { allow: 'keys', keys: commaList(raw) };
+  },
+};
+
+const networkSubnet: Setting<string> = {
+  env: 'RUNCELL_NETWORK_SUBNET',
+  shown: code('10.213.0.0/16'),
+  accepts: 'IPv4 subnet `a.b.c.d/n`, /8 to /28',
+  meaning: "egress jobs' addresses: the first is the bridge's (the jobs' gateway and resolver), slot *i* gets the (*i*+2)th; give each deployment sharing a host its own",
+  parse(raw) {
+    const subnet = unset(raw) ? '10.213.0.0/16' : raw;
+    try {
+      parseSubnet(subnet);
+    } catch (error) {
+      throw new Error(`RUNCELL_NETWORK_SUBNET: ${(error as Error).message}`);
+    }
+    return subnet;
+  },
+};
+
+const networkDns: Setting<string[] | undefined> = {
+  env: 'RUNCELL_NETWORK_DNS',
+  shown: "the host's `/etc/resolv.conf`",
+  accepts: 'comma-separated IPv4 addresses',
+  meaning: "where the egress jobs' resolver (dnsmasq on the bridge) forwards their queries",
+  parse(raw) {
+    const servers = commaList(raw);
+    if (servers.length === 0) return undefined;
+    for (const server of servers) {
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(server)) throw new Error(`RUNCELL_NETWORK_DNS must list IPv4 addresses, got ${JSON.stringify(server)}`);
+    }
+    return servers;
+  },
+};
+
 const MiB = 1024 * 1024;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -160,9 +206,14 @@ export const SETTINGS = {
   rateLimitPerMinute: integer('RUNCELL_RATE_LIMIT', 0, { min: 0, shown: '`0` (off)' }, 'requests per minute per client (API key, else address); 429 beyond'),
   concurrency: integer('RUNCELL_CONCURRENCY', () => cpus().length, { min: 1, shown: 'number of CPUs' }, 'jobs one worker process runs at once'),
   slots: integer('RUNCELL_SLOTS', () => Math.max(16, cpus().length * 2), { min: 1, shown: '2 × CPUs, at least 16' }, 'sandbox slots on this host, shared by all worker processes'),
-  uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`'),
+  uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`, the interactor beside it as `RUNCELL_UID_BASE + RUNCELL_SLOTS + i`'),
   cpuQuota,
   cgroupParent,
+  networkEgress,
+  networkSubnet,
+  networkDns,
+  networkRateBits: integer('RUNCELL_NETWORK_RATE_BITS', 100_000_000, { min: 100_000, shown: '`100000000` (100 Mbit/s)' }, "an egress job's bandwidth, each way, in bits per second (a tbf qdisc on each end of its veth pair)"),
+  networkMaxConnections: integer('RUNCELL_NETWORK_MAX_CONNECTIONS', 64, { min: 1 }, 'connections (TCP or UDP flows) an egress job may have open at once; new ones beyond are refused'),
   retainCompletedSeconds: integer('RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, { min: 1 }, 'how long completed and cancelled jobs are kept'),
   retainMax: integer('RUNCELL_RETAIN_MAX', 100_000, { min: 1 }, 'most finished jobs kept (oldest removed first)'),
   retainFailedSeconds: integer('RUNCELL_RETAIN_FAILED_SECONDS', 86_400, { min: 1 }, 'how long failed jobs are kept'),

@@ -7,6 +7,7 @@ import { cacheDir, CompileCache } from '../worker/compile-cache.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import type { RedisTarget } from '../queue/connection.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { EgressNetwork } from '../sandbox/network.js';
 import { claimDeployment } from '../sandbox/deployment.js';
 import { SlotPool } from '../sandbox/slots.js';
 import { RuncellWorker } from '../worker/worker.js';
@@ -22,9 +23,32 @@ export function claimHost(config: Config, started: Started): void {
   started.finals.push(async () => result.claim.release());
 }
 
+/**
+ * The deployment's egress network when RUNCELL_NETWORK_EGRESS is not off, set up before the first job.
+ * A worker that cannot set it up does not start (fail closed: the API would accept egress jobs it cannot run).
+ */
+async function egressNetwork(config: Config): Promise<EgressNetwork | undefined> {
+  if (config.network.egress.allow === 'none') return undefined;
+  const network = new EgressNetwork({
+    dataDir: config.dataDir,
+    subnet: config.network.subnet,
+    upstreamDns: config.network.dns,
+    rateBitsPerSecond: config.network.rateBits,
+    maxConnections: config.network.maxConnections,
+  });
+  try {
+    await network.ensure();
+  } catch (error) {
+    throw new Error(`RUNCELL_NETWORK_EGRESS is on, but the egress network cannot be set up: ${(error as Error).message}`);
+  }
+  return network;
+}
+
 export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
   const { logger, metrics } = started;
+  const network = await egressNetwork(config);
   const sandbox = Sandbox.create({
+    network,
     dataDir: config.dataDir,
     cgroupParent: config.cgroupParent,
     rootfs,

@@ -19,7 +19,7 @@ export const eventDataSchemas = {
     step: z.number().int().optional().describe('jobs with steps: the 0-based step this output belongs to'),
     capped: z.literal(true).optional().describe("the job's live output reached its cap: no more output events (the result still has everything kept)"),
   }),
-  compile_finished: z.object({ status, cached: z.boolean().optional(), checker: z.literal(true).optional().describe("the checker's compile") }),
+  compile_finished: z.object({ status, cached: z.boolean().optional(), checker: z.literal(true).optional().describe("the checker's compile"), interactor: z.literal(true).optional().describe("the interactor's compile") }),
   run_finished: z.object({ status }),
   step_finished: z.object({ index: z.number().int().describe('0-based position of the step'), total: z.number().int(), status }),
   test_finished: z.object({

@@ -13,6 +13,13 @@ import { requestedLimitsSchema, type LimitRanges } from './limits.js';
 export const SECCOMP_PROFILE_NAMES = ['standard', 'judge'] as const;
 export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 
+/** A job's network: `none` (default: an empty namespace, loopback only) or `egress` (outbound through runcell's NAT, when the operator allows it). */
+export const NETWORK_MODES = ['none', 'egress'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+/** Who may ask for egress (RUNCELL_NETWORK_EGRESS): nobody, every client, or the clients of some API keys. */
+export type EgressPolicy = { allow: 'none' } | { allow: 'all' } | { allow: 'keys'; keys: string[] };
+
 export const COMPARISON_MODES = ['exact', 'trailing_whitespace', 'tokens', 'float'] as const;
 export type ComparisonMode = (typeof COMPARISON_MODES)[number];
 /** The modes that compare words, where case_sensitive applies. */
@@ -32,6 +39,24 @@ export const CHECKER_PROTOCOLS = ['testlib', 'kattis'] as const;
 export type CheckerProtocol = (typeof CHECKER_PROTOCOLS)[number];
 /** The Kattis validator's feedback directory: in the checker's own /tmp, given with its trailing slash as Kattis does. */
 export const KATTIS_FEEDBACK_DIR = '/tmp/feedback/';
+
+/**
+ * How an interactor is run and what its exit means: `testlib` (Codeforces:
+ * `<interactor> input output answer`, exit 0 OK, 1 WA, 2 PE, 3 FAIL, 7
+ * points) or `kattis` (ICPC/Kattis/DOMjudge: `<validator> input answer
+ * feedback_dir/`, exit 42 accepted, 43 wrong answer). Either way its stdin is
+ * the solution's stdout and its stdout the solution's stdin.
+ */
+export const INTERACTOR_PROTOCOLS = ['testlib', 'kattis'] as const;
+export type InteractorProtocol = (typeof INTERACTOR_PROTOCOLS)[number];
+/** The interactor's own workspace holds the test's input and answer under these names (reserved in its files). */
+export const INTERACTOR_FILES = { input: CHECKER_FILES.input, answer: CHECKER_FILES.answer } as const;
+/** testlib's output file (what the interactor writes for a checker): in the interactor's own /tmp. */
+export const INTERACTOR_OUTPUT_FILE = '/tmp/judge_output.txt';
+/** The interactor's wall limit is at least the solution's plus this: a deadlock ends at the solution's wall limit. */
+export const INTERACTOR_WALL_MARGIN_MS = 1000;
+/** Most bytes of transcript one test keeps (both directions together). */
+export const MAX_TRANSCRIPT_BYTES = 64 * 1024;
 
 export interface RequestBounds {
   /** Files in one job. Default 64. */
@@ -138,13 +163,29 @@ function parts(rules: RequestRules, bounds: RequestBounds) {
     limits: limits.optional(),
     compile_limits: limits.optional(),
   });
+  const interactor = z.strictObject({
+    language: z.string().describe('a language id; the first file is the entry point'),
+    protocol: z
+      .enum(INTERACTOR_PROTOCOLS, { error: () => `interactor.protocol must be one of ${INTERACTOR_PROTOCOLS.join(', ')}` })
+      .describe(`testlib: <interactor> ${INTERACTOR_FILES.input} ${INTERACTOR_OUTPUT_FILE} ${INTERACTOR_FILES.answer}, exit 0 accepted, 1 wrong answer, 2 presentation error (wrong_answer), 7 points (accepted with points), else checker_error; kattis: <validator> ${INTERACTOR_FILES.input} ${INTERACTOR_FILES.answer} ${KATTIS_FEEDBACK_DIR}, exit 42 accepted, 43 wrong answer, else checker_error`),
+    files: z.array(file).min(1, 'the interactor needs at least one file').max(bounds.maxFiles, `at most ${bounds.maxFiles} files`),
+    limits: limits.optional().describe("the interactor's own run limits (its wall limit is raised to the solution's plus a second)"),
+    compile_limits: limits.optional(),
+    transcript_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_TRANSCRIPT_BYTES, `interactor.transcript_bytes must be at most ${MAX_TRANSCRIPT_BYTES}`)
+      .optional()
+      .describe('keep a transcript of both directions, up to this many bytes per test (relayed through the worker); default 0: none, the two are joined by plain pipes'),
+  });
   const step = z.strictObject({
     name: z.string().min(1).max(64, 'a step name is at most 64 characters').optional().describe('shown in results; default the 1-based position'),
     command: z.array(argument).min(1, 'command needs at least one element').max(bounds.maxArgs).describe('argv run in /box (writable, shared by all steps)'),
     limits: limits.optional().describe("this step's limits, over the job's"),
     continue_on_failure: z.boolean().optional().describe('run the next steps even when this one does not end ok; default false (the job stops at the first failed step)'),
   });
-  return { limits, argument, file, test, comparison, checker, step };
+  return { limits, argument, file, test, comparison, checker, interactor, step };
 }
 
 function shape(rules: RequestRules, bounds: RequestBounds) {
@@ -169,11 +210,18 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     seccomp_profile: z
       .enum(SECCOMP_PROFILE_NAMES, { error: () => `seccomp_profile must be one of ${SECCOMP_PROFILE_NAMES.join(', ')}` })
       .optional()
-      .describe('seccomp profile: "standard" (default; unix and loopback TCP/UDP sockets) or "judge" (no sockets); default: the language\'s, else standard'),
+      .describe('seccomp profile: "standard" (default; unix and loopback UDP sockets, no TCP) or "judge" (no sockets); default: the language\'s, else standard'),
+    network: z
+      .enum(NETWORK_MODES, { error: () => `network must be one of ${NETWORK_MODES.join(', ')}` })
+      .optional()
+      .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
     stop_on_first_failure: z.boolean().optional().describe('stop judging at the first test not accepted; default false'),
+    interactor: p.interactor
+      .optional()
+      .describe("interactive problem: per test the solution and the interactor run side by side, each's stdout the other's stdin; the test's stdin and expected_stdout are the interactor's input and answer files"),
     steps: z
       .array(p.step)
       .min(1, 'steps must not be empty')
@@ -229,7 +277,10 @@ function fileIssues(files: SubmittedFile[], at: (string | number)[], issue: Issu
 function judgedWallIssue(job: z.output<ReturnType<typeof shape>>, issue: Issue, limits: LimitRanges, bounds: RequestBounds): void {
   if (!job.tests) return;
   const jobWall = job.limits?.wall_ms ?? limits.wall_ms.default;
-  const total = job.tests.reduce((sum, test) => sum + (test.limits?.wall_ms ?? jobWall), 0);
+  // An interactive test lasts as long as the longer of the two runs (the interactor's wall is raised above the solution's).
+  const interactorWall = job.interactor ? (job.interactor.limits?.wall_ms ?? limits.wall_ms.default) : 0;
+  const testWall = (wall: number) => (job.interactor ? Math.max(wall + INTERACTOR_WALL_MARGIN_MS, interactorWall) : wall);
+  const total = job.tests.reduce((sum, test) => sum + testWall(test.limits?.wall_ms ?? jobWall), 0);
   if (total <= bounds.maxJudgedWallMs) return;
   issue(['tests'], `the tests' wall limits add up to ${total} ms; at most ${bounds.maxJudgedWallMs} ms in one job (split the tests into several jobs)`);
 }
@@ -248,9 +299,10 @@ function stepsIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, limi
 
 function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, languages: readonly string[]): void {
   if (!job.tests) {
-    for (const field of ['comparison', 'checker', 'stop_on_first_failure'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
+    for (const field of ['comparison', 'checker', 'stop_on_first_failure', 'interactor'] as const) if (job[field] !== undefined) issue([field], `${field} needs tests`);
     return;
   }
+  if (job.network === 'egress') issue(['network'], 'network egress is for command and language jobs, not judged ones (tests)');
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
   if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
   const ids = new Set<string>();
@@ -272,6 +324,13 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
   if (job.checker) {
     if (!languages.includes(job.checker.language)) issue(['checker', 'language'], `unknown language ${JSON.stringify(job.checker.language)}; see GET /v1/languages`);
     fileIssues(job.checker.files, ['checker', 'files'], issue, Object.values(CHECKER_FILES));
+  }
+  if (job.interactor) {
+    if (!languages.includes(job.interactor.language)) issue(['interactor', 'language'], `unknown language ${JSON.stringify(job.interactor.language)}; see GET /v1/languages`);
+    fileIssues(job.interactor.files, ['interactor', 'files'], issue, Object.values(INTERACTOR_FILES));
+    // The interactor gives the verdict itself: nothing compares the solution's output afterwards.
+    if (job.checker) issue(['checker'], 'an interactor judges the tests itself: give an interactor or a checker, not both');
+    if (job.comparison) issue(['comparison'], 'an interactor judges the tests itself: comparison does not apply');
   }
 }
 

@@ -9,7 +9,7 @@ import { errorBodySchema } from './error-body.js';
 import { eventSchema } from './events.js';
 import { batchRequestSchema, jobRequestSchema, type RequestBounds, type RequestRules } from './job-request.js';
 import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-record.js';
-import { testResultSchema, verdictCountsSchema } from './judged-result.js';
+import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
 import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
 
@@ -27,6 +27,7 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [compileResultSchema, 'CompileResult'],
     [stepResultSchema, 'StepResult'],
     [testResultSchema, 'TestResult'],
+    [transcriptEntrySchema, 'TranscriptEntry'],
     [verdictCountsSchema, 'VerdictCounts'],
     [jobResultSchema, 'JobResult'],
     [requestSummarySchema, 'RequestSummary'],

@@ -38,6 +38,8 @@ export const RUN_ERROR_CODES = [
   'cancelled',
   /** A checker's files could not be written beside it (status nonzero_exit: a checker_error). */
   'checker_files_failed',
+  /** The job asked for network egress and this worker has none (off, or its network could not be set up). */
+  'network_unavailable',
 ] as const;
 export type RunErrorCode = (typeof RUN_ERROR_CODES)[number];
 
@@ -56,6 +58,13 @@ export const runResultSchema = z
     oom_killed: z.boolean(),
     message: z.string().nullable(),
     error_code: z.enum(RUN_ERROR_CODES).nullable().describe('why runcell failed the run (status sandbox_error or cancelled); null otherwise'),
+    network: z
+      .object({
+        bytes_in: z.number().int().describe('bytes the job received through its interface (IP headers included)'),
+        bytes_out: z.number().int().describe('bytes the job sent through its interface (IP headers included)'),
+      })
+      .optional()
+      .describe('only in runs of a job with network "egress"'),
   })
   .meta({ id: 'RunResult' });
 export type RunResult = z.infer<typeof runResultSchema>;

@@ -104,6 +104,7 @@ export class RuncellMetrics {
   private readonly jobCpu: Histogram<'language' | 'phase' | 'status'>;
   private readonly jobWall: Histogram<'language' | 'phase' | 'status'>;
   private readonly jobMemory: Histogram<'language' | 'phase' | 'status'>;
+  private readonly networkBytes: Counter<'direction'>;
   private readonly queueWait: Histogram<'language'>;
   private readonly jobTotal: Histogram<'language' | 'status'>;
   private readonly sandboxSetup: Histogram;
@@ -128,6 +129,7 @@ export class RuncellMetrics {
 
     this.jobs = new Counter({ name: `${PREFIX}jobs_total`, help: 'Jobs ended, by language and job status (completed|cancelled|failed).', labelNames: ['language', 'status'] as const, registers });
     this.verdicts = new Counter({ name: `${PREFIX}job_verdicts_total`, help: 'Completed jobs by verdict: the run status, or compile_error.', labelNames: ['language', 'verdict'] as const, registers });
+    this.networkBytes = new Counter({ name: `${PREFIX}network_bytes_total`, help: 'Bytes through egress jobs\' interfaces (network "egress"), by direction (in = received by the job, out = sent).', labelNames: ['direction'] as const, registers });
     this.oomKills = new Counter({ name: `${PREFIX}oom_kills_total`, help: 'Job steps killed by the OOM killer at their memory limit.', labelNames: ['language'] as const, registers });
     this.sandboxErrors = new Counter({ name: `${PREFIX}sandbox_errors_total`, help: 'Jobs runcell failed to run, by error code (setup_failed, start_failed, exception, ...).', labelNames: ['reason'] as const, registers });
     this.apiRequests = new Counter({ name: `${PREFIX}api_requests_total`, help: 'HTTP requests answered by the API, by route ("METHOD /path") and status code.', labelNames: ['route', 'code'] as const, registers });
@@ -248,6 +250,10 @@ export class RuncellMetrics {
       this.jobWall.observe(labels, step.wall_ms / 1000);
       this.jobMemory.observe(labels, step.memory_peak_bytes);
       if (step.oom_killed) this.oomKills.inc({ language });
+      if ('network' in step && step.network) {
+        this.networkBytes.inc({ direction: 'in' }, step.network.bytes_in);
+        this.networkBytes.inc({ direction: 'out' }, step.network.bytes_out);
+      }
     }
     if (job.status === 'completed') {
       const verdict = job.verdict ?? (job.compile && job.compile.status !== 'ok' ? 'compile_error' : job.run?.status);

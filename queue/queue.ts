@@ -3,11 +3,11 @@
  * hands it to BullMQ, answers for it, cancels it.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
+import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import type { JobRequestInput } from '../contract/job-request.js';
 import { CONTRACT_VERSION, type QueuedJob } from '../contract/queued-job.js';
-import { bullConnection, connect, type RedisTarget } from './connection.js';
+import { awaitReplica, connect, type RedisTarget } from './connection.js';
 import { EventHub } from './events.js';
 import { DEFAULT_RETENTION, JobStore, keys, PREFIX, QUEUE_NAME, TERMINAL, type JobView, type RetentionOptions } from './store.js';
 import { summarize } from './submission.js';
@@ -39,6 +39,10 @@ export class JobQueue {
   readonly hub: EventHub;
   readonly redis: Redis | Cluster;
   private readonly queue: Queue;
+  /** BullMQ's connection for adding jobs: runcell's own, so that it can wait on it for a replica (see submit). */
+  private readonly queueClient: Redis | Cluster;
+  /** Sentinel and Cluster: a submission is answered once a replica has it (a failover then cannot lose it). */
+  private readonly awaitReplica: boolean;
   private readonly maxBacklog: number;
   private readonly retention: Required<RetentionOptions>;
   private backlogCache = { value: 0, at: 0 };
@@ -50,7 +54,10 @@ export class JobQueue {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.store = new JobStore(this.redis, this.retention);
     this.hub = new EventHub(connect(options.redis, 'subscriber', 'api-events'), this.store, this.logger);
-    this.queue = new Queue(QUEUE_NAME, { connection: bullConnection(options.redis, 'api', 'api-queue'), prefix: PREFIX });
+    this.awaitReplica = options.redis.kind !== 'single';
+    this.queueClient = connect(options.redis, 'api', 'api-queue');
+    this.queueClient.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue connection error'));
+    this.queue = new Queue(QUEUE_NAME, { connection: this.queueClient as unknown as ConnectionOptions, prefix: PREFIX });
     // Callers hear of an unreachable Redis as 503s and ioredis reconnects by itself: a line per error is enough.
     this.queue.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue connection error'));
     this.redis.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis connection error'));
@@ -103,6 +110,7 @@ export class JobQueue {
       // One job: a single script call; addBulk goes through a MULTI, dearer per call.
       if (jobs.length === 1) await this.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
       else await this.queue.addBulk(jobs);
+      if (this.awaitReplica) await awaitReplica(this.queueClient, (message, detail) => this.logger.warn(detail, message));
     } catch (error) {
       // The refusal is what the caller hears; a record left behind expires with its TTL.
       await Promise.all(ids.map((id) => this.store.discard(id).catch((discardError: Error) => this.logger.warn({ job: id, err: discardError.message }, 'cannot discard a job the queue refused'))));
@@ -168,6 +176,8 @@ export class JobQueue {
   async close(): Promise<void> {
     await this.hub.close();
     await this.queue.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue'));
+    // BullMQ leaves a connection it was given open.
+    this.queueClient.disconnect();
     this.redis.disconnect();
   }
 }

@@ -5,6 +5,7 @@
  * changes are Lua scripts, so a cancel and a start cannot both win.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { awaitReplica } from './connection.js';
 import type { EndEventData, EventType, JobEvent } from '../contract/events.js';
 import { TERMINAL_STATUSES, type JobOutcome, type JobRecord, type JobResult, type JobStatus, type RequestSummary, type TerminalStatus } from '../contract/job-record.js';
 
@@ -66,16 +67,19 @@ end
       ARGV[8] job id
       ARGV[9] events channel
       ARGV[10] terminal event's data json
-      ARGV[11] artifacts key prefix
-    Output: 'ok', 'finished' (already ended) or 'missing'
+      ARGV[11] the finishing attempt's owner token ('' = any: the API's cancel, BullMQ's give-up)
+      ARGV[12] artifacts key prefix
+    Output: 'ok', 'finished' (already ended), 'missing', or 'superseded' (another attempt owns the job now)
 */
 const FINISH = `${EMIT}
 local job_key, events_key, finished_key, artifacts_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local status, now, outcome, ttl, max_finished = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local job_prefix, events_prefix, job_id, channel, event_data = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local owner = ARGV[11]
 local current = redis.call('HGET', job_key, 'status')
 if not current then return 'missing' end
 if current ~= 'queued' and current ~= 'running' then return 'finished' end
+if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
 redis.call('HSET', job_key, 'status', status, 'finished_at', now, 'outcome', outcome)
 emit(events_key, channel, job_id, status, now, event_data)
 redis.call('EXPIRE', job_key, ttl)
@@ -86,7 +90,7 @@ local excess = redis.call('ZCARD', finished_key) - max_finished
 if excess > 0 then
   local oldest = redis.call('ZRANGE', finished_key, 0, excess - 1)
   for _, old in ipairs(oldest) do
-    redis.call('DEL', job_prefix .. old, events_prefix .. old, ARGV[11] .. old)
+    redis.call('DEL', job_prefix .. old, events_prefix .. old, ARGV[12] .. old)
   end
   redis.call('ZREMRANGEBYRANK', finished_key, 0, excess - 1)
 end
@@ -111,30 +115,34 @@ return 'ok'
 
 /*
   A progress event in one round trip.
-    Input: KEYS[1] job's events stream; ARGV[1] events channel, ARGV[2] job id, ARGV[3] event type,
-      ARGV[4] now (epoch ms), ARGV[5] data json
+    Input: KEYS[1] job's events stream, KEYS[2] job hash; ARGV[1] events channel, ARGV[2] job id, ARGV[3] event type,
+      ARGV[4] now (epoch ms), ARGV[5] data json, ARGV[6] the sending attempt's owner token ('' = any)
+    Output: 'ok', or 'superseded' (another attempt owns the job now: its events are not this one's)
 */
 const EVENT = `${EMIT}
-local events_key = KEYS[1]
-local channel, job_id, type, now, data = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local events_key, job_key = KEYS[1], KEYS[2]
+local channel, job_id, type, now, data, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
 emit(events_key, channel, job_id, type, now, data)
 return 'ok'
 `;
 
 /*
-  queued|running -> running, unless a cancel was asked for.
+  queued|running -> running, unless a cancel was asked for. The attempt's owner token fences the attempts:
+  once another attempt has started (the job was taken back from a worker cut off from Redis), the earlier
+  attempt's events and result are refused.
     Input: KEYS[1] job hash, KEYS[2] job's events stream;
-      ARGV[1] now (epoch ms), ARGV[2] worker id, ARGV[3] job id, ARGV[4] events channel
+      ARGV[1] now (epoch ms), ARGV[2] worker id, ARGV[3] job id, ARGV[4] events channel, ARGV[5] owner token
     Output: 'ok', 'cancel_requested', 'missing', or the terminal status found
 */
 const START = `${EMIT}
 local job_key, events_key = KEYS[1], KEYS[2]
-local now, worker, job_id, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, worker, job_id, channel, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local status = redis.call('HGET', job_key, 'status')
 if not status then return 'missing' end
 if status ~= 'queued' and status ~= 'running' then return status end
 if redis.call('HGET', job_key, 'cancel_requested') == '1' then return 'cancel_requested' end
-redis.call('HSET', job_key, 'status', 'running', 'started_at', now, 'worker', worker)
+redis.call('HSET', job_key, 'status', 'running', 'started_at', now, 'worker', worker, 'owner', owner)
 redis.call('HINCRBY', job_key, 'attempts', 1)
 emit(events_key, channel, job_id, 'started', now, cjson.encode({worker = worker}))
 return 'ok'
@@ -159,18 +167,25 @@ interface Scripted {
   runcellCreate(...args: (string | number)[]): Promise<string>;
 }
 
+export interface JobStoreOptions {
+  /** Wait for a replica to acknowledge each recorded end (Sentinel and Cluster; see awaitReplica). */
+  awaitReplica?: boolean;
+  logger?: { warn(object: object, message?: string): void };
+}
+
 export class JobStore {
   private readonly retention: Required<RetentionOptions>;
 
   constructor(
     readonly redis: Client,
     retention: RetentionOptions = {},
+    private readonly options: JobStoreOptions = {},
   ) {
     this.retention = { ...DEFAULT_RETENTION, ...retention };
     redis.defineCommand('runcellFinish', { numberOfKeys: 4, lua: FINISH });
     redis.defineCommand('runcellStart', { numberOfKeys: 2, lua: START });
     redis.defineCommand('runcellRequestCancel', { numberOfKeys: 1, lua: REQUEST_CANCEL });
-    redis.defineCommand('runcellEvent', { numberOfKeys: 1, lua: EVENT });
+    redis.defineCommand('runcellEvent', { numberOfKeys: 2, lua: EVENT });
     redis.defineCommand('runcellCreate', { numberOfKeys: 2, lua: CREATE });
   }
 
@@ -191,16 +206,19 @@ export class JobStore {
   }
 
   /** queued|running -> running. Answers 'ok', or why not ('cancelled', 'cancel_requested', 'missing', ...). */
-  start(id: string, worker: string, now = Date.now()): Promise<string> {
-    return this.scripts.runcellStart(keys.job(id), keys.events(id), now, worker, id, keys.eventsChannel);
+  start(id: string, worker: string, now = Date.now(), owner = worker): Promise<string> {
+    return this.scripts.runcellStart(keys.job(id), keys.events(id), now, worker, id, keys.eventsChannel, owner);
   }
 
-  /** queued|running -> a terminal status, with its result or reason; answers 'ok', 'finished' or 'missing'. */
-  finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now()): Promise<string> {
+  /**
+   * queued|running -> a terminal status, with its result or reason; answers 'ok', 'finished', 'missing',
+   * or 'superseded' when `owner` is given and another attempt owns the job now.
+   */
+  async finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now(), owner = ''): Promise<string> {
     // The event says how it ended; the whole result is in the job, not repeated in the stream.
     const eventData = { ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.error_code ? { error_code: outcome.error_code } : {}), ...summarizeResult(outcome.result) };
     const ttl = status === 'failed' ? this.retention.failedSeconds : this.retention.completedSeconds;
-    return this.scripts.runcellFinish(
+    const answer = await this.scripts.runcellFinish(
       keys.job(id),
       keys.events(id),
       keys.finished,
@@ -215,8 +233,16 @@ export class JobStore {
       id,
       keys.eventsChannel,
       JSON.stringify(eventData),
+      owner,
       keys.artifacts(''),
     );
+    if (answer === 'ok' && this.options.awaitReplica) await this.replicated();
+    return answer;
+  }
+
+  /** Waits until a replica has what this store's connection wrote (see awaitReplica). */
+  replicated(): Promise<number> {
+    return awaitReplica(this.redis, (message, detail) => this.options.logger?.warn(detail, message));
   }
 
   /**
@@ -249,8 +275,8 @@ export class JobStore {
   }
 
   /** Appends a progress event (compile_finished, run_finished). */
-  async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now()): Promise<void> {
-    await this.scripts.runcellEvent(keys.events(id), keys.eventsChannel, id, type, now, JSON.stringify(data));
+  async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now(), owner = ''): Promise<string> {
+    return this.scripts.runcellEvent(keys.events(id), keys.job(id), keys.eventsChannel, id, type, now, JSON.stringify(data), owner);
   }
 
   async get(id: string): Promise<JobView | undefined> {

@@ -34,6 +34,10 @@ export function summarize(submission: JobRequestInput): RequestSummary {
       const { language, protocol, files } = submission.checker;
       summary.checker = { language, ...(protocol ? { protocol } : {}), files: files.map((file) => file.path) };
     }
+    if (submission.interactor) {
+      const { language, protocol, files } = submission.interactor;
+      summary.interactor = { language, protocol, files: files.map((file) => file.path) };
+    }
     if (submission.stop_on_first_failure !== undefined) summary.stop_on_first_failure = submission.stop_on_first_failure;
   }
   return summary;

@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver, CgroupLimits, CgroupOptions, CgroupStats, RunCgroup } from './cgroup-driver.js';
 import { listRuns, parseKeyValues, parsePids, removeEmptyTree, tryRmdir, waitUntil } from './cgroup-driver.js';
+import { FIXED_LIMITS } from './limits.js';
 
 export interface CgroupV1Options extends CgroupOptions {
   /** Mount point of each controller's hierarchy, e.g. { memory: '/sys/fs/cgroup/memory' }. */
@@ -74,10 +75,12 @@ export class CgroupV1Driver implements CgroupDriver {
       }
       // ...and keep the run's pages out of swap when it does not.
       tryWrite(join(memory, 'memory.swappiness'), '0');
-      // Socket buffers (TCP and UDP) are charged to a v1 cgroup only once this is written, and to a
-      // counter of their own: without it a job held 1.6 GiB of loopback buffers under a 32 MiB limit.
-      // Written before any process joins, so every socket of the run is charged. Fail closed.
-      writeFileSync(join(memory, TCP_LIMIT), String(limits.memoryBytes));
+      // Socket buffers (UDP's, and TCP's where a profile allows it) are charged to a v1 cgroup only once
+      // this is written, and to a counter of their own: without it a job held 1.6 GiB of loopback buffers
+      // under a 32 MiB limit. That counter comes on top of the memory limit, so it gets a small cap of its
+      // own, the margin a v1 job has past its limit. Written before any process joins, so every socket of
+      // the run is charged. Fail closed.
+      writeFileSync(join(memory, TCP_LIMIT), String(Math.min(limits.memoryBytes, FIXED_LIMITS.v1SocketBufferBytes)));
       writeFileSync(join(this.dir('pids', name), 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const cpu = this.dir('cpu', name);

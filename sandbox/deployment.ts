@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { UIDS_PER_SLOT } from './slots.js';
 
 export const DEFAULT_REGISTRY_DIR = '/run/runcell/deployments';
 
@@ -24,7 +25,7 @@ export const DeploymentSchema = z.object({
   dataDir: z.string().min(1),
   /** RUNCELL_CGROUP_PARENT. */
   cgroupParent: z.string().min(1),
-  /** RUNCELL_UID_BASE and RUNCELL_SLOTS: the slot uids are uidBase .. uidBase + slots - 1. */
+  /** RUNCELL_UID_BASE and RUNCELL_SLOTS: the slot uids (companions included) are uidBase .. uidBase + UIDS_PER_SLOT * slots - 1. */
   uidBase: z.number().int(),
   slots: z.number().int().positive(),
 });
@@ -81,7 +82,7 @@ export function claimDeployment(deployment: Deployment, registryDir = DEFAULT_RE
     const code = conflict(own, other);
     if (!code) continue;
     unlinkSync(path);
-    const freeUidBase = Math.max(...others.map((d) => d.uidBase + d.slots));
+    const freeUidBase = Math.max(...others.map((d) => d.uidBase + uidSpan(d)));
     return { ok: false, code, holder: other, message: describeConflict(code, own, other, { registryDir, freeUidBase }) };
   }
   return { ok: true, claim: new DeploymentClaim(path) };
@@ -146,11 +147,13 @@ function conflict(own: Deployment, other: Deployment): ClaimConflict | undefined
   if (sameDeployment(own, other)) return undefined;
   if (own.dataDir === other.dataDir) return 'data_dir_in_use';
   if (own.cgroupParent === other.cgroupParent) return 'cgroup_parent_in_use';
-  if (own.uidBase < other.uidBase + other.slots && other.uidBase < own.uidBase + own.slots) return 'uid_range_in_use';
+  if (own.uidBase < other.uidBase + uidSpan(other) && other.uidBase < own.uidBase + uidSpan(own)) return 'uid_range_in_use';
   return undefined;
 }
 
-const uids = (d: Deployment) => `${d.uidBase}-${d.uidBase + d.slots - 1}`;
+/** How many host uids a deployment's slots take: each slot's and its companion's (slots.ts). */
+const uidSpan = (d: Deployment) => UIDS_PER_SLOT * d.slots;
+const uids = (d: Deployment) => `${d.uidBase}-${d.uidBase + uidSpan(d) - 1}`;
 
 function describeConflict(
   code: ClaimConflict,

@@ -55,6 +55,12 @@ export const FIXED_LIMITS = {
   openFiles: 256,
   /** Inodes of /box and of /tmp, each (tmpfs nr_inodes=). */
   workspaceInodes: 16_384,
+  /**
+   * cgroup v1 only: socket buffers (UDP's; the job has no TCP) are charged to a counter of their own,
+   * next to the memory limit, capped at the memory limit or this, whichever is lower: what a v1 job can
+   * hold beyond its memory limit. (v2 counts them in the memory limit itself.)
+   */
+  v1SocketBufferBytes: 16 * MiB,
   /** runcell-exec launch, bubblewrap's monitor and runcell-exec init (pid 1) live in the run's pids cgroup too. */
   sandboxOwnPids: 3,
 };

@@ -74,9 +74,10 @@ const DEVICES = ['null', 'zero', 'full', 'random', 'urandom'];
  * /proc entries a job does not see: Docker's masked and read-only paths, and
  * what tells of the host's hardware or of other tenants' activity. A file
  * fails to open with EACCES (/dev/null bound over it read-only and nodev),
- * a directory is empty. Only those this kernel has are masked (bubblewrap
- * cannot mount over a missing path). docs/security.md lists them (checked
- * by test/security/kernel.test.ts).
+ * a directory is empty. Only those this kernel has are masked (nothing can
+ * be mounted over a missing path). docs/security.md lists them (checked
+ * by test/security/kernel.test.ts). runcell-exec launch mounts them
+ * (procMaskOptions); bubblewrap arguments did before (bubblewrapMaskArgs).
  */
 export const PROC_MASKS: { path: string; kind: 'file' | 'dir'; why: string }[] = [
   ...['kcore', 'kmsg', 'kpageflags', 'kpagecount', 'kpagecgroup', 'iomem', 'ioports', 'vmallocinfo'].map((path) => ({ path, kind: 'file' as const, why: 'physical memory, kernel log and kernel addresses (Docker masks kcore)' })),
@@ -103,20 +104,43 @@ function masksPresent(): typeof PROC_MASKS {
   return presentMasks;
 }
 
+/**
+ * How /proc is masked. 'launcher' (the default): runcell-exec launch mounts
+ * the masks in the sandbox's mount namespace once bubblewrap is done and
+ * before init starts the job (about a tenth of the cost, docs/performance.md).
+ * 'bubblewrap': one --ro-bind argument each, as before; kept so that
+ * bench:sandbox can measure both side by side.
+ */
+export type ProcMasking = 'launcher' | 'bubblewrap';
+
+/** The runcell-exec launch options that mask /proc (see runcell-exec.c, mask_proc). */
+export function procMaskOptions(): string[] {
+  const names = (kind: 'file' | 'dir') => masksPresent().filter((mask) => mask.kind === kind).map((mask) => mask.path).join(',');
+  const options: string[] = [];
+  if (names('file')) options.push(`--mask-files=${names('file')}`);
+  if (names('dir')) options.push(`--mask-dirs=${names('dir')}`);
+  return options;
+}
+
 /** The runcell-exec launch options that build the view of `rootfs` and `helperDir` on `view`. */
 export function viewOptions(view: string, rootfs: string, helperDir: string): string[] {
   return [`--view=${view}`, `--rootfs=${rootfs}`, `--helper-dir=${helperDir}`];
 }
 
-export function filesystemArgs(layout: FilesystemLayout): string[] {
+export function filesystemArgs(layout: FilesystemLayout, masking: ProcMasking = 'launcher'): string[] {
   const { view } = layout;
   const args = ['--ro-bind', `${view}/root`, '/', '--ro-bind', `${view}/helper`, HELPER_DIR];
   args.push(layout.box.writable ? '--bind' : '--ro-bind', layout.box.source, '/box');
   args.push('--bind', layout.tmp, '/tmp');
   args.push('--proc', '/proc');
-  for (const mask of masksPresent()) args.push('--ro-bind', mask.kind === 'file' ? '/dev/null' : `${view}/empty`, `/proc/${mask.path}`);
+  if (masking === 'bubblewrap') args.push(...bubblewrapMaskArgs(view));
   // The view's dev/ has the links (fd, stdin, stdout, stderr, shm -> /tmp) and a file to bind each device onto.
   args.push('--ro-bind', `${view}/dev`, '/dev');
   for (const device of DEVICES) args.push('--dev-bind', `/dev/${device}`, `/dev/${device}`);
   return args;
+}
+
+/** The masks as bubblewrap arguments: a path resolution, a mount table parse and a remount each. */
+function bubblewrapMaskArgs(view: string): string[] {
+  return masksPresent().flatMap((mask) => ['--ro-bind', mask.kind === 'file' ? '/dev/null' : `${view}/empty`, `/proc/${mask.path}`]);
 }

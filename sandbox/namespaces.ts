@@ -16,13 +16,19 @@ export const FIXED_ENV: Readonly<Record<string, string>> = {
   LANG: 'C.UTF-8',
 };
 
-export function namespaceArgs(): string[] {
+/**
+ * The namespaces of a run. With `sharedNet` (network egress) bubblewrap gets
+ * no --unshare-net: the launcher has already joined the run's own network
+ * namespace (sandbox/network.ts), which the job's user namespace has no
+ * capability over.
+ */
+export function namespaceArgs(options: { sharedNet?: boolean } = {}): string[] {
   return [
     '--unshare-user', '--uid', String(JOB_UID), '--gid', String(JOB_GID),
     // No nested user namespaces: they would hand the job a fresh set of capabilities.
     '--disable-userns',
     '--unshare-pid',
-    '--unshare-net',
+    ...(options.sharedNet ? [] : ['--unshare-net']),
     '--unshare-ipc',
     '--unshare-uts', '--hostname', JOB_HOSTNAME,
     '--unshare-cgroup',

@@ -19,7 +19,7 @@ export interface LaunchOptions {
   gid: number;
   /** cgroup.procs files the launcher joins before it execs bubblewrap. */
   procsFiles: string[];
-  /** Options of runcell-exec launch before the cgroup files (the view it builds: mount.ts viewOptions). */
+  /** Options of runcell-exec launch before the cgroup files (the view it builds and the /proc masks: mount.ts viewOptions, procMaskOptions). */
   launcherOptions?: string[];
   bwrapPath: string;
   /** bubblewrap arguments; the seccomp filter is expected on fd 3 and status on fd 4. */
@@ -27,6 +27,8 @@ export interface LaunchOptions {
   seccompFd: number;
   /** An fd open for reading to give the job as stdin; /dev/null when undefined. */
   stdinFd?: number;
+  /** An fd open for writing to give the job as stdout (then not captured); a pipe read here when undefined. */
+  stdoutFd?: number;
   /** Cap per stream; the first byte past it calls onOutputLimit. */
   outputBytes: number;
   onOutputLimit: () => void;
@@ -56,6 +58,14 @@ export interface LaunchOutcome {
 
 export const SECCOMP_FD = 3;
 export const STATUS_FD = 4;
+/**
+ * When runcell-exec launch masks /proc it gives bubblewrap these (runcell-exec.c has the same numbers):
+ * bubblewrap's --info-fd (the sandbox's pid), and init's --ready-fd / --go-fd, between which the launcher
+ * mounts the masks. Neither reaches the job: bubblewrap closes the first, init the other two.
+ */
+export const INFO_FD = 5;
+export const READY_FD = 6;
+export const GO_FD = 7;
 
 /** Keeps the first `cap` bytes of a stream and counts the rest without storing it. */
 export class BoundedBuffer {
@@ -145,7 +155,8 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
     const pid = await spawnWithFds(
       options.helperPath,
       [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
-      [options.stdinFd ?? devNull!, outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
+      // With the caller's stdout, our pipe's write end is closed unused below: its read end sees end of file at once.
+      [options.stdinFd ?? devNull!, options.stdoutFd ?? outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
       // A stop signal to runcell's group while the launcher is being spawned must not kill it (runcell-exec discards it).
       { held: GROUP_STOP_SIGNALS },
     );

@@ -14,12 +14,13 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR, viewOptions } from './mount.js';
+import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
-import { launch, SECCOMP_FD, STATUS_FD } from './process.js';
+import type { EgressNetwork, RunNetwork } from './network.js';
+import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
-import { DEFAULT_SECCOMP_PROFILE, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
+import { DEFAULT_SECCOMP_PROFILE, EGRESS_POLICY, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
 import { runCgroupName, slotName, type Slot } from './slots.js';
 import { Workspace } from './workspace.js';
 
@@ -44,6 +45,10 @@ export interface SandboxOptions {
   cgroupParent?: string;
   /** Called after each run with where its time went (benchmarks, metrics). */
   onPhases?: (phases: RunPhases) => void;
+  /** Who mounts the /proc masks (mount.ts ProcMasking). Default 'launcher'; 'bubblewrap' for bench:sandbox's comparison. */
+  procMasking?: ProcMasking;
+  /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
+  network?: EgressNetwork;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -68,6 +73,17 @@ export interface RunSpec {
   argv: string[];
   env?: Record<string, string>;
   stdin?: Buffer;
+  /**
+   * An fd open for reading that the caller owns (e.g. a pipe's read end): the job's stdin, exclusive with
+   * `stdin`. The sandbox neither closes nor keeps it: the launched sandbox holds its own copy until its last
+   * process has exited, and the caller closes its copy when it likes (once run() has resolved, at the latest).
+   */
+  stdinFd?: number;
+  /**
+   * An fd open for writing that the caller owns (e.g. a pipe's write end): the job's stdout goes there and
+   * is not captured (the result's stdout is empty). Owned like `stdinFd`.
+   */
+  stdoutFd?: number;
   limits: Limits;
   /** The seccomp profile of this run. Default "standard". */
   seccompProfile?: SeccompProfileName;
@@ -79,6 +95,8 @@ export interface RunSpec {
    * Called on the event loop while the run goes on: keep it quick, it must not throw (a throw is warned and dropped).
    */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** "egress": a network namespace on runcell's bridge (see network.ts) instead of an empty one. Default "none". */
+  network?: 'none' | 'egress';
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -93,6 +111,8 @@ export class Sandbox {
   private readonly helper: Helper;
   private readonly viewDir: string;
   private readonly filterPaths: Record<SeccompProfileName, string>;
+  /** The standard profile with outbound TCP, for runs with network egress (seccomp-policy.ts EGRESS_POLICY). */
+  private readonly egressFilterPath: string;
   private readonly bwrapPath: string;
   private readonly cpuPollMs: number;
   /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
@@ -126,10 +146,16 @@ export class Sandbox {
     }
     this.filters = filters;
     this.filterPaths = paths;
+    this.egressFilterPath = writeFilter(options.dataDir, options.filter ?? compileSeccomp(EGRESS_POLICY));
   }
 
   get dataDir(): string {
     return this.options.dataDir;
+  }
+
+  /** The egress network runs may ask for, if this sandbox has one. */
+  get network(): EgressNetwork | undefined {
+    return this.options.network;
   }
 
   static create(options: SandboxOptions): Sandbox {
@@ -166,40 +192,54 @@ export class Sandbox {
     if (spec.argv.length === 0) throw new Error('nothing to run: empty argv');
     const envProblem = environmentProblem(spec.env ?? {});
     if (envProblem) throw new Error(envProblem);
+    if (spec.stdinFd !== undefined && spec.stdin !== undefined) throw new Error('give stdin or stdinFd, not both');
     const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
     // Fail closed, and before anything is set up: a run never goes without its filter.
     if (!Object.hasOwn(this.filterPaths, profile)) throw new Error(`unknown seccomp profile ${JSON.stringify(profile)}`);
+    if (spec.network === 'egress' && !this.options.network) {
+      return sandboxError('network_unavailable', 'this job asks for network egress, and this worker has none (RUNCELL_NETWORK_EGRESS is off here)');
+    }
     const clock = new PhaseClock();
     const runId = newId();
     let tmp: string | undefined;
     let cgroup: RunCgroup | undefined;
+    let network: RunNetwork | undefined;
     try {
       // Independent kernel work, each on the thread pool: side by side.
-      const [tmpResult, cgroupResult] = await Promise.allSettled([
+      const [tmpResult, cgroupResult, networkResult] = await Promise.allSettled([
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
         this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
           pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
           cpuQuota: this.options.cpuQuota,
         }),
+        spec.network === 'egress' ? this.options.network!.attach(spec.slot.index) : undefined,
       ]);
       if (tmpResult.status === 'fulfilled') tmp = tmpResult.value;
       if (cgroupResult.status === 'fulfilled') cgroup = cgroupResult.value;
+      if (networkResult.status === 'fulfilled') network = networkResult.value;
       if (tmpResult.status === 'rejected') throw tmpResult.reason;
       if (cgroupResult.status === 'rejected') throw cgroupResult.reason;
+      if (networkResult.status === 'rejected') throw networkResult.reason;
       clock.mark('prepare');
       this.live.set(spec.slot.index, cgroupResult.value);
-      return await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value), clock);
+      const result = await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value, network), clock, network);
+      if (!network) return result;
+      // Every process of the run is gone (supervise emptied the cgroup): the counters are final.
+      const taken = network;
+      network = undefined;
+      return { ...result, network: await taken.release() };
     } catch (error) {
       return this.failedRun(error, clock);
     } finally {
       this.live.delete(spec.slot.index);
-      const [destroyed, released] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined]);
+      const [destroyed, released, unplugged] = await Promise.allSettled([cgroup?.destroy(), tmp ? spec.workspace.releaseTmp(tmp) : undefined, network?.release()]);
       clock.mark('cleanup');
       this.options.onPhases?.(clock.phases as RunPhases);
       // Fail closed: a cgroup that would not die is the caller's problem to hear about.
       if (destroyed.status === 'rejected') throw destroyed.reason;
       if (released.status === 'rejected') throw released.reason;
+      if (unplugged.status === 'rejected') throw unplugged.reason;
     }
   }
 
@@ -216,31 +256,45 @@ export class Sandbox {
     return sandboxError('accounting_failed', `the run ended but its figures could not be read: ${reason}`);
   }
 
-  private bwrapArgs(spec: RunSpec, tmp: string): string[] {
+  private get procMasking(): ProcMasking {
+    return this.options.procMasking ?? 'launcher';
+  }
+
+  private bwrapArgs(spec: RunSpec, tmp: string, network: RunNetwork | undefined): string[] {
+    // The launcher masks /proc between init's ready and go bytes; it learns the sandbox's pid from --info-fd.
+    const byLauncher = this.procMasking === 'launcher';
     return [
-      ...namespaceArgs(),
+      ...namespaceArgs({ sharedNet: network !== undefined }),
       ...environmentArgs(spec.env),
-      ...filesystemArgs({
-        view: this.viewDir,
-        box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
-        tmp,
-      }),
+      ...filesystemArgs(
+        {
+          view: this.viewDir,
+          box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
+          tmp,
+        },
+        this.procMasking,
+      ),
+      // The resolver on runcell's bridge, from a tmpfs of its own (the job's mount table shows no host path).
+      ...(network ? ['--ro-bind', this.options.network!.resolvConf, '/etc/resolv.conf'] : []),
       '--chdir', '/box',
       '--seccomp', String(SECCOMP_FD),
+      ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
       '--as-pid-1',
       '--',
-      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`, ...rlimitArgs(rlimitsFor(spec.limits)),
+      `${HELPER_DIR}/${HELPER_NAME}`, 'init', `--status-fd=${STATUS_FD}`,
+      ...(byLauncher ? [`--ready-fd=${READY_FD}`, `--go-fd=${GO_FD}`] : []),
+      ...rlimitArgs(rlimitsFor(spec.limits)),
       '--',
       ...spec.argv,
     ];
   }
 
   /** Launches, enforces CPU, wall and output limits while it runs, then accounts. */
-  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock): Promise<RunResult> {
+  private async supervise(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], clock: PhaseClock, network: RunNetwork | undefined): Promise<RunResult> {
     const killer = new RunKiller(cgroup);
     const started = performance.now();
-    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'));
+    const proc = await this.launchInto(spec, cgroup, bwrapArgs, () => killer.stop('output_limit'), network);
     clock.mark('spawn');
     killer.launcherPid = proc.pid;
     const unwatch = this.watchLimits(spec, cgroup, killer);
@@ -262,21 +316,33 @@ export class Sandbox {
     return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
   }
 
+  /** A run with egress under the standard profile gets outbound TCP; every other run its profile as asked. */
+  private filterPathOf(spec: RunSpec, network: RunNetwork | undefined): string {
+    const profile = spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE;
+    return network && profile === 'standard' ? this.egressFilterPath : this.filterPaths[profile];
+  }
+
   /** Starts runcell-exec (and through it bubblewrap) in the run's cgroup, with the seccomp filter and stdin. */
-  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void) {
-    const seccompFd = openSync(this.filterPaths[spec.seccompProfile ?? DEFAULT_SECCOMP_PROFILE], 'r');
-    const stdinFd = spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
+  private async launchInto(spec: RunSpec, cgroup: RunCgroup, bwrapArgs: string[], onOutputLimit: () => void, network: RunNetwork | undefined) {
+    const seccompFd = openSync(this.filterPathOf(spec, network), 'r');
+    // The caller's fd is the caller's to close; only our own memfd is closed below.
+    const ownStdinFd = spec.stdinFd === undefined && spec.stdin && spec.stdin.length > 0 ? stdinFile(spec.stdin, spec.slot) : undefined;
     try {
       return await launch({
         helperPath: this.helper.path,
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
-        launcherOptions: viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+        launcherOptions: [
+          ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+          ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
+          ...(network ? [`--netns=${network.netnsPath}`] : []),
+        ],
         bwrapPath: this.bwrapPath,
         bwrapArgs,
         seccompFd,
-        stdinFd,
+        stdinFd: spec.stdinFd ?? ownStdinFd,
+        stdoutFd: spec.stdoutFd,
         outputBytes: spec.limits.output_bytes,
         onOutputLimit,
         onOutput: spec.onOutput,
@@ -284,7 +350,7 @@ export class Sandbox {
     } finally {
       // The child holds its own copies.
       closeSync(seccompFd);
-      if (stdinFd !== undefined) closeSync(stdinFd);
+      if (ownStdinFd !== undefined) closeSync(ownStdinFd);
     }
   }
 

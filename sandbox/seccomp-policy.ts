@@ -42,7 +42,8 @@ export { SECCOMP_PROFILE_NAMES, type SeccompProfileName };
 export const DEFAULT_SECCOMP_PROFILE: SeccompProfileName = 'standard';
 
 export interface SeccompPolicy {
-  name: SeccompProfileName;
+  /** A profile a job may ask for, or `egress`: the standard profile of a run with network egress. */
+  name: SeccompProfileName | 'egress';
   /** Answer to every syscall no rule allows. */
   defaultErrno: 'EPERM';
   rules: SyscallRule[];
@@ -67,14 +68,14 @@ const AF_INET = 2n;
 const AF_INET6 = 10n;
 /** Above this, no family exists (AF_MCTP = 45 in Linux 6.x). */
 const HIGHEST_SOCKET_FAMILY = 45;
-const SOCK_STREAM = 1n;
 const SOCK_DGRAM = 2n;
+const SOCK_STREAM = 1n;
 /** The low bits of socket()'s type argument; the rest are SOCK_NONBLOCK and SOCK_CLOEXEC. */
 const SOCK_TYPE_MASK = 0xfn;
-/** socket()'s protocol: 0 picks the family's default (TCP for stream, UDP for datagram). */
+/** socket()'s protocol: 0 picks the family's default (UDP for datagram). */
 const IPPROTO_DEFAULT = 0n;
-const IPPROTO_TCP = 6n;
 const IPPROTO_UDP = 17n;
+const IPPROTO_TCP = 6n;
 /** setsockopt(SOL_TCP, TCP_ULP, "tls"...) attaches an upper-layer protocol (kTLS, espintcp): CVE-2023-0461 and others. */
 const SOL_TCP = 6n;
 const TCP_ULP = 31n;
@@ -220,8 +221,14 @@ const BASE_RULES: SyscallRule[] = [
 ];
 
 /**
- * Sockets of the standard profile only: unix, and TCP and UDP over IPv4/IPv6
- * (loopback only), each with its default protocol or named as such. No
+ * Sockets of the standard profile only: unix, and UDP over IPv4/IPv6
+ * (loopback only), with its default protocol or named as such. No TCP: the
+ * kernel charges a TCP connection's memory to a cgroup only once a process
+ * accept()s it, so connections a job makes to its own listener and never
+ * accepts held their buffers for no cgroup (198 to 443 MiB under a 32 MiB
+ * limit, up to the host-wide TCP pool, which the API's sockets share), and
+ * every accepted socket may queue one segment past the cgroup's limit. No
+ * count of them can be capped per job (they are not open files). No
  * netlink: its queued replies are charged to no cgroup (a job held 173 MiB
  * with a 32 MiB limit), and getifaddrs() is the only thing that wants it.
  */
@@ -237,24 +244,17 @@ const SOCKET_RULES: SyscallRule[] = [
     why: 'unix sockets (the job has no path to any host socket, and its own network namespace hides abstract ones)',
   },
   ...[AF_INET, AF_INET6].flatMap((family) =>
-    (
-      [
-        [SOCK_STREAM, IPPROTO_TCP],
-        [SOCK_DGRAM, IPPROTO_UDP],
-      ] as const
-    ).flatMap(([type, protocol]) =>
-      [IPPROTO_DEFAULT, protocol].map(
-        (value): SyscallRule => ({
-          syscalls: ['socket'],
-          action: 'allow',
-          when: [
-            { arg: 0, op: 'eq', value: family },
-            { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
-            { arg: 2, op: 'eq', value },
-          ],
-          why: 'TCP and UDP (protocol 0, IPPROTO_TCP or IPPROTO_UDP); the network namespace has only lo. No raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
-        }),
-      ),
+    [IPPROTO_DEFAULT, IPPROTO_UDP].map(
+      (value): SyscallRule => ({
+        syscalls: ['socket'],
+        action: 'allow',
+        when: [
+          { arg: 0, op: 'eq', value: family },
+          { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: SOCK_DGRAM },
+          { arg: 2, op: 'eq', value },
+        ],
+        why: 'UDP (protocol 0 or IPPROTO_UDP), charged to the job from its first byte; the network namespace has only lo. No TCP (a connection nobody accepts is charged to no cgroup), raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
+      }),
     ),
   ),
   ...otherSocketFamilies().map(
@@ -300,6 +300,38 @@ export const STANDARD_POLICY: SeccompPolicy = {
   name: 'standard',
   defaultErrno: 'EPERM',
   rules: [...BASE_RULES, ...SOCKET_RULES],
+  newerSyscalls: NEWER_SYSCALLS,
+  denied: DENIED,
+};
+
+/**
+ * TCP, only for runs with network egress (RunSpec.network): what a CI script
+ * needs to fetch a dependency. The attack that keeps TCP out of the standard
+ * profile (connections nobody accepts, charged to no cgroup) needs a
+ * listener the job can reach: an egress run's namespace drops every inbound
+ * SYN (network.ts), its own loopback included, and runcell's NAT lets no
+ * connection in from outside.
+ */
+const EGRESS_SOCKET_RULES: SyscallRule[] = [AF_INET, AF_INET6].flatMap((family) =>
+  [IPPROTO_DEFAULT, IPPROTO_TCP].map(
+    (value): SyscallRule => ({
+      syscalls: ['socket'],
+      action: 'allow',
+      when: [
+        { arg: 0, op: 'eq', value: family },
+        { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: SOCK_STREAM },
+        { arg: 2, op: 'eq', value },
+      ],
+      why: 'egress runs only: outbound TCP (protocol 0 or IPPROTO_TCP); the run\'s namespace drops inbound SYNs, so no connection to the job can wait unaccepted',
+    }),
+  ),
+);
+
+/** The standard profile of a run with network egress: standard plus outbound TCP. Never asked for by name. */
+export const EGRESS_POLICY: SeccompPolicy = {
+  name: 'egress',
+  defaultErrno: 'EPERM',
+  rules: [...BASE_RULES, ...SOCKET_RULES, ...EGRESS_SOCKET_RULES],
   newerSyscalls: NEWER_SYSCALLS,
   denied: DENIED,
 };

@@ -3,7 +3,9 @@
  * uid/gid of its own (uidBase + index), so that files, signals and rlimits
  * of two runs never mix. A slot is held across processes through a lock file
  * <dataDir>/slots/<index>.lock naming the holder's pid; a lock whose holder
- * has died is taken over.
+ * has died is taken over. Each slot i also has a companion (index count + i,
+ * its own uid) for an interactor running beside the job: the uids of a pool
+ * are uidBase .. uidBase + 2 * count - 1 (UIDS_PER_SLOT).
  */
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
@@ -24,6 +26,8 @@ export interface SlotPoolOptions {
 }
 
 export const DEFAULT_UID_BASE = 61_000;
+/** Host uids a slot takes: its own and its companion's (SlotPool.companion). */
+export const UIDS_PER_SLOT = 2;
 
 /**
  * What a slot owns is named after it: its cgroup parent "slot-<i>" (each run a
@@ -66,6 +70,17 @@ export class SlotPool {
 
   slot(index: number): Slot {
     return { index, uid: this.uidBase + index, gid: this.uidBase + index };
+  }
+
+  /**
+   * The companion of `slot`: a second sandbox identity (index count + i, uid uidBase + count + i) held with
+   * it, for a program that runs beside the job's own (an interactive problem's interactor). It needs no lock:
+   * whoever holds slot i holds its companion, so a job never waits for a second slot (no deadlock at any
+   * concurrency), and the two never share a uid, a cgroup or a workspace.
+   */
+  companion(slot: Slot): Slot {
+    if (slot.index >= this.count) throw new Error(`slot ${slot.index} is itself a companion`);
+    return this.slot(this.count + slot.index);
   }
 
   /** Takes a free slot; throws when all are busy. */

@@ -9,17 +9,20 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupDriver } from './cgroup.js';
+import type { EgressNetwork } from './network.js';
 import { unmount } from './mount.js';
 import { ownedRunPrefix, slotName } from './slots.js';
 
 export interface SweepReport {
   cgroups: string[];
   workspaces: string[];
+  /** The slot's egress namespace, veth pair and conntrack entries (network.ts), when the deployment has egress. */
+  network: string[];
   problems: string[];
 }
 
-export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; slot: number }): Promise<SweepReport> {
-  const report: SweepReport = { cgroups: [], workspaces: [], problems: [] };
+export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: string; slot: number; network?: EgressNetwork }): Promise<SweepReport> {
+  const report: SweepReport = { cgroups: [], workspaces: [], network: [], problems: [] };
   const name = slotName(options.slot);
   const owned = ownedRunPrefix(options.slot, options.dataDir);
   for (const run of options.cgroups.list().filter((n) => n.startsWith(owned))) {
@@ -28,6 +31,14 @@ export async function sweepSlot(options: { cgroups: CgroupDriver; dataDir: strin
       report.cgroups.push(run);
     } catch (error) {
       report.problems.push(`cgroup ${run}: ${(error as Error).message}`);
+    }
+  }
+  if (options.network) {
+    try {
+      // Named after this deployment's data directory: another deployment's are never touched.
+      report.network.push(...(await options.network.removeSlot(options.slot)));
+    } catch (error) {
+      report.problems.push(`network of slot ${options.slot}: ${(error as Error).message}`);
     }
   }
   const workDir = join(options.dataDir, 'work');

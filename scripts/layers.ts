@@ -3,7 +3,8 @@
  * test/layers.test.ts runs it in the suite; `npx tsx scripts/layers.ts` prints
  * the offending edges alone (exit 1 when there are any).
  *
- *   api -> queue (Redis) <- worker -> sandbox;  contract/ under all of them.
+ *   api -> queue (Redis) <- worker -> sandbox;  contract/ under all of them;
+ *   archive/ (hostile archives) under api/ and worker/, above contract/ alone.
  *
  * `import type` counts as an import: the layers are about the design, and a
  * type taken from a layer above is a dependency on it all the same.
@@ -51,6 +52,12 @@ export const LAYER_RULES: LayerRule[] = [
     name: 'sandbox/ imports nothing above it (only sandbox/ and contract/), and nothing of HTTP or Redis',
     from: ['sandbox'],
     allowedFolders: ['sandbox', 'contract'],
+    forbiddenPackages: HTTP_AND_REDIS,
+  },
+  {
+    name: 'archive/ (the safe archive reader) imports only archive/ and contract/, and nothing of HTTP or Redis',
+    from: ['archive'],
+    allowedFolders: ['archive', 'contract'],
     forbiddenPackages: HTTP_AND_REDIS,
   },
   {

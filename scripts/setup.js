@@ -8,10 +8,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server'];
+// nftables, dnsmasq-base, conntrack and iproute2: network egress (sandbox/network.ts), used only when RUNCELL_NETWORK_EGRESS is on.
+const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server', 'nftables', 'dnsmasq-base', 'conntrack', 'iproute2'];
 // Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
-// alert rules with promtool. A production host gets no Prometheus (Debian's package would start one on :9090).
-const TEST_APT_PACKAGES = ['prometheus'];
+// alert rules with promtool, and fails Redis over with real redis-sentinel processes (test/fleet-*.test.ts). A
+// production host gets neither (Debian's packages would start a Prometheus on :9090 and a Sentinel on :26379).
+const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel'];
 const forTests = process.argv.includes('--test');
 
 function step(message) {

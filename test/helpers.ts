@@ -37,7 +37,7 @@ let installed: Record<string, string> | undefined;
 export async function job(request: JobRequest, context: Partial<JobContext> = {}): Promise<JobResult> {
   const { sandbox: box, pool } = sandbox();
   installed ??= readMarker(verifiedRootfs(config.dataDir, config.languages)).languages;
-  return pool.withSlot((slot) => runJob({ sandbox: box, slot, installed, table: config.limits, ...context }, request));
+  return pool.withSlot((slot) => runJob({ sandbox: box, slot, companion: pool.companion(slot), installed, table: config.limits, ...context }, request));
 }
 
 /** Runs a shell script in the sandbox (/box writable). */

@@ -91,6 +91,18 @@ describe('the rules, on made-up imports', () => {
     expect(layerViolations(made).map((v) => v.edge.to)).toEqual(['sandbox/limits.ts', 'node:fs']);
   });
 
+  it('flag archive importing anything but archive and contract, or HTTP and Redis packages', () => {
+    const made = [
+      ...['api', 'queue', 'worker', 'sandbox', 'judge', 'cli'].map((folder) => edge('archive/x.ts', `${folder}/y.ts`)),
+      edge('archive/x.ts', 'archive/y.ts'),
+      edge('archive/x.ts', 'contract/archive.ts', true),
+      edge('archive/x.ts', 'yauzl'),
+      edge('archive/x.ts', 'ioredis'),
+      edge('archive/x.ts', 'node:http'),
+    ];
+    expect(layerViolations(made).map((v) => v.edge.to)).toEqual(['api/y.ts', 'queue/y.ts', 'worker/y.ts', 'sandbox/y.ts', 'judge/y.ts', 'cli/y.ts', 'ioredis', 'node:http']);
+  });
+
   it('find cycles of any length, and a file importing itself, but not a diamond', () => {
     const made = [
       edge('a/1.ts', 'a/2.ts'),

@@ -45,6 +45,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       boxWritable: steps.run.boxWritable,
       stdin: request.stdin,
       onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
+      network: request.network,
     });
     await context.onStep?.('run', run);
     return await withArtifacts(context, request, workspace, compile ? { compile, run } : { run });

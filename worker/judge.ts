@@ -31,6 +31,7 @@ import { resolveLimits, LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import { compileInto } from './compile.js';
+import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace } from './interactive.js';
 import { plan, runArgv, type JobContext, type Plan } from './plan.js';
 import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
 
@@ -52,6 +53,7 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
   const boxBytes = Math.max(steps.compile?.limits.workspace_bytes ?? 0, ...testLimits.map((limits) => limits.workspace_bytes));
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   let checker: CheckerWorkspace | undefined;
+  let interactor: InteractorWorkspace | undefined;
   try {
     let compile: CompileResult | undefined;
     if (!steps.compile) workspace.writeFiles(request.files ?? []);
@@ -70,7 +72,11 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
         return checker.compile.status === 'sandbox_error' || checker.compile.status === 'cancelled' ? result : { ...result, verdict: 'checker_error' };
       }
     }
-    const judged = await runTests(context, request, steps, workspace, testLimits, checker);
+    if (request.interactor) {
+      interactor = await InteractorWorkspace.prepare(context, request.interactor, tests);
+      if (interactor.compile && interactor.compile.status !== 'ok') return interactorCompileFailed(compile, interactor.compile, tests.length);
+    }
+    const judged = await runTests(context, request, steps, workspace, testLimits, checker, interactor);
     return {
       ...(compile ? { compile } : {}),
       run: null,
@@ -78,22 +84,23 @@ export async function judge(context: JobContext, request: JobRequest, steps: Pla
       verdict: overallVerdict(judged.verdicts),
       counts: countVerdicts(tests.length, judged.verdicts),
       ...(checker?.compile ? { checker_compile: checker.compile } : {}),
+      ...(interactor?.compile ? { interactor_compile: interactor.compile } : {}),
     };
   } finally {
-    // Both go, even when the first cannot: a failure is reported after the second is removed.
-    const removed = await Promise.allSettled([checker?.workspace.remove(), workspace.remove()]);
+    // All go, even when the first cannot: a failure is reported after the others are removed.
+    const removed = await Promise.allSettled([checker?.workspace.remove(), interactor?.workspace.remove(), workspace.remove()]);
     const failure = removed.find((outcome) => outcome.status === 'rejected');
     if (failure) throw failure.reason;
   }
 }
 
 /** One sandbox run per test (fresh namespaces and /tmp, /box read-only), each judged before the next starts. */
-async function runTests(context: JobContext, request: JobRequest, steps: Plan, workspace: Workspace, testLimits: Limits[], checker: CheckerWorkspace | undefined): Promise<Judged> {
+async function runTests(context: JobContext, request: JobRequest, steps: Plan, workspace: Workspace, testLimits: Limits[], checker: CheckerWorkspace | undefined, interactor?: InteractorWorkspace): Promise<Judged> {
   const tests = request.tests!;
   const judged: Judged = { tests: [], verdicts: [] };
   for (let index = 0; index < tests.length && !context.signal?.aborted; index++) {
     const test = tests[index];
-    const run = await context.sandbox.run({
+    const spec = {
       slot: context.slot,
       workspace,
       env: steps.env,
@@ -102,14 +109,15 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
       limits: testLimits[index],
       boxWritable: false,
       seccompProfile: steps.seccompProfile,
-      stdin: test.stdin,
-    });
-    const result = await judgeRun(run, test, index, request, checker);
+    };
+    const result = interactor
+      ? interactiveTestResult(await interactor.interact(test, spec), test, index, keepOutput)
+      : await judgeRun(await context.sandbox.run({ ...spec, stdin: test.stdin }), test, index, request, checker);
     // A run (or check) cut short by a cancel has nothing to say about the program.
     if (context.signal?.aborted) break;
     judged.tests.push(result);
     // runcell broke (or the job was cancelled): the job fails or ends cancelled, no verdict to give.
-    if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error') break;
+    if (result.status === 'sandbox_error' || result.checker?.status === 'sandbox_error' || result.interactor?.status === 'sandbox_error') break;
     judged.verdicts.push(result.verdict);
     await context.onTest?.(result, index, tests.length);
     if (request.stop_on_first_failure && result.verdict !== 'accepted') break;
@@ -255,6 +263,6 @@ class CheckerWorkspace {
 
 /** The first run of a result that broke in runcell's hands (the job then fails), if any. */
 export function brokenRun(result: JobResult): RunResult | undefined {
-  const runs = [result.compile, result.checker_compile, result.run, ...(result.steps ?? []), ...(result.tests ?? []).flatMap((test) => [test, test.checker])];
+  const runs = [result.compile, result.checker_compile, result.interactor_compile, result.run, ...(result.steps ?? []), ...(result.tests ?? []).flatMap((test) => [test, test.checker, test.interactor])];
   return runs.find((run) => run?.status === 'sandbox_error') ?? undefined;
 }

@@ -22,7 +22,7 @@ export interface JobContext {
   /** Language id -> version of what the rootfs has (its marker); a language job outside it is refused. Default: no check. */
   installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
-  onStep?: (step: 'compile' | 'run' | 'checker_compile', result: RunResult | CompileResult) => void | Promise<void>;
+  onStep?: (step: 'compile' | 'run' | 'checker_compile' | 'interactor_compile', result: RunResult | CompileResult) => void | Promise<void>;
   /** Jobs with artifacts: called with the kept files' contents before the job's result is returned (to store them). */
   onArtifacts?: (files: TreeFile[]) => Promise<void>;
   /** Jobs with steps: called when a step has finished (for progress events). */
@@ -36,6 +36,8 @@ export interface JobContext {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer, step?: number) => void;
   /** Reuses compiled workspaces of identical compiles. Default: none. */
   compileCache?: CompileCache;
+  /** The second sandbox identity of `slot` (SlotPool.companion): where an interactive problem's interactor runs. */
+  companion?: Slot;
 }
 
 /** A job names a language (or a checker language) the rootfs this worker runs does not have. */
@@ -57,7 +59,7 @@ export function seccompProfileFor(request: Pick<JobRequest, 'seccomp_profile'>, 
 
 /** The job's language, or its checker's, missing from the image this worker runs. */
 function notInstalledProblem(request: JobRequest, installed: Record<string, string>): string | undefined {
-  const problems = [request.language, request.checker?.language].map((id) => (id ? languageNotInstalledProblem(id, installed) : undefined));
+  const problems = [request.language, request.checker?.language, request.interactor?.language].map((id) => (id ? languageNotInstalledProblem(id, installed) : undefined));
   return problems.find((problem) => problem !== undefined);
 }
 

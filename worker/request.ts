@@ -4,7 +4,7 @@
  * worker's parse of every queued job and the CLI all use the contract's
  * schema), so nothing here checks them again.
  */
-import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type Comparison, type Encoding, type JobSubmission, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type NetworkMode, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
 import type { RequestedLimits } from '../contract/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -25,6 +25,17 @@ export interface CheckerRequest {
   files: WorkspaceFile[];
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
+}
+
+export interface InteractorRequest {
+  /** Any catalog language; the first file is the entry point. */
+  language: string;
+  protocol: InteractorProtocol;
+  files: WorkspaceFile[];
+  limits?: RequestedLimits;
+  compile_limits?: RequestedLimits;
+  /** Bytes of transcript kept per test; 0 or undefined: none (plain pipes, no relay). */
+  transcript_bytes?: number;
 }
 
 export interface JobStep {
@@ -51,6 +62,8 @@ export interface JobRequest {
   compile_limits?: RequestedLimits;
   /** The seccomp profile of every step; default: the language's, else "standard". */
   seccomp_profile?: SeccompProfileName;
+  /** "egress": the run step (not a compile) gets outbound network through runcell's NAT. Default "none". */
+  network?: NetworkMode;
   /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
   tests?: JudgeTest[];
   /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
@@ -59,6 +72,8 @@ export interface JobRequest {
   checker?: CheckerRequest;
   /** Stop judging at the first test that is not accepted. Default false. */
   stop_on_first_failure?: boolean;
+  /** An interactive problem's interactor (see interactive.ts): it, not a comparison, judges each test. */
+  interactor?: InteractorRequest;
   /** Commands run one after another in one writable /box, instead of command or language. */
   steps?: JobStep[];
   /** Glob patterns (relative to /box) of the files handed back after the last run: command and steps jobs. */
@@ -82,6 +97,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     seccomp_profile: submission.seccomp_profile,
     ...(submission.steps ? { steps: submission.steps } : {}),
     ...(submission.artifacts ? { artifacts: submission.artifacts } : {}),
+    ...(submission.network ? { network: submission.network } : {}),
     ...judgingRequest(submission),
   };
 }
@@ -105,6 +121,18 @@ function judgingRequest(submission: JobSubmission): Partial<JobRequest> {
       compile_limits: checker.compile_limits,
     },
     stop_on_first_failure: submission.stop_on_first_failure,
+    ...(submission.interactor ? { interactor: interactorRequest(submission.interactor) } : {}),
+  };
+}
+
+function interactorRequest(interactor: NonNullable<JobSubmission['interactor']>): InteractorRequest {
+  return {
+    language: interactor.language,
+    protocol: interactor.protocol,
+    files: interactor.files.map((file) => ({ path: file.path, content: decode(file.content, file.encoding) })),
+    limits: interactor.limits,
+    compile_limits: interactor.compile_limits,
+    transcript_bytes: interactor.transcript_bytes,
   };
 }
 
@@ -123,6 +151,7 @@ export function jobRequestProblem(request: JobRequest, rules: RequestRules): str
     stdin_encoding: request.stdin ? 'base64' : undefined,
     tests: request.tests?.map((test) => ({ ...test, stdin: test.stdin?.toString('base64'), stdin_encoding: test.stdin ? 'base64' : undefined })),
     checker: request.checker && { ...request.checker, files: encode(request.checker.files) },
+    interactor: request.interactor && { ...request.interactor, files: encode(request.interactor.files) },
   };
   const checked = jobRequestSchema({ bounds: UNBOUNDED, ...rules }).safeParse(JSON.parse(JSON.stringify(wire)));
   if (checked.success) return undefined;

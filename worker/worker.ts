@@ -58,8 +58,8 @@ export interface RuncellWorkerOptions {
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
-/** cancel: asked for; shutdown: our own close; lock_lost: BullMQ could not renew the job's lock, so another worker may run it. */
-type StopReason = 'cancel' | 'shutdown' | 'lock_lost';
+/** cancel: asked by a client; shutdown: this worker's own; lost: BullMQ gave the job to another worker (this one's lock expired). */
+type StopReason = 'cancel' | 'shutdown' | 'lost';
 
 interface ActiveJob {
   controller: AbortController;
@@ -69,6 +69,8 @@ interface ActiveJob {
   queuedAt: number;
   startedAt?: number;
   slot?: number;
+  /** This attempt's owner token in the store, once it started: its events and result count only while it owns the job. */
+  owner?: string;
 }
 
 export class RuncellWorker {
@@ -92,7 +94,7 @@ export class RuncellWorker {
     this.logger = options.logger ?? silent;
     this.redis = connect(options.redis, 'worker', 'worker');
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
-    this.store = new JobStore(this.redis, options.retention);
+    this.store = new JobStore(this.redis, options.retention, { awaitReplica: options.redis.kind !== 'single', logger: this.logger });
     // Bounds are the API's admission policy (its configuration, not ours): the worker checks the shape and the limits.
     this.requestSchema = jobRequestSchema({ limits: options.limits ?? LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id), bounds: UNBOUNDED });
     for (const client of [this.redis, this.subscriber]) {
@@ -139,13 +141,11 @@ export class RuncellWorker {
       maxStalledCount: 1,
     });
     this.worker.on('error', (error) => this.logger.warn({ err: error.message }, 'queue error'));
-    // A lock that could not be renewed (Redis unreachable past the lock duration, or the lock taken away): the
-    // stalled-job check gives the job to another worker, so this one stops it rather than run it twice.
+    // Cut off from Redis longer than the lock: the job went back to the queue and another worker has it. Its
+    // result here would be refused (see the store's owner token): stop running it.
     this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
-      for (const jobId of jobIds) {
-        this.logger.warn({ job: jobId }, "lost the job's queue lock: stopping it here (the queue retries it, or fails it after a second loss)");
-        this.stop(jobId, 'lock_lost');
-      }
+      this.logger.warn({ jobs: jobIds }, 'lost the lock of running jobs (another worker runs them now): stopping them here');
+      for (const jobId of jobIds) this.stop(jobId, 'lost');
     });
     this.logger.info({ worker: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
@@ -157,9 +157,12 @@ export class RuncellWorker {
       const slot = slots.tryAcquire(index);
       if (!slot) continue;
       try {
-        const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: index });
-        if (report.cgroups.length || report.workspaces.length || report.problems.length) {
-          this.logger.warn({ slot: index, ...report }, 'removed what a dead worker left behind');
+        // The slot's companion (an interactor's runs) is held with it: swept with it.
+        for (const swept of [index, slots.companion(slot).index]) {
+          const report = await sweepSlot({ cgroups: sandbox.cgroups, dataDir: sandbox.dataDir, slot: swept, network: sandbox.network });
+          if (report.cgroups.length || report.workspaces.length || report.network.length || report.problems.length) {
+            this.logger.warn({ slot: swept, ...report }, 'removed what a dead worker left behind');
+          }
         }
       } finally {
         slots.release(slot);
@@ -181,28 +184,31 @@ export class RuncellWorker {
     // Registered before the job is marked running, so that a cancel in between is not missed.
     this.active.set(id, entry);
     try {
-      const started = await this.store.start(id, this.id);
+      const owner = `${this.id}:${token ?? ''}`;
+      const started = await this.store.start(id, this.id, Date.now(), owner);
       if (started === 'cancel_requested') {
         await this.finish(id, entry, 'cancelled', { result: null, reason: 'cancelled before it started' });
         return;
       }
       if (started !== 'ok') return; // cancelled, finished or expired meanwhile: nothing to run
+      entry.owner = owner;
       if (!parsed.ok) {
         await this.fail(id, entry, null, parsed.problem.code, parsed.problem.message);
         return;
       }
       entry.startedAt = Date.now();
       const result = await this.options.slots.withSlot((slot) => this.runInSlot(id, entry, slot, parsed.submission));
-      if (entry.reason === 'lock_lost') {
-        // Not ours any more, and the queue must not hear an end from us (completing or failing it without its lock
-        // would fail the job): BullMQ leaves a job that throws WaitingError alone, and its stalled-job check
-        // queues it again (or fails it, the second time), as for a dead worker.
-        throw new WaitingError('lost the queue lock');
-      }
       if (entry.reason === 'shutdown') {
         // Killed by our own shutdown: give it back to the queue for another worker.
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
+      }
+      if (entry.reason === 'lost') {
+        this.logger.warn({ job: id }, 'stopped a job another worker took over: nothing recorded here');
+        // The queue must not hear an end from us either (completing it without its lock fails the job): BullMQ
+        // leaves a job that throws WaitingError alone, and its stalled-job check queues it again (or fails it,
+        // the second time), as for a dead worker.
+        throw new WaitingError('lost the queue lock');
       }
       if (entry.reason === 'cancel') {
         await this.finish(id, entry, 'cancelled', { result, reason: 'cancelled while running' });
@@ -231,12 +237,13 @@ export class RuncellWorker {
     entry.slot = slot.index;
     // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
-    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data).catch(lostEvent) });
+    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data, Date.now(), entry.owner).catch(lostEvent) });
     try {
       return await runJob(
         {
           sandbox: this.options.sandbox,
           slot,
+          companion: this.options.slots.companion(slot),
           table: this.options.limits ?? LIMIT_TABLE,
           signal: entry.controller.signal,
           installed: this.options.languages,
@@ -245,17 +252,17 @@ export class RuncellWorker {
             // The run's last output goes before the event that says it finished.
             live.endRun();
             const cached = 'cached' in run ? { cached: run.cached } : {};
-            const checker = step === 'checker_compile' ? { checker: true } : {};
-            this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }).catch(lostEvent);
+            const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
+            this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
           },
           onArtifacts: (files) => this.store.putArtifacts(id, files),
           onStepFinished: (index, total, run) => {
             live.endRun();
-            this.store.event(id, 'step_finished', { index, total, status: run.status }).catch(lostEvent);
+            this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
           },
           onTest: (test, index, total) => {
             const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-            this.store.event(id, 'test_finished', data).catch(lostEvent);
+            this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
           },
           compileCache: this.options.compileCache,
         },
@@ -277,7 +284,9 @@ export class RuncellWorker {
 
   /** Records the end in the store and, when this call ended it, in the metrics. */
   private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: JobOutcome & { result: JobResult | null }): Promise<void> {
-    if ((await this.store.finish(id, status, outcome)) !== 'ok') return;
+    const recorded = await this.store.finish(id, status, outcome, Date.now(), entry.owner);
+    if (recorded === 'superseded') this.logger.warn({ job: id, status }, 'result refused: another worker took the job over while this one was cut off');
+    if (recorded !== 'ok') return;
     this.options.metrics?.observeJob({
       language: entry.language,
       status,

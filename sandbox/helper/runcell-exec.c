@@ -2,7 +2,8 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR] [--netns=PATH]
+ *                       [--mask-files=A,B,... --mask-dirs=C,D,...]
  *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
  *     process it starts are accounted and limited from their first
@@ -18,8 +19,24 @@
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
  *
- *   runcell-exec init --status-fd=N [--cpu=S] [--fsize=B] [--nofile=N]
- *                     [--stack=B] -- COMMAND ARGS...
+ *     With --netns=PATH (after the view options; network egress only, see
+ *     sandbox/network.ts), joins the network namespace runcell made for the
+ *     run, while still root; bubblewrap then runs without --unshare-net.
+ *
+ *     With --mask-files/--mask-dirs, the /proc masks: bubblewrap is given
+ *     --info-fd 5 (its sandbox's pid) and runcell-exec init --sync-fds=6,7.
+ *     Once init runs (bubblewrap's set-up is over, the job not yet started)
+ *     it writes a byte on 6; this process, still root, joins the sandbox's
+ *     mount namespace, mounts /dev/null (read-only, nodev) over each file and
+ *     a read-only root-owned tmpfs over each directory of /proc, then writes
+ *     a byte on 7 and only then drops to the slot's uid. init starts the job
+ *     only on that byte: if anything here fails, init reads end of file and
+ *     exits without starting it. Plain mount(2) calls, where bubblewrap's
+ *     --ro-bind costs a path resolution, a mount table parse and a remount
+ *     each (measured in docs/performance.md).
+ *
+ *   runcell-exec init --status-fd=N [--sync-fds=R,W] [--cpu=S] [--fsize=B]
+ *                     [--nofile=N] [--stack=B] -- COMMAND ARGS...
  *     Runs inside the sandbox as its pid 1 (bwrap --as-pid-1), under the
  *     seccomp filter; signals from the job cannot kill it. Forks the job's
  *     command with its rlimits and only fds 0-2, waits for it, and writes its
@@ -41,6 +58,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -49,6 +67,11 @@
 #include <unistd.h>
 
 #define FAIL_CODE 125
+/* The fds launch gives bubblewrap when it masks /proc itself (sandbox/process.ts has the same numbers). */
+#define INFO_FD 5
+#define READY_FD 6
+#define GO_FD 7
+#define PROC_SUPER_MAGIC 0x9fa0
 
 static void die(const char *what) {
   dprintf(2, "runcell-exec: %s: %s\n", what, strerror(errno));
@@ -117,6 +140,15 @@ static void make_node(int dir, const char *name, int mode) {
   close(fd);
 }
 
+/* Network egress: the run's namespace (made and configured by runcell, owned by the host's user
+ * namespace, so the job can change nothing in it) replaces bubblewrap's empty one. */
+static void join_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die(path);
+  if (setns(fd, CLONE_NEWNET) != 0) die("setns(CLONE_NEWNET)");
+  close(fd);
+}
+
 static void make_view(const struct view *v) {
   if (unshare(CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNS)");
   /* Nothing mounted here reaches the host's namespace. */
@@ -165,10 +197,230 @@ static void discard_group_signals(void) {
   sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* The /proc entries launch masks: comma-separated names (mount.ts PROC_MASKS), or NULL. */
+struct masks {
+  const char *files, *dirs;
+};
+
+/* Stops here with the run failed: bubblewrap is killed, init reads end of file on GO_FD and never
+ * starts the job. */
+static void abort_masking(pid_t bwrap, const char *what) {
+  if (errno != 0) dprintf(2, "runcell-exec: masking /proc: %s: %s\n", what, strerror(errno));
+  else dprintf(2, "runcell-exec: masking /proc: %s\n", what);
+  kill(bwrap, SIGKILL);
+  _exit(FAIL_CODE);
+}
+
+/* The sandbox's pid from bubblewrap's --info-fd JSON ({"child-pid": N, ...}), read to its end. */
+static pid_t read_child_pid(int fd) {
+  char buf[1024];
+  size_t len = 0;
+  for (;;) {
+    ssize_t got = read(fd, buf + len, sizeof buf - 1 - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    len += (size_t)got;
+    if (len == sizeof buf - 1) break;
+  }
+  buf[len] = '\0';
+  const char *key = strstr(buf, "\"child-pid\":");
+  if (!key) return -1;
+  long pid = strtol(key + strlen("\"child-pid\":"), NULL, 10);
+  return pid > 1 && pid <= INT_MAX ? (pid_t)pid : -1;
+}
+
+/* Whether `pid` is still bubblewrap's child (its sandbox), and not a process that took a reused pid. */
+static int child_of(pid_t pid, pid_t parent) {
+  char path[64], stat[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t got = read(fd, stat, sizeof stat - 1);
+  close(fd);
+  if (got <= 0) return 0;
+  stat[got] = '\0';
+  const char *end = strrchr(stat, ')'); /* the name may hold spaces and parentheses */
+  int ppid = 0;
+  char state;
+  return end && sscanf(end + 1, " %c %d", &state, &ppid) == 2 && ppid == parent;
+}
+
+/* mount(2) over /proc/NAME for each NAME of a comma-separated list: the first with `first`, the others
+ * as binds of the first (a bind keeps the read-only and nodev flags of what it copies). */
+static int mask_entries(char *list, int (*first)(const char *target)) {
+  char source[96] = "";
+  for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+    if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') || strlen(name) > 64) {
+      errno = EINVAL;
+      return -1;
+    }
+    char target[96];
+    snprintf(target, sizeof target, "/proc/%s", name);
+    if (source[0] == '\0') {
+      if (first(target) != 0) return -1;
+      snprintf(source, sizeof source, "%s", target);
+    } else if (mount(source, target, NULL, MS_BIND, NULL) != 0) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static const unsigned long MASK_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/* /dev/null (the sandbox's, a bind of the host's) read-only and nodev: opening the file fails with EACCES. */
+static int mask_file(const char *target) {
+  if (mount("/dev/null", target, NULL, MS_BIND, NULL) != 0) return -1;
+  return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MASK_FLAGS, NULL);
+}
+
+/* An empty read-only tmpfs owned by the host's root (not mapped in the job's user namespace: it cannot
+ * chmod it), without uid= in its options. */
+static int mask_dir(const char *target) {
+  return mount("runcell", target, "tmpfs", MASK_FLAGS, "size=4k,nr_inodes=2,mode=555");
+}
+
+/* Joins the mount namespace of the sandbox (init is waiting there, the job not started) and masks its /proc. */
+static void mask_proc(pid_t bwrap, pid_t sandbox, struct masks *masks) {
+  int pidfd = (int)syscall(SYS_pidfd_open, sandbox, 0);
+  if (pidfd < 0) abort_masking(bwrap, "pidfd_open");
+  if (!child_of(sandbox, bwrap)) abort_masking(bwrap, "the sandbox's pid is not bubblewrap's child");
+  if (setns(pidfd, CLONE_NEWNS) != 0) abort_masking(bwrap, "setns");
+  close(pidfd);
+  /* setns made the sandbox's root ours: /proc is bubblewrap's procfs on the read-only rootfs. */
+  struct statfs fs;
+  if (statfs("/proc", &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) abort_masking(bwrap, "/proc is not a procfs");
+  if (masks->files && mask_entries((char *)masks->files, mask_file) != 0) abort_masking(bwrap, "file");
+  if (masks->dirs && mask_entries((char *)masks->dirs, mask_dir) != 0) abort_masking(bwrap, "directory");
+}
+
+/* Whether bubblewrap's argv hands INFO_FD on and runs init with --ready-fd and --go-fd (fail closed:
+ * an init that does not wait for GO_FD would start the job before the masks). Only bubblewrap's own
+ * options and init's are looked at, never the job's command. */
+static int argv_syncs(char **args) {
+  int info = 0, ready = 0, go = 0, i = 0;
+  for (; args[i]; i++) {
+    if (strcmp(args[i], "--") == 0 && args[i + 1] && args[i + 2] && strcmp(args[i + 2], "init") == 0) break;
+    if (strcmp(args[i], "--info-fd") == 0 && args[i + 1] && strcmp(args[i + 1], "5") == 0) info = 1;
+  }
+  for (i = args[i] ? i + 3 : i; args[i] && strcmp(args[i], "--") != 0; i++) {
+    if (strcmp(args[i], "--ready-fd=6") == 0) ready = 1;
+    if (strcmp(args[i], "--go-fd=7") == 0) go = 1;
+  }
+  return info && ready && go;
+}
+
+static void drop_privileges(uid_t uid, gid_t gid) {
+  if (setgroups(0, NULL) != 0) die("setgroups");
+  if (setresgid(gid, gid, gid) != 0) die("setresgid");
+  if (setresuid(uid, uid, uid) != 0) die("setresuid");
+  if (geteuid() == 0 || getegid() == 0) {
+    dprintf(2, "runcell-exec: still root after dropping privileges\n");
+    _exit(FAIL_CODE);
+  }
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
+}
+
+/* Changing credentials clears the death signal: set it (again), then make sure the parent did not die in between. */
+static void die_with(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("pdeathsig");
+  if (getppid() != parent) _exit(FAIL_CODE);
+}
+
+/* A pipe whose ends sit above the fds bubblewrap is given, close-on-exec. */
+static void high_pipe(int ends[2]) {
+  int raw[2];
+  if (pipe2(raw, O_CLOEXEC) != 0) die("pipe");
+  for (int i = 0; i < 2; i++) {
+    ends[i] = fcntl(raw[i], F_DUPFD_CLOEXEC, 10);
+    if (ends[i] < 0) die("fcntl");
+    close(raw[i]);
+  }
+}
+
+/* Waits for every descendant; the exit status is bubblewrap's. */
+static int reap_all(pid_t bwrap) {
+  int exit_code = FAIL_CODE;
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break; /* ECHILD: every descendant is gone */
+    }
+    if (pid == bwrap) {
+      if (WIFEXITED(status)) exit_code = WEXITSTATUS(status);
+      else if (WIFSIGNALED(status)) exit_code = 128 + WTERMSIG(status);
+    }
+  }
+  return exit_code;
+}
+
+/* Starts bubblewrap as the slot's uid; with masks, this process stays root until they are in place. */
+static int run_bwrap(uid_t uid, gid_t gid, struct masks *masks, char **bwrap_argv) {
+  pid_t parent = getppid();
+  int masking = masks->files || masks->dirs;
+  if (masking && !argv_syncs(bwrap_argv)) {
+    dprintf(2, "runcell-exec: --mask-* needs bubblewrap's --info-fd %d and init's --ready-fd=%d --go-fd=%d\n", INFO_FD, READY_FD, GO_FD);
+    return FAIL_CODE;
+  }
+  int info[2] = {-1, -1}, ready[2] = {-1, -1}, go[2] = {-1, -1};
+  if (masking) {
+    high_pipe(info);
+    high_pipe(ready);
+    high_pipe(go);
+  } else {
+    drop_privileges(uid, gid);
+  }
+  die_with(parent);
+  /* bubblewrap's monitor exits without reaping the sandbox's pid 1, which
+   * then falls to the host's init (a zombie forever under an init that does
+   * not reap, such as node as a container's pid 1). As a subreaper we inherit
+   * and reap it, and exit only when no descendant is left. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("subreaper");
+  pid_t launcher = getpid();
+  pid_t bwrap = fork();
+  if (bwrap < 0) die("fork");
+  if (bwrap == 0) {
+    if (masking) {
+      drop_privileges(uid, gid);
+      die_with(launcher);
+      /* dup2 clears close-on-exec on these three only. */
+      if (dup2(info[1], INFO_FD) < 0 || dup2(ready[1], READY_FD) < 0 || dup2(go[0], GO_FD) < 0) die("dup2");
+    }
+    execv(bwrap_argv[0], bwrap_argv);
+    die(bwrap_argv[0]);
+  }
+  if (masking) {
+    close(info[1]);
+    close(ready[1]);
+    close(go[0]);
+    pid_t sandbox = read_child_pid(info[0]);
+    close(info[0]);
+    if (sandbox < 0) {
+      errno = 0;
+      abort_masking(bwrap, "no child-pid from bubblewrap");
+    }
+    char byte;
+    ssize_t got;
+    do got = read(ready[0], &byte, 1);
+    while (got < 0 && errno == EINTR);
+    if (got == 0) errno = 0; /* end of file: bubblewrap failed before init (it said why) */
+    if (got != 1) abort_masking(bwrap, "init did not start");
+    close(ready[0]);
+    mask_proc(bwrap, sandbox, masks);
+    if (write(go[1], "g", 1) != 1) abort_masking(bwrap, "go");
+    close(go[1]);
+    drop_privileges(uid, gid);
+    die_with(parent);
+  }
+  return reap_all(bwrap);
+}
+
 static int launch(int argc, char **argv) {
   discard_group_signals();
   if (argc < 6) {
-    dprintf(2, "usage: runcell-exec launch UID GID PROCS_FILE... -- BWRAP ARGS...\n");
+    dprintf(2, "usage: runcell-exec launch UID GID [VIEW OPTIONS] [--netns=PATH] PROCS_FILE... -- BWRAP ARGS...\n");
     return FAIL_CODE;
   }
   uid_t uid = (uid_t)parse_number(argv[2], "uid");
@@ -187,6 +439,10 @@ static int launch(int argc, char **argv) {
     dprintf(2, "runcell-exec: --view, --rootfs and --helper-dir go together, in that order\n");
     return FAIL_CODE;
   }
+  struct masks masks;
+  masks.files = take_option(argc, argv, &first, "--mask-files");
+  masks.dirs = take_option(argc, argv, &first, "--mask-dirs");
+  const char *netns = take_option(argc, argv, &first, "--netns");
   int sep = find_separator(argc, argv, first);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
@@ -194,50 +450,14 @@ static int launch(int argc, char **argv) {
   }
   for (int i = first; i < sep; i++) write_pid(argv[i]);
   if (view.dir) make_view(&view);
-
-  pid_t parent = getppid();
-  if (setgroups(0, NULL) != 0) die("setgroups");
-  if (setresgid(gid, gid, gid) != 0) die("setresgid");
-  if (setresuid(uid, uid, uid) != 0) die("setresuid");
-  if (geteuid() == 0 || getegid() == 0) {
-    dprintf(2, "runcell-exec: still root after dropping privileges\n");
-    return FAIL_CODE;
-  }
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs");
-  /* Changing credentials cleared any death signal: set it now, then make
-   * sure the parent did not die in between. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) die("pdeathsig");
-  if (getppid() != parent) return FAIL_CODE;
-  /* bubblewrap's monitor exits without reaping the sandbox's pid 1, which
-   * then falls to the host's init (a zombie forever under an init that does
-   * not reap, such as node as a container's pid 1). As a subreaper we inherit
-   * and reap it, and exit only when no descendant is left. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("subreaper");
-  pid_t bwrap = fork();
-  if (bwrap < 0) die("fork");
-  if (bwrap == 0) {
-    execv(argv[sep + 1], argv + sep + 1);
-    die(argv[sep + 1]);
-  }
-  int exit_code = FAIL_CODE;
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      break; /* ECHILD: every descendant is gone */
-    }
-    if (pid == bwrap) {
-      if (WIFEXITED(status)) exit_code = WEXITSTATUS(status);
-      else if (WIFSIGNALED(status)) exit_code = 128 + WTERMSIG(status);
-    }
-  }
-  return exit_code;
+  if (netns) join_netns(netns);
+  return run_bwrap(uid, gid, &masks, argv + sep + 1);
 }
 
 struct init_options {
   int status_fd;
   long long cpu_seconds, fsize_bytes, nofile, stack_bytes; /* -1 = leave */
+  int ready_fd, go_fd; /* -1 = no set-up to wait for */
 };
 
 static void set_limit(int resource, long long value, const char *name) {
@@ -282,8 +502,24 @@ static void report(int fd, const char *kind, int value) {
   dprintf(fd, "%s %d\n", kind, value);
 }
 
+/* The launcher finishes the sandbox from outside (the /proc masks) between these two bytes. Anything
+ * but its byte (end of file: it failed or died) and the job is never started. */
+static void await_launcher(int ready_fd, int go_fd) {
+  if (write(ready_fd, "r", 1) != 1) die("ready");
+  close(ready_fd);
+  char byte;
+  ssize_t got;
+  do got = read(go_fd, &byte, 1);
+  while (got < 0 && errno == EINTR);
+  close(go_fd);
+  if (got != 1) {
+    dprintf(2, "runcell-exec: the launcher did not finish the sandbox\n");
+    _exit(FAIL_CODE);
+  }
+}
+
 static int init(int argc, char **argv) {
-  struct init_options opt = {-1, -1, -1, -1, -1};
+  struct init_options opt = {-1, -1, -1, -1, -1, -1, -1};
   int sep = find_separator(argc, argv, 2);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- COMMAND\n");
@@ -299,9 +535,16 @@ static int init(int argc, char **argv) {
     else if (strncmp(arg, "--fsize=", 8) == 0) opt.fsize_bytes = value;
     else if (strncmp(arg, "--nofile=", 9) == 0) opt.nofile = value;
     else if (strncmp(arg, "--stack=", 8) == 0) opt.stack_bytes = value;
+    else if (strncmp(arg, "--ready-fd=", 11) == 0) opt.ready_fd = (int)value;
+    else if (strncmp(arg, "--go-fd=", 8) == 0) opt.go_fd = (int)value;
     else { dprintf(2, "runcell-exec: unknown option %s\n", arg); return FAIL_CODE; }
   }
 
+  if ((opt.ready_fd < 0) != (opt.go_fd < 0)) {
+    dprintf(2, "runcell-exec: --ready-fd and --go-fd go together\n");
+    return FAIL_CODE;
+  }
+  if (opt.ready_fd >= 0) await_launcher(opt.ready_fd, opt.go_fd);
   report(opt.status_fd, "started", (int)getpid());
 
   /* Not dumpable: the job runs as the same uid and must not open this

@@ -78,7 +78,8 @@ export const KERNEL_ATTACKS: ProgramAttack[] = [
     language: 'c',
     source: SOCKET_PROBE_C,
     expect: outcomes({
-      inet_tcp_0: 'ok', inet_tcp_6: 'ok', inet6_udp_17: 'ok', tcp_nodelay: 'ok',
+      // No TCP at all (a connection nobody accepts is charged to no cgroup): TCP_ULP meets the filter first (EPERM), TCP_NODELAY the closed fd.
+      inet_tcp_0: 'EPERM', inet_tcp_6: 'EPERM', inet6_udp_17: 'ok', tcp_nodelay: 'EBADF',
       inet_mptcp: 'EPERM', inet6_mptcp: 'EPERM', inet_udplite: 'EPERM', inet6_udplite: 'EPERM', inet_sctp: 'EPERM', inet_sctp_seq: 'EPERM',
       unix_proto_1: 'EPERM', inet_tcp_high_bits: 'EPERM',
       netlink_route: 'EAFNOSUPPORT', netlink_route_dgram: 'EAFNOSUPPORT',
@@ -108,7 +109,7 @@ try_('tcp_connect', tcp)
 try_('getaddrinfo', lambda: socket.getaddrinfo('127.0.0.1', 80, flags=socket.AI_ADDRCONFIG))
 try_('getaddrinfo_passive', lambda: socket.getaddrinfo(None, 80, flags=socket.AI_PASSIVE | socket.AI_ADDRCONFIG))
 `,
-    expect: outcomes({ mptcp_connect: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', if_nameindex: 'EAFNOSUPPORT', tcp_connect: 'ok', getaddrinfo: 'ok', getaddrinfo_passive: 'ok' }),
+    expect: outcomes({ mptcp_connect: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', if_nameindex: 'EAFNOSUPPORT', tcp_connect: 'EPERM', getaddrinfo: 'ok', getaddrinfo_passive: 'ok' }),
   },
   {
     id: 'L21-sh-perl-protocols',
@@ -119,7 +120,7 @@ try_('getaddrinfo_passive', lambda: socket.getaddrinfo(None, 80, flags=socket.AI
   set -- $spec
   perl -e 'use Socket; use POSIX; if (socket(my $s, $ARGV[0], $ARGV[1], $ARGV[2])) { print "$ARGV[3] ok\\n" } else { my %n = (1 => "EPERM", 97 => "EAFNOSUPPORT", 93 => "EPROTONOSUPPORT"); print "$ARGV[3] ", ($n{$!+0} // $!+0), "\\n" }' "$1" "$2" "$3" "$4"
 done`,
-    expect: outcomes({ mptcp: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', tcp: 'ok', udp: 'ok' }),
+    expect: outcomes({ mptcp: 'EPERM', mptcp6: 'EPERM', udplite: 'EPERM', netlink: 'EAFNOSUPPORT', tcp: 'EPERM', udp: 'ok' }),
   },
   {
     id: 'L21-c-nowait-residency',
