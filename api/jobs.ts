@@ -10,6 +10,7 @@ import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, invalid, toApiError } from './errors.js';
 import { streamLog } from './log.js';
 import { artifactRoutes } from './artifacts.js';
+import { archiveProblem } from './archive-check.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -107,7 +108,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const wait = parseWait(req);
     const checked = check(req.body, await queue.languages());
     if ('error' in checked) throw checked.error;
-    const refused = egressRefusal(checked.submission, egressAllowed(req));
+    const refused = egressRefusal(checked.submission, egressAllowed(req)) ?? (await archiveProblem(checked.submission, options.limits));
     if (refused) throw refused;
     const [id] = await submit([checked.submission]);
     if (wait > 0 && (await queue.hub.waitForEnd(id, wait * 1000))) {
@@ -123,11 +124,14 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     if (!parsed.success) throw invalid(parsed.error);
     const installed = await queue.languages();
     const refusal = egressAllowed(req);
-    const items = parsed.data.jobs.map((item, index): CheckedJob => {
-      const checked = check(item, installed, `jobs.${index}`);
-      const refused = 'submission' in checked ? egressRefusal(checked.submission, refusal, `jobs.${index}`) : undefined;
-      return refused ? { error: refused } : checked;
-    });
+    const items = await Promise.all(
+      parsed.data.jobs.map(async (item, index): Promise<CheckedJob> => {
+        const checked = check(item, installed, `jobs.${index}`);
+        if (!('submission' in checked)) return checked;
+        const refused = egressRefusal(checked.submission, refusal, `jobs.${index}`) ?? (await archiveProblem(checked.submission, options.limits, `jobs.${index}`));
+        return refused ? { error: refused } : checked;
+      }),
+    );
     const valid = items.flatMap((item) => ('submission' in item ? [item.submission] : []));
     const ids = valid.length > 0 ? await submit(valid) : [];
     let next = 0;

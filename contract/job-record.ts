@@ -60,6 +60,7 @@ export const requestSummarySchema = z
     stop_on_first_failure: z.boolean().optional(),
     steps: z.array(z.object({ name: z.string().optional(), command: z.array(z.string()), continue_on_failure: z.boolean().optional() })).optional(),
     artifacts: z.array(z.string()).optional().describe('the artifact patterns'),
+    archive: z.object({ format: z.string(), size_bytes: z.number().int() }).optional().describe('the archive, without its content'),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;

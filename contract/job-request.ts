@@ -228,6 +228,13 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .max(bounds.maxSteps, `at most ${bounds.maxSteps} steps`)
       .optional()
       .describe('commands run one after another in one workspace (install, build, test), each with its own result; instead of command or language'),
+    archive: z
+      .strictObject({
+        format: z.enum(['tar', 'tar.gz', 'zip'], { error: () => 'archive.format must be one of tar, tar.gz, zip' }),
+        content: z.string().describe('the archive, base64'),
+      })
+      .optional()
+      .describe('command and steps jobs: unpacked into /box before the first step (regular files and directories only; a bad archive is a 422 naming the entry)'),
     artifacts: artifactPatternsSchema
       .optional()
       .describe('command and steps jobs: glob patterns relative to /box (*, ?, ** as a whole segment) of the regular files handed back after the last run'),
@@ -247,6 +254,8 @@ export function jobRequestSchema(rules: RequestRules) {
     judgingIssues(job, issue, rules.languages);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);
+    if (job.archive && !job.command && !job.steps) issue(['archive'], 'an archive needs a command or steps');
+    if (job.archive && !BASE64.test(job.archive.content)) issue(['archive', 'content'], 'not valid base64');
     if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.

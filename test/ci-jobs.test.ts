@@ -166,3 +166,68 @@ describe('artifacts', () => {
     }
   });
 });
+
+/** An archive made by Python's tarfile/zipfile (real archivers, any names), as base64. */
+function craft(kind: 'tar' | 'tar.gz' | 'zip', entries: { name: string; data?: string; symlink?: string; dir?: boolean; mode?: number }[]): string {
+  const script = `
+import io, json, sys, tarfile, zipfile, base64
+entries = json.loads(sys.argv[2]); kind = sys.argv[1]; out = io.BytesIO()
+if kind == 'zip':
+    with zipfile.ZipFile(out, 'w') as z:
+        for e in entries: z.writestr(e['name'], e.get('data', ''))
+else:
+    with tarfile.open(fileobj=out, mode='w:gz' if kind == 'tar.gz' else 'w', format=tarfile.PAX_FORMAT) as t:
+        for e in entries:
+            info = tarfile.TarInfo(e['name']); data = e.get('data', '').encode()
+            if e.get('dir'): info.type = tarfile.DIRTYPE; info.mode = 0o755; t.addfile(info)
+            elif e.get('symlink'): info.type = tarfile.SYMTYPE; info.linkname = e['symlink']; t.addfile(info)
+            else: info.size = len(data); info.mode = e.get('mode', 0o644); t.addfile(info, io.BytesIO(data))
+sys.stdout.write(base64.b64encode(out.getvalue()).decode())`;
+  return execFileSync('python3', ['-c', script, kind, JSON.stringify(entries)], { encoding: 'utf8' });
+}
+
+describe('archive', () => {
+  // Made while the file is collected, before the service starts: a slow archiver between requests would leave the
+  // client's kept-alive connection idle past the server's keep-alive timeout (a reset, not what is tested here).
+  const archives = {
+    good: craft('tar.gz', [
+      { name: 'src', dir: true },
+      { name: 'src/a.txt', data: 'from the archive\n' },
+      { name: 'run.sh', data: 'cat src/a.txt; echo built > src/out.txt\n', mode: 0o755 },
+    ]),
+    zip: craft('zip', [{ name: 'd/z.txt', data: 'zip\n' }]),
+    escape: craft('tar', [{ name: 'ok.txt' }, { name: '../evil', data: 'x' }]),
+    symlink: craft('tar', [{ name: 'link', symlink: '/etc/passwd' }]),
+    plain: craft('tar', [{ name: 'a.txt' }]),
+  };
+
+  it('is unpacked into /box before the first step, writable by the steps; zip too', async () => {
+    const content = archives.good;
+    const job = await runToEnd({ archive: { format: 'tar.gz', content }, files: [{ path: 'extra.txt', content: 'x' }], steps: [sh('./run.sh'), sh('cat src/out.txt extra.txt')], artifacts: ['src/out.txt'] });
+    expect(job.result!.steps!.map((s) => [s.status, s.stdout])).toEqual([
+      ['ok', 'from the archive\n'],
+      ['ok', 'built\nx'],
+    ]);
+    expect(job.result!.artifacts).toEqual([{ path: 'src/out.txt', size_bytes: 6 }]);
+    expect(job.request.archive).toMatchObject({ format: 'tar.gz' });
+    const zipped = await runToEnd({ archive: { format: 'zip', content: archives.zip }, ...sh('cat d/z.txt') });
+    expect(zipped.result!.run).toMatchObject({ status: 'ok', stdout: 'zip\n' });
+  });
+
+  it('a bad archive is a 422 naming the entry', async () => {
+    const cases: [unknown, string, RegExp][] = [
+      [{ ...sh('true'), archive: { format: 'tar', content: archives.escape } }, 'archive/../evil', /bad_path/],
+      [{ ...sh('true'), archive: { format: 'tar', content: archives.symlink } }, 'archive/link', /forbidden_type|symlink/],
+      [{ ...sh('true'), archive: { format: 'zip', content: archives.plain } }, 'archive', /unknown_format/],
+      [{ ...sh('true'), archive: { format: 'tar', content: archives.plain }, files: [{ path: 'a.txt', content: '' }] }, 'files.0.path', /also in the archive/],
+      [{ language: 'python3', files: [{ path: 'main.py', content: '' }], archive: { format: 'tar', content: archives.plain } }, 'archive', /needs a command or steps/],
+    ];
+    for (const [json, path, message] of cases) {
+      const response = await http(`${service.api.url}/v1/jobs`, { method: 'POST', json });
+      expect(response.status, JSON.stringify(response.body)).toBe(422);
+      const detail = response.body.error.details.find((d: { path: string }) => d.path === path);
+      expect(detail, JSON.stringify(response.body.error.details)).toBeDefined();
+      expect(detail.message).toMatch(message);
+    }
+  });
+});

@@ -12,6 +12,7 @@ import { judge } from './judge.js';
 import { plan, type JobContext } from './plan.js';
 import { runSteps, stepsBoxBytes } from './steps.js';
 import { collectArtifacts } from './artifacts.js';
+import { unpackArchive } from './unpack.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { JobRequest } from './request.js';
 
@@ -26,6 +27,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
   const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
+    if (request.archive) await unpackArchive(workspace, context.slot, request.archive, boxBytes);
     if (request.steps) {
       workspace.writeFiles(request.files ?? []);
       return await withArtifacts(context, request, workspace, await runSteps(context, request, steps, workspace, table));
