@@ -9,6 +9,8 @@ import type { JobView } from '../queue/store.js';
 import { languageLabel, type RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, invalid, toApiError } from './errors.js';
 import { streamLog } from './log.js';
+import { artifactRoutes } from './artifacts.js';
+import { archiveProblem } from './archive-check.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -118,7 +120,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const wait = parseWait(req);
     const checked = check(req.body, await queue.languages());
     if ('error' in checked) throw checked.error;
-    const refused = egressRefusal(checked.submission, egressAllowed(req));
+    const refused = egressRefusal(checked.submission, egressAllowed(req)) ?? (await archiveProblem(checked.submission, options.limits));
     if (refused) throw refused;
     const [id] = await submit([await pin(checked.submission)]);
     if (wait > 0 && (await queue.hub.waitForEnd(id, wait * 1000))) {
@@ -135,10 +137,11 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     const installed = await queue.languages();
     const refusal = egressAllowed(req);
     const items = await Promise.all(
-      parsed.data.jobs.map((item, index): Promise<CheckedJob> => {
+      parsed.data.jobs.map(async (item, index): Promise<CheckedJob> => {
         const checked = check(item, installed, `jobs.${index}`);
-        const refused = 'submission' in checked ? egressRefusal(checked.submission, refusal, `jobs.${index}`) : undefined;
-        return refused ? Promise.resolve({ error: refused }) : pinChecked(checked, `jobs.${index}`);
+        if (!('submission' in checked)) return checked;
+        const refused = egressRefusal(checked.submission, refusal, `jobs.${index}`) ?? (await archiveProblem(checked.submission, options.limits, `jobs.${index}`));
+        return refused ? { error: refused } : pinChecked(checked, `jobs.${index}`);
       }),
     );
     const valid = items.flatMap((item) => ('submission' in item ? [item.submission] : []));
@@ -173,6 +176,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     await findJob(req.params.id as string);
     await streamLog(queue, req, res);
   });
+  router.use(artifactRoutes(queue, findJob, needsQueue));
   return router;
 }
 

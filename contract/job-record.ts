@@ -1,5 +1,6 @@
 /** A job as GET /v1/jobs/:id returns it: status, times, the request's summary, the result. */
 import { z } from 'zod';
+import { artifactSchema, rejectedArtifactSchema } from './artifacts.js';
 import { JOB_VERDICTS, testResultSchema, verdictCountsSchema } from './judged-result.js';
 import { compileResultSchema, RUN_ERROR_CODES, runResultSchema, stepResultSchema } from './run-result.js';
 
@@ -34,6 +35,8 @@ export const jobResultSchema = z
     checker_compile: compileResultSchema.optional(),
     interactor_compile: compileResultSchema.optional(),
     steps: z.array(stepResultSchema).optional().describe('jobs with steps: the steps that ran, in order (those after a failed step are absent)'),
+    artifacts: z.array(artifactSchema).optional().describe('jobs with artifacts: the files kept (download at /v1/jobs/{id}/artifacts/{path})'),
+    artifacts_rejected: z.array(rejectedArtifactSchema).optional().describe('matching entries not kept: links, FIFOs, devices (never followed) and files past the caps'),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;
@@ -60,6 +63,8 @@ export const requestSummarySchema = z
     problem: z.string().optional().describe('problem jobs: the stored problem judged against'),
     problem_revision: z.number().int().optional(),
     input_validation: z.boolean().optional().describe("the job that ran a stored problem's input validators"),
+    artifacts: z.array(z.string()).optional().describe('the artifact patterns'),
+    archive: z.object({ format: z.string(), size_bytes: z.number().int() }).optional().describe('the archive, without its content'),
   })
   .meta({ id: 'RequestSummary' });
 export type RequestSummary = z.infer<typeof requestSummarySchema>;

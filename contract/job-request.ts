@@ -6,6 +6,7 @@
  * an argument.
  */
 import { z } from 'zod';
+import { artifactPatternsSchema } from './artifacts.js';
 import { filePathProblem } from './file-path.js';
 import { requestedLimitsSchema, type LimitRanges } from './limits.js';
 import { problemIdSchema } from './problem.js';
@@ -235,6 +236,16 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
     problem: problemIdSchema.optional().describe("judge against a stored problem (POST /v1/problems): its tests, limits, comparison or output validator; give language and files only"),
     problem_revision: z.number().int().positive().optional().describe("the problem's revision to judge against; the API pins the current one when absent"),
     input_validation: z.literal(true).optional().describe('reserved: the job that runs a stored problem\'s input validators (queued by POST /v1/problems, refused from clients)'),
+    archive: z
+      .strictObject({
+        format: z.enum(['tar', 'tar.gz', 'zip'], { error: () => 'archive.format must be one of tar, tar.gz, zip' }),
+        content: z.string().describe('the archive, base64'),
+      })
+      .optional()
+      .describe('command and steps jobs: unpacked into /box before the first step (regular files and directories only; a bad archive is a 422 naming the entry)'),
+    artifacts: artifactPatternsSchema
+      .optional()
+      .describe('command and steps jobs: glob patterns relative to /box (*, ?, ** as a whole segment) of the regular files handed back after the last run'),
   });
 }
 
@@ -257,6 +268,9 @@ export function jobRequestSchema(rules: RequestRules) {
     problemIssues(job, issue);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);
+    if (job.archive && !job.command && !job.steps) issue(['archive'], 'an archive needs a command or steps');
+    if (job.archive && !BASE64.test(job.archive.content)) issue(['archive', 'content'], 'not valid base64');
+    if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
     if (argvBytes(job) > bounds.maxArgvBytes) issue(['args'], `command, args and env together exceed ${bounds.maxArgvBytes} bytes`);

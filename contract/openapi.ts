@@ -4,6 +4,7 @@
  * writes docs/openapi.json).
  */
 import { z } from 'zod';
+import { artifactListSchema, artifactSchema, rejectedArtifactSchema } from './artifacts.js';
 import { errorBodySchema } from './error-body.js';
 import { eventSchema } from './events.js';
 import { batchRequestSchema, jobRequestSchema, type RequestBounds, type RequestRules } from './job-request.js';
@@ -45,6 +46,9 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [problemManifestSchema, 'Problem'],
     [problemSummarySchema, 'ProblemSummary'],
     [problemListSchema, 'ProblemList'],
+    [artifactListSchema, 'ArtifactList'],
+    [artifactSchema, 'Artifact'],
+    [rejectedArtifactSchema, 'RejectedArtifact'],
   ] as const) {
     registry.add(schema, { id });
   }
@@ -134,6 +138,40 @@ function jobPaths() {
         parameters: [idParam, { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
         responses: {
           '200': { description: 'an event stream; each data line is an Event (an `error` event carries an Error)', content: { 'text/event-stream': { schema: ref('Event') } } },
+          '404': error('no such job'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/artifacts': {
+      get: {
+        summary: "A finished job's artifacts: the files kept and the matching entries refused",
+        parameters: [idParam],
+        responses: {
+          '200': { description: 'the lists', content: json(ref('ArtifactList')) },
+          '404': error('no such job'),
+          '409': error('the job has not ended (conflict)'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/artifacts/{path}': {
+      get: {
+        summary: 'One artifact, as bytes (path is the artifact path, slashes included)',
+        parameters: [idParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: 'the content', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          '404': error('no such job or no such artifact'),
+          ...common,
+        },
+      },
+    },
+    '/v1/jobs/{id}/artifacts.tar': {
+      get: {
+        summary: 'Every artifact of a finished job in one POSIX tar',
+        parameters: [idParam],
+        responses: {
+          '200': { description: 'a tar', content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } } } },
           '404': error('no such job'),
           ...common,
         },

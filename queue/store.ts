@@ -19,6 +19,8 @@ export const QUEUE_NAME = 'jobs';
 export const keys = {
   job: (id: string) => `${PREFIX}:job:${id}`,
   events: (id: string) => `${PREFIX}:events:${id}`,
+  /** Hash of a job's artifacts: path -> content, expired with the job. */
+  artifacts: (id: string) => `${PREFIX}:artifacts:${id}`,
   finished: `${PREFIX}:finished`,
   workers: `${PREFIX}:workers`,
   languages: `${PREFIX}:languages`,
@@ -54,6 +56,7 @@ end
       KEYS[1] job hash
       KEYS[2] job's events stream
       KEYS[3] finished index (sorted set: job id by finish time)
+      KEYS[4] job's artifacts hash (may not exist)
       ARGV[1] status (completed | cancelled | failed)
       ARGV[2] now, epoch ms
       ARGV[3] outcome json ({result, reason, error_code})
@@ -65,10 +68,11 @@ end
       ARGV[9] events channel
       ARGV[10] terminal event's data json
       ARGV[11] the finishing attempt's owner token ('' = any: the API's cancel, BullMQ's give-up)
+      ARGV[12] artifacts key prefix
     Output: 'ok', 'finished' (already ended), 'missing', or 'superseded' (another attempt owns the job now)
 */
 const FINISH = `${EMIT}
-local job_key, events_key, finished_key = KEYS[1], KEYS[2], KEYS[3]
+local job_key, events_key, finished_key, artifacts_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local status, now, outcome, ttl, max_finished = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local job_prefix, events_prefix, job_id, channel, event_data = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local owner = ARGV[11]
@@ -80,12 +84,13 @@ redis.call('HSET', job_key, 'status', status, 'finished_at', now, 'outcome', out
 emit(events_key, channel, job_id, status, now, event_data)
 redis.call('EXPIRE', job_key, ttl)
 redis.call('EXPIRE', events_key, ttl)
+redis.call('EXPIRE', artifacts_key, ttl)
 redis.call('ZADD', finished_key, now, job_id)
 local excess = redis.call('ZCARD', finished_key) - max_finished
 if excess > 0 then
   local oldest = redis.call('ZRANGE', finished_key, 0, excess - 1)
   for _, old in ipairs(oldest) do
-    redis.call('DEL', job_prefix .. old, events_prefix .. old)
+    redis.call('DEL', job_prefix .. old, events_prefix .. old, ARGV[12] .. old)
   end
   redis.call('ZREMRANGEBYRANK', finished_key, 0, excess - 1)
 end
@@ -177,7 +182,7 @@ export class JobStore {
     private readonly options: JobStoreOptions = {},
   ) {
     this.retention = { ...DEFAULT_RETENTION, ...retention };
-    redis.defineCommand('runcellFinish', { numberOfKeys: 3, lua: FINISH });
+    redis.defineCommand('runcellFinish', { numberOfKeys: 4, lua: FINISH });
     redis.defineCommand('runcellStart', { numberOfKeys: 2, lua: START });
     redis.defineCommand('runcellRequestCancel', { numberOfKeys: 1, lua: REQUEST_CANCEL });
     redis.defineCommand('runcellEvent', { numberOfKeys: 2, lua: EVENT });
@@ -197,7 +202,7 @@ export class JobStore {
 
   /** Undoes create() when the queue refused the job. */
   async discard(id: string): Promise<void> {
-    await this.redis.del(keys.job(id), keys.events(id));
+    await this.redis.del(keys.job(id), keys.events(id), keys.artifacts(id));
   }
 
   /** queued|running -> running. Answers 'ok', or why not ('cancelled', 'cancel_requested', 'missing', ...). */
@@ -217,6 +222,7 @@ export class JobStore {
       keys.job(id),
       keys.events(id),
       keys.finished,
+      keys.artifacts(id),
       status,
       now,
       JSON.stringify(outcome),
@@ -228,6 +234,7 @@ export class JobStore {
       keys.eventsChannel,
       JSON.stringify(eventData),
       owner,
+      keys.artifacts(''),
     );
     if (answer === 'ok' && this.options.awaitReplica) await this.replicated();
     return answer;
@@ -236,6 +243,30 @@ export class JobStore {
   /** Waits until a replica has what this store's connection wrote (see awaitReplica). */
   replicated(): Promise<number> {
     return awaitReplica(this.redis, (message, detail) => this.options.logger?.warn(detail, message));
+  }
+
+  /**
+   * Keeps a job's artifacts (call before finish(), which gives them the job's retention). Until then they
+   * expire like a queued job, so that a worker dying in between leaves nothing for good.
+   */
+  async putArtifacts(id: string, files: { path: string; content: Buffer }[]): Promise<void> {
+    const key = keys.artifacts(id);
+    const ttl = Math.max(this.retention.completedSeconds, this.retention.failedSeconds) + 86_400;
+    // A second attempt of the job (its first worker died) replaces the first's.
+    const multi = this.redis.multi().del(key);
+    for (const file of files) multi.hset(key, file.path, file.content);
+    await multi.expire(key, ttl).exec();
+  }
+
+  /** One artifact's content, or undefined. */
+  async artifact(id: string, path: string): Promise<Buffer | undefined> {
+    return (await this.redis.hgetBuffer(keys.artifacts(id), path)) ?? undefined;
+  }
+
+  /** Every artifact of a job, path -> content. */
+  async artifacts(id: string): Promise<Map<string, Buffer>> {
+    const all = await this.redis.hgetallBuffer(keys.artifacts(id));
+    return new Map(Object.entries(all));
   }
 
   /** Answers the status found; a queued or running job is marked so that no worker starts it and its worker stops it. */

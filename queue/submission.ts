@@ -27,6 +27,8 @@ export function summarize(submission: JobRequestInput): RequestSummary {
   if (submission.steps) {
     summary.steps = submission.steps.map(({ name, command, continue_on_failure }) => ({ ...(name ? { name } : {}), command, ...(continue_on_failure !== undefined ? { continue_on_failure } : {}) }));
   }
+  if (submission.artifacts) summary.artifacts = submission.artifacts;
+  if (submission.archive) summary.archive = { format: submission.archive.format, size_bytes: decodedBytes(submission.archive.content, 'base64') };
   if (submission.tests) {
     summary.tests = { count: submission.tests.length, ids: submission.tests.map((test, i) => test.id ?? String(i + 1)) };
     if (submission.comparison) summary.comparison = submission.comparison;

@@ -303,3 +303,85 @@ function listDirectory(dirFd: number, limit: number): Buffer[] {
   }
   return names.sort(Buffer.compare);
 }
+
+export interface SelectOptions {
+  /** Whether the regular file at this path is wanted. */
+  wants: (path: string) => boolean;
+  /** Whether the directory at this path may hold wanted files (the others are not looked into). */
+  descend: (path: string) => boolean;
+  /** Most files kept; the wanted ones past it are rejected with kind "cap". */
+  maxFiles: number;
+  /** Most bytes of the kept files together; a wanted file that would pass it is rejected with kind "cap". */
+  maxBytes: number;
+  /** Most entries looked at (a job controls the tree's size); past it the walk stops, said in `rejected`. */
+  maxEntries: number;
+  maxDepth: number;
+}
+
+/**
+ * Reads the wanted regular files beneath `root` (a workspace a job has
+ * written to), as readTreeBeneath does: never through a link, and a wanted
+ * name that is a symlink, FIFO, socket, device, hard-linked file or not
+ * UTF-8 is never read, only reported in `rejected`. Caps are reported, not
+ * thrown: what fits is kept.
+ */
+export function selectFilesBeneath(root: string, options: SelectOptions): { files: TreeFile[]; rejected: RejectedEntry[] } {
+  const files: TreeFile[] = [];
+  const rejected: RejectedEntry[] = [];
+  let bytes = 0;
+  let entries = 0;
+  let stopped = false;
+  const visit = (dirFd: number, prefix: string, depth: number) => {
+    for (const rawName of listDirectory(dirFd, options.maxEntries - entries + 1)) {
+      if (stopped) return;
+      const name = rawName.toString('utf8');
+      const path = prefix === '' ? name : `${prefix}/${name}`;
+      if (++entries > options.maxEntries) {
+        stopped = true;
+        rejected.push({ path, kind: 'cap', reason: `more than ${options.maxEntries} entries beneath the workspace: the rest was not looked at` });
+        return;
+      }
+      // Cheap name checks first: most of a workspace is neither wanted nor on the way to something wanted.
+      const wanted = options.wants(path);
+      if (!wanted && !options.descend(path)) continue;
+      if (!Buffer.from(name, 'utf8').equals(rawName)) {
+        if (wanted) rejected.push({ path, kind: 'name', reason: 'the name is not UTF-8' });
+        continue;
+      }
+      let fd: number;
+      try {
+        fd = openForInspection(dirFd, rawName);
+      } catch (error) {
+        const code = (error as UnsafePathError).code;
+        if (wanted) rejected.push({ path, kind: code === 'ELOOP' ? 'symlink' : 'unopenable', reason: (error as Error).message });
+        continue;
+      }
+      try {
+        const stat = fstatSync(fd);
+        if (stat.isDirectory()) {
+          if (options.descend(path) && depth + 1 <= options.maxDepth) visit(fd, path, depth + 1);
+          continue;
+        }
+        if (!wanted) continue;
+        const problem = regularFileProblem(stat);
+        if (problem) rejected.push({ path, kind: stat.isFile() ? 'hard link' : kindOf(stat), reason: problem });
+        else if (files.length >= options.maxFiles) rejected.push({ path, kind: 'cap', reason: `more than ${options.maxFiles} files` });
+        else if (bytes + stat.size > options.maxBytes) rejected.push({ path, kind: 'cap', reason: `${stat.size} bytes would pass the cap of ${options.maxBytes} bytes in all` });
+        else {
+          try {
+            const content = readCapped(fd, stat, options.maxBytes - bytes, path);
+            bytes += content.length;
+            files.push({ path, mode: stat.mode & 0o777, content });
+          } catch (error) {
+            if (!(error instanceof TreeLimitError)) throw error;
+            rejected.push({ path, kind: 'cap', reason: error.message });
+          }
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+  };
+  withRoot(root, (rootFd) => visit(rootFd, '', 0));
+  return { files, rejected };
+}

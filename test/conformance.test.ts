@@ -106,6 +106,8 @@ describe('conformance: the service as it runs', () => {
     conforms('get', '/v1/jobs/{id}/events', 200, 'text/event-stream', events.map((e) => e.data));
     expect((await call(service.api, 'get', '/v1/jobs/{id}/log', `/v1/jobs/${id}/log`)).body).toMatch(/hi\n/);
     expect((await call(service.api, 'get', '/v1/jobs/{id}/log', `/v1/jobs/${id}/log?follow=yes`)).status).toBe(422);
+    expect((await call(service.api, 'get', '/v1/jobs/{id}/artifacts', `/v1/jobs/${id}/artifacts`)).body).toEqual({ artifacts: [], rejected: [] });
+    expect((await call(service.api, 'get', '/v1/jobs/{id}/artifacts/{path}', `/v1/jobs/${id}/artifacts/none/such`)).status).toBe(404);
     expect((await call(service.api, 'delete', '/v1/jobs/{id}', `/v1/jobs/${id}`)).status).toBe(409);
   });
 
@@ -136,10 +138,21 @@ describe('conformance: the service as it runs', () => {
   it('a running job cancelled: 200, the run cancelled, not a sandbox error', async () => {
     const id = (await call(service.api, 'post', '/v1/jobs', '/v1/jobs', { json: command('sleep 30') })).body.id as string;
     await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'running', 10_000, 'the job to run');
+    expect((await call(service.api, 'get', '/v1/jobs/{id}/artifacts', `/v1/jobs/${id}/artifacts`)).status).toBe(409);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const cancelled = await call(service.api, 'delete', '/v1/jobs/{id}', `/v1/jobs/${id}`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ status: 'cancelled', result: { run: { status: 'cancelled', error_code: 'cancelled' } } });
+  });
+
+  it('a job with steps and artifacts: the job, one artifact, the tar', async () => {
+    const json = { steps: [command('mkdir -p out && echo r > out/r.txt'), command('true')], artifacts: ['out/*.txt'] };
+    const id = (await call(service.api, 'post', '/v1/jobs', '/v1/jobs', { json })).body.id as string;
+    await waitFor(async () => (await http(`${service.api.url}/v1/jobs/${id}`, { headers: auth })).body.status === 'completed', 20_000, 'the job to end');
+    const job = await call(service.api, 'get', '/v1/jobs/{id}', `/v1/jobs/${id}`);
+    expect(job.body.result).toMatchObject({ run: null, steps: [{ name: '1', status: 'ok' }, { name: '2', status: 'ok' }], artifacts: [{ path: 'out/r.txt', size_bytes: 2 }] });
+    expect((await call(service.api, 'get', '/v1/jobs/{id}/artifacts/{path}', `/v1/jobs/${id}/artifacts/out/r.txt`)).body).toBe('r\n');
+    expect((await call(service.api, 'get', '/v1/jobs/{id}/artifacts.tar', `/v1/jobs/${id}/artifacts.tar`)).status).toBe(200);
   });
 
   it('batches: 202 with per-item results, 422 when none is valid', async () => {
@@ -197,6 +210,8 @@ describe('conformance: the service as it runs', () => {
       ['delete', '/v1/jobs/{id}', `/v1/jobs/${missing}`],
       ['get', '/v1/jobs/{id}/events', `/v1/jobs/${missing}/events`],
       ['get', '/v1/jobs/{id}/log', `/v1/jobs/${missing}/log`],
+      ['get', '/v1/jobs/{id}/artifacts', `/v1/jobs/${missing}/artifacts`],
+      ['get', '/v1/jobs/{id}/artifacts.tar', `/v1/jobs/${missing}/artifacts.tar`],
     ] as const) {
       expect((await call(api, method, route, path)).body.error.code).toBe('not_found');
     }

@@ -11,6 +11,9 @@ import { compileInto } from './compile.js';
 import { judge } from './judge.js';
 import { plan, type JobContext } from './plan.js';
 import { runSteps, stepsBoxBytes } from './steps.js';
+import { collectArtifacts } from './artifacts.js';
+import { unpackArchive } from './unpack.js';
+import type { Workspace } from '../sandbox/workspace.js';
 import type { JobRequest } from './request.js';
 
 export type { JobContext } from './plan.js';
@@ -24,9 +27,10 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
   const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
+    if (request.archive) await unpackArchive(workspace, context.slot, request.archive, boxBytes);
     if (request.steps) {
       workspace.writeFiles(request.files ?? []);
-      return await runSteps(context, request, steps, workspace, table);
+      return await withArtifacts(context, request, workspace, await runSteps(context, request, steps, workspace, table));
     }
     const common = { slot: context.slot, workspace, env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile };
     let compile: CompileResult | undefined;
@@ -53,8 +57,16 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
       await interactive?.close();
     }
     await context.onStep?.('run', run);
-    return compile ? { compile, run } : { run };
+    return await withArtifacts(context, request, workspace, compile ? { compile, run } : { run });
   } finally {
     await workspace.remove();
   }
+}
+
+/** The job's artifacts read from /box (not after a cancel: the job is over), their contents handed to onArtifacts. */
+async function withArtifacts(context: JobContext, request: JobRequest, workspace: Workspace, result: JobResult): Promise<JobResult> {
+  if (!request.artifacts || context.signal?.aborted) return result;
+  const { files, ...listed } = collectArtifacts(workspace, request.artifacts);
+  await context.onArtifacts?.(files);
+  return { ...result, ...listed };
 }

@@ -9,6 +9,7 @@ import { expandCommand, findLanguage, languageNotInstalledProblem, sourcesOf, ty
 import { resolveLimits, type LimitTable, type Limits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_SECCOMP_PROFILE, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
+import type { TreeFile } from '../sandbox/safe-fs.js';
 import type { Slot } from '../sandbox/slots.js';
 import type { CompileCache } from './compile-cache.js';
 import type { JobRequest } from './request.js';
@@ -22,6 +23,8 @@ export interface JobContext {
   installed?: Record<string, string>;
   /** Called when a step has finished (for progress events). */
   onStep?: (step: 'compile' | 'run' | 'checker_compile' | 'interactor_compile', result: RunResult | CompileResult) => void | Promise<void>;
+  /** Jobs with artifacts: called with the kept files' contents before the job's result is returned (to store them). */
+  onArtifacts?: (files: TreeFile[]) => Promise<void>;
   /** Jobs with steps: called when a step has finished (for progress events). */
   onStepFinished?: (index: number, total: number, result: StepResult) => void | Promise<void>;
   /** Judged jobs: called when a test has been judged (for progress events). */

@@ -86,6 +86,10 @@ export interface JobRequest {
   interactor?: InteractorRequest;
   /** Commands run one after another in one writable /box, instead of command or language. */
   steps?: JobStep[];
+  /** Glob patterns (relative to /box) of the files handed back after the last run: command and steps jobs. */
+  artifacts?: string[];
+  /** Unpacked into /box before the first step (command and steps jobs). */
+  archive?: { format: 'tar' | 'tar.gz' | 'zip'; content: Buffer };
 }
 
 function decode(text: string, encoding: Encoding = 'utf8'): Buffer {
@@ -105,6 +109,8 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     compile_limits: submission.compile_limits,
     seccomp_profile: submission.seccomp_profile,
     ...(submission.steps ? { steps: submission.steps } : {}),
+    ...(submission.artifacts ? { artifacts: submission.artifacts } : {}),
+    ...(submission.archive ? { archive: { format: submission.archive.format, content: decode(submission.archive.content, 'base64') } } : {}),
     ...(submission.network ? { network: submission.network } : {}),
     ...judgingRequest(submission),
   };
@@ -159,6 +165,7 @@ export function jobRequestProblem(request: JobRequest, rules: RequestRules): str
     stdin_encoding: request.stdin ? 'base64' : undefined,
     tests: request.tests?.map((test) => ({ ...test, stdin: test.stdin?.toString('base64'), stdin_encoding: test.stdin ? 'base64' : undefined })),
     checker: request.checker && { ...request.checker, files: encode(request.checker.files) },
+    archive: request.archive && { format: request.archive.format, content: request.archive.content.toString('base64') },
     interactor: request.interactor && { ...request.interactor, files: encode(request.interactor.files) },
   };
   const checked = jobRequestSchema({ bounds: UNBOUNDED, ...rules }).safeParse(JSON.parse(JSON.stringify(wire)));

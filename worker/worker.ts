@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DelayedError, QueueEvents, Worker, type Job } from 'bullmq';
+import { DelayedError, QueueEvents, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -141,7 +141,11 @@ export class RuncellWorker {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
       concurrency: this.options.concurrency,
+      // BullMQ renews the lock of every running job while it runs (every lockRenewTime), however long the job
+      // takes: the lock duration bounds how long a dead worker's job waits, not how long a job may run. A third of
+      // it leaves two renewals' slack for a busy event loop.
       lockDuration: this.options.lockDurationMs ?? 10_000,
+      lockRenewTime: (this.options.lockDurationMs ?? 10_000) / 3,
       stalledInterval: this.options.stalledIntervalMs ?? 5_000,
       // A job whose worker died is run once more; a second death fails it.
       maxStalledCount: 1,
@@ -211,7 +215,10 @@ export class RuncellWorker {
       }
       if (entry.reason === 'lost') {
         this.logger.warn({ job: id }, 'stopped a job another worker took over: nothing recorded here');
-        return;
+        // The queue must not hear an end from us either (completing it without its lock fails the job): BullMQ
+        // leaves a job that throws WaitingError alone, and its stalled-job check queues it again (or fails it,
+        // the second time), as for a dead worker.
+        throw new WaitingError('lost the queue lock');
       }
       if (entry.reason === 'cancel') {
         await this.finish(id, entry, 'cancelled', { result, reason: 'cancelled while running' });
@@ -222,7 +229,7 @@ export class RuncellWorker {
       if (broken) await this.fail(id, entry, result, broken.error_code ?? 'exception', broken.message ?? 'the sandbox failed');
       else await this.finish(id, entry, 'completed', { result });
     } catch (error) {
-      if (error instanceof DelayedError) throw error;
+      if (error instanceof DelayedError || error instanceof WaitingError) throw error;
       // Recorded here, with its code: BullMQ's own `failed` event then finds the job ended (see failed()).
       const code: JobErrorCode = error instanceof LanguageNotInstalledError ? 'language_not_installed' : 'exception';
       await this.fail(id, entry, null, code, `runcell could not run the job: ${(error as Error).message}`).catch((recordError: Error) =>
@@ -230,7 +237,8 @@ export class RuncellWorker {
       );
       throw error;
     } finally {
-      this.active.delete(id);
+      // A job retried here after a lost lock has a new entry already: leave it.
+      if (this.active.get(id) === entry) this.active.delete(id);
     }
   }
 
@@ -257,6 +265,7 @@ export class RuncellWorker {
           const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
           this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
         },
+        onArtifacts: (files) => this.store.putArtifacts(id, files),
         onStepFinished: (index, total, run) => {
           live.endRun();
           this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
