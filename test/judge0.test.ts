@@ -8,6 +8,7 @@ import { keys, PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { craftZip } from './archive/craft.js';
 import { forbiddenAddress } from '../api/judge0/callback-address.js';
 import { putJson } from '../api/judge0/callbacks.js';
 import { apiFixture, http, serviceFixture, startApi, waitFor } from './service-helpers.js';
@@ -218,7 +219,7 @@ describe('Judge0 languages, statuses and information', () => {
     const workers = await http(url('/workers'));
     expect(workers.body).toEqual([{ queue: '1.13.1', size: expect.any(Number), available: 1, idle: expect.any(Number), working: expect.any(Number), paused: 0, failed: expect.any(Number) }]);
     const config = (await http(url('/config_info'))).body;
-    expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false });
+    expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false, enable_callbacks: true, callbacks_max_tries: 3, callbacks_timeout: 5, enable_additional_files: true, max_extract_size: 10240 });
   });
 });
 
@@ -232,6 +233,30 @@ describe('Judge0 CORS', () => {
     expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
     // runcell's own API is not opened to other origins by this.
     expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('Judge0 additional_files', { timeout: 120_000 }, () => {
+  it('unpacks the base64 zip into the box beside the source before the compile; the source wins over an entry of its name', async () => {
+    const zip = craftZip([
+      { name: 'lib/', mode: 0o040755 },
+      { name: 'lib/greeting.h', data: '#define GREETING "hello from the zip"\n', deflate: true },
+      { name: 'data/input.txt', data: 'forty-two\n' },
+      { name: 'main.c', data: 'int main(void) { return 3; }\n' },
+    ]).toString('base64');
+    const source = '#include <stdio.h>\n#include "lib/greeting.h"\nint main(void) { char w[32]; FILE *f = fopen("data/input.txt", "r"); fscanf(f, "%31s", w); printf("%s %s\\n", GREETING, w); return 0; }\n';
+    const result = await run({ source_code: source, language_id: 50, additional_files: zip }, '&fields=stdout,status,compile_output,additional_files');
+    expect(result).toMatchObject({ stdout: 'hello from the zip forty-two\n', status: { id: 3 }, additional_files: zip });
+  });
+
+  it('refuses an archive the safe reader refuses (a path out of the box, a symlink, not a zip) with 422 naming additional_files', async () => {
+    const escape = craftZip([{ name: '../escape.txt', data: 'x' }]).toString('base64');
+    const link = craftZip([{ name: 'link', data: '/etc/passwd', mode: 0o120777 }]).toString('base64');
+    for (const additional_files of [escape, link, Buffer.from('not a zip at all').toString('base64')]) {
+      const refused = await submit({ source_code: 'print(1)', language_id: 71, additional_files });
+      expect(refused.status).toBe(422);
+      expect(Object.keys(refused.body)).toEqual(['additional_files']);
+    }
   });
 });
 
@@ -257,6 +282,9 @@ describe('Judge0 enable_network', () => {
     const plain = await http(`${gated.api.url}/submissions`, { method: 'POST', json: { ...body, enable_network: false }, headers: as('plain') });
     expect(await queued(plain.body.token)).toMatchObject({ language: 'python3' });
     expect((await queued(plain.body.token)).network).not.toBe('egress');
+    // runcell's egress is not for judged jobs, which several runs are.
+    const judged = await http(`${gated.api.url}/submissions`, { method: 'POST', json: { ...body, number_of_runs: 2 }, headers: as('networked') });
+    expect(judged).toMatchObject({ status: 422, body: { base: [expect.stringMatching(/network egress is for command and language jobs/)] } });
     // In a batch, each item is judged by the same rule.
     const batch = await http(`${gated.api.url}/submissions/batch`, { method: 'POST', json: { submissions: [body, { ...body, enable_network: false }] }, headers: as('plain') });
     expect(batch.body).toEqual([{ enable_network: ['enabling network is not allowed'] }, { token: expect.stringMatching(UUID) }]);

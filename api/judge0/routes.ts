@@ -9,6 +9,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import type { JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
 import { installedLanguages } from '../run-to-end.js';
+import { MAX_EXTRACT_BYTES } from './additional-files.js';
 import { startCallbackDelivery, type CallbackOptions } from './callbacks.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
 import { STATUSES } from './statuses.js';
@@ -117,7 +118,7 @@ function configInfo(networkAllowed: boolean, callbacks: CallbackOptions): Record
     enable_callbacks: true,
     callbacks_max_tries: callbacks.tries ?? 3,
     callbacks_timeout: (callbacks.timeoutMs ?? 5000) / 1000,
-    enable_additional_files: false,
+    enable_additional_files: true,
     max_queue_size: null,
     cpu_time_limit: f.cpu_time_limit.default,
     max_cpu_time_limit: f.cpu_time_limit.max,
@@ -140,7 +141,7 @@ function configInfo(networkAllowed: boolean, callbacks: CallbackOptions): Record
     number_of_runs: f.number_of_runs.default,
     max_number_of_runs: f.number_of_runs.max,
     redirect_stderr_to_stdout: false,
-    max_extract_size: 0,
+    max_extract_size: MAX_EXTRACT_BYTES / 1024,
     enable_batched_submissions: true,
     max_submission_batch_size: MAX_BATCH,
     submission_cache_duration: 0,

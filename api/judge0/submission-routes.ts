@@ -5,10 +5,11 @@
  * beside it (store.ts).
  */
 import type { Request, RequestHandler, Response, Router } from 'express';
-import type { JobSubmission } from '../../contract/job-request.js';
+import { DEFAULT_BOUNDS, type JobSubmission, type SubmittedFile } from '../../contract/job-request.js';
 import { QueueFullError, type JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
 import { jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
+import { additionalFiles } from './additional-files.js';
 import { scheduleCallback } from './callbacks.js';
 import type { Judge0Language } from './languages.js';
 import { chooseFields, selectFields, submissionView } from './render.js';
@@ -50,7 +51,13 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
   const admit = async (body: Record<string, unknown>, base64: boolean, known: Judge0Language[], policy: SubmissionPolicy): Promise<Admitted> => {
     const checked = checkSubmission(body, known, base64, policy);
     if ('errors' in checked) return checked;
-    const job = context.check(toJobRequest(checked), await installed());
+    let extra: SubmittedFile[] = [];
+    if (checked.stored.additional_files) {
+      const unpacked = await additionalFiles(checked.stored.additional_files, checked.language.source_file, DEFAULT_BOUNDS.maxFiles);
+      if ('error' in unpacked) return { errors: { additional_files: [unpacked.error] } };
+      extra = unpacked.files;
+    }
+    const job = context.check(toJobRequest(checked, extra), await installed());
     if ('error' in job) return { errors: { base: [job.error.message] } };
     return { submission: checked, job: job.submission };
   };

@@ -4,7 +4,7 @@
  * kept as given for its echo, and translated into a runcell job request.
  */
 import { z } from 'zod';
-import type { JobRequestInput } from '../../contract/job-request.js';
+import type { JobRequestInput, SubmittedFile } from '../../contract/job-request.js';
 import type { RequestedLimits } from '../../contract/limits.js';
 import { callbackUrlProblem } from './callback-address.js';
 import type { Judge0Language } from './languages.js';
@@ -126,15 +126,14 @@ export function checkSubmission(body: Record<string, unknown>, languages: Judge0
 
 /** Fields runcell does not do (yet): refused, never silently dropped. */
 function unsupported(texts: Record<TextField, string | null>, add: (field: string, message: string) => void): void {
-  if (texts.additional_files) add('additional_files', 'additional files are not supported by runcell yet');
   if (texts.compiler_options?.trim()) add('compiler_options', 'compiler options are not supported by runcell yet');
 }
 
 /** Judge0 strips these from command_line_arguments before its shell sees them. */
 const SHELL_CHARS = /[$&;<>|`]/g;
 
-/** The runcell job for a checked submission. */
-export function toJobRequest(s: CheckedSubmission): JobRequestInput {
+/** The runcell job for a checked submission; `extra`: additional_files' files (additional-files.ts), after the source. */
+export function toJobRequest(s: CheckedSubmission, extra: SubmittedFile[] = []): JobRequestInput {
   const normalize = (b64: string) => Buffer.from(b64, 'base64').toString('base64');
   const { limits } = s.stored;
   const runLimits: RequestedLimits = {
@@ -149,7 +148,7 @@ export function toJobRequest(s: CheckedSubmission): JobRequestInput {
   const args = (s.stored.command_line_arguments ?? '').replace(SHELL_CHARS, '').split(/\s+/).filter((a) => a !== '');
   const request: JobRequestInput = {
     language: s.language.runcell,
-    files: [s.raw.base64 ? { path: s.language.source_file, content: normalize(s.raw.source), encoding: 'base64' } : { path: s.language.source_file, content: s.raw.source }],
+    files: [s.raw.base64 ? { path: s.language.source_file, content: normalize(s.raw.source), encoding: 'base64' } : { path: s.language.source_file, content: s.raw.source }, ...extra],
     limits: runLimits,
   };
   if (args.length > 0) request.args = args;
