@@ -113,9 +113,7 @@ export function startCallbackDelivery(queue: JobQueue, languages: () => Promise<
     }
   };
   const deliver = async (token: string) => {
-    const entry = await queue.redis.hgetall(entryKey(token));
-    const [job] = [await queue.get(token)];
-    const [stored] = await loadSubmissions(queue, [token]);
+    const [entry, job, [stored]] = await Promise.all([queue.redis.hgetall(entryKey(token)), queue.get(token), loadSubmissions(queue, [token])]);
     if (!entry.url || !job || !stored) return forget(token);
     if (!TERMINAL.includes(job.status)) return void (await queue.redis.zadd(DUE, Date.now() + (options.pollMs ?? 500), token));
     const view = submissionView(job, stored, (await languages()).find((l) => l.id === stored.language_id));
