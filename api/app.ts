@@ -17,6 +17,7 @@ import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { problemJobPinner, problemRoutes } from './problems.js';
+import type { CallbackOptions } from './judge0/callbacks.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
 import { playgroundRoutes } from './playground.js';
@@ -40,6 +41,8 @@ export interface ApiOptions {
   apiKeys?: string[];
   /** Who may submit jobs with `network: "egress"` (RUNCELL_NETWORK_EGRESS). Default: nobody. */
   networkEgress?: EgressPolicy;
+  /** Judge0 callback_url delivery (api/judge0/callbacks.ts); RUNCELL_JUDGE0_CALLBACK_PRIVATE is its allowPrivate. */
+  judge0Callbacks?: CallbackOptions;
   /** Requests per minute per client (API key, else address); 0 = no limit. Default 0. */
   rateLimitPerMinute?: number;
   /** /readyz wants a worker seen within this window. Default 30 s. */
@@ -83,14 +86,15 @@ export function createApp(options: ApiOptions): express.Express {
   // The compatibility APIs parse their own bodies (JSON whatever the Content-Type) and answer errors in their own shapes.
   const check = jobChecker({ limits: options.limits, bounds });
   app.use('/api/v2', pistonRoutes({ queue, limits: options.limits, check, maxBodyBytes, log: logError }));
-  app.use(judge0Routes({ queue, check, maxBodyBytes, log: logError }));
+  const egressAllowed = egressGate(options.networkEgress);
+  app.use(judge0Routes({ queue, check, maxBodyBytes, log: logError, egressAllowed, callbacks: options.judge0Callbacks ?? {} }));
   app.use(express.json({ limit: maxBodyBytes, strict: true }));
 
   /** Redis must be there for everything below; say 503 at once when it is not. */
   const needsQueue = (_req: Request, _res: Response, next: NextFunction) => (queue.connected ? next() : next(unavailable()));
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
-  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed: egressGate(options.networkEgress), pinProblem: problemJobPinner(queue) }, needsQueue));
+  app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed, pinProblem: problemJobPinner(queue) }, needsQueue));
   app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));

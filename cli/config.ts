@@ -52,6 +52,8 @@ export interface Config {
   /** RUNCELL_COMPILE_CACHE_BYTES (0 = off) and RUNCELL_COMPILE_CACHE_TTL_SECONDS: the compile cache in <dataDir>/compile-cache. */
   compileCache: { bytes: number; ttlSeconds: number };
   /** RUNCELL_NETWORK_EGRESS, _SUBNET, _DNS, _RATE_BITS, _MAX_CONNECTIONS: who may ask for egress, and this host's egress network. */
+  /** RUNCELL_JUDGE0_CALLBACK_PRIVATE: Judge0 callbacks may go to private addresses. */
+  judge0CallbackPrivate: boolean;
   network: { egress: EgressPolicy; subnet: string; dns?: string[]; rateBits: number; maxConnections: number };
   /** RUNCELL_PROBLEM_MAX_BYTES: largest problem package. */
   maxProblemBytes: number;
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyWorkerSeconds: settings.readyWorkerSeconds,
     metricsPort: settings.metricsPort,
     compileCache: { bytes: settings.compileCacheBytes, ttlSeconds: settings.compileCacheTtlSeconds },
+    judge0CallbackPrivate: settings.judge0CallbackPrivate === 'on',
     network: {
       egress: egressPolicy(settings.networkEgress, settings.apiKeys),
       subnet: settings.networkSubnet,

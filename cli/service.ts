@@ -82,6 +82,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     maxProblemBytes: config.maxProblemBytes,
     apiKeys: config.apiKeys,
     networkEgress: config.network.egress,
+    judge0Callbacks: { allowPrivate: config.judge0CallbackPrivate },
     rateLimitPerMinute: config.rateLimitPerMinute,
     workerWindowMs: config.readyWorkerSeconds * 1000,
     logger: started.logger,

@@ -214,6 +214,12 @@ export const SETTINGS = {
   networkDns,
   networkRateBits: integer('RUNCELL_NETWORK_RATE_BITS', 100_000_000, { min: 100_000, shown: '`100000000` (100 Mbit/s)' }, "an egress job's bandwidth, each way, in bits per second (a tbf qdisc on each end of its veth pair)"),
   networkMaxConnections: integer('RUNCELL_NETWORK_MAX_CONNECTIONS', 64, { min: 1 }, 'connections (TCP or UDP flows) an egress job may have open at once; new ones beyond are refused'),
+  judge0CallbackPrivate: oneOf(
+    'RUNCELL_JUDGE0_CALLBACK_PRIVATE',
+    'off',
+    ['off', 'on'] as const,
+    "`on` lets Judge0 submissions' `callback_url` reach loopback, private (RFC 1918, 100.64/10), link-local (169.254/16: cloud metadata), multicast and unspecified addresses, IPv6's too; `off` refuses them (422 for such a literal address, and no request when the name resolves to one) ([docs/compat.md](docs/compat.md))",
+  ),
   retainCompletedSeconds: integer('RUNCELL_RETAIN_COMPLETED_SECONDS', 3600, { min: 1 }, 'how long completed and cancelled jobs are kept'),
   retainMax: integer('RUNCELL_RETAIN_MAX', 100_000, { min: 1 }, 'most finished jobs kept (oldest removed first)'),
   retainFailedSeconds: integer('RUNCELL_RETAIN_FAILED_SECONDS', 86_400, { min: 1 }, 'how long failed jobs are kept'),

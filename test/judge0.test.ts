@@ -4,9 +4,18 @@
  * API, a private Redis and a worker running real sandboxes.
  */
 import { describe, expect, it } from 'vitest';
-import { apiFixture, http, serviceFixture, waitFor } from './service-helpers.js';
+import { keys, PREFIX, QUEUE_NAME } from '../queue/store.js';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { craftZip } from './archive/craft.js';
+import { forbiddenAddress } from '../api/judge0/callback-address.js';
+import { putJson } from '../api/judge0/callbacks.js';
+import { apiFixture, http, serviceFixture, startApi, waitFor } from './service-helpers.js';
 
-const service = serviceFixture();
+// Callbacks may reach loopback here (RUNCELL_JUDGE0_CALLBACK_PRIVATE=on): the test's receiver listens on 127.0.0.1.
+const CALLBACKS = { allowPrivate: true, backoffMs: 200, pollMs: 100 };
+const service = serviceFixture(() => ({}), { judge0Callbacks: CALLBACKS });
 const url = (path: string) => `${service.api.url}${path}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEFAULT_KEYS = ['stdout', 'time', 'memory', 'stderr', 'token', 'compile_output', 'message', 'status'];
@@ -128,8 +137,10 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect((await submit({ source_code: 'x', language_id: 71, memory_limit: 600000 })).body).toEqual({ memory_limit: ['must be less than or equal to 512000'] });
     expect((await submit({ source_code: 'x', language_id: 71, cpu_time_limit: 'fast' })).body).toEqual({ cpu_time_limit: ['is not a number'] });
     expect((await submit({ source_code: 'x', language_id: 71, number_of_runs: 0 })).body).toEqual({ number_of_runs: ['must be greater than 0'] });
+    // RUNCELL_NETWORK_EGRESS is off for this API: Judge0's refusal, and /config_info says so.
     expect((await submit({ source_code: 'x', language_id: 71, enable_network: true })).body).toEqual({ enable_network: ['enabling network is not allowed'] });
-    expect((await submit({ source_code: 'x', language_id: 71, callback_url: 'http://example.invalid/' })).body).toEqual({ callback_url: ['setting callback is not allowed'] });
+    expect((await http(url('/config_info'))).body.allow_enable_network).toBe(false);
+    expect((await submit({ source_code: 'x', language_id: 71, callback_url: 'ftp://example.com/' })).body).toEqual({ callback_url: ['must be an http or https URL'] });
     expect((await submit({ source_code: 'x', language_id: 71, enable_per_process_and_thread_time_limit: true })).body).toEqual({ enable_per_process_and_thread_time_limit: ['this option cannot be enabled'] });
     const broken = await http(url('/submissions'), { method: 'POST', body: '{"source_code":', headers: { 'content-type': 'application/json' } });
     expect(broken.status).toBe(400);
@@ -208,7 +219,7 @@ describe('Judge0 languages, statuses and information', () => {
     const workers = await http(url('/workers'));
     expect(workers.body).toEqual([{ queue: '1.13.1', size: expect.any(Number), available: 1, idle: expect.any(Number), working: expect.any(Number), paused: 0, failed: expect.any(Number) }]);
     const config = (await http(url('/config_info'))).body;
-    expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false });
+    expect(config).toMatchObject({ cpu_time_limit: 5, max_cpu_time_limit: 15, wall_time_limit: 10, max_wall_time_limit: 20, memory_limit: 128000, max_memory_limit: 512000, max_submission_batch_size: 20, enable_network: false, enable_callbacks: true, callbacks_max_tries: 3, callbacks_timeout: 5, enable_additional_files: true, max_extract_size: 10240 });
   });
 });
 
@@ -222,6 +233,128 @@ describe('Judge0 CORS', () => {
     expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
     // runcell's own API is not opened to other origins by this.
     expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('Judge0 additional_files', { timeout: 120_000 }, () => {
+  it('unpacks the base64 zip into the box beside the source before the compile; the source wins over an entry of its name', async () => {
+    const zip = craftZip([
+      { name: 'lib/', mode: 0o040755 },
+      { name: 'lib/greeting.h', data: '#define GREETING "hello from the zip"\n', deflate: true },
+      { name: 'data/input.txt', data: 'forty-two\n' },
+      { name: 'main.c', data: 'int main(void) { return 3; }\n' },
+    ]).toString('base64');
+    const source = '#include <stdio.h>\n#include "lib/greeting.h"\nint main(void) { char w[32]; FILE *f = fopen("data/input.txt", "r"); fscanf(f, "%31s", w); printf("%s %s\\n", GREETING, w); return 0; }\n';
+    const result = await run({ source_code: source, language_id: 50, additional_files: zip }, '&fields=stdout,status,compile_output,additional_files');
+    expect(result).toMatchObject({ stdout: 'hello from the zip forty-two\n', status: { id: 3 }, additional_files: zip });
+  });
+
+  it('refuses an archive the safe reader refuses (a path out of the box, a symlink, not a zip) with 422 naming additional_files', async () => {
+    const escape = craftZip([{ name: '../escape.txt', data: 'x' }]).toString('base64');
+    const link = craftZip([{ name: 'link', data: '/etc/passwd', mode: 0o120777 }]).toString('base64');
+    for (const additional_files of [escape, link, Buffer.from('not a zip at all').toString('base64')]) {
+      const refused = await submit({ source_code: 'print(1)', language_id: 71, additional_files });
+      expect(refused.status).toBe(422);
+      expect(Object.keys(refused.body)).toEqual(['additional_files']);
+    }
+  });
+});
+
+describe('Judge0 enable_network', () => {
+  // Egress for one API key only (RUNCELL_NETWORK_EGRESS=<key>); no worker: the job waits in the queue, where its request is read.
+  const gated = apiFixture({ apiKeys: ['plain', 'networked'], networkEgress: { allow: 'keys', keys: ['networked'] } });
+  const as = (key: string) => ({ 'x-auth-token': key });
+  /** The job request as queued for the workers (BullMQ's job hash). */
+  const queued = async (token: string) => JSON.parse((await gated.api.queue.redis.hget(`${PREFIX}:${QUEUE_NAME}:${token}`, 'data')) ?? 'null')?.submission;
+
+  it("maps enable_network=true to the job's network egress for a client the operator allows, else 422 in Judge0's shape", async () => {
+    await gated.api.queue.redis.set(keys.languages, JSON.stringify({ python3: '3.11.2' }));
+    const body = { source_code: 'import urllib.request', language_id: 71, enable_network: true };
+    const refused = await http(`${gated.api.url}/submissions`, { method: 'POST', json: body, headers: as('plain') });
+    expect(refused).toMatchObject({ status: 422, body: { enable_network: ['enabling network is not allowed'] } });
+    expect((await http(`${gated.api.url}/config_info`, { headers: as('plain') })).body).toMatchObject({ allow_enable_network: false, enable_network: false });
+    expect((await http(`${gated.api.url}/config_info`, { headers: as('networked') })).body.allow_enable_network).toBe(true);
+    const accepted = await http(`${gated.api.url}/submissions`, { method: 'POST', json: body, headers: as('networked') });
+    expect(accepted.status).toBe(201);
+    expect((await queued(accepted.body.token))?.network).toBe('egress');
+    const shown = await http(`${gated.api.url}/submissions/${accepted.body.token}?fields=enable_network,status_id`, { headers: as('networked') });
+    expect(shown.body).toEqual({ enable_network: true, status_id: 1 });
+    const plain = await http(`${gated.api.url}/submissions`, { method: 'POST', json: { ...body, enable_network: false }, headers: as('plain') });
+    expect(await queued(plain.body.token)).toMatchObject({ language: 'python3' });
+    expect((await queued(plain.body.token)).network).not.toBe('egress');
+    // runcell's egress is not for judged jobs, which several runs are.
+    const judged = await http(`${gated.api.url}/submissions`, { method: 'POST', json: { ...body, number_of_runs: 2 }, headers: as('networked') });
+    expect(judged).toMatchObject({ status: 422, body: { base: [expect.stringMatching(/network egress is for command and language jobs/)] } });
+    // In a batch, each item is judged by the same rule.
+    const batch = await http(`${gated.api.url}/submissions/batch`, { method: 'POST', json: { submissions: [body, { ...body, enable_network: false }] }, headers: as('plain') });
+    expect(batch.body).toEqual([{ enable_network: ['enabling network is not allowed'] }, { token: expect.stringMatching(UUID) }]);
+  });
+});
+
+describe('Judge0 callback_url', { timeout: 60_000 }, () => {
+  /** A real HTTP server on loopback: answers 503 to the first `failFirst` requests, then 204. */
+  async function receiver(failFirst = 0) {
+    const received: { method?: string; url?: string; headers: Record<string, unknown>; body: any }[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk) => (text += chunk));
+      req.on('end', () => {
+        received.push({ method: req.method, url: req.url, headers: req.headers, body: text === '' ? undefined : JSON.parse(text) });
+        res.statusCode = received.length <= failFirst ? 503 : 204;
+        res.end();
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return { received, port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(resolve)) };
+  }
+  const pending = () => service.api.queue.redis.zcard(`${PREFIX}:judge0:callbacks`);
+
+  it('PUTs the submission as GET /submissions/:token shows it, when done, retrying a 5xx, base64 as the submission asked', async () => {
+    const to = await receiver(1);
+    const created = await submit({ source_code: Buffer.from('print("hi")').toString('base64'), language_id: 71, callback_url: `http://127.0.0.1:${to.port}/judge0/cb?id=7` }, '?base64_encoded=true');
+    expect(created.status).toBe(201);
+    await waitFor(() => to.received.length >= 2, 30_000);
+    const [first, second] = to.received;
+    expect(first.body).toEqual(second.body);
+    expect(second).toMatchObject({ method: 'PUT', url: '/judge0/cb?id=7', headers: { 'content-type': 'application/json', host: `127.0.0.1:${to.port}` } });
+    expect(Object.keys(second.body)).toEqual(DEFAULT_KEYS);
+    expect(second.body).toEqual((await http(url(`/submissions/${created.body.token}?base64_encoded=true`))).body);
+    expect(second.body).toMatchObject({ stdout: 'aGkK\n', token: created.body.token, status: { id: 3, description: 'Accepted' } });
+    await waitFor(async () => (await pending()) === 0, 5000);
+    expect(to.received).toHaveLength(2);
+    await to.close();
+  });
+
+  it('is sent by any API process: the one that accepted the submission may be gone', async () => {
+    const to = await receiver();
+    const other = await startApi(service.redis.url, { judge0Callbacks: CALLBACKS });
+    const created = await http(`${other.url}/submissions`, { method: 'POST', json: { source_code: 'print("bye")', language_id: 71, callback_url: `http://127.0.0.1:${to.port}/` } });
+    await other.close();
+    expect(created.status).toBe(201);
+    await waitFor(() => to.received.length >= 1, 30_000);
+    expect(to.received[0].body).toMatchObject({ stdout: 'bye\n', token: created.body.token, status: { id: 3 } });
+    await to.close();
+  });
+
+  it('refuses loopback, private, link-local, multicast and unspecified addresses (IPv6 too) without the setting', async () => {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '224.0.0.1', '0.0.0.0', '255.255.255.255', '::1', '::', 'fe80::1', 'fd00::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:a9fe:a9fe', '64:ff9b::a00:1']) {
+      expect([address, forbiddenAddress(address)]).toEqual([address, expect.any(String)]);
+    }
+    for (const address of ['93.184.215.14', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) expect(forbiddenAddress(address)).toBeUndefined();
+    // At submission, a literal address (this API has no RUNCELL_JUDGE0_CALLBACK_PRIVATE).
+    const api = await startApi(service.redis.url, { judge0Callbacks: { pollMs: 60_000 } });
+    for (const [callback, why] of [['http://127.0.0.1:9/', 'is not allowed: 127.0.0.1 is loopback'], ['http://169.254.169.254/latest/meta-data/', 'is not allowed: 169.254.169.254 is link-local (cloud metadata)'], ['https://[::1]/', 'is not allowed: ::1 is unspecified, loopback or IPv4-compatible'], ['http://[::ffff:10.0.0.1]/', 'is not allowed: ::ffff:a00:1 is private (RFC 1918)']]) {
+      const refused = await http(`${api.url}/submissions`, { method: 'POST', json: { source_code: 'print(1)', language_id: 71, callback_url: callback } });
+      expect(refused).toMatchObject({ status: 422, body: { callback_url: [why] } });
+    }
+    await api.close();
+    // A name that resolves to loopback: checked after resolution, and nothing is sent.
+    const to = await receiver();
+    expect(await putJson(`http://localhost:${to.port}/`, { a: 1 }, { allowPrivate: false, timeoutMs: 2000 })).toEqual({ refused: expect.stringMatching(/^localhost resolves to (127\.0\.0\.1|::1), /) });
+    expect(await putJson(`http://localhost:${to.port}/`, { a: 1 }, { allowPrivate: true, timeoutMs: 2000 })).toEqual({ sent: 204 });
+    expect(to.received).toHaveLength(1);
+    await to.close();
   });
 });
 

@@ -9,6 +9,8 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import type { JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
 import { installedLanguages } from '../run-to-end.js';
+import { MAX_EXTRACT_BYTES } from './additional-files.js';
+import { startCallbackDelivery, type CallbackOptions } from './callbacks.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
 import { STATUSES } from './statuses.js';
 import { MAX_BATCH, fail, submissionRoutes } from './submission-routes.js';
@@ -24,6 +26,9 @@ export interface Judge0Options {
   check: JobChecker;
   maxBodyBytes: number;
   log: (error: unknown) => void;
+  /** Why this request may not have network egress (api/app.ts egressGate, RUNCELL_NETWORK_EGRESS); undefined when it may. */
+  egressAllowed: (req: Request) => string | undefined;
+  callbacks: CallbackOptions;
 }
 
 export function judge0Routes(options: Judge0Options): express.Router {
@@ -49,9 +54,10 @@ export function judge0Routes(options: Judge0Options): express.Router {
     res.status(204).end();
   });
 
-  submissionRoutes(router, { queue, check: options.check, installed, languages, body, ready });
+  submissionRoutes(router, { queue, check: options.check, installed, languages, body, ready, egressAllowed: options.egressAllowed, callbackPrivate: options.callbacks.allowPrivate ?? false });
+  startCallbackDelivery(queue, languages, options.callbacks, options.log);
 
-  infoRoutes(router, queue, languages, ready);
+  infoRoutes(router, queue, languages, ready, options.egressAllowed, options.callbacks);
 
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
@@ -65,7 +71,7 @@ export function judge0Routes(options: Judge0Options): express.Router {
 }
 
 /** /languages, /statuses, /about, /version, /workers, /config_info. */
-function infoRoutes(router: express.Router, queue: JobQueue, languages: () => Promise<Judge0Language[]>, ready: RequestHandler): void {
+function infoRoutes(router: express.Router, queue: JobQueue, languages: () => Promise<Judge0Language[]>, ready: RequestHandler, egressAllowed: Judge0Options['egressAllowed'], callbacks: CallbackOptions): void {
   router.get('/languages', ready, async (_req, res) => {
     res.json((await languages()).map((l) => ({ id: l.id, name: l.name })));
   });
@@ -93,13 +99,14 @@ function infoRoutes(router: express.Router, queue: JobQueue, languages: () => Pr
     const working = Math.min(counts.active, live.length);
     res.json([{ queue: JUDGE0_VERSION, size: counts.waiting + counts.delayed, available: live.length, idle: live.length - working, working, paused: 0, failed: counts.failed }]);
   });
-  router.get('/config_info', (_req, res) => {
-    res.json(configInfo());
+  router.get('/config_info', (req, res) => {
+    // allow_enable_network: whether this client (its key, under RUNCELL_NETWORK_EGRESS) may set enable_network.
+    res.json(configInfo(egressAllowed(req) === undefined, callbacks));
   });
 }
 
 /** Judge0's config_info keys, with the values this compatibility layer has. */
-function configInfo(): Record<string, unknown> {
+function configInfo(networkAllowed: boolean, callbacks: CallbackOptions): Record<string, unknown> {
   const f = LIMIT_FIELDS;
   return {
     maintenance_mode: false,
@@ -108,10 +115,10 @@ function configInfo(): Record<string, unknown> {
     allowed_languages_for_compile_options: [],
     enable_command_line_arguments: true,
     enable_submission_delete: false,
-    enable_callbacks: false,
-    callbacks_max_tries: 0,
-    callbacks_timeout: 0,
-    enable_additional_files: false,
+    enable_callbacks: true,
+    callbacks_max_tries: callbacks.tries ?? 3,
+    callbacks_timeout: (callbacks.timeoutMs ?? 5000) / 1000,
+    enable_additional_files: true,
     max_queue_size: null,
     cpu_time_limit: f.cpu_time_limit.default,
     max_cpu_time_limit: f.cpu_time_limit.max,
@@ -134,12 +141,12 @@ function configInfo(): Record<string, unknown> {
     number_of_runs: f.number_of_runs.default,
     max_number_of_runs: f.number_of_runs.max,
     redirect_stderr_to_stdout: false,
-    max_extract_size: 0,
+    max_extract_size: MAX_EXTRACT_BYTES / 1024,
     enable_batched_submissions: true,
     max_submission_batch_size: MAX_BATCH,
     submission_cache_duration: 0,
     use_docs_as_homepage: false,
-    allow_enable_network: false,
+    allow_enable_network: networkAllowed,
     enable_network: false,
   };
 }

@@ -4,15 +4,17 @@
  * is a runcell job (its token is the job's id) plus its echo fields, kept
  * beside it (store.ts).
  */
-import type { RequestHandler, Response, Router } from 'express';
-import type { JobSubmission } from '../../contract/job-request.js';
+import type { Request, RequestHandler, Response, Router } from 'express';
+import { DEFAULT_BOUNDS, type JobSubmission, type SubmittedFile } from '../../contract/job-request.js';
 import { QueueFullError, type JobQueue } from '../../queue/queue.js';
 import type { JobChecker } from '../jobs.js';
 import { jobAtEnd, submitOne, waitBudgetMs } from '../run-to-end.js';
+import { additionalFiles } from './additional-files.js';
+import { scheduleCallback } from './callbacks.js';
 import type { Judge0Language } from './languages.js';
 import { chooseFields, selectFields, submissionView } from './render.js';
 import { loadSubmissions, saveSubmission } from './store.js';
-import { checkSubmission, toJobRequest, type CheckedSubmission, type Judge0Errors } from './submission.js';
+import { checkSubmission, toJobRequest, type CheckedSubmission, type Judge0Errors, type StoredSubmission, type SubmissionPolicy } from './submission.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_BATCH = 20;
@@ -26,20 +28,36 @@ export interface SubmissionContext {
   /** Body parsers, and the 503 when Redis is away. */
   body: RequestHandler[];
   ready: RequestHandler;
+  /** Why this request may not have network egress (api/app.ts egressGate); undefined when it may. */
+  egressAllowed: (req: Request) => string | undefined;
+  /** RUNCELL_JUDGE0_CALLBACK_PRIVATE. */
+  callbackPrivate: boolean;
 }
 
 export const flag = (value: unknown) => value === 'true' || value === '1';
 export const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
+
+/** The echo fields, and the callback when there is one (sent base64 as the submission was): saved before the job can end. */
+async function saveWithCallback(queue: JobQueue, token: string, stored: StoredSubmission, base64: boolean): Promise<void> {
+  await saveSubmission(queue, token, stored);
+  if (stored.callback_url) await scheduleCallback(queue, token, stored.callback_url);
+}
 
 type Admitted = { submission: CheckedSubmission; job: JobSubmission } | { errors: Judge0Errors };
 
 export function submissionRoutes(router: Router, context: SubmissionContext): void {
   const { queue, ready, body: json, languages, installed } = context;
   /** Judge0's checks, then the contract's (a runcell limit range Judge0's fields could pass is reported on the field). */
-  const admit = async (body: Record<string, unknown>, base64: boolean, known: Judge0Language[]): Promise<Admitted> => {
-    const checked = checkSubmission(body, known, base64);
+  const admit = async (body: Record<string, unknown>, base64: boolean, known: Judge0Language[], policy: SubmissionPolicy): Promise<Admitted> => {
+    const checked = checkSubmission(body, known, base64, policy);
     if ('errors' in checked) return checked;
-    const job = context.check(toJobRequest(checked), await installed());
+    let extra: SubmittedFile[] = [];
+    if (checked.stored.additional_files) {
+      const unpacked = await additionalFiles(checked.stored.additional_files, checked.language.source_file, DEFAULT_BOUNDS.maxFiles);
+      if ('error' in unpacked) return { errors: { additional_files: [unpacked.error] } };
+      extra = unpacked.files;
+    }
+    const job = context.check(toJobRequest(checked, extra), await installed());
     if ('error' in job) return { errors: { base: [job.error.message] } };
     return { submission: checked, job: job.submission };
   };
@@ -59,7 +77,8 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
     if (items.length > MAX_BATCH) return fail(res, 400, `number of submissions in a batch should be less than or equal to ${MAX_BATCH}`);
     const base64 = flag(req.query.base64_encoded);
     const known = await languages();
-    const admitted = await Promise.all(items.map((item) => admit(typeof item === 'object' && item ? (item as Record<string, unknown>) : {}, base64, known)));
+    const policy = { networkRefusal: context.egressAllowed(req), callbackPrivate: context.callbackPrivate };
+    const admitted = await Promise.all(items.map((item) => admit(typeof item === 'object' && item ? (item as Record<string, unknown>) : {}, base64, known, policy)));
     const valid = admitted.flatMap((a) => ('job' in a ? [a] : []));
     let ids: string[] = [];
     try {
@@ -68,7 +87,7 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
       if (error instanceof QueueFullError) return fail(res, 503, 'queue is full');
       throw error;
     }
-    await Promise.all(valid.map((a, i) => saveSubmission(queue, ids[i], a.submission.stored)));
+    await Promise.all(valid.map((a, i) => saveWithCallback(queue, ids[i], a.submission.stored, base64)));
     let next = 0;
     res.status(ids.length > 0 ? 201 : 422).json(admitted.map((a) => ('errors' in a ? a.errors : { token: ids[next++] })));
   });
@@ -88,11 +107,11 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
     const wait = flag(req.query.wait);
     const fields = chooseFields(req.query.fields);
     if (wait && 'error' in fields) return fail(res, 400, fields.error);
-    const admitted = await admit(body, base64, await languages());
+    const admitted = await admit(body, base64, await languages(), { networkRefusal: context.egressAllowed(req), callbackPrivate: context.callbackPrivate });
     if ('errors' in admitted) return res.status(422).json(admitted.errors);
     const submitted = await submitOne(queue, admitted.job);
     if ('error' in submitted) return fail(res, 503, 'queue is full');
-    await saveSubmission(queue, submitted.id, admitted.submission.stored);
+    await saveWithCallback(queue, submitted.id, admitted.submission.stored, base64);
     if (!wait) return res.status(201).json({ token: submitted.id });
     const { limits } = admitted.submission.stored;
     await jobAtEnd(queue, submitted.id, waitBudgetMs(limits.wall_time_limit * 1000, 120_000));

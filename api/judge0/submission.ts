@@ -4,8 +4,9 @@
  * kept as given for its echo, and translated into a runcell job request.
  */
 import { z } from 'zod';
-import type { JobRequestInput } from '../../contract/job-request.js';
+import type { JobRequestInput, SubmittedFile } from '../../contract/job-request.js';
 import type { RequestedLimits } from '../../contract/limits.js';
+import { callbackUrlProblem } from './callback-address.js';
 import type { Judge0Language } from './languages.js';
 
 /** Judge0 CE 1.13.1's numeric limit fields: default, bounds (Config), unit. */
@@ -84,8 +85,19 @@ export interface CheckedSubmission {
   raw: { source: string; stdin: string | null; base64: boolean };
 }
 
+/** What this request may ask for beyond Judge0's defaults (the operator's settings, for this client). */
+export interface SubmissionPolicy {
+  /** Why this request may not have network egress (api/app.ts egressGate); undefined when it may. */
+  networkRefusal: string | undefined;
+  /** RUNCELL_JUDGE0_CALLBACK_PRIVATE: callbacks may go to private, loopback... addresses. */
+  callbackPrivate: boolean;
+}
+
+/** Nothing beyond Judge0's defaults: no network. */
+const NOTHING_EXTRA: SubmissionPolicy = { networkRefusal: 'network egress is off', callbackPrivate: false };
+
 /** Checks a submission's body (JSON fields, with the query string's as fallbacks). */
-export function checkSubmission(body: Record<string, unknown>, languages: Judge0Language[], base64: boolean): CheckedSubmission | { errors: Judge0Errors } {
+export function checkSubmission(body: Record<string, unknown>, languages: Judge0Language[], base64: boolean, policy: SubmissionPolicy = NOTHING_EXTRA): CheckedSubmission | { errors: Judge0Errors } {
   const errors: Judge0Errors = {};
   const add = (field: string, message: string) => (errors[field] ??= []).push(message);
   const texts = Object.fromEntries(TEXT_FIELDS.map((f) => [f, textOf(body[f], base64 && ['source_code', 'stdin', 'expected_output'].includes(f))])) as Record<TextField, string | null>;
@@ -98,7 +110,10 @@ export function checkSubmission(body: Record<string, unknown>, languages: Judge0
   const flags = Object.fromEntries(BOOLEAN_FIELDS.map((f) => [f, booleanOf(body[f])])) as Record<BooleanField, boolean>;
   for (const field of ['compiler_options', 'command_line_arguments'] as const) if ((texts[field]?.length ?? 0) > 512) add(field, 'is too long (maximum is 512 characters)');
   for (const field of ['enable_per_process_and_thread_time_limit', 'enable_per_process_and_thread_memory_limit'] as const) if (flags[field]) add(field, 'this option cannot be enabled');
-  unsupported(texts, flags, add);
+  if (flags.enable_network && policy.networkRefusal !== undefined) add('enable_network', 'enabling network is not allowed');
+  const callbackProblem = texts.callback_url ? callbackUrlProblem(texts.callback_url, policy.callbackPrivate) : undefined;
+  if (callbackProblem) add('callback_url', callbackProblem);
+  unsupported(texts, add);
   if (Object.keys(errors).length > 0) return { errors };
   const given = new Set(LIMIT_NAMES.filter((name) => body[name] !== undefined && body[name] !== null && body[name] !== ''));
   return {
@@ -110,18 +125,15 @@ export function checkSubmission(body: Record<string, unknown>, languages: Judge0
 }
 
 /** Fields runcell does not do (yet): refused, never silently dropped. */
-function unsupported(texts: Record<TextField, string | null>, flags: Record<BooleanField, boolean>, add: (field: string, message: string) => void): void {
-  if (flags.enable_network) add('enable_network', 'enabling network is not allowed');
-  if (texts.callback_url) add('callback_url', 'setting callback is not allowed');
-  if (texts.additional_files) add('additional_files', 'additional files are not supported by runcell yet');
+function unsupported(texts: Record<TextField, string | null>, add: (field: string, message: string) => void): void {
   if (texts.compiler_options?.trim()) add('compiler_options', 'compiler options are not supported by runcell yet');
 }
 
 /** Judge0 strips these from command_line_arguments before its shell sees them. */
 const SHELL_CHARS = /[$&;<>|`]/g;
 
-/** The runcell job for a checked submission. */
-export function toJobRequest(s: CheckedSubmission): JobRequestInput {
+/** The runcell job for a checked submission; `extra`: additional_files' files (additional-files.ts), after the source. */
+export function toJobRequest(s: CheckedSubmission, extra: SubmittedFile[] = []): JobRequestInput {
   const normalize = (b64: string) => Buffer.from(b64, 'base64').toString('base64');
   const { limits } = s.stored;
   const runLimits: RequestedLimits = {
@@ -136,10 +148,12 @@ export function toJobRequest(s: CheckedSubmission): JobRequestInput {
   const args = (s.stored.command_line_arguments ?? '').replace(SHELL_CHARS, '').split(/\s+/).filter((a) => a !== '');
   const request: JobRequestInput = {
     language: s.language.runcell,
-    files: [s.raw.base64 ? { path: s.language.source_file, content: normalize(s.raw.source), encoding: 'base64' } : { path: s.language.source_file, content: s.raw.source }],
+    files: [s.raw.base64 ? { path: s.language.source_file, content: normalize(s.raw.source), encoding: 'base64' } : { path: s.language.source_file, content: s.raw.source }, ...extra],
     limits: runLimits,
   };
   if (args.length > 0) request.args = args;
+  // Allowed by checkSubmission's policy; runcell's egress reaches the internet only (docs/security.md), not Judge0's --share-net.
+  if (s.stored.flags.enable_network) request.network = 'egress';
   const stdin = s.raw.stdin === null ? {} : s.raw.base64 ? { stdin: normalize(s.raw.stdin), stdin_encoding: 'base64' as const } : { stdin: s.raw.stdin };
   const runs = limits.number_of_runs;
   if (runs <= 1) return { ...request, ...stdin };
