@@ -37,8 +37,8 @@ export interface SubmissionContext {
 export const flag = (value: unknown) => value === 'true' || value === '1';
 export const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
 
-/** The echo fields, and the callback when there is one (sent base64 as the submission was): saved before the job can end. */
-async function saveWithCallback(queue: JobQueue, token: string, stored: StoredSubmission, base64: boolean): Promise<void> {
+/** The echo fields, and the callback when there is one (always sent base64, as Judge0 does): saved before the job can end. */
+async function saveWithCallback(queue: JobQueue, token: string, stored: StoredSubmission): Promise<void> {
   await saveSubmission(queue, token, stored);
   if (stored.callback_url) await scheduleCallback(queue, token, stored.callback_url);
 }
@@ -87,7 +87,7 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
       if (error instanceof QueueFullError) return fail(res, 503, 'queue is full');
       throw error;
     }
-    await Promise.all(valid.map((a, i) => saveWithCallback(queue, ids[i], a.submission.stored, base64)));
+    await Promise.all(valid.map((a, i) => saveWithCallback(queue, ids[i], a.submission.stored)));
     let next = 0;
     res.status(ids.length > 0 ? 201 : 422).json(admitted.map((a) => ('errors' in a ? a.errors : { token: ids[next++] })));
   });
@@ -111,7 +111,7 @@ export function submissionRoutes(router: Router, context: SubmissionContext): vo
     if ('errors' in admitted) return res.status(422).json(admitted.errors);
     const submitted = await submitOne(queue, admitted.job);
     if ('error' in submitted) return fail(res, 503, 'queue is full');
-    await saveWithCallback(queue, submitted.id, admitted.submission.stored, base64);
+    await saveWithCallback(queue, submitted.id, admitted.submission.stored);
     if (!wait) return res.status(201).json({ token: submitted.id });
     const { limits } = admitted.submission.stored;
     await jobAtEnd(queue, submitted.id, waitBudgetMs(limits.wall_time_limit * 1000, 120_000));
