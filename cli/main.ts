@@ -178,25 +178,9 @@ async function loadSandbox() {
 async function runCommand(rest: string[], options: RunOptions): Promise<number> {
   const config = loadConfig();
   const request = requestFrom(options, rest, config.limits);
-  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
-  const rootfs = verifiedRootfs(config.dataDir, config.languages);
-  // Like a worker: never on a cgroup parent, uids or data dir another live deployment owns.
-  const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
-  if (!claimed.ok) throw new Error(claimed.message);
-  const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
-  const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  let result: JobResult;
-  try {
-    // Without --json the run's output is printed as it comes, each stream to its own.
-    const onOutput = options.json ? undefined : (stream: 'stdout' | 'stderr', chunk: Buffer) => void process[stream].write(chunk);
-    result = await pool.withSlot((slot) => runJob({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages, onOutput }, request));
-  } finally {
-    sandbox.close();
-    claimed.claim.release();
-  }
+  // Without --json the run's output is printed as it comes, each stream to its own.
+  const onOutput = options.json ? undefined : (stream: 'stdout' | 'stderr', chunk: Buffer) => void process[stream].write(chunk);
+  const result = await inSandbox(config, request, onOutput);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
@@ -262,8 +246,11 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
   return broken || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
 }
 
-/** One job in a slot of this host's deployment, as `runcell run` and `runcell judge` do. */
-async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest): Promise<JobResult> {
+/**
+ * One job in a slot of this host's deployment (and the slot's companion, for an interactor), as `runcell run`
+ * and `runcell judge` do: like a worker, never on a cgroup parent, uids or data dir another live deployment owns.
+ */
+async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<JobResult> {
   const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
   const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
@@ -274,7 +261,8 @@ async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequ
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    return await pool.withSlot((slot) => runJob({ sandbox, slot, table: config.limits, signal: controller.signal, installed: readMarker(rootfs).languages }, request));
+    const installed = readMarker(rootfs).languages;
+    return await pool.withSlot((slot) => runJob({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed, onOutput }, request));
   } finally {
     sandbox.close();
     claimed.claim.release();

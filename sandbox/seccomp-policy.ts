@@ -220,6 +220,24 @@ const BASE_RULES: SyscallRule[] = [
   ),
 ];
 
+/** socket() of one type over IPv4 and IPv6, with protocol 0 or the one given: nothing else of that type. */
+function inetSocketRules(type: bigint, protocol: bigint, why: string): SyscallRule[] {
+  return [AF_INET, AF_INET6].flatMap((family) =>
+    [IPPROTO_DEFAULT, protocol].map(
+      (value): SyscallRule => ({
+        syscalls: ['socket'],
+        action: 'allow',
+        when: [
+          { arg: 0, op: 'eq', value: family },
+          { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: type },
+          { arg: 2, op: 'eq', value },
+        ],
+        why,
+      }),
+    ),
+  );
+}
+
 /**
  * Sockets of the standard profile only: unix, and UDP over IPv4/IPv6
  * (loopback only), with its default protocol or named as such. No TCP: the
@@ -243,19 +261,10 @@ const SOCKET_RULES: SyscallRule[] = [
     ],
     why: 'unix sockets (the job has no path to any host socket, and its own network namespace hides abstract ones)',
   },
-  ...[AF_INET, AF_INET6].flatMap((family) =>
-    [IPPROTO_DEFAULT, IPPROTO_UDP].map(
-      (value): SyscallRule => ({
-        syscalls: ['socket'],
-        action: 'allow',
-        when: [
-          { arg: 0, op: 'eq', value: family },
-          { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: SOCK_DGRAM },
-          { arg: 2, op: 'eq', value },
-        ],
-        why: 'UDP (protocol 0 or IPPROTO_UDP), charged to the job from its first byte; the network namespace has only lo. No TCP (a connection nobody accepts is charged to no cgroup), raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
-      }),
-    ),
+  ...inetSocketRules(
+    SOCK_DGRAM,
+    IPPROTO_UDP,
+    'UDP (protocol 0 or IPPROTO_UDP), charged to the job from its first byte; the network namespace has only lo. No TCP (a connection nobody accepts is charged to no cgroup), raw sockets, MPTCP, UDP-Lite or SCTP (EPERM)',
   ),
   ...otherSocketFamilies().map(
     (condition): SyscallRule => ({
@@ -312,19 +321,10 @@ export const STANDARD_POLICY: SeccompPolicy = {
  * SYN (network.ts), its own loopback included, and runcell's NAT lets no
  * connection in from outside.
  */
-const EGRESS_SOCKET_RULES: SyscallRule[] = [AF_INET, AF_INET6].flatMap((family) =>
-  [IPPROTO_DEFAULT, IPPROTO_TCP].map(
-    (value): SyscallRule => ({
-      syscalls: ['socket'],
-      action: 'allow',
-      when: [
-        { arg: 0, op: 'eq', value: family },
-        { arg: 1, op: 'masked_eq', mask: SOCK_TYPE_MASK, value: SOCK_STREAM },
-        { arg: 2, op: 'eq', value },
-      ],
-      why: 'egress runs only: outbound TCP (protocol 0 or IPPROTO_TCP); the run\'s namespace drops inbound SYNs, so no connection to the job can wait unaccepted',
-    }),
-  ),
+const EGRESS_SOCKET_RULES: SyscallRule[] = inetSocketRules(
+  SOCK_STREAM,
+  IPPROTO_TCP,
+  "egress runs only: outbound TCP (protocol 0 or IPPROTO_TCP); the run's namespace drops inbound SYNs, so no connection to the job can wait unaccepted",
 );
 
 /** The standard profile of a run with network egress: standard plus outbound TCP. Never asked for by name. */
