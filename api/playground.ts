@@ -18,8 +18,16 @@ export function playgroundRoutes(logger?: { info(object: object, message?: strin
     logger?.info({ dir: PLAYGROUND_DIR }, 'the playground editor bundle is missing (run `node scripts/setup.js` or `node scripts/playground-build.mjs`): serving a plain textarea');
   }
   const page = join(PLAYGROUND_DIR, 'index.html');
-  router.get('/', (_req, res) => {
-    res.set('Cache-Control', 'no-cache').set('Content-Security-Policy', CSP).sendFile(page);
+  router.get('/', (req, res, next) => {
+    res.set('Cache-Control', 'no-cache').set('Content-Security-Policy', CSP).sendFile(page, (error) => {
+      if (!error) return;
+      // A client gone mid-answer (it hung up, or sent garbage after a Connection: close) is no fault of ours.
+      if (req.socket.destroyed || res.headersSent) {
+        logger?.info({ err: error.message }, 'the playground page was not sent: the client went');
+        return;
+      }
+      next(error);
+    });
   });
   // Only the page's own files: the editor's entry source and anything else in the folder stay unserved.
   const files = express.static(PLAYGROUND_DIR, { index: false, fallthrough: true, maxAge: '1h' });

@@ -51,6 +51,8 @@ export async function spool(body: Readable, maxBytes: number, declaredLength: nu
     return { path, dispose };
   } catch (error) {
     await dispose();
+    // The client cut the upload short or sent what is not HTTP: its error, not ours (no 500, no error log).
+    if (!(error instanceof ApiError)) throw new ApiError(400, 'aborted', `the upload could not be read: ${(error as Error).message}`);
     throw error;
   }
 }
