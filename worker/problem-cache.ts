@@ -43,7 +43,7 @@ export class ProblemCache {
     private readonly source: BlobSource,
     private readonly logger: CacheLogger = { warn() {} },
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Made by the first fetch, not here: a worker whose data dir is full still starts, and its jobs fail saying why.
     // Parts of fetches a dead worker left.
     for (const part of this.files().filter((f) => f.name.includes('.part-'))) rmSync(part.path, { force: true });
   }
@@ -119,6 +119,7 @@ export class ProblemCache {
 
   private files(): Array<{ name: string; path: string; size: number; used: number }> {
     const found: Array<{ name: string; path: string; size: number; used: number }> = [];
+    if (!existsSync(this.dir)) return found;
     for (const sub of readdirSync(this.dir)) {
       const subdir = join(this.dir, sub);
       for (const name of readdirSync(subdir)) {
