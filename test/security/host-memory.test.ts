@@ -94,7 +94,8 @@ describe('memory outside the cgroup', () => {
     it(`${attack.id}: ${attack.does}`, async () => {
       const { held, status, stdout } = await heldWhile(requestFor(attack.id));
       console.log(`${attack.id}: ${status}, host kernel memory held ${(held / MiB).toFixed(0)} MiB (limit ${LIMIT / MiB} MiB); ${stdout.split('\n').length - 1} holders reported`);
-      expect(['ok', 'memory_limit', 'wall_time_limit', 'time_limit']).toContain(status);
+      // nonzero_exit: the kernel or the policy refused what it asked for (TCP in the standard profile: EPERM).
+      expect(['ok', 'memory_limit', 'wall_time_limit', 'time_limit', 'nonzero_exit']).toContain(status);
       expect(held, `${attack.id}: kernel memory held`).toBeLessThan(allowed());
       await expectHostUnaffected(attack.id);
     }, 60_000);
