@@ -174,6 +174,30 @@ print(urllib.request.urlopen('http://${INTERNET.name}/', timeout=5).read().decod
     expect(hostConnections).toBe(0);
   });
 
+  it('an egress job cannot connect to its own listener (inbound SYNs dropped): no connection can wait unaccepted for it', async () => {
+    // Why an egress run may have TCP at all (seccomp-policy.ts EGRESS_POLICY): a connection nobody accepts is charged to no cgroup.
+    const result = await run(`
+import socket
+probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+probe.connect(('${INTERNET.http}', 80))  # no packet: it only picks the job's own address
+own = probe.getsockname()[0]
+listener = socket.socket()
+listener.bind(('0.0.0.0', 0))
+listener.listen(16)
+port = listener.getsockname()[1]
+for address in ['127.0.0.1', own]:
+    client = socket.socket()
+    client.settimeout(1.5)
+    try:
+        client.connect((address, port))
+        print('CONNECTED', address)
+    except OSError as error:
+        print('not connected', type(error).__name__)
+`);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('not connected TimeoutError\nnot connected TimeoutError\n');
+  });
+
   it('an egress job can change nothing of its network: no netlink, raw or packet socket, no IPv6 address', async () => {
     const result = await run(`
 import socket
