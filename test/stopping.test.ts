@@ -172,6 +172,12 @@ describe('runcell serve stopped through its process group', () => {
 
   afterAll(() => {
     if (dataDir && processesIn(join(dataDir, 'redis')).length === 0) rmSync(dataDir, { recursive: true, force: true });
+    // The serves' parent cgroup (and its slots), once no run uses it, as the suite's teardown does for its own.
+    try {
+      if (env.RUNCELL_CGROUP_PARENT) detectCgroupDriver({ parentName: env.RUNCELL_CGROUP_PARENT }).removeParentIfEmpty();
+    } catch (error) {
+      console.warn(`stopping test: its parent cgroup stays: ${(error as Error).message}`);
+    }
   });
 
   it(`stops within its shutdown timeout, loses no job and leaves nothing, ${ITERATIONS} times over`, async () => {
