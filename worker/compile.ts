@@ -10,6 +10,7 @@ import type { Sandbox } from '../sandbox/sandbox.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { Slot } from '../sandbox/slots.js';
 import type { Workspace, WorkspaceFile } from '../sandbox/workspace.js';
+import type { JobContext, Plan } from './plan.js';
 
 /** A compile step's result; `cached` says it came from the compile cache (then its figures are the original compile's). */
 export type { CompileResult };
@@ -57,4 +58,20 @@ export async function compileInto(spec: CompileSpec): Promise<CompileResult> {
     }
   }
   return { ...result, cached: false };
+}
+
+/** A helper program's compile (a checker's, an interactor's) into its own workspace, with the job's sandbox, cache and cancel. */
+export function compileProgram(context: JobContext, slot: Slot, workspace: Workspace, program: { language: string; files: WorkspaceFile[] }, steps: Plan): Promise<CompileResult> {
+  return compileInto({
+    sandbox: context.sandbox,
+    slot,
+    workspace,
+    cache: context.compileCache,
+    language: program.language,
+    files: program.files,
+    seccompProfile: steps.seccompProfile,
+    env: steps.env,
+    signal: context.signal,
+    ...steps.compile!,
+  });
 }

@@ -39,7 +39,7 @@ import type { RunSpec } from '../sandbox/sandbox.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import type { Slot } from '../sandbox/slots.js';
 import type { Workspace } from '../sandbox/workspace.js';
-import { compileInto } from './compile.js';
+import { compileProgram } from './compile.js';
 import { plan, type JobContext } from './plan.js';
 import type { InteractorRequest, JudgeTest } from './request.js';
 
@@ -107,18 +107,7 @@ export class InteractorWorkspace {
         workspace.writeFiles(request.files);
         return new InteractorWorkspace(context, slot, workspace, run, request);
       }
-      const compile = await compileInto({
-        sandbox: context.sandbox,
-        slot,
-        workspace,
-        cache: context.compileCache,
-        language: request.language,
-        files: request.files,
-        seccompProfile: steps.seccompProfile,
-        env: steps.env,
-        signal: context.signal,
-        ...steps.compile,
-      });
+      const compile = await compileProgram(context, slot, workspace, request, steps);
       await context.onStep?.('interactor_compile', compile);
       return new InteractorWorkspace(context, slot, workspace, run, request, compile);
     } catch (error) {

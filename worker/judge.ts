@@ -31,7 +31,7 @@ import { sandboxError } from '../sandbox/sandbox.js';
 import { resolveLimits, LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
-import { compileInto } from './compile.js';
+import { compileInto, compileProgram } from './compile.js';
 import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace } from './interactive.js';
 import { plan, runArgv, type JobContext, type Plan } from './plan.js';
 import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
@@ -238,18 +238,7 @@ class CheckerWorkspace {
         workspace.writeFiles(request.files);
         return new CheckerWorkspace(context, workspace, run, steps, protocol);
       }
-      const compile = await compileInto({
-        sandbox: context.sandbox,
-        slot: context.slot,
-        workspace,
-        cache: context.compileCache,
-        language: request.language,
-        files: request.files,
-        seccompProfile: steps.seccompProfile,
-        env: steps.env,
-        signal: context.signal,
-        ...steps.compile,
-      });
+      const compile = await compileProgram(context, context.slot, workspace, request, steps);
       await context.onStep?.('checker_compile', compile);
       return new CheckerWorkspace(context, workspace, run, steps, protocol, compile);
     } catch (error) {
