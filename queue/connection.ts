@@ -117,6 +117,10 @@ function cluster(target: RedisTarget, role: RedisRole, redisOptions: RedisOption
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
     retryDelayOnTryAgain: 200,
+    // Each redirection or failover retry waits 200 ms: ioredis's default 16 give up after about 3 s, less than
+    // a failover takes (5-6 s measured), and a worker then failed a finished job ("Too many Cluster
+    // redirections"). A worker waits about 30 s; an API request gives up as before and answers 503.
+    ...(role === 'api' ? {} : { maxRedirections: 150 }),
     // A dead node's slots move to its replica: learn of it without waiting for an error on every client.
     slotsRefreshInterval: 2000,
   });
