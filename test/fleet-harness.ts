@@ -20,6 +20,7 @@ import { connect, parseRedisUrl } from '../queue/connection.js';
 import { JobStore } from '../queue/store.js';
 import { loadConfig } from '../cli/config.js';
 import { rootfsLocation } from '../rootfs/build.js';
+import { http } from './service-helpers.js';
 
 // Imports neither vitest nor the sandbox: bench/fleet.ts runs this harness outside the suite.
 const config = loadConfig();
@@ -281,6 +282,24 @@ export class Fleet {
       `${name} to listen`,
     );
     return url!;
+  }
+
+  /**
+   * Every host's worker and two API replicas on `redisUrl`, once both see every worker; on failure the
+   * processes' logs go to the console before the error.
+   */
+  async startFleet(redisUrl: string): Promise<string[]> {
+    try {
+      for (const host of this.hosts) this.startHost(host, redisUrl);
+      const apis = [await this.startApi(redisUrl, 'api-1'), await this.startApi(redisUrl, 'api-2')];
+      for (const api of apis) {
+        await waitUntil(async () => (await http(`${api}/readyz`)).body?.workers >= this.hosts.length, 180_000, `${this.hosts.length} workers seen by both APIs`);
+      }
+      return apis;
+    } catch (error) {
+      console.error(this.logs());
+      throw error;
+    }
   }
 
   /** Host i's `runcell worker`, in the host's namespace, with the host's data dir, cgroup parent and uids. */
