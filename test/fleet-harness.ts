@@ -20,7 +20,7 @@ import { connect, parseRedisUrl } from '../queue/connection.js';
 import { JobStore } from '../queue/store.js';
 import { loadConfig } from '../cli/config.js';
 import { rootfsLocation } from '../rootfs/build.js';
-import { http } from './service-helpers.js';
+import { http } from './http.js';
 
 // Imports neither vitest nor the sandbox: bench/fleet.ts runs this harness outside the suite.
 const config = loadConfig();

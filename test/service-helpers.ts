@@ -19,6 +19,7 @@ import { JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import { RuncellWorker, type RuncellWorkerOptions } from '../worker/worker.js';
 import { config, sandbox, waitScale } from './helpers.js';
+import { http } from './http.js';
 
 export const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 
@@ -133,29 +134,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
 }
 
-export interface HttpResult<T = any> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
-
-export async function http<T = any>(url: string, init: RequestInit & { json?: unknown } = {}): Promise<HttpResult<T>> {
-  const headers = new Headers(init.headers);
-  let body = init.body;
-  if (init.json !== undefined) {
-    headers.set('content-type', 'application/json');
-    body = JSON.stringify(init.json);
-  }
-  const response = await fetch(url, { ...init, headers, body });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: response.status, body: parsed as T, headers: response.headers };
-}
+export { http, type HttpResult } from './http.js';
 
 /** Polls GET /v1/jobs/:id until the job has ended. */
 export async function untilDone(api: string, id: string, timeoutMs = 30_000): Promise<JobView> {
