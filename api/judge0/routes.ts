@@ -14,7 +14,7 @@ import { startCallbackDelivery, type CallbackOptions } from './callbacks.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
 import { STATUSES } from './statuses.js';
 import { MAX_BATCH, fail, submissionRoutes } from './submission-routes.js';
-import { LIMIT_FIELDS } from './submission.js';
+import { COMPILER_OPTIONS_LANGUAGES, LIMIT_FIELDS } from './submission.js';
 
 export const JUDGE0_VERSION = '1.13.1';
 const JUDGE0_PATHS = ['/submissions', '/languages', '/statuses', '/about', '/version', '/config_info', '/workers'];
@@ -111,8 +111,8 @@ function configInfo(networkAllowed: boolean, callbacks: CallbackOptions): Record
   return {
     maintenance_mode: false,
     enable_wait_result: true,
-    enable_compiler_options: false,
-    allowed_languages_for_compile_options: [],
+    enable_compiler_options: true,
+    allowed_languages_for_compile_options: COMPILER_OPTIONS_LANGUAGES,
     enable_command_line_arguments: true,
     enable_submission_delete: false,
     enable_callbacks: true,
