@@ -47,17 +47,23 @@ let ide: Server;
 let ideUrl: string;
 const service = serviceFixture();
 
+/** The IDE's file at a URL path, or undefined (nothing outside its folder). */
+function ideFile(pathname: string): { body: Buffer; type: string } | undefined {
+  const path = normalize(decodeURIComponent(pathname)).replace(/^\/+/, '') || 'index.html';
+  if (path.startsWith('..')) return undefined;
+  try {
+    return { body: readFileSync(join(IDE_DIR, path)), type: TYPES[extname(path)] ?? 'application/octet-stream' };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Serves the IDE's files, read-only, from its own origin (another port on loopback). */
 function serveIde(): Server {
   return createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^\/+/, '') || 'index.html';
-    if (path.startsWith('..')) return void res.writeHead(400).end();
-    try {
-      const body = readFileSync(join(IDE_DIR, path));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
+    const file = ideFile(new URL(req.url ?? '/', 'http://x').pathname);
+    if (!file) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': file.type }).end(file.body);
   });
 }
 
@@ -85,12 +91,26 @@ async function cdn(route: Route, traffic: Traffic): Promise<void> {
   return route.abort('blockedbyclient');
 }
 
-/** The IDE, pointed at runcell, its editors created. */
-async function openIde(): Promise<{ page: Page; traffic: Traffic }> {
+/** A public HTTPS site hosting the IDE (as ide.judge0.com does), answered by the test. */
+const PUBLIC_IDE = 'https://ide.example';
+
+/**
+ * The IDE, pointed at runcell, its editors created. `hosted`: served from its own origin on loopback
+ * (default), or from a public HTTPS site, with Chromium's local network access permission granted (what
+ * the user allows at Chromium's prompt when a public page first calls an address on their machine).
+ */
+async function openIde(hosted: 'loopback' | 'public' = 'loopback'): Promise<{ page: Page; traffic: Traffic }> {
   const traffic: Traffic = { refused: [], failed: [], errors: [], api: [] };
+  const origin = hosted === 'loopback' ? ideUrl : PUBLIC_IDE;
   const page = await browser.context.newPage();
-  const local = (url: URL) => url.origin === ideUrl || url.origin === service.api.url;
-  await page.route((url) => !local(url), (route) => cdn(route, traffic));
+  if (hosted === 'public') {
+    await browser.context.grantPermissions(['local-network-access'], { origin });
+    await page.route((url) => url.origin === origin, (route) => {
+      const file = ideFile(new URL(route.request().url()).pathname);
+      return file ? route.fulfill({ status: 200, body: file.body, headers: { 'content-type': file.type } }) : route.fulfill({ status: 404 });
+    });
+  }
+  await page.route((url) => url.origin !== origin && url.origin !== service.api.url, (route) => cdn(route, traffic));
   page.on('pageerror', (error) => traffic.errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') traffic.errors.push(`console: ${message.text()}`);
@@ -100,7 +120,7 @@ async function openIde(): Promise<{ page: Page; traffic: Traffic }> {
     if (response.url().startsWith(service.api.url)) traffic.api.push(`${response.request().method()} ${response.url().slice(service.api.url.length)} ${response.status()}`);
   });
   await page.addInitScript((api) => localStorage.setItem('api-url', api), service.api.url);
-  await page.goto(`${ideUrl}/`);
+  await page.goto(`${origin}/`);
   await page.waitForFunction(() => typeof (window as any).sourceEditor?.getValue === 'function' && typeof (window as any).stdoutEditor?.getValue === 'function', undefined, { timeout: 60_000 }).catch((error: Error) => {
     throw new Error(`the IDE did not start: ${error.message}\n${JSON.stringify(traffic, null, 1)}`);
   });
@@ -183,6 +203,18 @@ describe('the Judge0 IDE (v2.7.0) in Chromium against runcell', { timeout: 180_0
     const failed = await shown(page, 'compileOutputEditor');
     expect(failed.status).toBe('Compilation Error, -, -');
     expect(failed.text).toMatch(/error: .GREETING. undeclared/);
+    await page.close();
+  });
+
+  it('hosted on a public HTTPS site (runcell on the user\'s machine, the local network permission granted): runs as well', async () => {
+    const { page, traffic } = await openIde('public');
+    await chooseLanguage(page, 54);
+    await type(page, 'sourceEditor', '#include <iostream>\nint main() { int a, b; std::cin >> a >> b; std::cout << a * b << std::endl; }\n');
+    await type(page, 'stdinEditor', '6 7');
+    await runIn(page, traffic);
+    const result = await shown(page, 'stdoutEditor');
+    expect(result.status, JSON.stringify(traffic, null, 1)).toMatch(/^Accepted, \d+\.\d+s, \d+KB$/);
+    expect(result.text).toBe('42\n');
     await page.close();
   });
 });

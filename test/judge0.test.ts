@@ -265,7 +265,12 @@ describe('Judge0 CORS', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
     expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
     expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    expect(preflight.headers.get('access-control-allow-private-network')).toBeNull();
     expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
+    // Chromium's preflight from a public page to runcell on a private network (Private Network Access).
+    const fromPublic = await http(url('/submissions'), { method: 'OPTIONS', headers: { origin: 'https://ide.example', 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } });
+    expect(fromPublic.status).toBe(204);
+    expect(fromPublic.headers.get('access-control-allow-private-network')).toBe('true');
     // runcell's own API is not opened to other origins by this.
     expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -301,6 +306,17 @@ describe('Judge0 enable_network', () => {
   const as = (key: string) => ({ 'x-auth-token': key });
   /** The job request as queued for the workers (BullMQ's job hash). */
   const queued = async (token: string) => JSON.parse((await gated.api.queue.redis.hget(`${PREFIX}:${QUEUE_NAME}:${token}`, 'data')) ?? 'null')?.submission;
+
+  it('with API keys, answers CORS preflights (which carry no key) as Judge0 does; a 401 is readable cross-origin', async () => {
+    const body = { source_code: 'print(1)', language_id: 71 };
+    const preflight = await http(`${gated.api.url}/submissions`, { method: 'OPTIONS', headers: { origin: 'http://ide.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-auth-token' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type,x-auth-token');
+    const keyless = await http(`${gated.api.url}/submissions`, { method: 'POST', json: body, headers: { origin: 'http://ide.example' } });
+    expect(keyless.status).toBe(401);
+    expect(keyless.headers.get('access-control-allow-origin')).toBe('*');
+    expect((await http(`${gated.api.url}/v1/jobs`, { method: 'OPTIONS' })).status).toBe(401);
+  });
 
   it("maps enable_network=true to the job's network egress for a client the operator allows, else 422 in Judge0's shape", async () => {
     await gated.api.queue.redis.set(keys.languages, JSON.stringify({ python3: '3.11.2' }));

@@ -31,6 +31,27 @@ export interface Judge0Options {
   callbacks: CallbackOptions;
 }
 
+/**
+ * Judge0's CORS (Rack::Cors: any origin, any header, any method), for the Judge0 paths: browser
+ * front-ends such as the Judge0 IDE rely on it. Mounted before authentication (api/app.ts), as Judge0's
+ * middleware is: a preflight carries no X-Auth-Token, and a 401 the browser cannot read is no answer.
+ * A preflight from a page in a less private address space (a public IDE, runcell on a private network)
+ * asks Access-Control-Request-Private-Network: allowed, the way it allows any origin.
+ */
+export function judge0Cors(): express.Router {
+  const router = express.Router();
+  router.use(JUDGE0_PATHS, (req, res, next) => {
+    res.set('Access-Control-Allow-Origin', '*');
+    if (req.method !== 'OPTIONS') return next();
+    res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD');
+    res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') ?? '*');
+    if (req.get('access-control-request-private-network') === 'true') res.set('Access-Control-Allow-Private-Network', 'true');
+    res.set('Access-Control-Max-Age', '7200');
+    res.status(204).end();
+  });
+  return router;
+}
+
 export function judge0Routes(options: Judge0Options): express.Router {
   const { queue } = options;
   const router = express.Router();
@@ -43,16 +64,6 @@ export function judge0Routes(options: Judge0Options): express.Router {
   const ready = (_req: Request, res: Response, next: NextFunction) => (queue.connected ? next() : fail(res, 503, 'the queue (Redis) is not reachable; try again shortly'));
   const installed = installedLanguages(queue);
   const languages = async () => judge0Languages(await installed());
-
-  // Judge0 (Rack::Cors) lets any origin call it: browser front-ends such as the Judge0 IDE rely on it.
-  router.use(JUDGE0_PATHS, (req, res, next) => {
-    res.set('Access-Control-Allow-Origin', '*');
-    if (req.method !== 'OPTIONS') return next();
-    res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD');
-    res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') ?? '*');
-    res.set('Access-Control-Max-Age', '7200');
-    res.status(204).end();
-  });
 
   submissionRoutes(router, { queue, check: options.check, installed, languages, body, ready, egressAllowed: options.egressAllowed, callbackPrivate: options.callbacks.allowPrivate ?? false });
   startCallbackDelivery(queue, languages, options.callbacks, options.log);
