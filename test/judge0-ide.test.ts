@@ -6,8 +6,7 @@
  * golden-layout, monaco-editor, semantic-ui, monaco-vim, monaco-emacs) come
  * from the npm packages of the versions its SRI hashes name, and its
  * analytics, chat and news widgets get no answer. It is pointed at runcell
- * the way the IDE is configured: its `api-url` setting (localStorage, what
- * its F8 prompt writes).
+ * as a user does it: F8, the URL in its prompt (kept in its localStorage).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -119,12 +118,22 @@ async function openIde(hosted: 'loopback' | 'public' = 'loopback'): Promise<{ pa
   page.on('response', (response) => {
     if (response.url().startsWith(service.api.url)) traffic.api.push(`${response.request().method()} ${response.url().slice(service.api.url.length)} ${response.status()}`);
   });
-  await page.addInitScript((api) => localStorage.setItem('api-url', api), service.api.url);
   await page.goto(`${origin}/`);
+  await started(page, traffic);
+  // As a user points it elsewhere: F8, "Enter URL of Judge0 API:", then a reload (the IDE reads the setting when it loads).
+  page.once('dialog', (dialog) => void dialog.accept(service.api.url));
+  await page.keyboard.press('F8');
+  await page.reload();
+  await started(page, traffic);
+  // defaultUrl: the Judge0 CE API's (apiUrl follows the language: the IDE's "extra" languages have their own, Judge0's hosted one).
+  expect(await page.evaluate(() => (window as any).defaultUrl)).toBe(service.api.url);
+  return { page, traffic };
+}
+
+async function started(page: Page, traffic: Traffic): Promise<void> {
   await page.waitForFunction(() => typeof (window as any).sourceEditor?.getValue === 'function' && typeof (window as any).stdoutEditor?.getValue === 'function', undefined, { timeout: 60_000 }).catch((error: Error) => {
     throw new Error(`the IDE did not start: ${error.message}\n${JSON.stringify(traffic, null, 1)}`);
   });
-  return { page, traffic };
 }
 
 /** Picks a language in the IDE's dropdown (Semantic UI: click it, then the item). */
