@@ -215,6 +215,25 @@ describe('the Judge0 IDE (v2.7.0) in Chromium against runcell', { timeout: 180_0
     await page.close();
   });
 
+  it('shows runcell\'s refusals in its error box: a compiler option off the allow-list, a language runcell lacks', async () => {
+    const { page, traffic } = await openIde();
+    await chooseLanguage(page, 50);
+    await type(page, 'sourceEditor', 'int main(void) { return 0; }\n');
+    await page.locator('#compiler-options').fill('-O2 -o /tmp/elsewhere');
+    await runIn(page, traffic);
+    await page.locator('#site-modal').waitFor({ state: 'visible' });
+    expect(await page.textContent('#site-modal #title')).toBe('Unprocessable Entity (422)');
+    expect(await page.textContent('#site-modal .content')).toContain('\\"-o\\" is not an allowed compiler option');
+    await page.locator('#site-modal .cancel.button').click();
+    await page.locator('#site-modal').waitFor({ state: 'hidden' });
+    await page.locator('#compiler-options').fill('');
+    await chooseLanguage(page, 78);
+    await runIn(page, traffic);
+    await page.locator('#site-modal').waitFor({ state: 'visible' });
+    expect(await page.textContent('#site-modal .content')).toContain("language with id 78 doesn't exist");
+    await page.close();
+  });
+
   it('hosted on a public HTTPS site (runcell on the user\'s machine, the local network permission granted): runs as well', async () => {
     const { page, traffic } = await openIde('public');
     await chooseLanguage(page, 54);
