@@ -18,7 +18,7 @@ import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { problemJobPinner, problemRoutes } from './problems.js';
 import type { CallbackOptions } from './judge0/callbacks.js';
-import { judge0Routes } from './judge0/routes.js';
+import { judge0Cors, judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
 import { playgroundRoutes } from './playground.js';
 import { stdinRoutes } from './stdin.js';
@@ -78,6 +78,8 @@ export function createApp(options: ApiOptions): express.Express {
   });
   // The playground's static page: before authentication (it holds no secret; its calls carry the user's key).
   app.use(playgroundRoutes(options.logger));
+  // Judge0's CORS answers before authentication, as Judge0's middleware does (a preflight carries no key).
+  app.use(judge0Cors());
   const keys = (options.apiKeys ?? []).filter((k) => k !== '').map(digest);
   if (keys.length > 0) app.use(authenticate(keys));
   if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) app.use(rateLimiter(options.rateLimitPerMinute, queue));

@@ -2,7 +2,8 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { batchRequestSchema, jobRequestSchema, testsBytes, type JobSubmission, type RequestBounds } from '../contract/job-request.js';
 import type { LimitRanges } from '../contract/limits.js';
-import { LANGUAGES, languageNotInstalledProblem } from '../rootfs/languages.js';
+import { LANGUAGES, findLanguage, languageNotInstalledProblem } from '../rootfs/languages.js';
+import { compileArgsProblem } from '../rootfs/compiler-options.js';
 import { isTerminal } from '../queue/events.js';
 import { QueueFullError, type JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
@@ -62,6 +63,15 @@ function notInstalled(submission: JobSubmission, installed: Record<string, strin
   return undefined;
 }
 
+/** 422 for compile_args the language does not take (rootfs/compiler-options.ts: an allow-list per compiler). */
+function refusedCompileArgs(submission: JobSubmission, prefix = ''): ApiError | undefined {
+  if (!submission.compile_args || !submission.language) return undefined;
+  const problem = compileArgsProblem(findLanguage(submission.language)?.compilerOptions, submission.compile_args);
+  if (!problem) return undefined;
+  const path = prefix ? `${prefix}.compile_args` : 'compile_args';
+  return new ApiError(422, 'invalid_request', `${path}: ${problem}`, [{ path, message: problem }]);
+}
+
 /** Checks one job of a request: the contract's schema, the tests' size, the languages installed. */
 export function jobChecker(options: Pick<JobRoutesOptions, 'limits' | 'bounds'>) {
   const schema = jobRequestSchema({ limits: options.limits, languages: LANGUAGES.map((l) => l.id), bounds: options.bounds });
@@ -75,8 +85,8 @@ export function jobChecker(options: Pick<JobRoutesOptions, 'limits' | 'bounds'>)
       const message = `the tests' stdin and expected_stdout together are ${bytes} bytes; at most ${maxTestsBytes}`;
       return { error: new ApiError(413, 'payload_too_large', message, [{ path: prefix ? `${prefix}.tests` : 'tests', message }]) };
     }
-    const missing = notInstalled(parsed.data, installed, prefix);
-    return missing ? { error: missing } : { submission: parsed.data };
+    const refused = notInstalled(parsed.data, installed, prefix) ?? refusedCompileArgs(parsed.data, prefix);
+    return refused ? { error: refused } : { submission: parsed.data };
   };
 }
 

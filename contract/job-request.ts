@@ -202,6 +202,11 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .optional()
       .describe("keep the run's stdin open: write to it with POST /v1/jobs/{id}/stdin while the job runs (the program reads end of file once a write says eof, or when the job ends); not with stdin or tests"),
     args: z.array(p.argument).max(bounds.maxArgs).optional().describe('appended to the run command'),
+    compile_args: z
+      .array(p.argument)
+      .max(bounds.maxArgs)
+      .optional()
+      .describe("options added to the language's compile command (C and C++ only; an allow-list of gcc options, listed in docs/compat.md: -D, -U, -O, -std=, -W, -f, -m, -g, -l...; anything else is a 422)"),
     env: z
       .record(
         z.string().max(bounds.maxArgLength, `an environment variable name is longer than ${bounds.maxArgLength} characters`).regex(ENV_NAME, 'environment variable names are letters, digits and _'),
@@ -268,6 +273,7 @@ export function jobRequestSchema(rules: RequestRules) {
     problemIssues(job, issue);
     judgedWallIssue(job, issue, rules.limits, bounds);
     stepsIssues(job, issue, rules.limits, bounds);
+    if (job.compile_args && job.language === undefined) issue(['compile_args'], 'compile_args need a language (they go to its compile command)');
     if (job.archive && !job.command && !job.steps) issue(['archive'], 'an archive needs a command or steps');
     if (job.archive && !BASE64.test(job.archive.content)) issue(['archive', 'content'], 'not valid base64');
     if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');

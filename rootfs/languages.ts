@@ -9,6 +9,10 @@
  * whatever it is called); `{sources}`, an argument of its own, stands for
  * the entry and then every other file of the job that the language's
  * `sources` selects, in the job's order (the files a compiler is given);
+ * `{options}`, an argument of its own, stands for the job's compile_args
+ * (none by default; only in languages with `compilerOptions`), after the
+ * sources: gcc applies -O, -D, -std wherever they stand (the last -O wins
+ * over the template's), and a -l library must follow the objects using it;
  * `{binary}` is where a compile step leaves the
  * program in /box; `{class}` is the entry's Java class name (its path without
  * `.java`, slashes as dots); `{memory_bytes}` is the step's memory limit (for
@@ -18,6 +22,7 @@
  */
 import type { RequestedLimits } from '../contract/limits.js';
 import type { SeccompProfileName } from '../contract/job-request.js';
+import type { CompilerOptionFamily } from './compiler-options.js';
 
 export interface Language {
   id: string;
@@ -27,6 +32,8 @@ export interface Language {
   /** File name used when a request gives the source without a name; for Java the class name follows from it. */
   defaultFile: string;
   compile?: string[];
+  /** The compiler options a job may add at `{options}` (rootfs/compiler-options.ts); without it, none. */
+  compilerOptions?: CompilerOptionFamily;
   /**
    * Interpreted languages: a syntax check run as their compile step (through
    * the compile cache like a compile). It leaves the sources as they are; a
@@ -140,7 +147,8 @@ export const LANGUAGES: Language[] = [
     name: 'C (GCC, C17)',
     packages: ['gcc', 'libc6-dev'],
     defaultFile: 'main.c',
-    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH, '-lm'],
+    compile: ['gcc', '-std=gnu17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH, '{options}', '-lm'],
+    compilerOptions: 'gcc',
     sources: { extensions: ['.c'] },
     multiFile: 'every .c file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
@@ -151,7 +159,8 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++17)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH],
+    compile: ['g++', '-std=gnu++17', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH, '{options}'],
+    compilerOptions: 'gcc',
     sources: { extensions: CPP_SOURCES },
     multiFile: 'every .cpp, .cc, .cxx and .c++ file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
@@ -162,7 +171,8 @@ export const LANGUAGES: Language[] = [
     name: 'C++ (G++, C++20)',
     packages: ['g++'],
     defaultFile: 'main.cpp',
-    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH],
+    compile: ['g++', '-std=gnu++20', '-O2', '-pipe', '-o', '{binary}', '{sources}', THREAD_STACK_OBJECT_PATH, '{options}'],
+    compilerOptions: 'gcc',
     sources: { extensions: CPP_SOURCES },
     multiFile: 'every .cpp, .cc, .cxx and .c++ file is compiled and they are linked into one program; headers are found by #include "..." from the including file\'s directory',
     run: ['./{binary}'],
@@ -329,6 +339,8 @@ export interface CommandValues {
   memoryBytes?: number;
   /** What `{sources}` stands for (sourcesOf); default the entry alone. */
   sources?: string[];
+  /** What `{options}` stands for: the job's compile_args, checked against the language's compilerOptions. Default none. */
+  options?: string[];
 }
 
 /** The entry, then the job's other files that `language.sources` selects, in the job's order. */
@@ -347,6 +359,7 @@ export function expandCommand(template: string[], entry: string, values: Command
   const javaClass = entry.replace(/\.java$/, '').replaceAll('/', '.');
   return template.flatMap((part) => {
     if (part === '{sources}') return values.sources ?? [entry];
+    if (part === '{options}') return values.options ?? [];
     if (part.includes('{memory_bytes}') && values.memoryBytes === undefined) throw new Error(`${part}: needs the step's memory limit`);
     return part
       .replaceAll('{entry}', entry)

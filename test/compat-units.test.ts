@@ -11,6 +11,10 @@ import { JUDGE0_NAMES, judge0Languages } from '../api/judge0/languages.js';
 import { shownRun } from '../api/judge0/shown-run.js';
 import { judge0Normalize, judge0Verdict } from '../api/judge0/statuses.js';
 import { checkSubmission, toJobRequest } from '../api/judge0/submission.js';
+import { COMPILER_OPTION_FAMILIES, compileArgsProblem } from '../rootfs/compiler-options.js';
+import { THREAD_STACK_OBJECT_PATH } from '../rootfs/languages.js';
+import { LIMIT_TABLE } from '../sandbox/limits.js';
+import { plan } from '../worker/plan.js';
 import { pistonStage, translateExecute } from '../api/piston/execute.js';
 import { installedRuntimes, PISTON_NAMES, resolveRuntime, satisfies } from '../api/piston/runtimes.js';
 import type { JobRecord } from '../contract/job-record.js';
@@ -185,5 +189,55 @@ describe('Piston request translation', () => {
     });
     expect(translateExecute({ language: 'c', version: '*', files: [{ content: '', encoding: 'hex' }, { content: 'ff00', encoding: 'hex', name: 'b' }, { content: '' }] }, runtimes, limits)).toMatchObject({ request: { files: [{}, { content: Buffer.from([0xff, 0]).toString('base64'), encoding: 'base64' }, {}] } });
     expect(translateExecute({ language: 'c', version: '*', files: [{ content: '' }], run_memory_limit: 1000 }, runtimes, limits)).toEqual({ status: 400, message: `run_memory_limit cannot be below the configured minimum of ${4 << 20}` });
+  });
+});
+
+describe('compiler options allow-list (rootfs/compiler-options.ts)', () => {
+  const gcc = (args: string[]) => compileArgsProblem('gcc', args);
+  it('lets macros, optimisation, standards, warnings, features, machine options and libraries through', () => {
+    for (const word of ['-DONLINE_JUDGE', '-DN=10', '-DS="a b"', '-UDEBUG', '-O', '-O2', '-Ofast', '-Os', '-std=c++20', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-result', '-Wformat=2', '-w', '-pedantic', '-fsanitize=address,undefined', '-fno-exceptions', '-fopenmp', '-fmax-errors=3', '-march=native', '-mavx2', '-lm', '-lpthread', '-pthread', '-g', '-ggdb', '-static', '-s']) {
+      expect(gcc([word]), word).toBeUndefined();
+    }
+  });
+  it('refuses what names a file or passes words on to another tool', () => {
+    for (const word of ['-o', '-omain', '@args', '@/etc/passwd', '-fplugin=/x.so', '-fprofile-use=/etc', '-B/tmp', '-B', '-specs=/x', '-include', '-imacros', '-I/etc', '-L/tmp', '-isystem', '-iquote', '--sysroot=/', '-wrapper', '-Wl,-T,/etc/passwd', '-Wa,-a=/tmp/x', '-Wp,-MF,/tmp/x', '-l:libc.a', '-l/etc/x', '-x', '-MF', '-save-temps', '-print-file-name=libc.so', '-fdump-rtl-all=/tmp', '/etc/passwd', 'main.c', '']) {
+      expect(gcc([word]), word).toMatch(/is not an allowed compiler option/);
+    }
+  });
+  it('refuses every option for a language without a family, and too many words', () => {
+    expect(compileArgsProblem(undefined, ['-O2'])).toBe('this language takes no compiler options');
+    expect(compileArgsProblem(undefined, [])).toBeUndefined();
+    expect(gcc(Array.from({ length: 65 }, () => '-O2'))).toMatch(/at most 64/);
+  });
+  it('Judge0 compiler_options become compile_args, split on blanks with its shell characters stripped', () => {
+    const languages = judge0Languages(INSTALLED);
+    const checked = checkSubmission({ source_code: 'int main(){}', language_id: 50, compiler_options: ' -DX=1;2  -O0 ' }, languages, false);
+    if ('errors' in checked) throw new Error(JSON.stringify(checked.errors));
+    expect(toJobRequest(checked).compile_args).toEqual(['-DX=12', '-O0']);
+    expect(checkSubmission({ source_code: 'x', language_id: 62, compiler_options: '-g' }, languages, false)).toEqual({ errors: { compiler_options: ['setting compiler options is only allowed for C, C++ and C++20'] } });
+    expect(checkSubmission({ source_code: 'x', language_id: 71, compiler_options: '-O' }, languages, false)).toEqual({ errors: { compiler_options: ['setting compiler options is only allowed for compiled languages'] } });
+  });
+});
+
+describe('compile_args in the worker (worker/plan.ts)', () => {
+  const files = [{ path: 'main.c', content: Buffer.from('int main(void){return 0;}') }];
+  it('puts them at {options}, after the sources and before the libraries', () => {
+    const steps = plan({ language: 'c', files, compile_args: ['-DX=1', '-O0'] }, LIMIT_TABLE);
+    const argv = steps.compile!.argv;
+    expect(argv.slice(argv.indexOf('main.c'))).toEqual(['main.c', THREAD_STACK_OBJECT_PATH, '-DX=1', '-O0', '-lm']);
+    expect(plan({ language: 'c', files }, LIMIT_TABLE).compile!.argv).not.toContain('{options}');
+  });
+  it('fails closed on options the API would have refused', () => {
+    expect(() => plan({ language: 'c', files, compile_args: ['-o', '/tmp/x'] }, LIMIT_TABLE)).toThrow(/compile_args: "-o" is not an allowed/);
+    expect(() => plan({ language: 'python3', files: [{ path: 'a.py', content: Buffer.from('') }], compile_args: ['-O'] }, LIMIT_TABLE)).toThrow(/takes no compiler options/);
+  });
+});
+
+describe('docs/compat.md compiler_options', () => {
+  it('lists every rule of the gcc allow-list as the code has it', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../docs/compat.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('### compiler_options'), doc.indexOf('### callback_url'));
+    const rows = section.split('\n').filter((line) => line.startsWith('| `')).map((line) => line.slice(3, -3));
+    expect(rows).toEqual(COMPILER_OPTION_FAMILIES.gcc.map((rule) => rule.shown));
   });
 });

@@ -128,6 +128,41 @@ describe('Judge0 submissions', { timeout: 120_000 }, () => {
     expect(job.result.compile.status).toBe('ok');
   });
 
+  it('compiler_options reach gcc and g++ as separate words: -D and -O change the program, refused options are a 422 naming the field', async () => {
+    const macro = '#include <stdio.h>\nint main(void) {\n#ifdef FOO\n  printf("FOO=%d\\n", FOO);\n#else\n  puts("no FOO");\n#endif\n#ifdef __OPTIMIZE__\n  puts("optimized");\n#else\n  puts("not optimized");\n#endif\n  return 0;\n}\n';
+    const plain = await run({ source_code: macro, language_id: 50 });
+    expect(plain).toMatchObject({ stdout: 'no FOO\noptimized\n', status: { id: 3 } });
+    // Judge0 strips ; and $ (its shell's characters): "-DFOO=4;2" is -DFOO=42. -O0 after the template's -O2 wins.
+    const defined = await run({ source_code: macro, language_id: 50, compiler_options: ' -DFOO=4;2   -O0 -Wall ' }, '&fields=stdout,status,compiler_options');
+    expect(defined).toMatchObject({ stdout: 'FOO=42\nnot optimized\n', status: { id: 3 }, compiler_options: ' -DFOO=4;2   -O0 -Wall ' });
+    const cpp = await run({ source_code: '#include <iostream>\nint main() { std::cout << __cplusplus << std::endl; }', language_id: 54, compiler_options: '-std=c++20 -O2 -pthread' });
+    expect(cpp).toMatchObject({ stdout: '202002\n', status: { id: 3 } });
+    const bad = await run({ source_code: macro, language_id: 50, compiler_options: '-std=nonsense' }, '&fields=status,compile_output');
+    expect(bad.status.id).toBe(6);
+    expect(bad.compile_output).toMatch(/nonsense/);
+    for (const refused of ['-o /tmp/x', '@/etc/passwd', '-fplugin=/tmp/p.so', '-B/tmp', '-specs=/tmp/s', '-include /etc/shadow', '-Wl,-T,/etc/passwd', '-I/etc', '-x c /etc/passwd']) {
+      const first = refused.split(' ')[0];
+      expect((await submit({ source_code: macro, language_id: 50, compiler_options: refused })).body, refused).toEqual({ compiler_options: [`${JSON.stringify(first)} is not an allowed compiler option (see docs/compat.md, compiler_options)`] });
+    }
+    expect((await submit({ source_code: 'print(1)', language_id: 71, compiler_options: '-O2' })).body).toEqual({ compiler_options: ['setting compiler options is only allowed for compiled languages'] });
+    expect((await submit({ source_code: macro, language_id: 50, compiler_options: `-D${'X'.repeat(512)}` })).body).toEqual({ compiler_options: ['is too long (maximum is 512 characters)'] });
+    const config = (await http(url('/config_info'))).body;
+    expect(config).toMatchObject({ enable_compiler_options: true, allowed_languages_for_compile_options: ['C', 'C++', 'C++20'] });
+  });
+
+  it('/v1 compile_args: allowed options reach the compiler, others are a 422 naming compile_args', async () => {
+    const job = (body: Record<string, unknown>) => http(url('/v1/jobs?wait=60'), { method: 'POST', json: body });
+    const source = { path: 'main.c', content: '#include <stdio.h>\nint main(void) { printf("%d\\n", BAR); return 0; }\n' };
+    const ran = await job({ language: 'c', files: [source], compile_args: ['-DBAR=7'] });
+    expect(ran.body.result.run.stdout).toBe('7\n');
+    const refused = await job({ language: 'c', files: [source], compile_args: ['-o', '/box/elsewhere'] });
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.body)).toMatch(/compile_args/);
+    const python = await job({ language: 'python3', files: [{ path: 'a.py', content: 'print(1)' }], compile_args: ['-O'] });
+    expect(python.status).toBe(422);
+    expect(JSON.stringify(python.body)).toContain('this language takes no compiler options');
+  });
+
   it("refuses invalid submissions with 422 {field: [messages]} in Judge0's words", async () => {
     expect(await submit({ source_code: 'x' })).toMatchObject({ status: 422, body: { language_id: ["can't be blank"] } });
     expect(await submit({ language_id: 71 })).toMatchObject({ status: 422, body: { source_code: ["can't be blank"] } });
@@ -230,7 +265,12 @@ describe('Judge0 CORS', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
     expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
     expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
+    expect(preflight.headers.get('access-control-allow-private-network')).toBeNull();
     expect((await http(url('/statuses'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBe('*');
+    // Chromium's preflight from a public page to runcell on a private network (Private Network Access).
+    const fromPublic = await http(url('/submissions'), { method: 'OPTIONS', headers: { origin: 'https://ide.example', 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } });
+    expect(fromPublic.status).toBe(204);
+    expect(fromPublic.headers.get('access-control-allow-private-network')).toBe('true');
     // runcell's own API is not opened to other origins by this.
     expect((await http(url('/v1/languages'), { headers: { origin: 'http://ide.example' } })).headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -266,6 +306,17 @@ describe('Judge0 enable_network', () => {
   const as = (key: string) => ({ 'x-auth-token': key });
   /** The job request as queued for the workers (BullMQ's job hash). */
   const queued = async (token: string) => JSON.parse((await gated.api.queue.redis.hget(`${PREFIX}:${QUEUE_NAME}:${token}`, 'data')) ?? 'null')?.submission;
+
+  it('with API keys, answers CORS preflights (which carry no key) as Judge0 does; a 401 is readable cross-origin', async () => {
+    const body = { source_code: 'print(1)', language_id: 71 };
+    const preflight = await http(`${gated.api.url}/submissions`, { method: 'OPTIONS', headers: { origin: 'http://ide.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-auth-token' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type,x-auth-token');
+    const keyless = await http(`${gated.api.url}/submissions`, { method: 'POST', json: body, headers: { origin: 'http://ide.example' } });
+    expect(keyless.status).toBe(401);
+    expect(keyless.headers.get('access-control-allow-origin')).toBe('*');
+    expect((await http(`${gated.api.url}/v1/jobs`, { method: 'OPTIONS' })).status).toBe(401);
+  });
 
   it("maps enable_network=true to the job's network egress for a client the operator allows, else 422 in Judge0's shape", async () => {
     await gated.api.queue.redis.set(keys.languages, JSON.stringify({ python3: '3.11.2' }));

@@ -6,6 +6,7 @@
 import type { RunResult, CompileResult, StepResult } from '../contract/run-result.js';
 import type { TestResult } from '../contract/judged-result.js';
 import { expandCommand, findLanguage, languageNotInstalledProblem, sourcesOf, type Language } from '../rootfs/languages.js';
+import { compileArgsProblem } from '../rootfs/compiler-options.js';
 import { resolveLimits, type LimitTable, type Limits } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { DEFAULT_SECCOMP_PROFILE, type SeccompProfileName } from '../sandbox/seccomp-policy.js';
@@ -84,6 +85,10 @@ export function plan(request: JobRequest, table: LimitTable, installed?: Record<
   const language = findLanguage(request.language!);
   if (!language) throw new RangeError(`unknown language ${JSON.stringify(request.language)}`);
   const entry = request.files![0].path;
+  const options = request.compile_args ?? [];
+  // The API refused these already; a job that reached the worker anyway fails rather than compile with them.
+  const refused = compileArgsProblem(language.compilerOptions, options);
+  if (refused) throw new RangeError(`compile_args: ${refused}`);
   const runLimits = resolveLimits(request.limits, { table, extra: language.runLimits });
   const run = { argv: runArgv(language, request, runLimits), limits: runLimits, boxWritable: false };
   const seccompProfile = seccompProfileFor(request, language);
@@ -97,7 +102,7 @@ export function plan(request: JobRequest, table: LimitTable, installed?: Record<
     language,
     seccompProfile,
     env,
-    compile: { argv: expandCommand(compile, entry, { memoryBytes: compileLimits.memory_bytes, sources }), limits: compileLimits },
+    compile: { argv: expandCommand(compile, entry, { memoryBytes: compileLimits.memory_bytes, sources, options }), limits: compileLimits },
     run,
   };
 }

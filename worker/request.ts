@@ -67,6 +67,8 @@ export interface JobRequest {
   interactive_stdin?: boolean;
   /** Arguments appended to the run command. */
   args?: string[];
+  /** Compiler options at the compile command's `{options}` (checked against the language's allow-list, rootfs/compiler-options.ts). */
+  compile_args?: string[];
   env?: Record<string, string>;
   limits?: RequestedLimits;
   compile_limits?: RequestedLimits;
@@ -104,6 +106,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     stdin: submission.stdin === undefined ? undefined : decode(submission.stdin, submission.stdin_encoding),
     ...(submission.interactive_stdin ? { interactive_stdin: true } : {}),
     args: submission.args,
+    ...(submission.compile_args ? { compile_args: submission.compile_args } : {}),
     env: submission.env,
     limits: submission.limits,
     compile_limits: submission.compile_limits,

@@ -14,7 +14,7 @@ import { startCallbackDelivery, type CallbackOptions } from './callbacks.js';
 import { judge0Languages, type Judge0Language } from './languages.js';
 import { STATUSES } from './statuses.js';
 import { MAX_BATCH, fail, submissionRoutes } from './submission-routes.js';
-import { LIMIT_FIELDS } from './submission.js';
+import { COMPILER_OPTIONS_LANGUAGES, LIMIT_FIELDS } from './submission.js';
 
 export const JUDGE0_VERSION = '1.13.1';
 const JUDGE0_PATHS = ['/submissions', '/languages', '/statuses', '/about', '/version', '/config_info', '/workers'];
@@ -31,6 +31,27 @@ export interface Judge0Options {
   callbacks: CallbackOptions;
 }
 
+/**
+ * Judge0's CORS (Rack::Cors: any origin, any header, any method), for the Judge0 paths: browser
+ * front-ends such as the Judge0 IDE rely on it. Mounted before authentication (api/app.ts), as Judge0's
+ * middleware is: a preflight carries no X-Auth-Token, and a 401 the browser cannot read is no answer.
+ * A preflight from a page in a less private address space (a public IDE, runcell on a private network)
+ * asks Access-Control-Request-Private-Network: allowed, the way it allows any origin.
+ */
+export function judge0Cors(): express.Router {
+  const router = express.Router();
+  router.use(JUDGE0_PATHS, (req, res, next) => {
+    res.set('Access-Control-Allow-Origin', '*');
+    if (req.method !== 'OPTIONS') return next();
+    res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD');
+    res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') ?? '*');
+    if (req.get('access-control-request-private-network') === 'true') res.set('Access-Control-Allow-Private-Network', 'true');
+    res.set('Access-Control-Max-Age', '7200');
+    res.status(204).end();
+  });
+  return router;
+}
+
 export function judge0Routes(options: Judge0Options): express.Router {
   const { queue } = options;
   const router = express.Router();
@@ -43,16 +64,6 @@ export function judge0Routes(options: Judge0Options): express.Router {
   const ready = (_req: Request, res: Response, next: NextFunction) => (queue.connected ? next() : fail(res, 503, 'the queue (Redis) is not reachable; try again shortly'));
   const installed = installedLanguages(queue);
   const languages = async () => judge0Languages(await installed());
-
-  // Judge0 (Rack::Cors) lets any origin call it: browser front-ends such as the Judge0 IDE rely on it.
-  router.use(JUDGE0_PATHS, (req, res, next) => {
-    res.set('Access-Control-Allow-Origin', '*');
-    if (req.method !== 'OPTIONS') return next();
-    res.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD');
-    res.set('Access-Control-Allow-Headers', req.get('access-control-request-headers') ?? '*');
-    res.set('Access-Control-Max-Age', '7200');
-    res.status(204).end();
-  });
 
   submissionRoutes(router, { queue, check: options.check, installed, languages, body, ready, egressAllowed: options.egressAllowed, callbackPrivate: options.callbacks.allowPrivate ?? false });
   startCallbackDelivery(queue, languages, options.callbacks, options.log);
@@ -111,8 +122,8 @@ function configInfo(networkAllowed: boolean, callbacks: CallbackOptions): Record
   return {
     maintenance_mode: false,
     enable_wait_result: true,
-    enable_compiler_options: false,
-    allowed_languages_for_compile_options: [],
+    enable_compiler_options: true,
+    allowed_languages_for_compile_options: COMPILER_OPTIONS_LANGUAGES,
     enable_command_line_arguments: true,
     enable_submission_delete: false,
     enable_callbacks: true,

@@ -7,7 +7,9 @@ import { z } from 'zod';
 import type { JobRequestInput, SubmittedFile } from '../../contract/job-request.js';
 import type { RequestedLimits } from '../../contract/limits.js';
 import { callbackUrlProblem } from './callback-address.js';
-import type { Judge0Language } from './languages.js';
+import { compileArgsProblem } from '../../rootfs/compiler-options.js';
+import { findLanguage } from '../../rootfs/languages.js';
+import { JUDGE0_NAMES, type Judge0Language } from './languages.js';
 
 /** Judge0 CE 1.13.1's numeric limit fields: default, bounds (Config), unit. */
 export const LIMIT_FIELDS = {
@@ -113,7 +115,8 @@ export function checkSubmission(body: Record<string, unknown>, languages: Judge0
   if (flags.enable_network && policy.networkRefusal !== undefined) add('enable_network', 'enabling network is not allowed');
   const callbackProblem = texts.callback_url ? callbackUrlProblem(texts.callback_url, policy.callbackPrivate) : undefined;
   if (callbackProblem) add('callback_url', callbackProblem);
-  unsupported(texts, add);
+  const compilerOptionsProblem = texts.compiler_options?.trim() && language ? compilerOptionsRefusal(language, texts.compiler_options) : undefined;
+  if (compilerOptionsProblem) add('compiler_options', compilerOptionsProblem);
   if (Object.keys(errors).length > 0) return { errors };
   const given = new Set(LIMIT_NAMES.filter((name) => body[name] !== undefined && body[name] !== null && body[name] !== ''));
   return {
@@ -124,13 +127,23 @@ export function checkSubmission(body: Record<string, unknown>, languages: Judge0
   };
 }
 
-/** Fields runcell does not do (yet): refused, never silently dropped. */
-function unsupported(texts: Record<TextField, string | null>, add: (field: string, message: string) => void): void {
-  if (texts.compiler_options?.trim()) add('compiler_options', 'compiler options are not supported by runcell yet');
-}
-
-/** Judge0 strips these from command_line_arguments before its shell sees them. */
+/** Judge0 strips these from command_line_arguments and compiler_options before its shell sees them. */
 const SHELL_CHARS = /[$&;<>|`]/g;
+
+/** Judge0's words of a command_line_arguments or compiler_options text: stripped as Judge0 does, split on blanks (no quotes: no shell). */
+const wordsOf = (text: string | null) => (text ?? '').replace(SHELL_CHARS, '').split(/\s+/).filter((a) => a !== '');
+
+/** Judge0's names (before " (") of the languages that take compiler options: its allowed_languages_for_compile_options. */
+export const COMPILER_OPTIONS_LANGUAGES = JUDGE0_NAMES.filter((n) => findLanguage(n.runcell)?.compilerOptions).map((n) => n.prefix.slice(0, n.prefix.indexOf(' (')));
+
+/** Why these compiler options are refused: Judge0's messages, then runcell's allow-list (rootfs/compiler-options.ts). */
+function compilerOptionsRefusal(language: Judge0Language, text: string): string | undefined {
+  if (language.compile_cmd === null) return 'setting compiler options is only allowed for compiled languages';
+  const family = findLanguage(language.runcell)?.compilerOptions;
+  const names = COMPILER_OPTIONS_LANGUAGES;
+  if (!family) return `setting compiler options is only allowed for ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`;
+  return compileArgsProblem(family, wordsOf(text));
+}
 
 /** The runcell job for a checked submission; `extra`: additional_files' files (additional-files.ts), after the source. */
 export function toJobRequest(s: CheckedSubmission, extra: SubmittedFile[] = []): JobRequestInput {
@@ -145,13 +158,15 @@ export function toJobRequest(s: CheckedSubmission, extra: SubmittedFile[] = []):
   if (s.given.has('memory_limit')) runLimits.memory_bytes = limits.memory_limit * 1024;
   if (s.given.has('max_processes_and_or_threads')) runLimits.pids = limits.max_processes_and_or_threads;
   if (s.given.has('max_file_size')) runLimits.file_size_bytes = limits.max_file_size * 1024;
-  const args = (s.stored.command_line_arguments ?? '').replace(SHELL_CHARS, '').split(/\s+/).filter((a) => a !== '');
+  const args = wordsOf(s.stored.command_line_arguments);
+  const compileArgs = wordsOf(s.stored.compiler_options);
   const request: JobRequestInput = {
     language: s.language.runcell,
     files: [s.raw.base64 ? { path: s.language.source_file, content: normalize(s.raw.source), encoding: 'base64' } : { path: s.language.source_file, content: s.raw.source }, ...extra],
     limits: runLimits,
   };
   if (args.length > 0) request.args = args;
+  if (compileArgs.length > 0) request.compile_args = compileArgs;
   // Allowed by checkSubmission's policy; runcell's egress reaches the internet only (docs/security.md), not Judge0's --share-net.
   if (s.stored.flags.enable_network) request.network = 'egress';
   const stdin = s.raw.stdin === null ? {} : s.raw.base64 ? { stdin: normalize(s.raw.stdin), stdin_encoding: 'base64' as const } : { stdin: s.raw.stdin };
