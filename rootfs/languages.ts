@@ -156,6 +156,17 @@ const BEAM_ENV = { ERL_CRASH_DUMP_SECONDS: '0' };
 /** Elixir's check: every source parsed (Code.string_to_quoted!), without running it. */
 const ELIXIR_CHECK = 'status = Enum.reduce(System.argv(), 0, fn f, s -> case Code.string_to_quoted(File.read!(f), file: f) do {:ok, _} -> s; {:error, {meta, message, token}} -> IO.puts(:stderr, "#{f}:#{inspect(meta)}: #{inspect(message)}#{token}"); 1 end end); System.halt(status)';
 
+/**
+ * Prolog's check: every source read term by term (read_term/3, nothing
+ * run: loading would run its directives), each syntax error printed; exit
+ * 1 if any. Operators a program declares with op/3 are not known to it.
+ */
+const PROLOG_CHECK = [
+  'current_prolog_flag(argv, [_|Files]),',
+  'foldl([F, S0, S]>>catch((setup_call_cleanup(open(F, read, In), (repeat, read_term(In, T, []), T == end_of_file, !), close(In)), S = S0), E, (print_message(error, E), S = 1)), Files, 0, Status),',
+  'halt(Status)',
+].join(' ');
+
 const CLOJURE_JAR = '/usr/share/java/clojure-1.11.jar';
 /**
  * Clojure's check: every source read form by form (nothing evaluated); a
@@ -421,9 +432,11 @@ export const LANGUAGES: Language[] = [
     name: 'Prolog (SWI-Prolog)',
     packages: ['swi-prolog-nox'],
     defaultFile: 'main.pl',
-    compile: ['swipl', '--on-error=status', '-o', '{binary}', '-c', '{entry}'],
-    multiFile: 'the entry is compiled with the files it loads (:- consult(greet). or use_module) into one saved state; it starts with :- initialization(main, main).',
-    run: ['swipl', '{binary}'],
+    check: ['swipl', '-g', PROLOG_CHECK, '-t', 'halt', '--', '{sources}'],
+    sources: { extensions: ['.pl', '.pro', '.prolog'] },
+    multiFile: 'every .pl, .pro and .prolog file is read clause by clause (a syntax error is a compile error); the entry loads the others with :- consult(greet).',
+    // -t halt: a program without :- initialization(main, main). ends after its directives instead of reading queries from stdin.
+    run: ['swipl', '--on-error=status', '-t', 'halt', '{entry}'],
     version: versionOf('swipl --version'),
   },
   {
