@@ -143,7 +143,7 @@ const KOTLINC_JVM_FLAGS = '-XX:+UseSerialGC -XX:-UsePerfData -XX:MaxRAM={memory_
 const R_CHECK = 'status <- 0; for (f in commandArgs(TRUE)) tryCatch(parse(f), error = function(e) { message(conditionMessage(e)); status <<- 1 }); quit(status = status)';
 
 /** SBCL's compile: compile-file of the entry to main.fasl; a warning or an error fails it (exit 1). */
-const SBCL_COMPILE = '(multiple-value-bind (fasl warnings failure) (compile-file "{entry}" :output-file (merge-pathnames "{binary}.fasl" (sb-posix:getcwd))) (declare (ignore fasl warnings)) (sb-ext:exit :code (if failure 1 0)))';
+const SBCL_COMPILE = '(multiple-value-bind (fasl warnings failure) (compile-file "{entry}" :output-file "{binary}.fasl") (declare (ignore fasl warnings)) (sb-ext:exit :code (if failure 1 0)))';
 
 /**
  * The BEAM (Erlang, Elixir): one scheduler of each kind and no async
@@ -162,7 +162,7 @@ const ELIXIR_CHECK = 'status = Enum.reduce(System.argv(), 0, fn f, s -> case Cod
  * 1 if any. Operators a program declares with op/3 are not known to it.
  */
 const PROLOG_CHECK = [
-  'current_prolog_flag(argv, [_|Files]),',
+  'current_prolog_flag(argv, Files),',
   'foldl([F, S0, S]>>catch((setup_call_cleanup(open(F, read, In), (repeat, read_term(In, T, []), T == end_of_file, !), close(In)), S = S0), E, (print_message(error, E), S = 1)), Files, 0, Status),',
   'halt(Status)',
 ].join(' ');
@@ -436,7 +436,7 @@ export const LANGUAGES: Language[] = [
     sources: { extensions: ['.pl', '.pro', '.prolog'] },
     multiFile: 'every .pl, .pro and .prolog file is read clause by clause (a syntax error is a compile error); the entry loads the others with :- consult(greet).',
     // -t halt: a program without :- initialization(main, main). ends after its directives instead of reading queries from stdin.
-    run: ['swipl', '--on-error=status', '-t', 'halt', '{entry}'],
+    run: ['swipl', '-q', '--on-error=status', '-t', 'halt', '{entry}'],
     version: versionOf('swipl --version'),
   },
   {

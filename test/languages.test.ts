@@ -295,7 +295,7 @@ const PROGRAMS: Record<string, Program> = {
   awk: {
     hello: 'BEGIN { print "hello, awk" }\n',
     sum: '{ print $1 + $2 }\n',
-    compileError: 'BEGIN { print "hello"\n',
+    compileError: 'BEGIN { x = = 1 }\n',
     compileMessage: /syntax error/,
     runtimeError: 'BEGIN { x = 0; print 1 / x }\n',
     runtimeResult: { status: 'nonzero_exit', exit_code: 2 },
