@@ -136,8 +136,8 @@ export const THREAD_STACK_OBJECT_PATH = '/usr/lib/runcell/thread-stack.o';
 
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
 
-/** JVM flags for a compiler's launcher script (JAVA_OPTS): as JVM_FLAGS, without the deep stack. */
-const KOTLINC_JVM_FLAGS = '-XX:+UseSerialGC -XX:-UsePerfData -XX:MaxRAM={memory_bytes} -XX:MaxRAMPercentage=75 -XX:TieredStopAtLevel=1';
+/** JVM flags for the launcher scripts of kotlinc and scalac (JAVA_OPTS): as JVM_FLAGS, without the deep stack, C1 only (a short compile gains nothing from C2). */
+const COMPILER_JAVA_OPTS = '-XX:+UseSerialGC -XX:-UsePerfData -XX:MaxRAM={memory_bytes} -XX:MaxRAMPercentage=75 -XX:TieredStopAtLevel=1';
 
 /** R's check: parse() of every source, each error printed; exit 1 if any failed. */
 const R_CHECK = 'status <- 0; for (f in commandArgs(TRUE)) tryCatch(parse(f), error = function(e) { message(conditionMessage(e)); status <<- 1 }); quit(status = status)';
@@ -384,7 +384,7 @@ export const LANGUAGES: Language[] = [
     name: 'Kotlin (JVM)',
     packages: ['kotlin', 'openjdk-17-jdk-headless'],
     defaultFile: 'Main.kt',
-    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${KOTLINC_JVM_FLAGS}`, 'kotlinc', '-nowarn', '-d', '.', '{sources}'],
+    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${COMPILER_JAVA_OPTS}`, 'kotlinc', '-nowarn', '-d', '.', '{sources}'],
     sources: { extensions: ['.kt'] },
     multiFile: `every .kt file is compiled; the class run is the one with main (fun main in Main.kt is MainKt; several: the entry's), written to ${JAVA_MAIN_FILE} for the run`,
     run: ['java', ...JVM_FLAGS, '-cp', '.:/usr/share/java/kotlin-stdlib.jar', `@${JAVA_MAIN_FILE}`],
@@ -408,7 +408,7 @@ export const LANGUAGES: Language[] = [
     name: 'Scala 2',
     packages: ['scala', 'openjdk-17-jdk-headless'],
     defaultFile: 'Main.scala',
-    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${KOTLINC_JVM_FLAGS}`, 'scalac', '-nowarn', '-d', '.', '{sources}'],
+    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${COMPILER_JAVA_OPTS}`, 'scalac', '-nowarn', '-d', '.', '{sources}'],
     sources: { extensions: ['.scala'] },
     multiFile: `every .scala file is compiled; the object run is the entry's if it has main, else the one that has (several: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
     run: ['java', ...JVM_FLAGS, '-cp', '.:/usr/share/java/scala-library.jar', `@${JAVA_MAIN_FILE}`],

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
-import { LANGUAGES } from '../rootfs/languages.js';
+import { expandCommand, LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { config, job } from './helpers.js';
 
@@ -404,6 +404,16 @@ describe('the catalog', () => {
       expect(language.multiFile.length, language.id).toBeGreaterThan(20);
       for (const template of [language.compile, language.check]) if (template?.includes('{sources}')) expect(language.sources, `${language.id}: {sources} needs sources`).toBeDefined();
     }
+  });
+
+  it('{class} is the JVM class an entry declares (Kotlin: its file facade, MainKt), {module} the entry file name without its extension', () => {
+    const names = (entry: string) => expandCommand(['{class}', '{module}'], entry);
+    expect(names('Main.java')).toEqual(['Main', 'Main']);
+    expect(names('pkg/Main.java')).toEqual(['pkg.Main', 'Main']);
+    expect(names('Main.scala')).toEqual(['Main', 'Main']);
+    expect(names('main.kt')).toEqual(['MainKt', 'main']);
+    expect(names('util/greet.kt')).toEqual(['util.GreetKt', 'greet']);
+    expect(names('src/main.erl')[1]).toBe('main');
   });
 
   it('the installed image has a version for each language it includes', () => {
