@@ -140,10 +140,18 @@ const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_b
 const COMPILER_JAVA_OPTS = '-XX:+UseSerialGC -XX:-UsePerfData -XX:MaxRAM={memory_bytes} -XX:MaxRAMPercentage=75 -XX:TieredStopAtLevel=1';
 
 /** R's check: parse() of every source, each error printed; exit 1 if any failed. */
-const R_CHECK = 'status <- 0; for (f in commandArgs(TRUE)) tryCatch(parse(f), error = function(e) { message(conditionMessage(e)); status <<- 1 }); quit(status = status)';
+const R_CHECK = [
+  'status <- 0',
+  'for (f in commandArgs(TRUE)) tryCatch(parse(f), error = function(e) { message(conditionMessage(e)); status <<- 1 })',
+  'quit(status = status)',
+].join('\n');
 
 /** SBCL's compile: compile-file of the entry to main.fasl; a warning or an error fails it (exit 1). */
-const SBCL_COMPILE = '(multiple-value-bind (fasl warnings failure) (compile-file "{entry}" :output-file "{binary}.fasl") (declare (ignore fasl warnings)) (sb-ext:exit :code (if failure 1 0)))';
+const SBCL_COMPILE = [
+  '(multiple-value-bind (fasl warnings failure) (compile-file "{entry}" :output-file "{binary}.fasl")',
+  '  (declare (ignore fasl warnings))',
+  '  (sb-ext:exit :code (if failure 1 0)))',
+].join('\n');
 
 /**
  * The BEAM (Erlang, Elixir): one scheduler of each kind and no async
@@ -154,7 +162,15 @@ const BEAM_FLAGS = ['+S', '1:1', '+SDcpu', '1:1', '+SDio', '1', '+A', '1'];
 const BEAM_ENV = { ERL_CRASH_DUMP_SECONDS: '0' };
 
 /** Elixir's check: every source parsed (Code.string_to_quoted!), without running it. */
-const ELIXIR_CHECK = 'status = Enum.reduce(System.argv(), 0, fn f, s -> case Code.string_to_quoted(File.read!(f), file: f) do {:ok, _} -> s; {:error, {meta, message, token}} -> IO.puts(:stderr, "#{f}:#{inspect(meta)}: #{inspect(message)}#{token}"); 1 end end); System.halt(status)';
+const ELIXIR_CHECK = [
+  'status = Enum.reduce(System.argv(), 0, fn f, s ->',
+  '  case Code.string_to_quoted(File.read!(f), file: f) do',
+  '    {:ok, _} -> s',
+  '    {:error, {meta, message, token}} -> IO.puts(:stderr, "#{f}:#{inspect(meta)}: #{inspect(message)}#{token}"); 1',
+  '  end',
+  'end)',
+  'System.halt(status)',
+].join('\n');
 
 /**
  * Prolog's check: every source read term by term (read_term/3, nothing
@@ -165,7 +181,7 @@ const PROLOG_CHECK = [
   'current_prolog_flag(argv, Files),',
   'foldl([F, S0, S]>>catch((setup_call_cleanup(open(F, read, In), (repeat, read_term(In, T, []), T == end_of_file, !), close(In)), S = S0), E, (print_message(error, E), S = 1)), Files, 0, Status),',
   'halt(Status)',
-].join(' ');
+].join('\n');
 
 const CLOJURE_JAR = '/usr/share/java/clojure-1.11.jar';
 /**
@@ -503,10 +519,10 @@ export const LANGUAGES: Language[] = [
     name: 'Elixir',
     packages: ['elixir'],
     defaultFile: 'main.exs',
-    check: ['elixir', ...BEAM_FLAGS.map((flag) => `--erl=${flag}`), '-e', ELIXIR_CHECK, '--', '{sources}'],
+    check: ['elixir', '--erl', BEAM_FLAGS.join(' '), '-e', ELIXIR_CHECK, '--', '{sources}'],
     sources: { extensions: ['.exs', '.ex'] },
     multiFile: 'every .exs and .ex file is parsed; the entry loads the others with Code.require_file("greet.exs", __DIR__)',
-    run: ['elixir', '{entry}'],
+    run: ['elixir', '--erl', BEAM_FLAGS.join(' '), '{entry}'],
     version: versionOf("elixir --version | grep '^Elixir'"),
     env: BEAM_ENV,
     compileLimits: { pids: 128 },

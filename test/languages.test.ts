@@ -505,6 +505,32 @@ describe('conventions', () => {
     expect(result.run!.stderr).toMatch(/java.lang.OutOfMemoryError: Java heap space/);
   });
 
+  const HEAP_MIB: Record<string, [string, string]> = {
+    kotlin: ['Main.kt', 'fun main() {\n    println(Runtime.getRuntime().maxMemory() shr 20)\n}\n'],
+    scala: ['Main.scala', 'object Main {\n  def main(args: Array[String]): Unit = println(Runtime.getRuntime().maxMemory() >> 20)\n}\n'],
+    clojure: ['main.clj', '(println (bit-shift-right (.maxMemory (Runtime/getRuntime)) 20))\n'],
+  };
+  it.each(Object.keys(HEAP_MIB))('%s: the JVM heap follows the job memory limit, as Java\'s', async (id) => {
+    if (!(id in installed)) return;
+    const [path, source] = HEAP_MIB[id];
+    const result = await job({ language: id, files: [file(path, source)], limits: { memory_bytes: 256 * 1024 * 1024 } });
+    expect(result.run, JSON.stringify(result.run)).toMatchObject({ status: 'ok' });
+    const heap = Number(result.run!.stdout.trim());
+    expect(heap).toBeGreaterThan(0);
+    expect(heap).toBeLessThanOrEqual(256);
+  });
+
+  const SCHEDULERS: Record<string, [string, string, string]> = {
+    erlang: ['main.erl', '-module(main).\n-export([main/0]).\nmain() -> io:format("~p~n", [{erlang:system_info(schedulers), erlang:system_info(dirty_cpu_schedulers), erlang:system_info(dirty_io_schedulers)}]).\n', '{1,1,1}\n'],
+    elixir: ['main.exs', 'IO.inspect({:erlang.system_info(:schedulers), :erlang.system_info(:dirty_cpu_schedulers), :erlang.system_info(:dirty_io_schedulers)})\n', '{1, 1, 1}\n'],
+  };
+  it.each(Object.keys(SCHEDULERS))("%s: the BEAM runs one scheduler of each kind, not one per host core", async (id) => {
+    if (!(id in installed)) return;
+    const [path, source, expected] = SCHEDULERS[id];
+    const result = await job({ language: id, files: [file(path, source)] });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: expected });
+  });
+
   it.skipIf(!('cpp' in installed && 'cpp20' in installed))('cpp is C++17 and cpp20 is C++20', async () => {
     const source = file('main.cpp', '#include <iostream>\nint main() { std::cout << __cplusplus << "\\n"; }\n');
     expect((await job({ language: 'cpp', files: [source] })).run!.stdout).toBe('201703\n');
