@@ -402,7 +402,7 @@ export const LANGUAGES: Language[] = [
     defaultFile: 'Main.kt',
     compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${COMPILER_JAVA_OPTS}`, 'kotlinc', '-nowarn', '-d', '.', '{sources}'],
     sources: { extensions: ['.kt'] },
-    multiFile: `every .kt file is compiled; the class run is the one with main (fun main in Main.kt is MainKt; several: the entry's), written to ${JAVA_MAIN_FILE} for the run`,
+    multiFile: `every .kt file is compiled; the class run is the entry's if it has main (fun main in Main.kt is the class MainKt), else the one class that has (several: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
     run: ['java', ...JVM_FLAGS, '-cp', '.:/usr/share/java/kotlin-stdlib.jar', `@${JAVA_MAIN_FILE}`],
     version: versionOf('kotlinc -version'),
     compileLimits: { pids: 128, memory_bytes: 1 * GiB, cpu_ms: 60_000, wall_ms: 120_000 },
