@@ -505,6 +505,12 @@ describe('conventions', () => {
     expect(result.run!.stderr).toMatch(/java.lang.OutOfMemoryError: Java heap space/);
   });
 
+  it.skipIf(!('kotlin' in installed))('kotlin: the entry file need not have main: the one class that has it (AppKt of App.kt) runs', async () => {
+    const result = await job({ language: 'kotlin', files: [file('Helper.kt', 'fun twice(x: Int) = 2 * x\n'), file('App.kt', 'fun main() {\n    println(twice(21))\n}\n')] });
+    expect(result.compile, JSON.stringify(result.compile)).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: '42\n' });
+  });
+
   const HEAP_MIB: Record<string, [string, string]> = {
     kotlin: ['Main.kt', 'fun main() {\n    println(Runtime.getRuntime().maxMemory() shr 20)\n}\n'],
     scala: ['Main.scala', 'object Main {\n  def main(args: Array[String]): Unit = println(Runtime.getRuntime().maxMemory() >> 20)\n}\n'],
