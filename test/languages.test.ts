@@ -430,6 +430,14 @@ describe.each(LANGUAGES.map((l) => l.id))('%s', (id) => {
     expect(run).toMatchObject({ status: 'ok', exit_code: 0, stdout: `hello, ${id}\n` });
   });
 
+  it.skipIf(skip)('hello world under the judge seccomp profile (no sockets at all)', async () => {
+    const language = LANGUAGES.find((l) => l.id === id)!;
+    // Both steps run under it (job() has no compile cache).
+    const result = await job({ language: id, files: [file(language.defaultFile, spec.hello)], seccomp_profile: 'judge' });
+    expect(result.compile, JSON.stringify(result.compile)).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: `hello, ${id}\n` });
+  });
+
   it.skipIf(skip)('reads stdin', async () => {
     const run = await program(id, spec.sum, '20 22\n');
     expect(run).toMatchObject({ status: 'ok', stdout: '42\n' });
