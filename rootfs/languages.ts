@@ -15,7 +15,9 @@
  * over the template's), and a -l library must follow the objects using it;
  * `{binary}` is where a compile step leaves the
  * program in /box; `{class}` is the entry's Java class name (its path without
- * `.java`, slashes as dots); `{memory_bytes}` is the step's memory limit (for
+ * `.java` or `.scala`, slashes as dots; Main.kt's is MainKt); `{module}` is
+ * the entry's file name without its directory and extension (Erlang's
+ * module); `{memory_bytes}` is the step's memory limit (for
  * runtimes that size their heap from the machine's memory: the sandbox has
  * no /sys, so the JVM cannot see its cgroup and would size itself after the
  * host).
@@ -140,6 +142,68 @@ const JAVA_BUILD = ['/bin/sh', '-c', JAVA_BUILD_SCRIPT, 'java-build', '{class}',
 export const THREAD_STACK_OBJECT_PATH = '/usr/lib/runcell/thread-stack.o';
 
 const JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:-UsePerfData', '-XX:MaxRAM={memory_bytes}', '-XX:MaxRAMPercentage=75', '-Xss64m'];
+
+/** JVM flags for the launcher scripts of kotlinc and scalac (JAVA_OPTS): as JVM_FLAGS, without the deep stack, C1 only (a short compile gains nothing from C2). */
+const COMPILER_JAVA_OPTS = '-XX:+UseSerialGC -XX:-UsePerfData -XX:MaxRAM={memory_bytes} -XX:MaxRAMPercentage=75 -XX:TieredStopAtLevel=1';
+
+/** R's check: parse() of every source, each error printed; exit 1 if any failed. */
+const R_CHECK = [
+  'status <- 0',
+  'for (f in commandArgs(TRUE)) tryCatch(parse(f), error = function(e) { message(conditionMessage(e)); status <<- 1 })',
+  'quit(status = status)',
+].join('\n');
+
+/** SBCL's compile: compile-file of the entry to main.fasl; a warning or an error fails it (exit 1). */
+const SBCL_COMPILE = [
+  '(multiple-value-bind (fasl warnings failure) (compile-file "{entry}" :output-file "{binary}.fasl")',
+  '  (declare (ignore fasl warnings))',
+  '  (sb-ext:exit :code (if failure 1 0)))',
+].join('\n');
+
+/**
+ * The BEAM (Erlang, Elixir): one scheduler of each kind and no async
+ * threads, so a job's threads do not follow the host's core count.
+ */
+const BEAM_FLAGS = ['+S', '1:1', '+SDcpu', '1:1', '+SDio', '1', '+A', '1'];
+/** No crash dump: the run step cannot write /box, and the message on stderr says what happened. */
+const BEAM_ENV = { ERL_CRASH_DUMP_SECONDS: '0' };
+
+/** Elixir's check: every source parsed (Code.string_to_quoted!), without running it. */
+const ELIXIR_CHECK = [
+  'status = Enum.reduce(System.argv(), 0, fn f, s ->',
+  '  case Code.string_to_quoted(File.read!(f), file: f) do',
+  '    {:ok, _} -> s',
+  '    {:error, {meta, message, token}} -> IO.puts(:stderr, "#{f}:#{inspect(meta)}: #{inspect(message)}#{token}"); 1',
+  '  end',
+  'end)',
+  'System.halt(status)',
+].join('\n');
+
+/**
+ * Prolog's check: every source read term by term (read_term/3, nothing
+ * run: loading would run its directives), each syntax error printed; exit
+ * 1 if any. Operators a program declares with op/3 are not known to it.
+ */
+const PROLOG_CHECK = [
+  'current_prolog_flag(argv, Files),',
+  'foldl([F, S0, S]>>catch((setup_call_cleanup(open(F, read, In), (repeat, read_term(In, T, []), T == end_of_file, !), close(In)), S = S0), E, (print_message(error, E), S = 1)), Files, 0, Status),',
+  'halt(Status)',
+].join('\n');
+
+const CLOJURE_JAR = '/usr/share/java/clojure-1.11.jar';
+/**
+ * Clojure's check: every source read form by form (nothing evaluated); a
+ * reader error (unbalanced brackets, a bad literal) fails it. The files come
+ * after -r, which sets *command-line-args* before the -e runs, and the -e
+ * exits before that REPL would start.
+ */
+const CLOJURE_CHECK = [
+  '(let [status (atom 0)]',
+  ' (doseq [f *command-line-args*]',
+  '  (try (binding [*read-eval* false] (with-open [r (clojure.lang.LineNumberingPushbackReader. (clojure.java.io/reader f))] (loop [] (when-not (= ::eof (read r false ::eof)) (recur)))))',
+  '   (catch Exception e (reset! status 1) (binding [*out* *err*] (println (str f ": " (.getMessage e) (when-let [c (.getCause e)] (str " " (.getMessage c)))))))))',
+  ' (System/exit @status))',
+].join('\n');
 
 export const LANGUAGES: Language[] = [
   {
@@ -328,6 +392,188 @@ export const LANGUAGES: Language[] = [
     version: ['ghc', '--numeric-version'],
     compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
   },
+  {
+    id: 'csharp',
+    name: 'C# (Mono)',
+    packages: ['mono-mcs', 'libmono-system-numerics4.0-cil'],
+    defaultFile: 'Main.cs',
+    compile: ['mcs', '-nologo', '-optimize+', '-r:System.Numerics.dll', '-out:{binary}.exe', '{sources}'],
+    sources: { extensions: ['.cs'] },
+    multiFile: 'every .cs file is compiled into one assembly; the class with static Main is run',
+    run: ['mono', '{binary}.exe'],
+    version: versionOf('mcs --version'),
+    runLimits: { pids: 128 },
+    compileLimits: { pids: 128 },
+  },
+  {
+    id: 'kotlin',
+    name: 'Kotlin (JVM)',
+    packages: ['kotlin', 'openjdk-17-jdk-headless'],
+    defaultFile: 'Main.kt',
+    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${COMPILER_JAVA_OPTS}`, 'kotlinc', '-nowarn', '-d', '.', '{sources}'],
+    sources: { extensions: ['.kt'] },
+    multiFile: `every .kt file is compiled; the class run is the entry's if it has main (fun main in Main.kt is the class MainKt), else the one class that has (several: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
+    run: ['java', ...JVM_FLAGS, '-cp', '.:/usr/share/java/kotlin-stdlib.jar', `@${JAVA_MAIN_FILE}`],
+    version: versionOf('kotlinc -version'),
+    compileLimits: { pids: 128, memory_bytes: 1 * GiB, cpu_ms: 60_000, wall_ms: 120_000 },
+    runLimits: { pids: 128 },
+  },
+  {
+    id: 'ocaml',
+    name: 'OCaml',
+    packages: ['ocaml'],
+    defaultFile: 'main.ml',
+    compile: ['/bin/sh', '-c', 'exec ocamlopt -o main $(ocamldep -sort "$@")', 'ocaml-build', '{sources}'],
+    sources: { extensions: ['.ml'] },
+    multiFile: 'every .ml file is compiled, in the order ocamldep -sort finds from their references (Greet.hello is greet.ml), and linked into one program',
+    run: ['./{binary}'],
+    version: ['ocamlopt', '-version'],
+  },
+  {
+    id: 'scala',
+    name: 'Scala 2',
+    packages: ['scala', 'openjdk-17-jdk-headless'],
+    defaultFile: 'Main.scala',
+    compile: [...JAVA_BUILD, 'env', `JAVA_OPTS=${COMPILER_JAVA_OPTS}`, 'scalac', '-nowarn', '-d', '.', '{sources}'],
+    sources: { extensions: ['.scala'] },
+    multiFile: `every .scala file is compiled; the object run is the entry's if it has main, else the one that has (several: a compile error); it is written to ${JAVA_MAIN_FILE} for the run`,
+    run: ['java', ...JVM_FLAGS, '-cp', '.:/usr/share/java/scala-library.jar', `@${JAVA_MAIN_FILE}`],
+    version: versionOf('scalac -version'),
+    compileLimits: { pids: 128, memory_bytes: 1 * GiB, cpu_ms: 60_000, wall_ms: 120_000 },
+    runLimits: { pids: 128 },
+  },
+  {
+    id: 'r',
+    name: 'R',
+    packages: ['r-base-core'],
+    defaultFile: 'main.R',
+    check: ['Rscript', '-e', R_CHECK, '{sources}'],
+    sources: { extensions: ['.R', '.r'] },
+    multiFile: 'every .R file is parsed; the entry loads the others with source("x.R")',
+    run: ['Rscript', '{entry}'],
+    version: versionOf('R --version'),
+  },
+  {
+    id: 'prolog',
+    name: 'Prolog (SWI-Prolog)',
+    packages: ['swi-prolog-nox'],
+    defaultFile: 'main.pl',
+    check: ['swipl', '-g', PROLOG_CHECK, '-t', 'halt', '--', '{sources}'],
+    sources: { extensions: ['.pl', '.pro', '.prolog'] },
+    multiFile: 'every .pl, .pro and .prolog file is read clause by clause (a syntax error is a compile error); the entry loads the others with :- consult(greet).',
+    // -t halt: a program without :- initialization(main, main). ends after its directives instead of reading queries from stdin.
+    run: ['swipl', '-q', '--on-error=status', '-t', 'halt', '{entry}'],
+    version: versionOf('swipl --version'),
+  },
+  {
+    id: 'commonlisp',
+    name: 'Common Lisp (SBCL)',
+    packages: ['sbcl'],
+    defaultFile: 'main.lisp',
+    compile: ['sbcl', '--noinform', '--non-interactive', '--no-sysinit', '--no-userinit', '--eval', SBCL_COMPILE],
+    multiFile: 'the entry is compiled (a warning fails the compile, a style warning does not); it loads the others when it runs, (load "greet.lisp")',
+    run: ['sbcl', '--script', '{binary}.fasl'],
+    version: versionOf('sbcl --version'),
+  },
+  {
+    id: 'ada',
+    name: 'Ada (GNAT)',
+    packages: ['gnat'],
+    defaultFile: 'main.adb',
+    // -D: the .ali and .o files go to /tmp, not beside the sources.
+    compile: ['gnatmake', '-q', '-O2', '-D', '/tmp', '-o', '{binary}', '{entry}'],
+    multiFile: 'the entry is the main procedure (main.adb is procedure Main); gnatmake compiles the packages it withs from their files (with Greet; is greet.ads and greet.adb)',
+    run: ['./{binary}'],
+    version: versionOf('gnatmake --version'),
+  },
+  {
+    id: 'fortran',
+    name: 'Fortran (GFortran)',
+    packages: ['gfortran'],
+    defaultFile: 'main.f90',
+    // The entry last: a module must be compiled before the files that use it. -J: .mod files in /tmp.
+    compile: ['/bin/sh', '-c', 'entry=$1; shift; exec gfortran -O2 -J /tmp -o main "$@" "$entry"', 'fortran-build', '{sources}'],
+    sources: { extensions: ['.f90', '.f95', '.f03', '.f08', '.f', '.for'] },
+    multiFile: 'every .f90, .f95, .f03, .f08, .f and .for file is compiled, the others in the job\'s order and the entry last (a module before the files that use it), and linked into one program',
+    run: ['./{binary}'],
+    version: ['gfortran', '-dumpfullversion'],
+  },
+  {
+    id: 'd',
+    name: 'D (GDC)',
+    packages: ['gdc'],
+    defaultFile: 'main.d',
+    compile: ['gdc', '-O2', '-I.', '-o', '{binary}', '{sources}'],
+    sources: { extensions: ['.d'] },
+    multiFile: 'every .d file is compiled and they are linked into one program; import greet; is greet.d',
+    run: ['./{binary}'],
+    version: ['gdc', '-dumpfullversion'],
+  },
+  {
+    id: 'erlang',
+    name: 'Erlang (OTP)',
+    packages: ['erlang-base'],
+    defaultFile: 'main.erl',
+    compile: ['erlc', '{sources}'],
+    sources: { extensions: ['.erl'] },
+    multiFile: 'every .erl file is compiled (module x is x.erl); the entry\'s module is run: its main/0',
+    run: ['erl', ...BEAM_FLAGS, '-noshell', '-s', '{module}', 'main', '-s', 'init', 'stop'],
+    // The release's full version: erl itself knows only the major one.
+    version: versionOf('cat /usr/lib/erlang/releases/*/OTP_VERSION'),
+    env: BEAM_ENV,
+    compileLimits: { pids: 128 },
+    runLimits: { pids: 128 },
+  },
+  {
+    id: 'elixir',
+    name: 'Elixir',
+    packages: ['elixir'],
+    defaultFile: 'main.exs',
+    check: ['elixir', '--erl', BEAM_FLAGS.join(' '), '-e', ELIXIR_CHECK, '--', '{sources}'],
+    sources: { extensions: ['.exs', '.ex'] },
+    multiFile: 'every .exs and .ex file is parsed; the entry loads the others with Code.require_file("greet.exs", __DIR__)',
+    run: ['elixir', '--erl', BEAM_FLAGS.join(' '), '{entry}'],
+    version: versionOf("elixir --version | grep '^Elixir'"),
+    env: BEAM_ENV,
+    compileLimits: { pids: 128 },
+    runLimits: { pids: 128 },
+  },
+  {
+    id: 'clojure',
+    name: 'Clojure',
+    packages: ['clojure'],
+    defaultFile: 'main.clj',
+    check: ['java', ...JVM_FLAGS, '-cp', CLOJURE_JAR, 'clojure.main', '-e', CLOJURE_CHECK, '-r', '{sources}'],
+    sources: { extensions: ['.clj'] },
+    multiFile: 'every .clj file is read (a reader error is a compile error); the entry loads the others with (load-file "greet.clj") or require (the working directory is on the classpath)',
+    run: ['java', ...JVM_FLAGS, '-cp', `${CLOJURE_JAR}:.`, 'clojure.main', '{entry}'],
+    version: ['java', '-cp', CLOJURE_JAR, 'clojure.main', '-e', '(println (clojure-version))'],
+    compileLimits: { pids: 128, memory_bytes: 1 * GiB },
+    runLimits: { pids: 128, cpu_ms: 10_000, wall_ms: 20_000 },
+  },
+  {
+    id: 'nim',
+    name: 'Nim',
+    packages: ['nim', 'gcc', 'libc6-dev'],
+    defaultFile: 'main.nim',
+    compile: ['nim', 'compile', '--hints:off', '--verbosity:0', '-d:release', '--parallelBuild:1', '--nimcache:/tmp/nimcache', '--out:{binary}', '{entry}'],
+    multiFile: 'the entry is the main module; nim compiles the modules it imports from their files (import greet is greet.nim)',
+    run: ['./{binary}'],
+    version: versionOf('nim --version'),
+    compileLimits: { memory_bytes: 1 * GiB, cpu_ms: 30_000, wall_ms: 60_000 },
+  },
+  {
+    id: 'awk',
+    name: 'AWK (GNU Awk)',
+    packages: ['gawk'],
+    defaultFile: 'main.awk',
+    // --pretty-print parses the program (and the files it @includes) without running it.
+    check: eachSource('gawk --pretty-print=/dev/null -f'),
+    sources: { extensions: ['.awk'] },
+    multiFile: 'every .awk file is checked; the entry includes the others with @include "greet.awk"',
+    run: ['gawk', '-f', '{entry}'],
+    version: versionOf('gawk --version'),
+  },
 ];
 
 export function findLanguage(id: string): Language | undefined {
@@ -354,9 +600,23 @@ export function sourcesOf(language: Pick<Language, 'sources'>, paths: string[]):
   return [entry, ...selected].map((path) => (path.startsWith('-') ? `./${path}` : path));
 }
 
-/** Fills `{entry}`, `{sources}`, `{binary}`, `{class}` and `{memory_bytes}` into a command template. */
+/**
+ * The JVM class an entry file declares: its path without the extension,
+ * slashes as dots (Main.java and Main.scala: Main); Kotlin's top-level
+ * functions of Main.kt are in the class MainKt.
+ */
+function classOf(entry: string): string {
+  const name = entry.replace(/\.(java|scala)$/, '').replaceAll('/', '.');
+  if (!entry.endsWith('.kt')) return name;
+  const kotlin = name.replace(/\.kt$/, '');
+  const dot = kotlin.lastIndexOf('.');
+  return `${kotlin.slice(0, dot + 1)}${kotlin.charAt(dot + 1).toUpperCase()}${kotlin.slice(dot + 2)}Kt`;
+}
+
+/** Fills `{entry}`, `{sources}`, `{binary}`, `{class}`, `{module}` and `{memory_bytes}` into a command template. */
 export function expandCommand(template: string[], entry: string, values: CommandValues = {}): string[] {
-  const javaClass = entry.replace(/\.java$/, '').replaceAll('/', '.');
+  const javaClass = classOf(entry);
+  const module = entry.slice(entry.lastIndexOf('/') + 1).replace(/\.[^.]*$/, '');
   return template.flatMap((part) => {
     if (part === '{sources}') return values.sources ?? [entry];
     if (part === '{options}') return values.options ?? [];
@@ -365,6 +625,7 @@ export function expandCommand(template: string[], entry: string, values: Command
       .replaceAll('{entry}', entry)
       .replaceAll('{binary}', BINARY)
       .replaceAll('{class}', javaClass)
+      .replaceAll('{module}', module)
       .replaceAll('{memory_bytes}', String(values.memoryBytes));
   });
 }

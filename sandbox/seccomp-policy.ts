@@ -92,6 +92,9 @@ const TIOCLINUX = 0x541cn;
 /** The kernel reads int arguments (ioctl's request, setsockopt's level and name) as 32 bits, whatever the upper bits say (CVE-2019-10063). */
 const LOW_32_BITS = 0xffffffffn;
 
+/** sched_setscheduler's default, time-sharing policy; the real-time ones are SCHED_FIFO (1) and SCHED_RR (2). */
+const SCHED_OTHER = 0n;
+
 const PER_LINUX = 0n;
 /** personality(0xffffffff) only reads the current persona. */
 const PERSONALITY_QUERY = 0xffffffffn;
@@ -218,6 +221,12 @@ const BASE_RULES: SyscallRule[] = [
       why: 'only the plain Linux persona and the query; other personas change address-space layout and ABI details',
     }),
   ),
+  {
+    syscalls: ['sched_setscheduler'],
+    action: 'allow',
+    when: [{ arg: 1, op: 'eq', value: SCHED_OTHER }],
+    why: "SCHED_OTHER only (whose one priority is 0: the policy every job already has; no SCHED_RESET_ON_FORK bit). Mono sets each new thread's priority with pthread_setschedparam, keeping its policy, and prints a warning on the program's stdout when that fails; real-time policies stay denied",
+  },
 ];
 
 /** socket() of one type over IPv4 and IPv6, with protocol 0 or the one given: nothing else of that type. */
@@ -289,7 +298,7 @@ const DENIED: SeccompPolicy['denied'] = [
   { syscalls: ['settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex'], why: "the clock is the host's" },
   { syscalls: ['open_by_handle_at', 'name_to_handle_at'], why: 'file handles open files outside the mount namespace (the "shocker" escape)' },
   { syscalls: ['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid', 'capset'], why: 'a job never changes identity' },
-  { syscalls: ['sched_setscheduler', 'sched_setparam', 'sched_setattr', 'ioprio_set', 'ioprio_get', 'mbind', 'set_mempolicy', 'get_mempolicy', 'migrate_pages', 'move_pages'], why: 'real-time scheduling, I/O priority and NUMA placement are the host\'s' },
+  { syscalls: ['sched_setparam', 'sched_setattr', 'ioprio_set', 'ioprio_get', 'mbind', 'set_mempolicy', 'get_mempolicy', 'migrate_pages', 'move_pages'], why: 'real-time scheduling (sched_setscheduler is allowed for SCHED_OTHER alone, above), I/O priority and NUMA placement are the host\'s' },
   { syscalls: ['landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self', 'memfd_secret', 'uselib', 'ustat', 'sysfs'], why: 'rarely used kernel interfaces a job does not need' },
   { syscalls: ['cachestat'], why: 'page-cache residency of files the job can open: a side channel on other users of the same files' },
 ];

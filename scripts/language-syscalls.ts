@@ -17,12 +17,16 @@ import { HELLO } from '../bench/hello-world.js';
 import { loadConfig } from '../cli/config.js';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
 import { LANGUAGES, type Language } from '../rootfs/languages.js';
+import { ensureHelper } from '../sandbox/helper.js';
+import { HELPER_DIR } from '../sandbox/mount.js';
 import { environmentArgs, JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
 import { plan } from '../worker/plan.js';
 
 const config = loadConfig();
 const rootfs = verifiedRootfs(config.dataDir, config.languages);
 const installed = readMarker(rootfs).languages;
+// C and C++ link the helper directory's thread-stack.o, bound where every step sees it.
+const helper = ensureHelper(config.dataDir);
 const SYSCALL_LINE = /^(\d+)\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]/;
 
 /**
@@ -65,7 +69,7 @@ function trace(language: Language): Set<string> {
     const env = environmentArgs(steps.env);
     const names = new Set<string>();
     for (const argv of [steps.compile?.argv, steps.run.argv].filter((argv): argv is string[] => argv !== undefined)) {
-      execFileSync('strace', ['-f', '-qq', '-o', traceFile, 'bwrap', '--ro-bind', rootfs, '/', '--bind', box, '/box', '--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev',
+      execFileSync('strace', ['-f', '-qq', '-o', traceFile, 'bwrap', '--ro-bind', rootfs, '/', '--ro-bind', helper.dir, HELPER_DIR, '--bind', box, '/box', '--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev',
         '--chdir', '/box', '--unshare-all', '--uid', String(JOB_UID), '--gid', String(JOB_GID), '--die-with-parent', ...env, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
       for (const name of jobSyscalls(traceFile)) names.add(name);
     }

@@ -118,6 +118,26 @@ describe('Judge0 submissions', () => {
   });
 });
 
+describe('the languages added with Judge0 ids of their own or runcell ones', () => {
+  const installed = { csharp: '6.8.0.105', kotlin: '1.3', erlang: '25.2.3', commonlisp: '2.2.9', r: '4.2.2' };
+  it('Judge0: C# is 51 and Kotlin 78 as in Judge0 CE, Erlang (not an escript) one of 200 and up', () => {
+    const byId = new Map(judge0Languages(installed).map((l) => [l.id, l]));
+    expect(byId.get(51)).toMatchObject({ name: 'C# (Mono 6.8.0.105)', source_file: 'Main.cs', run_cmd: 'mono main.exe' });
+    expect(byId.get(78)).toMatchObject({ name: 'Kotlin (1.3)', source_file: 'Main.kt' });
+    expect(byId.get(55)).toMatchObject({ name: 'Common Lisp (SBCL 2.2.9)', source_file: 'script.lisp', run_cmd: 'sbcl --script main.fasl' });
+    expect(byId.get(58)).toBeUndefined();
+    expect(byId.get(202)).toMatchObject({ name: 'Erlang (OTP 25.2.3)' });
+  });
+
+  it("Piston: their package names and aliases (R is Piston's rscript, Common Lisp its lisp); no erlang", () => {
+    const runtimes = installedRuntimes(installed);
+    expect(resolveRuntime(runtimes, 'c#', '*')).toMatchObject({ id: 'csharp', language: 'csharp', runtime: 'mono' });
+    expect(resolveRuntime(runtimes, 'r', '4')).toMatchObject({ id: 'r', language: 'rscript' });
+    expect(resolveRuntime(runtimes, 'sbcl', '*')).toMatchObject({ id: 'commonlisp', language: 'lisp' });
+    expect(runtimes.map((r) => r.id)).not.toContain('erlang');
+  });
+});
+
 describe('docs/compat.md', () => {
   it("lists every language with its Judge0 id, name, source file and Piston names, as the code has them", () => {
     const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'compat.md'), 'utf8');

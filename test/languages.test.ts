@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readMarker, verifiedRootfs } from '../rootfs/build.js';
-import { LANGUAGES } from '../rootfs/languages.js';
+import { expandCommand, LANGUAGES } from '../rootfs/languages.js';
 import type { RunResult } from '../sandbox/accounting.js';
 import { config, job } from './helpers.js';
 
@@ -166,6 +166,141 @@ const PROGRAMS: Record<string, Program> = {
     runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
     runtimeMessage: /boom/,
   },
+  csharp: {
+    hello: 'using System;\nclass Program {\n  static void Main() { Console.WriteLine("hello, csharp"); }\n}\n',
+    sum: 'using System;\nclass Program {\n  static void Main() { var p = Console.ReadLine().Split(); Console.WriteLine(long.Parse(p[0]) + long.Parse(p[1])); }\n}\n',
+    compileError: 'class Program {\n  static int Main() { return missing; }\n}\n',
+    compileMessage: /error CS0103: The name `missing' does not exist/,
+    runtimeError: 'class Program {\n  static void Main() { throw new System.InvalidOperationException("boom"); }\n}\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /System.InvalidOperationException: boom/,
+  },
+  kotlin: {
+    hello: 'fun main() {\n    println("hello, kotlin")\n}\n',
+    sum: 'fun main() {\n    val (a, b) = readLine()!!.trim().split(" ").map { it.toLong() }\n    println(a + b)\n}\n',
+    compileError: 'fun main() {\n    println(missing)\n}\n',
+    compileMessage: /unresolved reference: missing/,
+    runtimeError: 'fun main() {\n    throw IllegalStateException("boom")\n}\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /Exception in thread "main" java.lang.IllegalStateException: boom/,
+  },
+  ocaml: {
+    hello: 'let () = print_endline "hello, ocaml"\n',
+    sum: 'let () = Scanf.scanf " %d %d" (fun a b -> Printf.printf "%d\\n" (a + b))\n',
+    compileError: 'let () = print_endline missing\n',
+    compileMessage: /Unbound value missing/,
+    runtimeError: 'let () = failwith "boom"\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 2 },
+    runtimeMessage: /exception Failure\("boom"\)/,
+  },
+  scala: {
+    hello: 'object Main {\n  def main(args: Array[String]): Unit = println("hello, scala")\n}\n',
+    sum: 'object Main {\n  def main(args: Array[String]): Unit = {\n    val Array(a, b) = scala.io.StdIn.readLine().trim.split(" ").map(_.toLong)\n    println(a + b)\n  }\n}\n',
+    compileError: 'object Main {\n  def main(args: Array[String]): Unit = println(missing)\n}\n',
+    compileMessage: /not found: value missing/,
+    runtimeError: 'object Main {\n  def main(args: Array[String]): Unit = throw new IllegalStateException("boom")\n}\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /java.lang.IllegalStateException: boom/,
+  },
+  r: {
+    hello: 'cat("hello, r\\n")\n',
+    sum: 'x <- scan(file("stdin"), quiet = TRUE)\ncat(x[1] + x[2], "\\n", sep = "")\n',
+    compileError: 'cat("hello"\n',
+    compileMessage: /unexpected end of input/,
+    runtimeError: 'stop("boom")\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /Error: boom/,
+  },
+  prolog: {
+    hello: ":- initialization(main, main).\nmain :- write('hello, prolog'), nl.\n",
+    sum: ':- initialization(main, main).\nmain :-\n    read_line_to_string(user_input, Line),\n    split_string(Line, " ", " ", [X, Y]),\n    number_string(A, X), number_string(B, Y),\n    C is A + B, write(C), nl.\n',
+    compileError: ':- initialization(main, main).\nmain :- write(hello.\n',
+    compileMessage: /Syntax error/,
+    runtimeError: ':- initialization(main, main).\nmain :- X is 1 / 0, write(X).\n',
+    runtimeResult: { status: 'nonzero_exit' },
+    runtimeMessage: /zero_divisor|division by zero/i,
+  },
+  commonlisp: {
+    hello: '(format t "hello, commonlisp~%")\n',
+    sum: '(let ((a (read)) (b (read)))\n  (format t "~a~%" (+ a b)))\n',
+    compileError: '(defun f () (+ 1 undefined-var))\n(f)\n',
+    compileMessage: /undefined variable/i,
+    runtimeError: '(error "boom")\n',
+    runtimeResult: { status: 'nonzero_exit' },
+    runtimeMessage: /boom/,
+  },
+  ada: {
+    hello: 'with Ada.Text_IO;\nprocedure Main is\nbegin\n   Ada.Text_IO.Put_Line ("hello, ada");\nend Main;\n',
+    sum: 'with Ada.Text_IO;\nwith Ada.Integer_Text_IO;\nprocedure Main is\n   A, B : Integer;\nbegin\n   Ada.Integer_Text_IO.Get (A);\n   Ada.Integer_Text_IO.Get (B);\n   Ada.Integer_Text_IO.Put (A + B, Width => 0);\n   Ada.Text_IO.New_Line;\nend Main;\n',
+    compileError: 'procedure Main is\nbegin\n   Missing := 1;\nend Main;\n',
+    compileMessage: /"Missing" is undefined/,
+    runtimeError: 'procedure Main is\nbegin\n   raise Program_Error with "boom";\nend Main;\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /raised PROGRAM_ERROR : boom/,
+  },
+  fortran: {
+    hello: 'program main\n  print \'(a)\', "hello, fortran"\nend program main\n',
+    sum: "program main\n  integer(8) :: a, b\n  read *, a, b\n  print '(i0)', a + b\nend program main\n",
+    compileError: 'program main\n  implicit none\n  print *, missing\nend program main\n',
+    compileMessage: /has no IMPLICIT type/,
+    runtimeError: 'program main\n  error stop "boom"\nend program main\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /ERROR STOP boom/,
+  },
+  d: {
+    hello: 'import std.stdio;\nvoid main() { writeln("hello, d"); }\n',
+    sum: 'import std.stdio;\nvoid main() { long a, b; readf(" %d %d", a, b); writeln(a + b); }\n',
+    compileError: 'void main() { int x = missing; }\n',
+    compileMessage: /undefined identifier .missing/,
+    runtimeError: 'void main() { throw new Exception("boom"); }\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /object.Exception@main.d\(1\): boom/,
+  },
+  erlang: {
+    hello: '-module(main).\n-export([main/0]).\nmain() -> io:format("hello, erlang~n").\n',
+    sum: '-module(main).\n-export([main/0]).\nmain() ->\n    {ok, [A, B]} = io:fread("", "~d ~d"),\n    io:format("~p~n", [A + B]).\n',
+    compileError: '-module(main).\n-export([main/0]).\nmain() -> missing().\n',
+    compileMessage: /function missing\/0 undefined/,
+    runtimeError: '-module(main).\n-export([main/0]).\nmain() -> erlang:error(boom).\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /boom/,
+  },
+  elixir: {
+    hello: 'IO.puts("hello, elixir")\n',
+    sum: '[a, b] = IO.gets("") |> String.split() |> Enum.map(&String.to_integer/1)\nIO.puts(a + b)\n',
+    compileError: 'IO.puts("hello"\n',
+    compileMessage: /missing terminator/,
+    runtimeError: 'raise "boom"\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /\(RuntimeError\) boom/,
+  },
+  clojure: {
+    hello: '(println "hello, clojure")\n',
+    sum: '(require \'[clojure.string :as str])\n(let [[a b] (map #(Long/parseLong %) (str/split (str/trim (slurp *in*)) #"\\s+"))]\n  (println (+ a b)))\n',
+    compileError: '(println "hello"\n',
+    compileMessage: /EOF while reading/,
+    runtimeError: '(throw (ex-info "boom" {}))\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /boom/,
+  },
+  nim: {
+    hello: 'echo "hello, nim"\n',
+    sum: 'import strutils\nlet parts = stdin.readLine().splitWhitespace()\necho parseInt(parts[0]) + parseInt(parts[1])\n',
+    compileError: 'echo missing\n',
+    compileMessage: /undeclared identifier: 'missing'/,
+    runtimeError: 'raise newException(ValueError, "boom")\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 1 },
+    runtimeMessage: /unhandled exception: boom \[ValueError\]/,
+  },
+  awk: {
+    hello: 'BEGIN { print "hello, awk" }\n',
+    sum: '{ print $1 + $2 }\n',
+    compileError: 'BEGIN { x = = 1 }\n',
+    compileMessage: /syntax error/,
+    runtimeError: 'BEGIN { x = 0; print 1 / x }\n',
+    runtimeResult: { status: 'nonzero_exit', exit_code: 2 },
+    runtimeMessage: /division by zero/,
+  },
 };
 
 /**
@@ -210,6 +345,37 @@ const TWO_FILES: Record<string, Record<string, string>> = {
     'greet.pas': "unit greet;\ninterface\nprocedure hello(who: string);\nimplementation\nprocedure hello(who: string);\nbegin\n  writeln('hello, ', who);\nend;\nend.\n",
   },
   haskell: { 'main.hs': 'import Greet\nmain :: IO ()\nmain = putStrLn (greet "haskell")\n', 'Greet.hs': 'module Greet (greet) where\ngreet :: String -> String\ngreet who = "hello, " ++ who\n' },
+  csharp: {
+    'Main.cs': 'class Program {\n  static void Main() { System.Console.WriteLine(Greeter.Greet("csharp")); }\n}\n',
+    'Greeter.cs': 'static class Greeter {\n  public static string Greet(string who) { return "hello, " + who; }\n}\n',
+  },
+  kotlin: { 'Main.kt': 'fun main() {\n    println(greet("kotlin"))\n}\n', 'Greet.kt': 'fun greet(who: String) = "hello, " + who\n' },
+  ocaml: { 'main.ml': 'let () = print_endline (Greet.greet "ocaml")\n', 'greet.ml': 'let greet who = "hello, " ^ who\n' },
+  scala: {
+    'Main.scala': 'object Main {\n  def main(args: Array[String]): Unit = println(Greeter.greet("scala"))\n}\n',
+    'Greeter.scala': 'object Greeter {\n  def greet(who: String): String = "hello, " + who\n}\n',
+  },
+  r: { 'main.R': 'source("greet.R")\ngreet("r")\n', 'greet.R': 'greet <- function(who) cat("hello, ", who, "\\n", sep = "")\n' },
+  prolog: { 'main.pl': ':- initialization(main, main).\n:- consult(greet).\nmain :- greet(prolog).\n', 'greet.pl': "greet(Who) :- format('hello, ~w~n', [Who]).\n" },
+  commonlisp: { 'main.lisp': '(load "greet.lisp")\n(greet "commonlisp")\n', 'greet.lisp': '(defun greet (who) (format t "hello, ~a~%" who))\n' },
+  ada: {
+    'main.adb': 'with Greet;\nprocedure Main is\nbegin\n   Greet.Hello ("ada");\nend Main;\n',
+    'greet.ads': 'package Greet is\n   procedure Hello (Who : String);\nend Greet;\n',
+    'greet.adb': 'with Ada.Text_IO;\npackage body Greet is\n   procedure Hello (Who : String) is\n   begin\n      Ada.Text_IO.Put_Line ("hello, " & Who);\n   end Hello;\nend Greet;\n',
+  },
+  fortran: {
+    'main.f90': 'program main\n  use greet\n  call hello("fortran")\nend program main\n',
+    'greet.f90': "module greet\ncontains\n  subroutine hello(who)\n    character(*), intent(in) :: who\n    print '(a)', 'hello, ' // who\n  end subroutine hello\nend module greet\n",
+  },
+  d: { 'main.d': 'import greet;\nvoid main() { hello("d"); }\n', 'greet.d': 'module greet;\nimport std.stdio;\nvoid hello(string who) { writeln("hello, ", who); }\n' },
+  erlang: {
+    'main.erl': '-module(main).\n-export([main/0]).\nmain() -> greet:hello("erlang").\n',
+    'greet.erl': '-module(greet).\n-export([hello/1]).\nhello(Who) -> io:format("hello, ~s~n", [Who]).\n',
+  },
+  elixir: { 'main.exs': 'Code.require_file("greet.exs", __DIR__)\nGreet.hello("elixir")\n', 'greet.exs': 'defmodule Greet do\n  def hello(who), do: IO.puts("hello, " <> who)\nend\n' },
+  clojure: { 'main.clj': '(load-file "greet.clj")\n(greet "clojure")\n', 'greet.clj': '(defn greet [who] (println (str "hello, " who)))\n' },
+  nim: { 'main.nim': 'import greet\nhello("nim")\n', 'greet.nim': 'proc hello*(who: string) = echo "hello, ", who\n' },
+  awk: { 'main.awk': '@include "greet.awk"\nBEGIN { greet("awk") }\n', 'greet.awk': 'function greet(who) { print "hello, " who }\n' },
 };
 
 /** Runs `source` as the language's default file; fails the test when a compiled language does not compile. */
@@ -240,6 +406,16 @@ describe('the catalog', () => {
     }
   });
 
+  it('{class} is the JVM class an entry declares (Kotlin: its file facade, MainKt), {module} the entry file name without its extension', () => {
+    const names = (entry: string) => expandCommand(['{class}', '{module}'], entry);
+    expect(names('Main.java')).toEqual(['Main', 'Main']);
+    expect(names('pkg/Main.java')).toEqual(['pkg.Main', 'Main']);
+    expect(names('Main.scala')).toEqual(['Main', 'Main']);
+    expect(names('main.kt')).toEqual(['MainKt', 'main']);
+    expect(names('util/greet.kt')).toEqual(['util.GreetKt', 'greet']);
+    expect(names('src/main.erl')[1]).toBe('main');
+  });
+
   it('the installed image has a version for each language it includes', () => {
     for (const id of config.languages ?? LANGUAGES.map((l) => l.id)) expect(installed[id], id).toMatch(/^\d+(\.\d+)+/);
   });
@@ -252,6 +428,14 @@ describe.each(LANGUAGES.map((l) => l.id))('%s', (id) => {
   it.skipIf(skip)('hello world', async () => {
     const run = await program(id, spec.hello);
     expect(run).toMatchObject({ status: 'ok', exit_code: 0, stdout: `hello, ${id}\n` });
+  });
+
+  it.skipIf(skip)('hello world under the judge seccomp profile (no sockets at all)', async () => {
+    const language = LANGUAGES.find((l) => l.id === id)!;
+    // Both steps run under it (job() has no compile cache).
+    const result = await job({ language: id, files: [file(language.defaultFile, spec.hello)], seccomp_profile: 'judge' });
+    expect(result.compile, JSON.stringify(result.compile)).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: `hello, ${id}\n` });
   });
 
   it.skipIf(skip)('reads stdin', async () => {
@@ -329,6 +513,38 @@ describe('conventions', () => {
     expect(result.run!.stderr).toMatch(/java.lang.OutOfMemoryError: Java heap space/);
   });
 
+  it.skipIf(!('kotlin' in installed))('kotlin: the entry file need not have main: the one class that has it (AppKt of App.kt) runs', async () => {
+    const result = await job({ language: 'kotlin', files: [file('Helper.kt', 'fun twice(x: Int) = 2 * x\n'), file('App.kt', 'fun main() {\n    println(twice(21))\n}\n')] });
+    expect(result.compile, JSON.stringify(result.compile)).toMatchObject({ status: 'ok' });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: '42\n' });
+  });
+
+  const HEAP_MIB: Record<string, [string, string]> = {
+    kotlin: ['Main.kt', 'fun main() {\n    println(Runtime.getRuntime().maxMemory() shr 20)\n}\n'],
+    scala: ['Main.scala', 'object Main {\n  def main(args: Array[String]): Unit = println(Runtime.getRuntime().maxMemory() >> 20)\n}\n'],
+    clojure: ['main.clj', '(println (bit-shift-right (.maxMemory (Runtime/getRuntime)) 20))\n'],
+  };
+  it.each(Object.keys(HEAP_MIB))('%s: the JVM heap follows the job memory limit, as Java\'s', async (id) => {
+    if (!(id in installed)) return;
+    const [path, source] = HEAP_MIB[id];
+    const result = await job({ language: id, files: [file(path, source)], limits: { memory_bytes: 256 * 1024 * 1024 } });
+    expect(result.run, JSON.stringify(result.run)).toMatchObject({ status: 'ok' });
+    const heap = Number(result.run!.stdout.trim());
+    expect(heap).toBeGreaterThan(0);
+    expect(heap).toBeLessThanOrEqual(256);
+  });
+
+  const SCHEDULERS: Record<string, [string, string, string]> = {
+    erlang: ['main.erl', '-module(main).\n-export([main/0]).\nmain() -> io:format("~p~n", [{erlang:system_info(schedulers), erlang:system_info(dirty_cpu_schedulers), erlang:system_info(dirty_io_schedulers)}]).\n', '{1,1,1}\n'],
+    elixir: ['main.exs', 'IO.inspect({:erlang.system_info(:schedulers), :erlang.system_info(:dirty_cpu_schedulers), :erlang.system_info(:dirty_io_schedulers)})\n', '{1, 1, 1}\n'],
+  };
+  it.each(Object.keys(SCHEDULERS))("%s: the BEAM runs one scheduler of each kind, not one per host core", async (id) => {
+    if (!(id in installed)) return;
+    const [path, source, expected] = SCHEDULERS[id];
+    const result = await job({ language: id, files: [file(path, source)] });
+    expect(result.run).toMatchObject({ status: 'ok', stdout: expected });
+  });
+
   it.skipIf(!('cpp' in installed && 'cpp20' in installed))('cpp is C++17 and cpp20 is C++20', async () => {
     const source = file('main.cpp', '#include <iostream>\nint main() { std::cout << __cplusplus << "\\n"; }\n');
     expect((await job({ language: 'cpp', files: [source] })).run!.stdout).toBe('201703\n');
@@ -345,6 +561,11 @@ describe('conventions', () => {
     ruby: ['greet.rb', 'def greet(who)\n  puts who\n'],
     php: ['greet.php', '<?php\nfunction greet($who) {\n'],
     lua: ['greet.lua', 'return function(who)\n'],
+    r: ['greet.R', 'greet <- function(who {\n'],
+    prolog: ['greet.pl', 'greet(Who) :- format(\n'],
+    elixir: ['greet.exs', 'defmodule Greet do\n'],
+    clojure: ['greet.clj', '(defn greet [who]\n'],
+    awk: ['greet.awk', 'function greet(who) {\n'],
   };
   it.each(Object.keys(BROKEN_MODULES))('%s: every source is checked, not only the entry: a syntax error in another file is a compile error naming it', async (id) => {
     if (!(id in installed)) return;

@@ -43,7 +43,7 @@ describe('rootfs', () => {
   it('RUNCELL_LANGUAGES selects the languages, and names the unknown ones', () => {
     expect(loadConfig({}).languages).toBeUndefined();
     expect(loadConfig({ RUNCELL_LANGUAGES: ' python3, c ,' }).languages).toEqual(['c', 'python3']);
-    expect(() => loadConfig({ RUNCELL_LANGUAGES: 'c,fortran' })).toThrow(/RUNCELL_LANGUAGES: unknown language "fortran"/);
+    expect(() => loadConfig({ RUNCELL_LANGUAGES: 'c,cobol' })).toThrow(/RUNCELL_LANGUAGES: unknown language "cobol"/);
   });
 
   it('the marker of the installed image has a version for each of its languages, and no other', () => {

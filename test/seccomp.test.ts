@@ -106,6 +106,10 @@ int main(void) {
   printf("personality_linux %d\\n", result(syscall(SYS_personality, PER_LINUX)));
   printf("personality_linux32 %d\\n", result(syscall(SYS_personality, PER_LINUX32)));
   printf("personality_no_aslr %d\\n", result(syscall(SYS_personality, ADDR_NO_RANDOMIZE)));
+  struct sched_param normal = { .sched_priority = 0 }, realtime = { .sched_priority = 1 };
+  printf("sched_other %d\\n", result(sched_setscheduler(0, SCHED_OTHER, &normal)));
+  printf("sched_other_reset_on_fork %d\\n", result(sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &normal)));
+  printf("sched_fifo %d\\n", result(sched_setscheduler(0, SCHED_FIFO, &realtime)));
   return 0;
 }`;
 
@@ -205,7 +209,7 @@ describe('seccomp in the sandbox', () => {
     expect(errnoOf(errnos, answered)).toEqual(all(answered, TRACER_ERRNO));
   });
 
-  it('standard: clone without namespace flags, clone3 ENOSYS, sockets by family, type and protocol (unix and UDP, no TCP), ioctl but TIOCSTI, personality by value', async () => {
+  it('standard: clone without namespace flags, clone3 ENOSYS, sockets by family, type and protocol (unix and UDP, no TCP), ioctl but TIOCSTI, personality by value, sched_setscheduler SCHED_OTHER only', async () => {
     const real = await probe(argumentProbe);
     expect(real).toMatchObject({
       thread: 0, fork: 0, clone3: ENOSYS,
@@ -217,12 +221,13 @@ describe('seccomp in the sandbox', () => {
       fionread: 0, tcgets_on_pipe: 25 /* ENOTTY: the kernel answered */,
       tiocsti: EPERM, tiocsti_high_bits: EPERM, tioclinux: EPERM,
       personality_query: 0, personality_linux: 0, personality_linux32: EPERM, personality_no_aslr: EPERM,
+      sched_other: 0, sched_other_reset_on_fork: EPERM, sched_fifo: EPERM,
     });
     // Under the tracer errno (which also replaces clone3's ENOSYS, so threads are checked above only).
     const filtered = await traced(argumentProbe);
-    const byFilter = ['clone3', 'clone_newuser', 'clone_newnet', 'clone_newns', 'clone_newpid', 'inet', 'inet_tcp', 'inet_raw', 'inet_seqpacket', 'inet_mptcp', 'inet6_udplite', 'inet_udp_as_stream', 'netlink_route', 'netlink_audit', 'netlink_uevent', 'packet', 'alg', 'vsock', 'inet_high_bits', 'tiocsti', 'tiocsti_high_bits', 'tioclinux', 'personality_linux32', 'personality_no_aslr'];
+    const byFilter = ['clone3', 'clone_newuser', 'clone_newnet', 'clone_newns', 'clone_newpid', 'inet', 'inet_tcp', 'inet_raw', 'inet_seqpacket', 'inet_mptcp', 'inet6_udplite', 'inet_udp_as_stream', 'netlink_route', 'netlink_audit', 'netlink_uevent', 'packet', 'alg', 'vsock', 'inet_high_bits', 'tiocsti', 'tiocsti_high_bits', 'tioclinux', 'personality_linux32', 'personality_no_aslr', 'sched_other_reset_on_fork', 'sched_fifo'];
     expect(errnoOf(filtered, byFilter)).toEqual(all(byFilter, TRACER_ERRNO));
-    expect(filtered).toMatchObject({ fork: 0, socketpair: 0, unix: 0, inet6: 0, inet6_udp: 0, fionread: 0, tcgets_on_pipe: 25, personality_query: 0 });
+    expect(filtered).toMatchObject({ fork: 0, socketpair: 0, unix: 0, inet6: 0, inet6_udp: 0, fionread: 0, tcgets_on_pipe: 25, personality_query: 0, sched_other: 0 });
   });
 
   it('judge: no socket of any family; a socketpair, threads and processes still work', async () => {

@@ -34,6 +34,24 @@ export const JUDGE0_NAMES: Judge0Name[] = [
   { id: 85, runcell: 'perl', prefix: 'Perl (', sourceFile: 'script.pl' },
   { id: 67, runcell: 'pascal', prefix: 'Pascal (FPC ', sourceFile: 'main.pas' },
   { id: 61, runcell: 'haskell', prefix: 'Haskell (GHC ', sourceFile: 'main.hs' },
+  { id: 51, runcell: 'csharp', prefix: 'C# (Mono ', sourceFile: 'Main.cs' },
+  { id: 78, runcell: 'kotlin', prefix: 'Kotlin (', sourceFile: 'Main.kt' },
+  { id: 65, runcell: 'ocaml', prefix: 'OCaml (', sourceFile: 'main.ml' },
+  { id: 81, runcell: 'scala', prefix: 'Scala (', sourceFile: 'Main.scala' },
+  { id: 80, runcell: 'r', prefix: 'R (', sourceFile: 'script.r' },
+  // Judge0's 69 is GNU Prolog; its programs (:- initialization(main).) run in SWI-Prolog as they are.
+  { id: 69, runcell: 'prolog', prefix: 'Prolog (SWI-Prolog ', sourceFile: 'main.pro' },
+  { id: 55, runcell: 'commonlisp', prefix: 'Common Lisp (SBCL ', sourceFile: 'script.lisp' },
+  { id: 201, runcell: 'ada', prefix: 'Ada (GNAT ', sourceFile: 'main.adb' },
+  { id: 59, runcell: 'fortran', prefix: 'Fortran (GFortran ', sourceFile: 'main.f90' },
+  // Judge0's 56 is DMD; the language is the same, the compiler GCC's.
+  { id: 56, runcell: 'd', prefix: 'D (GDC ', sourceFile: 'main.d' },
+  // Not Judge0's 58: that one runs an escript (main/1, no -module), runcell a compiled module's main/0.
+  { id: 202, runcell: 'erlang', prefix: 'Erlang (OTP ', sourceFile: 'main.erl' },
+  { id: 57, runcell: 'elixir', prefix: 'Elixir (', sourceFile: 'script.exs' },
+  { id: 86, runcell: 'clojure', prefix: 'Clojure (', sourceFile: 'main.clj' },
+  { id: 203, runcell: 'nim', prefix: 'Nim (', sourceFile: 'main.nim' },
+  { id: 204, runcell: 'awk', prefix: 'AWK (GNU Awk ', sourceFile: 'main.awk' },
 ];
 
 export interface Judge0Language {

@@ -29,6 +29,21 @@ export const PISTON_NAMES: PistonName[] = [
   { id: 'perl', language: 'perl', aliases: ['pl'] },
   { id: 'pascal', language: 'pascal', aliases: ['freepascal', 'pp', 'pas'], runtime: 'fpc' },
   { id: 'haskell', language: 'haskell', aliases: ['hs'] },
+  { id: 'csharp', language: 'csharp', aliases: ['mono', 'mono-csharp', 'mono-c#', 'mono-cs', 'c#', 'cs'], runtime: 'mono' },
+  { id: 'kotlin', language: 'kotlin', aliases: ['kt'] },
+  { id: 'ocaml', language: 'ocaml', aliases: ['ocaml', 'ml'] },
+  { id: 'scala', language: 'scala', aliases: ['scala', 'sc'] },
+  { id: 'r', language: 'rscript', aliases: ['r'] },
+  { id: 'prolog', language: 'prolog', aliases: ['prolog', 'plg'] },
+  { id: 'commonlisp', language: 'lisp', aliases: ['lisp', 'cl', 'sbcl', 'commonlisp'] },
+  { id: 'ada', language: 'ada', aliases: ['gnat'] },
+  { id: 'fortran', language: 'fortran', aliases: ['fortran', 'f90'], runtime: 'gcc' },
+  { id: 'd', language: 'd', aliases: ['gdc'], runtime: 'gcc' },
+  // Not Piston's erlang (escripts, main/1): runcell's is a compiled module run by its main/0.
+  { id: 'elixir', language: 'elixir', aliases: ['elixir', 'exs'] },
+  { id: 'clojure', language: 'clojure', aliases: ['clojure', 'clj'] },
+  { id: 'nim', language: 'nim', aliases: [] },
+  { id: 'awk', language: 'awk', aliases: ['gawk'], runtime: 'gawk' },
 ];
 
 export interface PistonRuntime {
