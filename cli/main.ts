@@ -10,6 +10,7 @@ import type { TestResult } from '../contract/judged-result.js';
 import { INTERACTOR_PROTOCOLS, type InteractorProtocol } from '../contract/job-request.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import type { JobRequest, JobResult } from '../worker/job.js';
+import type { JobContext } from '../worker/plan.js';
 import { jobRequestProblem } from '../worker/request.js';
 import { loadConfig } from './config.js';
 import { runUntilSignal, startService } from './service.js';
@@ -233,17 +234,28 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
   } catch (error) {
     throw error instanceof ProblemDirError ? new UsageError(error.message) : error;
   }
-  const [{ problemRequest }, { toJobRequest }] = await Promise.all([import('../worker/problem-jobs.js'), import('../worker/request.js')]);
-  const request = problemRequest(submission, toJobRequest(submission), local.manifest, { path: local.pathOf, release() {} });
-  const result = await inSandbox(config, request);
+  const [{ problemRequest, validateInputs }, { toJobRequest }, { runJob }, { brokenRun }] = await Promise.all([import('../worker/problem-jobs.js'), import('../worker/request.js'), loadSandbox(), import('../worker/judge.js')]);
+  const held = { path: local.pathOf, release() {} };
+  const request = problemRequest(submission, toJobRequest(submission), local.manifest, held);
+  // The package's input validators first, as an upload runs them: a package they refuse is not judged.
+  const judged = await inSlot(config, async (context) => {
+    const validation = local.manifest.input_validators.length > 0 ? await validateInputs(context, local.manifest, held) : undefined;
+    const broken = validation && brokenRun(validation.result);
+    if (validation?.rejection || broken) return { refused: validation?.rejection ?? `the input validators could not be run: ${broken?.message}` };
+    return { result: await runJob(context, request) };
+  });
+  if ('refused' in judged) {
+    process.stderr.write(`the package is refused: ${judged.refused}\n`);
+    return EXIT_USAGE;
+  }
+  const { result } = judged;
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
     for (const test of result.tests ?? []) process.stdout.write(`test ${test.id}: ${test.verdict}  cpu ${test.cpu_ms} ms, wall ${test.wall_ms} ms${test.verdict_message ? `  ${test.verdict_message.split('\n')[0]}` : ''}\n`);
     process.stdout.write(`verdict: ${result.verdict}\n`);
   }
-  const broken = [result.compile, result.checker_compile, ...(result.tests ?? [])].some((step) => step?.status === 'sandbox_error');
-  return broken || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
+  return brokenRun(result) || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
 }
 
 /**
@@ -251,7 +263,13 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
  * and `runcell judge` do: like a worker, never on a cgroup parent, uids or data dir another live deployment owns.
  */
 async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<JobResult> {
-  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
+  const { runJob } = await loadSandbox();
+  return inSlot(config, (context) => runJob(context, request), onOutput);
+}
+
+/** `work` in a slot of this host's deployment (see inSandbox), given the job context a worker would give. */
+async function inSlot<T>(config: ReturnType<typeof loadConfig>, work: (context: JobContext) => Promise<T>, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<T> {
+  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool } = await loadSandbox();
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
   const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
   if (!claimed.ok) throw new Error(claimed.message);
@@ -262,7 +280,7 @@ async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequ
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const installed = readMarker(rootfs).languages;
-    return await pool.withSlot((slot) => runJob({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed, onOutput }, request));
+    return await pool.withSlot((slot) => work({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed, onOutput }));
   } finally {
     sandbox.close();
     claimed.claim.release();
