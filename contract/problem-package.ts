@@ -209,7 +209,7 @@ function judgingOf(yaml: z.infer<typeof problemYamlSchema>, files: PackageFile[]
   const custom = validation[0] === 'custom' || (interactive && yaml.validation === undefined);
   if (!custom && validation[0] !== 'default') issues.push({ path: 'problem.yaml/validation', message: `validation must be default or custom, not ${JSON.stringify(yaml.validation)}` });
   if (interactive && !custom) issues.push({ path: 'problem.yaml/validation', message: 'an interactive problem needs validation: custom interactive (its interactor is the output validator)' });
-  if (yaml.runcell?.interactor_protocol && !interactive) issues.push({ path: 'problem.yaml/runcell/interactor_protocol', message: 'interactor_protocol is for interactive problems' });
+  if (yaml.runcell?.interactor_protocol && !interactive) issues.push({ path: 'problem.yaml/runcell.interactor_protocol', message: 'interactor_protocol is for interactive problems' });
   const flags = splitFlags(yaml.validator_flags);
   const outputValidators = programsOf(files, 'output_validators', () => flags, issues);
   if (interactive) return interactiveJudging(yaml, outputValidators, flags, issues);
