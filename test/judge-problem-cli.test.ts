@@ -1,7 +1,9 @@
 /**
  * `runcell judge --problem DIR --file F`: a package unpacked in a directory,
  * judged locally in real sandboxes; the comparison from validator_flags and
- * a custom Kattis output validator that reads its flags.
+ * a custom Kattis output validator that reads its flags; the input validators
+ * run first (a refusal names the validator and the file); interactive
+ * packages, Kattis and testlib (with a checker of the interactor's output).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
