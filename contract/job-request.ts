@@ -303,7 +303,7 @@ function problemIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue): v
     return;
   }
   if (job.command) issue(['command'], 'a problem job needs a language (not a command)');
-  for (const field of ['tests', 'comparison', 'checker', 'stdin', 'limits'] as const) {
+  for (const field of ['tests', 'comparison', 'checker', 'interactor', 'stdin', 'limits'] as const) {
     if (job[field] !== undefined) issue([field], `${field} comes from the problem; a problem job gives language, files (and compile_limits, stop_on_first_failure)`);
   }
 }

@@ -127,6 +127,11 @@ describe('a problem stored once, judged by a fleet', () => {
     expect(missing.body.error.details[0].path).toBe('problem');
     const mixed = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', language: 'python3', files: [{ path: 'main.py', content: '' }], tests: [{ expected_stdout: '' }] } });
     expect(mixed.status).toBe(422);
+    // The problem says how its tests are judged: no interactor of the job's own beside it.
+    const interactor = { language: 'python3', protocol: 'kattis', files: [{ path: 'i.py', content: '' }] };
+    const withInteractor = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', language: 'python3', files: [{ path: 'main.py', content: '' }], interactor } });
+    expect(withInteractor.status).toBe(422);
+    expect(withInteractor.body.error.details[0].path).toBe('interactor');
     const reserved = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', input_validation: true } });
     expect(reserved.status).toBe(422);
   });
