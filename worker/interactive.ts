@@ -19,6 +19,10 @@
  * interactor's is raised above it); once the solution has failed, the
  * interactor gets INTERACTOR_GRACE_MS to finish, then is stopped.
  *
+ * A testlib interactor's output file (/tmp/judge_output.txt, its own /tmp) is
+ * taken after its run when a checker follows (Codeforces' convention; see
+ * judge.ts): read without following links, capped, before /tmp goes.
+ *
  * With interactor.transcript_bytes the pipes go through the worker instead
  * (four pipes and a relay, as DOMjudge's runpipe and go-judge's proxy do),
  * which records both directions up to the cap.
@@ -51,17 +55,19 @@ const INTERACTOR_SECCOMP_PROFILE: SeccompProfileName = 'judge';
 /** Precedes judgemessage.txt on the kattis wrapper's stderr (after the validator's own stderr). */
 export const JUDGE_MESSAGE_MARK = '--- runcell: judgemessage.txt ---';
 
-/**
- * Runs a Kattis validator as an interactor: the feedback directory made first, the validator's stdin and
- * stdout the pipes; once it has exited the pipes are closed (the solution sees the end at once), and
- * judgemessage.txt follows the mark on stderr. The exit status is the validator's (a signal: 128 + n).
- */
+/** The wrapper's end, once the validator has exited: the pipes closed, judgemessage.txt after the mark, its status. */
 const KATTIS_INTERACTOR_END = [
   'status=$?',
   'exec 0<&- 1>&-',
   `if [ -s ${KATTIS_FEEDBACK_DIR}judgemessage.txt ]; then printf '\\n%s\\n' '${JUDGE_MESSAGE_MARK}' >&2; cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt >&2; fi`,
   'exit $status',
 ];
+
+/**
+ * Runs a Kattis validator as an interactor: the feedback directory made first, the validator's stdin and
+ * stdout the pipes; once it has exited the pipes are closed (the solution sees the end at once), and
+ * judgemessage.txt follows the mark on stderr. The exit status is the validator's (a signal: 128 + n).
+ */
 const KATTIS_INTERACTOR_WRAPPER = [
   `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
   `"$@" ${KATTIS_FEEDBACK_DIR}`,

@@ -17,6 +17,8 @@
  * checker's own /tmp and prints its judgemessage.txt as the checker's stdout
  * (the validator's own output goes to stderr); exit 42 = accepted, 43 =
  * wrong answer, anything else = checker_error.
+ * With a testlib interactor (interactive.ts), the checker runs on each test
+ * the interactor accepted, the interactor's output file as judge_output.txt.
  */
 import { unlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
