@@ -194,12 +194,17 @@ describe('a testlib interactor\'s output file given to a checker (Codeforces\' c
     expect(wrong.checker).toBeUndefined();
   });
 
-  it('an output file that is a symlink is never followed: checker_error, the judge\'s fault', async () => {
+  it('an output file that is a symlink is never followed, one over the cap never read: checker_error, the judge\'s fault', async () => {
     const linking: InteractorRequest = { language: 'bash', protocol: 'testlib', files: [{ path: 'interact.sh', content: Buffer.from('read -r n < "$1"; echo "? $n" >&2; ln -s /box/judge_answer.txt "$2"; exit 0') }] };
     const solution = { language: 'bash', files: [{ path: 'main.sh', content: Buffer.from('exit 0') }] };
     const linked = only(await job({ ...solution, tests: [{ ...game('21\n'), expected_stdout: '21\n' }], interactor: linking, checker }));
     expect(linked.verdict).toBe('checker_error');
     expect(linked.verdict_message).toMatch(/output file \/tmp\/judge_output.txt cannot be given to the checker \(symlink/);
+    // Larger than the test's output cap: not read, the judge's fault too.
+    const large: InteractorRequest = { ...linking, files: [{ path: 'interact.sh', content: Buffer.from('head -c 4096 /dev/zero > "$2"; exit 0') }] };
+    const tooLarge = only(await job({ ...solution, tests: [{ ...game('21\n', { output_bytes: 1024 }), expected_stdout: '21\n' }], interactor: large, checker }));
+    expect(tooLarge.verdict).toBe('checker_error');
+    expect(tooLarge.verdict_message).toMatch(/cannot be given to the checker \(cap/);
   });
 });
 
