@@ -77,7 +77,10 @@ beforeAll(async () => {
     const env = { ...besideSuite(dir, `problems${i}`), RUNCELL_UID_BASE: String(config.uidBase + 1000 * (i + 1)) };
     const child = spawnWorker(redis.url, env);
     workers.push(child);
-    await waitFor(() => child.output().includes('"worker started"'), 30_000, `worker ${i} to start`);
+    // A worker that cannot start says why on its output: shown with the timeout.
+    await waitFor(() => child.output().includes('"worker started"'), 30_000, `worker ${i} to start`).catch((error: Error) => {
+      throw new Error(`${error.message}: ${child.output().slice(-3000)}`);
+    });
   }
 }, 180_000);
 
