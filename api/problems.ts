@@ -38,7 +38,8 @@ function refuseJson(req: Request): void {
 
 /** Validators in languages the workers lack would never run: refused now, naming the validator. */
 function uninstalledValidator(manifest: ProblemManifest, installed: Record<string, string> | undefined): ApiError | undefined {
-  const programs = [...(manifest.output_validator ? [['output_validators', manifest.output_validator] as const] : []), ...manifest.input_validators.map((p) => ['input_validators', p] as const)];
+  const outputPrograms = [manifest.output_validator, manifest.checker].filter((p) => p !== undefined);
+  const programs = [...outputPrograms.map((p) => ['output_validators', p] as const), ...manifest.input_validators.map((p) => ['input_validators', p] as const)];
   for (const [folder, program] of programs) {
     const known = LANGUAGES.some((l) => l.id === program.language);
     const problem = !known ? `unknown language ${program.language}` : installed ? languageNotInstalledProblem(program.language, installed) : undefined;

@@ -10,11 +10,14 @@
  * Also the same a+b as an interactive problem (a C interactor hands the
  * solution the two numbers and checks its sum: two sandboxes per test,
  * joined by pipes, and with a relayed transcript), per test against the
- * plain judged test, in the same rounds. And the same tests as a stored
+ * plain judged test, in the same rounds, and with a testlib checker of the
+ * interactor's output file after each test (three sandboxes per test).
+ * And the same tests as a stored
  * problem (its files in a private redis-server, fetched into a worker's
  * problem cache, each test read from there when it runs) against the same
  * tests inline, whole jobs alternating round by round, plus the first job of
- * a cold cache.
+ * a cold cache; and the interactive a+b as a stored interactive problem (the
+ * interactor from the package) against the same job inline.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,21 +63,34 @@ const SOURCE = '#include <bits/stdc++.h>\nusing namespace std;\nint main(){ios::
 const tests = Array.from({ length: TESTS }, (_, i) => ({ stdin: Buffer.from(`${i} ${i * 7}\n`), expected_stdout: `${i * 8}\n` }));
 const request: JobRequest = { language: 'cpp', files: [{ path: 'main.cpp', content: Buffer.from(SOURCE) }], tests };
 
-// The interactor (testlib protocol): hands over the input's two numbers, reads the sum, compares it with the answer.
+// The interactor (testlib protocol): hands over the input's two numbers, reads the sum, compares it with the
+// answer, and writes the sum to its output file (testlib's tout, for a checker).
 const INTERACTOR = `#include <stdio.h>
 int main(int argc, char **argv) {
-  FILE *in = fopen(argv[1], "r"), *answer = fopen(argv[3], "r");
+  FILE *in = fopen(argv[1], "r"), *out = fopen(argv[2], "w"), *answer = fopen(argv[3], "r");
   long a, b, expected, got;
-  if (!in || !answer || fscanf(in, "%ld %ld", &a, &b) != 2 || fscanf(answer, "%ld", &expected) != 1) return 3;
+  if (!in || !out || !answer || fscanf(in, "%ld %ld", &a, &b) != 2 || fscanf(answer, "%ld", &expected) != 1) return 3;
   printf("%ld %ld\\n", a, b);
   fflush(stdout);
   if (scanf("%ld", &got) != 1) return 2;
+  fprintf(out, "%ld\\n", got);
   return got == expected ? 0 : 1;
 }
 `;
-const interactiveRequest = (transcript: boolean): JobRequest => ({
+// A testlib checker of the interactor's output file: the sum it wrote against the answer.
+const CHECKER = `#include <stdio.h>
+int main(int argc, char **argv) {
+  FILE *out = fopen(argv[2], "r"), *answer = fopen(argv[3], "r");
+  long got, expected;
+  if (!out || !answer || fscanf(answer, "%ld", &expected) != 1) return 3;
+  return fscanf(out, "%ld", &got) == 1 && got == expected ? 0 : 1;
+}
+`;
+const INTERACTOR_FILE = { path: 'interactor.c', content: Buffer.from(INTERACTOR) };
+const interactiveRequest = (transcript: boolean, checker = false): JobRequest => ({
   ...request,
-  interactor: { language: 'c', protocol: 'testlib', files: [{ path: 'interactor.c', content: Buffer.from(INTERACTOR) }], ...(transcript ? { transcript_bytes: 4096 } : {}) },
+  interactor: { language: 'c', protocol: 'testlib', files: [INTERACTOR_FILE], ...(transcript ? { transcript_bytes: 4096 } : {}) },
+  ...(checker ? { checker: { language: 'c', files: [{ path: 'checker.c', content: Buffer.from(CHECKER) }] } } : {}),
 });
 
 interface JudgedFigures {
@@ -141,7 +157,10 @@ async function direct(): Promise<number[]> {
   });
 }
 
-/** The same tests stored as problem `bench` in a private Redis; a fresh problem cache per call of `cold`. */
+/**
+ * The same tests stored as problem `bench` in a private Redis, and as `bench-interactive` with the
+ * interactor from the package (testlib); a fresh problem cache per call of `cold`.
+ */
 async function storedProblem(redisDir: string) {
   const embedded = new EmbeddedRedis({ dir: redisDir });
   await embedded.start();
@@ -163,12 +182,20 @@ async function storedProblem(redisDir: string) {
     comparison: { mode: 'trailing_whitespace' }, input_validators: [], tests: stored, bytes: 0,
   };
   await store.saveManifest(manifest);
-  const submission = { problem: 'bench', problem_revision: 1, language: 'cpp', files: [{ path: 'main.cpp', content: SOURCE, encoding: 'utf8' as const }], stdin_encoding: 'utf8' as const };
+  const interactorOwner = revisionOwner('bench-interactive', 1);
+  const interactorBlob = await store.putBlob(interactorOwner, Readable.from([INTERACTOR_FILE.content]));
+  const { comparison: _comparison, ...plain } = manifest;
+  await store.saveManifest({
+    ...plain, id: 'bench-interactive', name: 'bench-interactive', interactive: { protocol: 'testlib' },
+    output_validator: { name: 'interactor', language: 'c', flags: [], files: [{ path: INTERACTOR_FILE.path, ...interactorBlob, executable: false }] },
+  });
+  const submission = (problem: string) => ({ problem, problem_revision: 1, language: 'cpp', files: [{ path: 'main.cpp', content: SOURCE, encoding: 'utf8' as const }], stdin_encoding: 'utf8' as const });
   let cacheDir = mkdtempSync(join(config.dataDir, 'bench-problem-cache-'));
   let problemCache = new ProblemCache(cacheDir, 1024 ** 3, store);
-  const run = async (): Promise<number> => {
+  const run = async (problem = 'bench'): Promise<number> => {
     const start = performance.now();
-    const result = await pool.withSlot((slot) => runProblemJob({ sandbox, slot, compileCache: cache }, submission, toJobRequest(submission), { store, cache: problemCache }));
+    const job = submission(problem);
+    const result = await pool.withSlot((slot) => runProblemJob({ sandbox, slot, companion: pool.companion(slot), compileCache: cache }, job, toJobRequest(job), { store, cache: problemCache }));
     if (result.verdict !== 'accepted') throw new Error(`the stored problem's job was not accepted: ${JSON.stringify(result).slice(0, 500)}`);
     return performance.now() - start;
   };
@@ -190,8 +217,8 @@ async function storedProblem(redisDir: string) {
 }
 
 /** A whole inline judged job (compile cache hit), timed. */
-async function inlineJob(): Promise<number> {
-  return (await judged(cache)).total;
+async function inlineJob(job: JobRequest = request): Promise<number> {
+  return (await judged(cache, job)).total;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -203,12 +230,14 @@ try {
   await judged(cache);
   await direct();
   await judged(cache, interactiveRequest(false));
+  await judged(cache, interactiveRequest(false, true));
 
   const judgedTests: number[] = [];
   const directRuns: number[] = [];
   const cachedJobs: JudgedFigures[] = [];
   const interactiveTests: number[] = [];
   const relayedTests: number[] = [];
+  const checkedTests: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const job = await judged(cache);
     if (!job.cached) throw new Error('expected a compile cache hit');
@@ -217,6 +246,7 @@ try {
     directRuns.push(...(await direct()));
     interactiveTests.push(...(await judged(cache, interactiveRequest(false))).perTest);
     relayedTests.push(...(await judged(cache, interactiveRequest(true))).perTest);
+    checkedTests.push(...(await judged(cache, interactiveRequest(false, true))).perTest);
   }
   const uncachedJobs: JudgedFigures[] = [];
   for (let round = 0; round < ROUNDS; round++) uncachedJobs.push(await judged(undefined));
@@ -241,7 +271,12 @@ try {
   console.log('\n| interactive a+b (solution + C interactor, two sandboxes per test) | mean | p50 | × plain judged test (mean) |');
   console.log('|---|---|---|---|');
   console.log(`| plain judged test | ${ms(perTestMean)} | ${ms(median(judgedTests))} | 1.00 |`);
-  for (const [name, times] of [['interactive, pipes', interactiveTests], ['interactive, relayed with a transcript', relayedTests]] as const) {
+  const interactiveRows = [
+    ['interactive, pipes', interactiveTests],
+    ['interactive, relayed with a transcript', relayedTests],
+    ["interactive, then a checker of the interactor's output file", checkedTests],
+  ] as const;
+  for (const [name, times] of interactiveRows) {
     console.log(`| ${name} | ${ms(mean(times))} | ${ms(median(times))} | **${(mean(times) / perTestMean).toFixed(2)}** |`);
   }
 
@@ -250,10 +285,14 @@ try {
     const coldJobs: number[] = [];
     const storedJobs: number[] = [];
     const inlineJobs: number[] = [];
+    const storedInteractive: number[] = [];
+    const inlineInteractive: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       coldJobs.push(await problem.cold());
       storedJobs.push(await problem.run());
       inlineJobs.push(await inlineJob());
+      storedInteractive.push(await problem.run('bench-interactive'));
+      inlineInteractive.push(await inlineJob(interactiveRequest(false)));
     }
     console.log(`\n| same ${TESTS} tests, whole job (compile cache hit) | median | tests/s |`);
     console.log('|---|---|---|');
@@ -261,6 +300,9 @@ try {
     console.log(`| stored problem, warm cache | ${ms(median(storedJobs))} | ${((TESTS / median(storedJobs)) * 1000).toFixed(0)} |`);
     console.log(`| stored problem, cold cache (fetched from Redis) | ${ms(median(coldJobs))} | ${((TESTS / median(coldJobs)) * 1000).toFixed(0)} |`);
     console.log(`| ratio stored (warm) / inline | **${(median(storedJobs) / median(inlineJobs)).toFixed(2)}** | |`);
+    console.log(`| interactive, inline tests and interactor | ${ms(median(inlineInteractive))} | ${((TESTS / median(inlineInteractive)) * 1000).toFixed(0)} |`);
+    console.log(`| interactive, stored problem (interactor from the package), warm cache | ${ms(median(storedInteractive))} | ${((TESTS / median(storedInteractive)) * 1000).toFixed(0)} |`);
+    console.log(`| ratio stored interactive / inline interactive | **${(median(storedInteractive) / median(inlineInteractive)).toFixed(2)}** | |`);
   } finally {
     await problem.close();
   }

@@ -2,7 +2,8 @@
  * `runcell judge --problem DIR --file F`: judges a program against a problem
  * package unpacked in a directory, locally, the way a worker judges a stored
  * problem (same manifest reading, same request: worker/problem-jobs.ts), with
- * the package's own files read in place instead of from a cache.
+ * the package's own files read in place instead of from a cache. Interactive
+ * packages too; the input validators run first (cli/main.ts), as at upload.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync } from 'node:fs';

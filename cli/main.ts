@@ -10,6 +10,7 @@ import type { TestResult } from '../contract/judged-result.js';
 import { INTERACTOR_PROTOCOLS, type InteractorProtocol } from '../contract/job-request.js';
 import type { LimitTable } from '../sandbox/limits.js';
 import type { JobRequest, JobResult } from '../worker/job.js';
+import type { JobContext } from '../worker/plan.js';
 import { jobRequestProblem } from '../worker/request.js';
 import { loadConfig } from './config.js';
 import { runUntilSignal, startService } from './service.js';
@@ -57,6 +58,8 @@ interface RunOptions {
   test?: string[];
   answer?: string[];
   transcriptBytes?: number;
+  checker?: string[];
+  checkerLang?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -83,8 +86,8 @@ function requestFrom(options: RunOptions, rest: string[], table: LimitTable): Jo
     ? { language: options.lang, files, stdin, args: rest, env, limits: stripUndefined(limits) }
     : { command: rest, files, stdin, env, limits: stripUndefined(limits) };
   if (options.interactor) Object.assign(request, interactiveParts(options, stdin));
-  else if (options.test || options.answer || options.protocol || options.interactorLang || options.transcriptBytes !== undefined) {
-    throw new UsageError('--test, --answer, --protocol, --interactor-lang and --transcript-bytes go with --interactor');
+  else if (options.test || options.answer || options.protocol || options.interactorLang || options.transcriptBytes !== undefined || options.checker || options.checkerLang) {
+    throw new UsageError('--test, --answer, --protocol, --interactor-lang, --transcript-bytes and --checker go with --interactor');
   }
   if (!options.lang && rest.length === 0) throw new UsageError('give --lang with --file, or a command after --');
   // The API's rules (the contract's schema), limits included.
@@ -105,7 +108,7 @@ function readInput(option: string, path: string): Buffer {
  * --interactor: the job's tests (each --test file is the interactor's input, the --answer at the same
  * position its answer; without --test one test whose input is --stdin) and its interactor.
  */
-function interactiveParts(options: RunOptions, stdin: Buffer | undefined): Pick<JobRequest, 'tests' | 'interactor' | 'stdin'> {
+function interactiveParts(options: RunOptions, stdin: Buffer | undefined): Pick<JobRequest, 'tests' | 'interactor' | 'stdin' | 'checker'> {
   if (!options.lang) throw new UsageError('--interactor needs --lang and --file for the solution');
   const protocol = options.protocol ?? 'testlib';
   if (!(INTERACTOR_PROTOCOLS as readonly string[]).includes(protocol)) throw new UsageError(`--protocol must be one of ${INTERACTOR_PROTOCOLS.join(', ')}`);
@@ -120,7 +123,10 @@ function interactiveParts(options: RunOptions, stdin: Buffer | undefined): Pick<
   }));
   const files = options.interactor!.map((path) => ({ path: basename(path), content: readInput('--interactor', path) }));
   const interactor = { language: options.interactorLang ?? options.lang, protocol: protocol as InteractorProtocol, files, ...(options.transcriptBytes ? { transcript_bytes: options.transcriptBytes } : {}) };
-  return { tests: tests.map((test) => stripUndefined(test) as (typeof tests)[number]), interactor, stdin: undefined };
+  // A testlib checker of the interactor's output file (Codeforces' convention); the schema refuses it beside kattis.
+  const checker = options.checker && { language: options.checkerLang ?? options.lang, files: options.checker.map((path) => ({ path: basename(path), content: readInput('--checker', path) })) };
+  if (!checker && options.checkerLang) throw new UsageError('--checker-lang goes with --checker');
+  return { tests: tests.map((test) => stripUndefined(test) as (typeof tests)[number]), interactor, stdin: undefined, ...(checker ? { checker } : {}) };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -148,11 +154,12 @@ function summarize(step: string, result: RunResult, streamed = false): string {
   return lines.join('\n');
 }
 
-/** A test of an interactive run: its verdict and message, the solution's run, the interactor's, the transcript. */
+/** A test of an interactive run: its verdict and message, the solution's run, the interactor's, the checker's, the transcript. */
 function summarizeInteractiveTest(test: TestResult): string {
   const lines = [`test ${test.id}: ${test.verdict}${test.points !== undefined ? ` (${test.points} points)` : ''}${test.verdict_message ? ` - ${test.verdict_message}` : ''}`];
   lines.push(summarize('  solution', test).replace(/\n/g, '\n  '));
   if (test.interactor) lines.push(summarize('  interactor', test.interactor).replace(/\n/g, '\n  '));
+  if (test.checker) lines.push(summarize('  checker', test.checker).replace(/\n/g, '\n  '));
   if (test.transcript) {
     lines.push(`  --- transcript${test.transcript_truncated ? ' (truncated)' : ''} ---`);
     for (const entry of test.transcript) lines.push(`  [${(entry.at_ms / 1000).toFixed(3)}s] ${entry.from === 'solution' ? '>' : '<'} ${entry.data.replace(/\n$/, '').replace(/\n/g, '\n      ')}`);
@@ -186,12 +193,13 @@ async function runCommand(rest: string[], options: RunOptions): Promise<number> 
   } else {
     if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
     if (result.interactor_compile) process.stdout.write(`${summarize('interactor compile', result.interactor_compile)}\n`);
+    if (result.checker_compile) process.stdout.write(`${summarize('checker compile', result.checker_compile)}\n`);
     if (result.run) process.stdout.write(`${summarize('run', result.run, true)}\n`);
     for (const test of result.tests ?? []) process.stdout.write(`${summarizeInteractiveTest(test)}\n`);
     if (result.verdict) process.stdout.write(`verdict: ${result.verdict}\n`);
   }
-  const failed = [result.compile, result.interactor_compile, result.run, ...(result.tests ?? []).flatMap((test) => [test, test.interactor])].some((step) => step?.status === 'sandbox_error');
-  return failed ? EXIT_FAILURE : 0;
+  const { brokenRun } = await import('../worker/judge.js');
+  return brokenRun(result) ? EXIT_FAILURE : 0;
 }
 
 export function buildProgram(): Command {
@@ -233,17 +241,28 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
   } catch (error) {
     throw error instanceof ProblemDirError ? new UsageError(error.message) : error;
   }
-  const [{ problemRequest }, { toJobRequest }] = await Promise.all([import('../worker/problem-jobs.js'), import('../worker/request.js')]);
-  const request = problemRequest(submission, toJobRequest(submission), local.manifest, { path: local.pathOf, release() {} });
-  const result = await inSandbox(config, request);
+  const [{ problemRequest, validateInputs }, { toJobRequest }, { runJob }, { brokenRun }] = await Promise.all([import('../worker/problem-jobs.js'), import('../worker/request.js'), loadSandbox(), import('../worker/judge.js')]);
+  const held = { path: local.pathOf, release() {} };
+  const request = problemRequest(submission, toJobRequest(submission), local.manifest, held);
+  // The package's input validators first, as an upload runs them: a package they refuse is not judged.
+  const judged = await inSlot(config, async (context) => {
+    const validation = local.manifest.input_validators.length > 0 ? await validateInputs(context, local.manifest, held) : undefined;
+    const broken = validation && brokenRun(validation.result);
+    if (validation?.rejection || broken) return { refused: validation?.rejection ?? `the input validators could not be run: ${broken?.message}` };
+    return { result: await runJob(context, request) };
+  });
+  if ('refused' in judged) {
+    process.stderr.write(`the package is refused: ${judged.refused}\n`);
+    return EXIT_USAGE;
+  }
+  const { result } = judged;
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     if (result.compile) process.stdout.write(`${summarize('compile', result.compile)}\n`);
     for (const test of result.tests ?? []) process.stdout.write(`test ${test.id}: ${test.verdict}  cpu ${test.cpu_ms} ms, wall ${test.wall_ms} ms${test.verdict_message ? `  ${test.verdict_message.split('\n')[0]}` : ''}\n`);
     process.stdout.write(`verdict: ${result.verdict}\n`);
   }
-  const broken = [result.compile, result.checker_compile, ...(result.tests ?? [])].some((step) => step?.status === 'sandbox_error');
-  return broken || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
+  return brokenRun(result) || result.verdict !== 'accepted' ? EXIT_FAILURE : 0;
 }
 
 /**
@@ -251,7 +270,13 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
  * and `runcell judge` do: like a worker, never on a cgroup parent, uids or data dir another live deployment owns.
  */
 async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<JobResult> {
-  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
+  const { runJob } = await loadSandbox();
+  return inSlot(config, (context) => runJob(context, request), onOutput);
+}
+
+/** `work` in a slot of this host's deployment (see inSandbox), given the job context a worker would give. */
+async function inSlot<T>(config: ReturnType<typeof loadConfig>, work: (context: JobContext) => Promise<T>, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<T> {
+  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool } = await loadSandbox();
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
   const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
   if (!claimed.ok) throw new Error(claimed.message);
@@ -262,7 +287,7 @@ async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequ
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const installed = readMarker(rootfs).languages;
-    return await pool.withSlot((slot) => runJob({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed, onOutput }, request));
+    return await pool.withSlot((slot) => work({ sandbox, slot, companion: pool.companion(slot), table: config.limits, signal: controller.signal, installed, onOutput }));
   } finally {
     sandbox.close();
     claimed.claim.release();
@@ -306,6 +331,8 @@ function addRunCommand(program: Command): void {
     .option('--test <path>', 'with --interactor: a test\'s input file given to the interactor; repeatable (default: one test, --stdin)', collect)
     .option('--answer <path>', 'with --interactor: the answer file of the --test at the same position; repeatable', collect)
     .option('--transcript-bytes <n>', 'with --interactor: keep a transcript of both directions, up to n bytes per test', nonNegativeInteger)
+    .option('--checker <path>', 'with a testlib --interactor: a checker source given the interactor\'s output file as the output, on each test the interactor accepted; repeatable, the first is the entry point', collect)
+    .option('--checker-lang <id>', 'the checker\'s language (default: --lang)')
     .action(async (rest: string[], options: RunOptions) => {
       process.exitCode = await runCommand(rest, options);
     });

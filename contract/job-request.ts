@@ -227,7 +227,7 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
-    checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
+    checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error. With a testlib interactor: run on each test the interactor accepted, ${CHECKER_FILES.output} being what the interactor wrote to its output file`),
     stop_on_first_failure: z.boolean().optional().describe('stop judging at the first test not accepted; default false'),
     interactor: p.interactor
       .optional()
@@ -309,7 +309,7 @@ function problemIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue): v
     return;
   }
   if (job.command) issue(['command'], 'a problem job needs a language (not a command)');
-  for (const field of ['tests', 'comparison', 'checker', 'stdin', 'limits'] as const) {
+  for (const field of ['tests', 'comparison', 'checker', 'interactor', 'stdin', 'limits'] as const) {
     if (job[field] !== undefined) issue([field], `${field} comes from the problem; a problem job gives language, files (and compile_limits, stop_on_first_failure)`);
   }
 }
@@ -370,8 +370,8 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
   if (job.interactor) {
     if (!languages.includes(job.interactor.language)) issue(['interactor', 'language'], `unknown language ${JSON.stringify(job.interactor.language)}; see GET /v1/languages`);
     fileIssues(job.interactor.files, ['interactor', 'files'], issue, Object.values(INTERACTOR_FILES));
-    // The interactor gives the verdict itself: nothing compares the solution's output afterwards.
-    if (job.checker) issue(['checker'], 'an interactor judges the tests itself: give an interactor or a checker, not both');
+    // A testlib interactor's output file may go to a checker (Codeforces); a Kattis validator writes none.
+    if (job.checker && job.interactor.protocol !== 'testlib') issue(['checker'], `a kattis interactor judges the tests itself and writes no output file: a checker goes only with a testlib interactor (it reads ${INTERACTOR_OUTPUT_FILE} as the contestant's output)`);
     if (job.comparison) issue(['comparison'], 'an interactor judges the tests itself: comparison does not apply');
   }
 }

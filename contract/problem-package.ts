@@ -24,6 +24,10 @@ export interface PackageIssue {
 export const problemYamlSchema = z.looseObject({
   name: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   validation: z.string().optional(),
+  /** 2023-07 format: `pass-fail`, `scoring`, `interactive`, `multi-pass` (a string or a list). */
+  type: z.union([z.string(), z.array(z.string())]).optional(),
+  /** runcell's own keys (other tools ignore them): the protocol of an interactive problem's interactor. */
+  runcell: z.looseObject({ interactor_protocol: z.enum(['kattis', 'testlib']).optional() }).optional(),
   validator_flags: z.union([z.string(), z.array(z.string())]).optional(),
   input_validator_flags: z.union([z.string(), z.record(z.string(), z.string())]).optional(),
   limits: z
@@ -172,24 +176,58 @@ export interface PackageReading {
   issues: PackageIssue[];
 }
 
+/** Whether problem.yaml makes the problem interactive: legacy `validation: custom interactive`, or 2023-07 `type: interactive`. */
+function isInteractive(yaml: z.infer<typeof problemYamlSchema>, validation: string[]): boolean {
+  const types = yaml.type === undefined ? [] : Array.isArray(yaml.type) ? yaml.type : yaml.type.split(/\s+/);
+  return validation.includes('interactive') || types.includes('interactive');
+}
+
+type Judging = Pick<NonNullable<PackageReading['manifest']>, 'comparison' | 'output_validator' | 'interactive' | 'checker'>;
+
+/**
+ * An interactive problem's programs: the interactor in output_validators/ (exactly one), and for a testlib
+ * interactor optionally output_validators/checker/ (or checker.*), the testlib checker of its output file.
+ */
+function interactiveJudging(yaml: z.infer<typeof problemYamlSchema>, validators: StoredProgram[], flags: string[], issues: PackageIssue[]): Judging {
+  const protocol = yaml.runcell?.interactor_protocol ?? 'kattis';
+  const checker = protocol === 'testlib' ? validators.find((program) => program.name === 'checker') : undefined;
+  const interactors = validators.filter((program) => program !== checker);
+  if (interactors.length !== 1) {
+    const expected = protocol === 'testlib' ? 'exactly one interactor (and optionally a checker named checker)' : 'exactly one interactor';
+    issues.push({ path: 'output_validators', message: `an interactive problem needs ${expected} in output_validators, found ${interactors.length}` });
+  }
+  // testlib's command line ends with the answer file (then a report file): flags have no place on it.
+  if (protocol === 'testlib' && flags.length > 0) issues.push({ path: 'problem.yaml/validator_flags', message: 'validator_flags are not passed to a testlib interactor (its arguments are input, output and answer)' });
+  return { output_validator: interactors[0], interactive: { protocol }, ...(checker ? { checker: { ...checker, flags: [] } } : {}) };
+}
+
+/** How each test is judged: the default validator's comparison, a custom output validator, or an interactor. */
+function judgingOf(yaml: z.infer<typeof problemYamlSchema>, files: PackageFile[], issues: PackageIssue[]): Judging {
+  const validation = (yaml.validation ?? 'default').trim().split(/\s+/);
+  const interactive = isInteractive(yaml, validation);
+  // 2023-07 has no `validation`: an interactive problem's validator is custom by nature.
+  const custom = validation[0] === 'custom' || (interactive && yaml.validation === undefined);
+  if (!custom && validation[0] !== 'default') issues.push({ path: 'problem.yaml/validation', message: `validation must be default or custom, not ${JSON.stringify(yaml.validation)}` });
+  if (interactive && !custom) issues.push({ path: 'problem.yaml/validation', message: 'an interactive problem needs validation: custom interactive (its interactor is the output validator)' });
+  if (yaml.runcell?.interactor_protocol && !interactive) issues.push({ path: 'problem.yaml/runcell.interactor_protocol', message: 'interactor_protocol is for interactive problems' });
+  const flags = splitFlags(yaml.validator_flags);
+  const outputValidators = programsOf(files, 'output_validators', () => flags, issues);
+  if (interactive) return interactiveJudging(yaml, outputValidators, flags, issues);
+  if (custom) {
+    if (outputValidators.length !== 1) issues.push({ path: 'output_validators', message: `validation: custom needs exactly one output validator, found ${outputValidators.length}` });
+    return { output_validator: outputValidators[0] };
+  }
+  const outcome = comparisonOfFlags(flags);
+  if (outcome.issue) issues.push({ path: 'problem.yaml/validator_flags', message: outcome.issue });
+  return outcome.comparison ? { comparison: outcome.comparison } : {};
+}
+
 /** The package's manifest, or every reason it cannot be one. */
 export function readProblemPackage(files: PackageFile[], yamlObject: unknown, timelimitFile: string | undefined, ranges: LimitRanges, fallbackName: string): PackageReading {
   const issues: PackageIssue[] = [];
   const yaml = problemYamlSchema.safeParse(yamlObject ?? {});
   if (!yaml.success) return { issues: yaml.error.issues.map((issue) => ({ path: `problem.yaml/${issue.path.join('.')}`, message: issue.message })) };
-  const validation = (yaml.data.validation ?? 'default').trim().split(/\s+/);
-  if (validation.includes('interactive')) issues.push({ path: 'problem.yaml/validation', message: 'interactive problems are not supported as stored problems yet' });
-  const custom = validation[0] === 'custom';
-  if (!custom && validation[0] !== 'default') issues.push({ path: 'problem.yaml/validation', message: `validation must be default or custom, not ${JSON.stringify(yaml.data.validation)}` });
-  const flags = splitFlags(yaml.data.validator_flags);
-  let comparison: Comparison | undefined;
-  if (!custom) {
-    const outcome = comparisonOfFlags(flags);
-    if (outcome.issue) issues.push({ path: 'problem.yaml/validator_flags', message: outcome.issue });
-    comparison = outcome.comparison;
-  }
-  const outputValidators = programsOf(files, 'output_validators', () => flags, issues);
-  if (custom && outputValidators.length !== 1) issues.push({ path: 'output_validators', message: `validation: custom needs exactly one output validator, found ${outputValidators.length}` });
+  const judging = judgingOf(yaml.data, files, issues);
   const inputFlags = yaml.data.input_validator_flags;
   const inputValidators = programsOf(files, 'input_validators', (name) => splitFlags(typeof inputFlags === 'string' || inputFlags === undefined ? inputFlags : inputFlags[name]), issues);
   const tests = testsOf(files, issues);
@@ -203,8 +241,7 @@ export function readProblemPackage(files: PackageFile[], yamlObject: unknown, ti
     manifest: {
       name,
       limits: limitsOf(yaml.data, timelimitFile, ranges),
-      ...(comparison ? { comparison } : {}),
-      ...(custom ? { output_validator: outputValidators[0] } : {}),
+      ...judging,
       input_validators: inputValidators,
       tests,
       bytes,

@@ -50,6 +50,14 @@ export const problemManifestSchema = z
     limits: z.object({ cpu_ms: z.number().int(), wall_ms: z.number().int(), memory_bytes: z.number().int(), output_bytes: z.number().int() }),
     comparison: comparisonOfProblemSchema.optional(),
     output_validator: storedProgramSchema.optional(),
+    /**
+     * An interactive problem (problem.yaml `validation: custom interactive`, or 2023-07 `type: interactive`):
+     * output_validator is then the interactor, run under this protocol (kattis unless problem.yaml says
+     * `runcell: {interactor_protocol: testlib}`).
+     */
+    interactive: z.object({ protocol: z.enum(['testlib', 'kattis']) }).optional(),
+    /** testlib interactive problems only: output_validators/checker, a testlib checker given the interactor's output file as the contestant's output. */
+    checker: storedProgramSchema.optional(),
     input_validators: z.array(storedProgramSchema),
     tests: z.array(storedTestSchema).min(1),
     bytes: z.number().int().nonnegative(),

@@ -94,10 +94,10 @@ export function revisionOwner(id: string, revision: number): string {
 }
 
 /** Every blob a revision refers to: tests and validators. */
-export function blobsOf(manifest: Pick<ProblemManifest, 'tests' | 'output_validator' | 'input_validators'>): string[] {
+export function blobsOf(manifest: Pick<ProblemManifest, 'tests' | 'output_validator' | 'input_validators' | 'checker'>): string[] {
   const shas = new Set<string>();
   for (const test of manifest.tests) shas.add(test.input.sha256).add(test.answer.sha256);
-  for (const program of [manifest.output_validator, ...manifest.input_validators]) for (const file of program?.files ?? []) shas.add(file.sha256);
+  for (const program of [manifest.output_validator, manifest.checker, ...manifest.input_validators]) for (const file of program?.files ?? []) shas.add(file.sha256);
   return [...shas];
 }
 

@@ -98,6 +98,12 @@ export interface RunSpec {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** "egress": a network namespace on runcell's bridge (see network.ts) instead of an empty one. Default "none". */
   network?: 'none' | 'egress';
+  /**
+   * Called once every process of the run has gone and before its /tmp is unmounted, with /tmp's host path
+   * (e.g. to take a file the program left there). The run wrote that tree: read it only through safe-fs.ts.
+   * Not called when the run could not be set up or started. Must not throw (a throw fails the run).
+   */
+  onTmpLeft?: (tmpPath: string) => void;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -225,6 +231,8 @@ export class Sandbox {
       clock.mark('prepare');
       this.live.set(spec.slot.index, cgroupResult.value);
       const result = await this.supervise(spec, cgroupResult.value, this.bwrapArgs(spec, tmpResult.value, network), clock, network);
+      // supervise emptied the cgroup: nothing of the run writes to /tmp any more.
+      if (result.status !== 'sandbox_error') spec.onTmpLeft?.(tmpResult.value);
       if (!network) return result;
       // Every process of the run is gone (supervise emptied the cgroup): the counters are final.
       const taken = network;

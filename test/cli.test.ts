@@ -131,6 +131,16 @@ describe('runcell run', () => {
     }
     expect(runcell(['run', '--lang', 'c', '--file', join(fixtures, 'solution.c'), '--test', first]).stderr).toMatch(/go with --interactor/);
   });
+
+  it('--checker after a testlib --interactor reads the interactor\'s output file', { timeout: 120_000 }, () => {
+    const fixtures = join(import.meta.dirname, 'interactive');
+    const first = write('first.in', '42\n');
+    // The C interactor writes the secret it was told to its output file; the checker compares that with --answer.
+    const checker = write('check.py', 'import sys\ngot, want = open(sys.argv[2]).read().split(), open(sys.argv[3]).read().split()\nprint("saw", got)\nsys.exit(0 if got == want else 1)\n');
+    const checked = runcell(['run', '--json', '--lang', 'python3', '--file', join(fixtures, 'solution.py'), '--interactor', join(fixtures, 'interactor.c'), '--interactor-lang', 'c', '--checker', checker, '--test', first, '--answer', write('first.ans', '41\n')]);
+    expect(checked.code).toBe(0);
+    expect(JSON.parse(checked.stdout).tests[0]).toMatchObject({ verdict: 'wrong_answer', verdict_message: "saw ['42']", interactor: { exit_code: 0 }, checker: { exit_code: 1 } });
+  });
 });
 
 describe('runcell doctor', () => {

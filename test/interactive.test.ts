@@ -169,6 +169,45 @@ describe('interactive judging, testlib protocol (C interactor)', () => {
   });
 });
 
+describe('a testlib interactor\'s output file given to a checker (Codeforces\' convention)', () => {
+  // testlib's order: checker input output answer. Accepts when the interactor's output file holds the answer.
+  const checker = { language: 'python3', files: [{ path: 'check.py', content: Buffer.from([
+    'import sys',
+    'got, want = open(sys.argv[2]).read().split(), open(sys.argv[3]).read().split()',
+    'if got == want: print("output file says", " ".join(got)); sys.exit(0)',
+    'print("output file says", got, "answer says", want); sys.exit(1)',
+  ].join('\n')) }] };
+  const withChecker = (tests: ReturnType<typeof game>[], interactor = C_INTERACTOR, args: string[] = []) => job({ ...C_SOLUTION, args, tests, interactor, checker });
+
+  it('the checker reads what the interactor wrote: its verdict decides the tests the interactor accepted', async () => {
+    const result = await withChecker([{ ...game('737'), expected_stdout: '737\n' }, { ...game('737'), expected_stdout: '738\n' }]);
+    expect(result.tests!.map((t) => t.verdict)).toEqual(['accepted', 'wrong_answer']);
+    // The interactor accepted both; the checker saw its output file (737), not the solution's stdout.
+    expect(result.tests!.map((t) => t.interactor!.exit_code)).toEqual([0, 0]);
+    expect(result.tests![0]).toMatchObject({ verdict_message: 'output file says 737', checker: { status: 'ok' } });
+    expect(result.tests![1].verdict_message).toBe("output file says ['737'] answer says ['738']");
+  });
+
+  it('the interactor\'s wrong answer stands: the checker is not asked', async () => {
+    const wrong = only(await withChecker([{ ...game('5'), expected_stdout: '0\n' }], C_INTERACTOR, ['wrong']));
+    expect(wrong).toMatchObject({ verdict: 'wrong_answer', verdict_message: 'wrong answer: 0 is not the secret 5' });
+    expect(wrong.checker).toBeUndefined();
+  });
+
+  it('an output file that is a symlink is never followed, one over the cap never read: checker_error, the judge\'s fault', async () => {
+    const linking: InteractorRequest = { language: 'bash', protocol: 'testlib', files: [{ path: 'interact.sh', content: Buffer.from('read -r n < "$1"; echo "? $n" >&2; ln -s /box/judge_answer.txt "$2"; exit 0') }] };
+    const solution = { language: 'bash', files: [{ path: 'main.sh', content: Buffer.from('exit 0') }] };
+    const linked = only(await job({ ...solution, tests: [{ ...game('21\n'), expected_stdout: '21\n' }], interactor: linking, checker }));
+    expect(linked.verdict).toBe('checker_error');
+    expect(linked.verdict_message).toMatch(/output file \/tmp\/judge_output.txt cannot be given to the checker \(symlink/);
+    // Larger than the test's output cap: not read, the judge's fault too.
+    const large: InteractorRequest = { ...linking, files: [{ path: 'interact.sh', content: Buffer.from('head -c 4096 /dev/zero > "$2"; exit 0') }] };
+    const tooLarge = only(await job({ ...solution, tests: [{ ...game('21\n', { output_bytes: 1024 }), expected_stdout: '21\n' }], interactor: large, checker }));
+    expect(tooLarge.verdict).toBe('checker_error');
+    expect(tooLarge.verdict_message).toMatch(/cannot be given to the checker \(cap/);
+  });
+});
+
 describe('interactive judging, kattis protocol (Python validator)', () => {
   it('accepted (42) with judgemessage.txt as the message; wrong answer (43)', async () => {
     const result = await interactive(C_SOLUTION, PY_VALIDATOR, [game('321'), game('999')]);
@@ -217,7 +256,9 @@ describe('interactive requests and verdict rules', () => {
     expect(paths({ language: 'c', files: base.files, interactor })).toContain('interactor');
     expect(paths({ ...base, interactor: { ...interactor, protocol: 'icpc' } })).toContain('interactor.protocol');
     expect(paths({ ...base, interactor: { ...interactor, protocol: undefined } })).toContain('interactor.protocol');
-    expect(paths({ ...base, interactor, checker: { language: 'c', files: interactor.files } })).toContain('checker');
+    // A checker goes with a testlib interactor (it reads the interactor's output file), never with a kattis one.
+    expect(schema.safeParse({ ...base, interactor, checker: { language: 'c', files: interactor.files } }).success).toBe(true);
+    expect(paths({ ...base, interactor: { ...interactor, protocol: 'kattis' }, checker: { language: 'c', files: interactor.files } })).toContain('checker');
     expect(paths({ ...base, interactor, comparison: { mode: 'exact' } })).toContain('comparison');
     expect(paths({ ...base, interactor: { ...interactor, files: [...interactor.files, { path: 'judge_input.txt', content: '' }] } })).toContain('interactor.files.1.path');
     expect(paths({ ...base, interactor: { ...interactor, transcript_bytes: 1 << 30 } })).toContain('interactor.transcript_bytes');

@@ -49,7 +49,41 @@ describe('the layout', () => {
     const files = [file('data/secret/1.in'), file('output_validators/v/readme.md')];
     const reading = readProblemPackage(files, { validation: 'custom interactive' }, undefined, LIMIT_TABLE, 'dir');
     expect(reading.manifest).toBeUndefined();
-    expect(reading.issues.map((i) => i.path).sort()).toEqual(['data', 'data/secret/1.in', 'output_validators', 'output_validators/v', 'problem.yaml/validation']);
+    expect(reading.issues.map((i) => i.path).sort()).toEqual(['data', 'data/secret/1.in', 'output_validators', 'output_validators/v']);
     expect(readProblemPackage(pair('data/secret/1'), { limits: { time_limit: 'fast' } }, undefined, LIMIT_TABLE, 'dir').issues[0].path).toBe('problem.yaml/limits.time_limit');
+  });
+});
+
+describe('interactive packages', () => {
+  const read = (files: PackageFile[], yaml: unknown) => readProblemPackage([...pair('data/secret/1'), ...files], yaml, undefined, LIMIT_TABLE, 'dir');
+
+  it('validation: custom interactive: the output validator is a kattis interactor, with its validator_flags', () => {
+    const reading = read([file('output_validators/guess/guess.py')], { validation: 'custom interactive', validator_flags: 'rounds 3' });
+    expect(reading.issues).toEqual([]);
+    expect(reading.manifest).toMatchObject({ interactive: { protocol: 'kattis' }, output_validator: { name: 'guess', language: 'python3', flags: ['rounds', '3'] } });
+    expect(reading.manifest!.comparison).toBeUndefined();
+    expect(reading.manifest!.checker).toBeUndefined();
+  });
+  it('2023-07 type: interactive (string or list) needs no validation key', () => {
+    for (const type of ['interactive', ['pass-fail', 'interactive']]) {
+      expect(read([file('output_validators/i.cpp')], { type }).manifest).toMatchObject({ interactive: { protocol: 'kattis' }, output_validator: { name: 'i', language: 'cpp' } });
+    }
+  });
+  it('runcell.interactor_protocol: testlib, with an optional testlib checker named checker', () => {
+    const yaml = { validation: 'custom interactive', runcell: { interactor_protocol: 'testlib' } };
+    const reading = read([file('output_validators/interactor/interactor.cpp'), file('output_validators/interactor/testlib.h'), file('output_validators/checker/checker.cpp')], yaml);
+    expect(reading.issues).toEqual([]);
+    expect(reading.manifest).toMatchObject({ interactive: { protocol: 'testlib' }, output_validator: { name: 'interactor', files: [{ path: 'interactor.cpp' }, { path: 'testlib.h' }] }, checker: { name: 'checker', language: 'cpp', flags: [] } });
+    expect(read([file('output_validators/interactor.py')], yaml).manifest).toMatchObject({ interactive: { protocol: 'testlib' } });
+  });
+  it('refused, naming the path: no or two interactors, default validation, flags for testlib, a checker for kattis, the key without interaction', () => {
+    const paths = (files: PackageFile[], yaml: unknown) => read(files, yaml).issues.map((i) => i.path);
+    expect(paths([], { validation: 'custom interactive' })).toEqual(['output_validators']);
+    expect(paths([file('output_validators/a.py'), file('output_validators/b.py')], { validation: 'custom interactive' })).toEqual(['output_validators']);
+    expect(paths([file('output_validators/a.py'), file('output_validators/checker.py')], { validation: 'custom interactive' })).toEqual(['output_validators']);
+    expect(paths([file('output_validators/a.py')], { validation: 'default interactive' })).toEqual(['problem.yaml/validation']);
+    expect(paths([file('output_validators/a.py')], { validation: 'custom interactive', validator_flags: 'x', runcell: { interactor_protocol: 'testlib' } })).toEqual(['problem.yaml/validator_flags']);
+    expect(paths([file('output_validators/a.py')], { validation: 'custom', runcell: { interactor_protocol: 'testlib' } })).toEqual(['problem.yaml/runcell.interactor_protocol']);
+    expect(read([file('output_validators/a.py')], { validation: 'custom interactive', runcell: { interactor_protocol: 'icpc' } }).issues[0].path).toBe('problem.yaml/runcell.interactor_protocol');
   });
 });

@@ -2,11 +2,15 @@
  * Stored problems end to end: a Kattis package uploaded once through the API
  * (real Redis), its input validator run by a worker, then judged by a fleet
  * of two `runcell worker` processes with separate data dirs (each fetches the
- * problem into its own cache); hostile packages refused with 422 naming the
+ * problem into its own cache); interactive packages (a Kattis interactor, a
+ * testlib one with a checker of its output file) judged by the same fleet;
+ * hostile packages refused with 422 naming the
  * entry; replace and delete, with the data of what is gone collected.
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craftTar, craftZip, type ZipItem } from './archive/craft.js';
 import { besideSuite, config, http, shareRootfs, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
@@ -50,7 +54,11 @@ async function untilSettled(id: string) {
 }
 
 async function judge(id: string, source: string, count = 1) {
-  const jobs = Array.from({ length: count }, () => ({ problem: id, language: 'python3', files: [{ path: 'main.py', content: source }] }));
+  return judgeIn(id, 'python3', 'main.py', source, count);
+}
+
+async function judgeIn(id: string, language: string, path: string, source: string, count = 1) {
+  const jobs = Array.from({ length: count }, () => ({ problem: id, language, files: [{ path, content: source }] }));
   const submitted = await http(`${api.url}/v1/jobs/batch`, { method: 'POST', json: { jobs } });
   expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
   return Promise.all(submitted.body.jobs.map((job: { id: string }) => untilDone(api.url, job.id, 120_000)));
@@ -69,7 +77,10 @@ beforeAll(async () => {
     const env = { ...besideSuite(dir, `problems${i}`), RUNCELL_UID_BASE: String(config.uidBase + 1000 * (i + 1)) };
     const child = spawnWorker(redis.url, env);
     workers.push(child);
-    await waitFor(() => child.output().includes('"worker started"'), 30_000, `worker ${i} to start`);
+    // A worker that cannot start says why on its output: shown with the timeout.
+    await waitFor(() => child.output().includes('"worker started"'), 30_000, `worker ${i} to start`).catch((error: Error) => {
+      throw new Error(`${error.message}: ${child.output().slice(-3000)}`);
+    });
   }
 }, 180_000);
 
@@ -119,6 +130,11 @@ describe('a problem stored once, judged by a fleet', () => {
     expect(missing.body.error.details[0].path).toBe('problem');
     const mixed = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', language: 'python3', files: [{ path: 'main.py', content: '' }], tests: [{ expected_stdout: '' }] } });
     expect(mixed.status).toBe(422);
+    // The problem says how its tests are judged: no interactor of the job's own beside it.
+    const interactor = { language: 'python3', protocol: 'kattis', files: [{ path: 'i.py', content: '' }] };
+    const withInteractor = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', language: 'python3', files: [{ path: 'main.py', content: '' }], interactor } });
+    expect(withInteractor.status).toBe(422);
+    expect(withInteractor.body.error.details[0].path).toBe('interactor');
     const reserved = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'sum', input_validation: true } });
     expect(reserved.status).toBe(422);
   });
@@ -132,6 +148,51 @@ describe('a problem stored once, judged by a fleet', () => {
     const job = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { problem: 'badin', language: 'python3', files: [{ path: 'main.py', content: SUM_OK }] } });
     expect(job.status).toBe(422);
     expect(job.body.error.message).toContain('rejected');
+  });
+});
+
+describe('an interactive problem stored once, judged by the fleet', () => {
+  const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'interactive', name), 'utf8');
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  const guesses = (extra: ZipItem[], yaml: string) =>
+    craftZip([
+      { name: 'guess/problem.yaml', data: `name: Guess\nvalidation: custom interactive\n${yaml}` },
+      { name: 'guess/data/sample/1.in', data: '321\n' },
+      { name: 'guess/data/sample/1.ans', data: '321\n' },
+      { name: 'guess/data/secret/2.in', data: '1000\n' },
+      { name: 'guess/data/secret/2.ans', data: '1000\n' },
+      ...extra,
+    ]);
+
+  it('a kattis interactor from output_validators/ plays against solutions on both workers', async () => {
+    const validator = fixture('validator.py');
+    const created = await upload('guess', guesses([{ name: 'guess/output_validators/guess/validate.py', data: validator }], ''));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ status: 'ready', interactive: { protocol: 'kattis' }, output_validator: { name: 'guess', language: 'python3' } });
+    const jobs = await judgeIn('guess', 'c', 'main.c', fixture('solution.c'), 6);
+    for (const job of jobs) {
+      expect(job.status, job.reason).toBe('completed');
+      expect(job.result?.verdict).toBe('accepted');
+      expect(job.result?.tests?.map((t: { verdict_message: string }) => t.verdict_message)).toEqual(['found 321', 'found 1000']);
+      expect(job.result?.tests?.[1].interactor).toMatchObject({ exit_code: 42 });
+    }
+    // Both workers judged it: each fetched the interactor into its own cache.
+    for (const dir of dirs) expect(existsSync(join(dir, 'problem-cache', sha256(validator).slice(0, 2), sha256(validator))), `${dir} holds the interactor`).toBe(true);
+    // A solution that leaves at once: the validator reads the end of its output.
+    const [wrong] = await judge('guess', 'pass\n');
+    expect(wrong.result?.verdict).toBe('wrong_answer');
+    expect(wrong.result?.tests?.[0].verdict_message).toBe('unexpected end of output after 0 queries');
+  });
+
+  it('a testlib interactor with a checker of its output file', async () => {
+    const checker = 'import sys\ngot, want = open(sys.argv[2]).read().split(), open(sys.argv[3]).read().split()\nprint("saw", got)\nsys.exit(0 if got == want else 1)\n';
+    const yaml = 'runcell:\n  interactor_protocol: testlib\n';
+    const created = await upload('guess-testlib', guesses([{ name: 'guess/output_validators/interactor/interactor.c', data: fixture('interactor.c') }, { name: 'guess/output_validators/checker/checker.py', data: checker }], yaml));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ interactive: { protocol: 'testlib' }, output_validator: { name: 'interactor', language: 'c' }, checker: { name: 'checker' } });
+    const [job] = await judge('guess-testlib', fixture('solution.py'));
+    expect(job.result?.verdict, JSON.stringify(job.result)).toBe('accepted');
+    expect(job.result?.tests?.[1]).toMatchObject({ verdict_message: "saw ['1000']", interactor: { exit_code: 0 }, checker: { exit_code: 0 } });
   });
 });
 

@@ -19,6 +19,10 @@
  * interactor's is raised above it); once the solution has failed, the
  * interactor gets INTERACTOR_GRACE_MS to finish, then is stopped.
  *
+ * A testlib interactor's output file (/tmp/judge_output.txt, its own /tmp) is
+ * taken after its run when a checker follows (Codeforces' convention; see
+ * judge.ts): read without following links, capped, before /tmp goes.
+ *
  * With interactor.transcript_bytes the pipes go through the worker instead
  * (four pipes and a relay, as DOMjudge's runpipe and go-judge's proxy do),
  * which records both directions up to the cap.
@@ -34,6 +38,7 @@ import { countVerdicts } from '../judge/verdicts.js';
 import type { CompileResult, RunResult } from '../contract/run-result.js';
 import { interactiveVerdict, solutionFailed, type InteractiveOutcome } from '../judge/interactive.js';
 import { pipe } from '../sandbox/libc.js';
+import { selectFilesBeneath } from '../sandbox/safe-fs.js';
 import { LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
 import type { RunSpec } from '../sandbox/sandbox.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
@@ -50,6 +55,14 @@ const INTERACTOR_SECCOMP_PROFILE: SeccompProfileName = 'judge';
 /** Precedes judgemessage.txt on the kattis wrapper's stderr (after the validator's own stderr). */
 export const JUDGE_MESSAGE_MARK = '--- runcell: judgemessage.txt ---';
 
+/** The wrapper's end, once the validator has exited: the pipes closed, judgemessage.txt after the mark, its status. */
+const KATTIS_INTERACTOR_END = [
+  'status=$?',
+  'exec 0<&- 1>&-',
+  `if [ -s ${KATTIS_FEEDBACK_DIR}judgemessage.txt ]; then printf '\\n%s\\n' '${JUDGE_MESSAGE_MARK}' >&2; cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt >&2; fi`,
+  'exit $status',
+];
+
 /**
  * Runs a Kattis validator as an interactor: the feedback directory made first, the validator's stdin and
  * stdout the pipes; once it has exited the pipes are closed (the solution sees the end at once), and
@@ -58,14 +71,32 @@ export const JUDGE_MESSAGE_MARK = '--- runcell: judgemessage.txt ---';
 const KATTIS_INTERACTOR_WRAPPER = [
   `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
   `"$@" ${KATTIS_FEEDBACK_DIR}`,
-  'status=$?',
-  'exec 0<&- 1>&-',
-  `if [ -s ${KATTIS_FEEDBACK_DIR}judgemessage.txt ]; then printf '\\n%s\\n' '${JUDGE_MESSAGE_MARK}' >&2; cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt >&2; fi`,
-  'exit $status',
+  ...KATTIS_INTERACTOR_END,
 ].join('\n');
 
-export function interactorArgv(protocol: InteractorProtocol, argv: string[]): string[] {
-  if (protocol === 'kattis') return ['/bin/sh', '-c', KATTIS_INTERACTOR_WRAPPER, 'kattis-interactor', ...argv, INTERACTOR_FILES.input, INTERACTOR_FILES.answer];
+/**
+ * The same with validator_flags: $1 is how many of the following words are the validator's argv (with
+ * input and answer); the rest are the flags, put after the feedback directory as Kattis does.
+ */
+const KATTIS_INTERACTOR_WRAPPER_WITH_FLAGS = [
+  `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
+  'n=$1; shift; m=$#; i=0',
+  'for word in "$@"; do',
+  `  [ $i -eq $n ] && set -- "$@" ${KATTIS_FEEDBACK_DIR}`,
+  '  set -- "$@" "$word"; i=$((i+1))',
+  'done',
+  'shift $m',
+  '"$@"',
+  ...KATTIS_INTERACTOR_END,
+].join('\n');
+
+/** The interactor's command line under its protocol (`args`: kattis validator_flags, after the feedback directory). */
+export function interactorArgv(protocol: InteractorProtocol, argv: string[], args: string[] = []): string[] {
+  if (protocol === 'kattis') {
+    const files = [INTERACTOR_FILES.input, INTERACTOR_FILES.answer];
+    if (args.length === 0) return ['/bin/sh', '-c', KATTIS_INTERACTOR_WRAPPER, 'kattis-interactor', ...argv, ...files];
+    return ['/bin/sh', '-c', KATTIS_INTERACTOR_WRAPPER_WITH_FLAGS, 'kattis-interactor', String(argv.length + files.length), ...argv, ...files, ...args];
+  }
   return [...argv, INTERACTOR_FILES.input, INTERACTOR_OUTPUT_FILE, INTERACTOR_FILES.answer];
 }
 
@@ -75,6 +106,29 @@ export interface InteractiveRun {
   interactor: RunResult;
   outcome: InteractiveOutcome;
   transcript?: { entries: TranscriptEntry[]; truncated: boolean };
+  /** testlib, when a checker follows: what the interactor left in its output file, or why it cannot be read. */
+  output?: InteractorOutput;
+}
+
+/** The interactor's output file: its bytes (none written: empty), or what was wrong with it. */
+export type InteractorOutput = { content: Buffer } | { problem: string };
+
+/**
+ * Takes the testlib interactor's output file from its /tmp once it has gone: a regular file of at most
+ * `maxBytes`, never through a link (the interactor made that tree), else the problem with it.
+ */
+export function readInteractorOutput(tmpPath: string, maxBytes: number): InteractorOutput {
+  const name = INTERACTOR_OUTPUT_FILE.replace(/^\/tmp\//, '');
+  let selected: ReturnType<typeof selectFilesBeneath>;
+  try {
+    selected = selectFilesBeneath(tmpPath, { wants: (path) => path === name, descend: () => false, maxFiles: 1, maxBytes, maxEntries: 10_000, maxDepth: 1 });
+  } catch (error) {
+    return { problem: `the interactor's output file ${INTERACTOR_OUTPUT_FILE} cannot be read: ${(error as Error).message}` };
+  }
+  const { files, rejected } = selected;
+  const refused = rejected.find((entry) => entry.path === name);
+  if (refused) return { problem: `the interactor's output file ${INTERACTOR_OUTPUT_FILE} cannot be given to the checker (${refused.kind}: ${refused.reason})` };
+  return { content: files[0]?.content ?? Buffer.alloc(0) };
 }
 
 /** The solution's side of a test: what sandbox.run needs, without its stdin and stdout. */
@@ -99,9 +153,11 @@ export class InteractorWorkspace {
       context.table ?? LIMIT_TABLE,
       context.installed,
     );
-    const largestTest = Math.max(...tests.map((test) => (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout)));
+    // A stored problem's tests are files read only when the test runs: their sizes are known beforehand.
+    const testBytes = (test: JudgeTest) => (test.files ? test.files.inputBytes + test.files.answerBytes : (test.stdin?.length ?? 0) + Buffer.byteLength(test.expected_stdout));
+    const largestTest = Math.max(...tests.map(testBytes));
     const workspace = await context.sandbox.createWorkspace(slot, Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0) + largestTest);
-    const run = { argv: interactorArgv(request.protocol, steps.run.argv), limits: steps.run.limits, env: steps.env };
+    const run = { argv: interactorArgv(request.protocol, steps.run.argv, request.args), limits: steps.run.limits, env: steps.env };
     try {
       if (!steps.compile) {
         workspace.writeFiles(request.files);
@@ -116,8 +172,11 @@ export class InteractorWorkspace {
     }
   }
 
-  /** Runs one test: the test's files written in, both programs joined and run, the verdict, the files removed. */
-  async interact(test: JudgeTest, solution: SolutionSpec): Promise<InteractiveRun> {
+  /**
+   * Runs one test: the test's files written in, both programs joined and run, the verdict, the files removed.
+   * `outputBytes`: take the testlib interactor's output file (for a checker), up to that many bytes.
+   */
+  async interact(test: JudgeTest, solution: SolutionSpec, outputBytes?: number): Promise<InteractiveRun> {
     const files = [
       { path: INTERACTOR_FILES.input, content: test.stdin ?? Buffer.alloc(0) },
       { path: INTERACTOR_FILES.answer, content: Buffer.from(test.expected_stdout) },
@@ -125,7 +184,7 @@ export class InteractorWorkspace {
     try {
       // O_EXCL | O_NOFOLLOW: a name the interactor's compile planted makes this throw, never follows it.
       this.workspace.writeFiles(files);
-      return await this.runBoth(solution);
+      return await this.runBoth(solution, outputBytes);
     } finally {
       for (const file of files) {
         try {
@@ -142,8 +201,9 @@ export class InteractorWorkspace {
     return { ...this.run.limits, wall_ms: Math.max(this.run.limits.wall_ms, solution.wall_ms + INTERACTOR_WALL_MARGIN_MS) };
   }
 
-  private interactorSpec(channel: Channel, solutionLimits: Limits, signal: AbortSignal): RunSpec {
+  private interactorSpec(channel: Channel, solutionLimits: Limits, signal: AbortSignal, onTmpLeft?: (tmpPath: string) => void): RunSpec {
     return {
+      onTmpLeft,
       slot: this.slot,
       workspace: this.workspace,
       env: this.run.env,
@@ -157,7 +217,7 @@ export class InteractorWorkspace {
     };
   }
 
-  private async runBoth(solution: SolutionSpec): Promise<InteractiveRun> {
+  private async runBoth(solution: SolutionSpec, outputBytes?: number): Promise<InteractiveRun> {
     const owners = { solution: solution.slot, interactor: this.slot };
     const channel = this.request.transcript_bytes ? new RelayedChannel(owners, this.request.transcript_bytes) : new DirectChannel(owners);
     const stopInteractor = new AbortController();
@@ -168,6 +228,8 @@ export class InteractorWorkspace {
     let stopped = false;
     let solutionEnd = Infinity;
     let interactorEnd = Infinity;
+    let output: InteractorOutput | undefined;
+    const takeOutput = outputBytes !== undefined && this.request.protocol === 'testlib' ? (tmp: string) => (output = readInteractorOutput(tmp, outputBytes)) : undefined;
     try {
       // Each side's ends close as soon as its run is over, whichever way: the other side then sees it gone.
       const solutionRun = this.context.sandbox
@@ -185,7 +247,7 @@ export class InteractorWorkspace {
         }
       }, () => undefined /* rethrown below */);
       const interactorRun = this.context.sandbox
-        .run(this.interactorSpec(channel, solution.limits, stopInteractor.signal))
+        .run(this.interactorSpec(channel, solution.limits, stopInteractor.signal, takeOutput))
         .finally(() => {
           interactorEnd = performance.now();
           channel.interactorEnded();
@@ -205,7 +267,7 @@ export class InteractorWorkspace {
         interactorStopped: stopped && !this.context.signal?.aborted,
         message: interactorMessage(interactorResult, protocol),
       });
-      return { solution: solutionResult, interactor: interactorResult, outcome, ...channel.transcript() };
+      return { solution: solutionResult, interactor: interactorResult, outcome, ...channel.transcript(), ...(output ? { output } : {}) };
     } finally {
       clearTimeout(grace);
       this.context.signal?.removeEventListener('abort', onCancel);

@@ -17,6 +17,8 @@
  * checker's own /tmp and prints its judgemessage.txt as the checker's stdout
  * (the validator's own output goes to stderr); exit 42 = accepted, 43 =
  * wrong answer, anything else = checker_error.
+ * With a testlib interactor (interactive.ts), the checker runs on each test
+ * the interactor accepted, the interactor's output file as judge_output.txt.
  */
 import { unlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -32,7 +34,7 @@ import { resolveLimits, LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import { compileInto, compileProgram } from './compile.js';
-import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace } from './interactive.js';
+import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace, type SolutionSpec } from './interactive.js';
 import { plan, runArgv, type JobContext, type Plan } from './plan.js';
 import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
 
@@ -112,7 +114,7 @@ async function runTests(context: JobContext, request: JobRequest, steps: Plan, w
       seccompProfile: steps.seccompProfile,
     };
     const result = interactor
-      ? interactiveTestResult(await interactor.interact(test, spec), test, index, keepOutput)
+      ? await judgeInteraction(interactor, checker, test, index, spec)
       : await judgeRun(await context.sandbox.run({ ...spec, stdin: test.stdin }), test, index, request, checker);
     // A run (or check) cut short by a cancel has nothing to say about the program.
     if (context.signal?.aborted) break;
@@ -133,6 +135,32 @@ async function loadTest(test: JudgeTest): Promise<JudgeTest> {
   return { ...test, stdin, expected_stdout: answer };
 }
 
+/**
+ * One interactive test; with a checker (testlib interactors: Codeforces' convention), a test the
+ * interactor accepted goes on to the checker, given the interactor's output file as the contestant's
+ * output: the checker's verdict is the test's.
+ */
+async function judgeInteraction(interactor: InteractorWorkspace, checker: CheckerWorkspace | undefined, test: JudgeTest, index: number, spec: SolutionSpec): Promise<TestResult> {
+  const run = await interactor.interact(test, spec, checker ? spec.limits.output_bytes : undefined);
+  const result = interactiveTestResult(run, test, index, keepOutput);
+  if (!checker || run.outcome.verdict !== 'accepted') return result;
+  if (!run.output || 'problem' in run.output) {
+    return { ...result, verdict: 'checker_error', verdict_message: run.output && 'problem' in run.output ? run.output.problem : "the interactor's output file was not taken" };
+  }
+  const checked = await checker.check(test, index, run.output.content);
+  return { ...result, ...checkedVerdict(checked, checker.protocol), checker: keepOutput(checked) };
+}
+
+/** A checker's run as the test's verdict and message (a failed checker is the judge's fault, never the contestant's). */
+function checkedVerdict(checked: RunResult, protocol: CheckerProtocol): Pick<TestResult, 'verdict' | 'verdict_message'> {
+  const verdict = checkerVerdict(checked, protocol);
+  const message = checked.stdout.trim() || checked.stderr.trim() || checked.message;
+  if (verdict === 'sandbox_error' || verdict === 'checker_error') {
+    return { verdict: 'checker_error', verdict_message: `checker failed (${checked.status}${checked.exit_code !== null ? ` ${checked.exit_code}` : ''}): ${message ?? ''}` };
+  }
+  return { verdict, verdict_message: message || null };
+}
+
 async function judgeRun(run: RunResult, test: JudgeTest, index: number, request: JobRequest, checker: CheckerWorkspace | undefined): Promise<TestResult> {
   const id = test.id ?? String(index + 1);
   const kept = keepOutput(run);
@@ -144,15 +172,7 @@ async function judgeRun(run: RunResult, test: JudgeTest, index: number, request:
     return { ...kept, id, verdict: outcome.accepted ? 'accepted' : 'wrong_answer', verdict_message: outcome.message ?? null };
   }
   const checked = await checker.check(test, index, run.stdout);
-  const verdict = checkerVerdict(checked, checker.protocol);
-  const message = checked.stdout.trim() || checked.stderr.trim() || checked.message;
-  return {
-    ...kept,
-    id,
-    verdict: verdict === 'sandbox_error' ? 'checker_error' : verdict,
-    verdict_message: verdict === 'checker_error' ? `checker failed (${checked.status}${checked.exit_code !== null ? ` ${checked.exit_code}` : ''}): ${message ?? ''}` : message || null,
-    checker: keepOutput(checked),
-  };
+  return { ...kept, id, ...checkedVerdict(checked, checker.protocol), checker: keepOutput(checked) };
 }
 
 /** Cuts stdout and stderr to KEPT_OUTPUT_BYTES (and says so in *_truncated). */
@@ -247,10 +267,10 @@ class CheckerWorkspace {
     }
   }
 
-  async check(test: JudgeTest, index: number, output: string): Promise<RunResult> {
+  async check(test: JudgeTest, index: number, output: string | Buffer): Promise<RunResult> {
     const files = [
       { path: CHECKER_FILES.input, content: test.stdin ?? Buffer.alloc(0) },
-      { path: CHECKER_FILES.output, content: Buffer.from(output) },
+      { path: CHECKER_FILES.output, content: typeof output === 'string' ? Buffer.from(output) : output },
       { path: CHECKER_FILES.answer, content: Buffer.from(test.expected_stdout) },
     ];
     try {

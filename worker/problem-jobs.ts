@@ -32,9 +32,20 @@ function programFiles(program: StoredProgram, held: HeldFiles) {
   return program.files.map((file) => ({ path: file.path, content: readFileSync(held.path(file.sha256)) }));
 }
 
+/** How a problem's tests are judged: its comparison, its Kattis output validator, or its interactor (and a testlib one's checker). */
+function judgingOf(manifest: ProblemManifest, held: HeldFiles): Pick<JobRequest, 'comparison' | 'checker' | 'interactor'> {
+  const validator = manifest.output_validator;
+  if (manifest.interactive && validator) {
+    const { protocol } = manifest.interactive;
+    const checker = manifest.checker && { language: manifest.checker.language, protocol: 'testlib' as const, files: programFiles(manifest.checker, held) };
+    return { interactor: { language: validator.language, protocol, files: programFiles(validator, held), args: validator.flags }, ...(checker ? { checker } : {}) };
+  }
+  if (validator) return { checker: { language: validator.language, protocol: 'kattis' as const, files: programFiles(validator, held), args: validator.flags } };
+  return manifest.comparison ? { comparison: manifest.comparison } : {};
+}
+
 /** The JobRequest of a problem job: the submission's program, the problem's everything else. */
 export function problemRequest(submission: JobSubmission, request: JobRequest, manifest: ProblemManifest, held: HeldFiles): JobRequest {
-  const validator = manifest.output_validator;
   return {
     ...request,
     limits: manifest.limits,
@@ -43,8 +54,7 @@ export function problemRequest(submission: JobSubmission, request: JobRequest, m
       expected_stdout: '',
       files: { input: held.path(test.input.sha256), answer: held.path(test.answer.sha256), inputBytes: test.input.size, answerBytes: test.answer.size },
     })),
-    ...(manifest.comparison ? { comparison: manifest.comparison } : {}),
-    ...(validator ? { checker: { language: validator.language, protocol: 'kattis' as const, files: programFiles(validator, held), args: validator.flags } } : {}),
+    ...judgingOf(manifest, held),
     stop_on_first_failure: submission.stop_on_first_failure,
   };
 }
@@ -81,8 +91,8 @@ async function markValidated(problems: Problems, manifest: ProblemManifest, reje
   await problems.store.updateManifest(manifest.id, manifest.revision, (m) => ({ ...m, status: rejection ? 'rejected' : 'ready', ...(rejection ? { rejection } : {}) }));
 }
 
-/** Every input validator over every test input; the first refusal rejects the package. */
-async function validateInputs(context: JobContext, manifest: ProblemManifest, held: HeldFiles): Promise<{ result: JobResult; rejection?: string }> {
+/** Every input validator over every test input; the first refusal rejects the package (the upload's validation job, and `runcell judge`). */
+export async function validateInputs(context: JobContext, manifest: ProblemManifest, held: HeldFiles): Promise<{ result: JobResult; rejection?: string }> {
   const tests: TestResult[] = [];
   const verdicts: TestVerdict[] = [];
   const total = manifest.input_validators.length * manifest.tests.length;

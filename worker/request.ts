@@ -44,6 +44,8 @@ export interface InteractorRequest {
   compile_limits?: RequestedLimits;
   /** Bytes of transcript kept per test; 0 or undefined: none (plain pipes, no relay). */
   transcript_bytes?: number;
+  /** kattis only: arguments after the feedback directory (a stored problem's validator_flags). */
+  args?: string[];
 }
 
 export interface JobStep {
