@@ -6,9 +6,10 @@
  *   <dataDir>/layers/<id>/       a layer's tree in overlayfs form: a deleted
  *                                path is a 0/0 character device (whiteout), a
  *                                directory replacing a lower one carries the
- *                                xattr trusted.overlay.opaque="y". No other
- *                                trusted.overlay.* xattrs (no redirects, no
- *                                metacopy): a layer stands on its own.
+ *                                xattr trusted.overlay.opaque="y". No
+ *                                redirect or metacopy xattrs: a layer stands
+ *                                on its own (overlay's bookkeeping xattrs
+ *                                origin/impure may remain; lowers ignore them).
  *   <dataDir>/layers/<id>.json   LayerMeta, written (atomically) last: a layer
  *                                without it is incomplete and never used.
  *                                id: for source "build", the sha256 of the
@@ -57,6 +58,8 @@ export interface ImageRecord {
   config: ImageConfig;
   /** Language ids the image offers (built images). */
   languages?: string[];
+  /** Built images: the manifest hash of rootfs/build.ts (the marker's), by which runcell finds the image for its languages. */
+  rootfs_hash?: string;
   created?: string;
 }
 
@@ -203,8 +206,11 @@ export function mountImage(dataDir: string, image: ImageRecord): string {
 
 /** Unmounts an image's overlay, if mounted (lazily: runs still using it keep it until they end). */
 export function unmountImage(dataDir: string, image: ImageRecord): void {
-  if (image.layers.length === 1) return;
-  const root = imageRoot(dataDir, image);
+  if (image.layers.length > 1) unmountAt(imageRoot(dataDir, image));
+}
+
+/** Unmounts whatever is mounted at `root` (lazily) and removes the mount point. */
+export function unmountAt(root: string): void {
   if (isMounted(root)) {
     const result = spawnSync('umount', ['--lazy', root], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`cannot unmount ${root}: ${result.stderr.trim()}`);
