@@ -277,3 +277,34 @@ export function liveInUse(dataDir: string): InUseRecord[] {
   }
   return records;
 }
+
+/**
+ * Puts `image` and its layers into another data dir's store as hard links
+ * (no space; a copy when hard links cannot cross file systems), each layer
+ * under another name first, its .json last. The image is mounted there on
+ * first use, at that data dir's own mount point.
+ */
+export function shareImage(fromDataDir: string, toDataDir: string, image: ImageRecord): void {
+  ensureStore(toDataDir);
+  for (const id of image.layers) {
+    if (readLayer(toDataDir, id)) continue;
+    const staging = join(layersDir(toDataDir), `.link-${id}-${process.pid}`);
+    rmSync(staging, { recursive: true, force: true });
+    let copy = spawnSync('cp', ['-al', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
+    if (copy.status !== 0) {
+      rmSync(staging, { recursive: true, force: true });
+      copy = spawnSync('cp', ['-a', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
+      if (copy.status !== 0) throw new Error(`cannot copy layer ${id}: ${copy.stderr.trim()}`);
+    }
+    rmSync(layerPath(toDataDir, id), { recursive: true, force: true });
+    renameSync(staging, layerPath(toDataDir, id));
+    writeAtomically(layerMetaPath(toDataDir, id), readFileSync(layerMetaPath(fromDataDir, id), 'utf8'));
+  }
+  writeImage(toDataDir, image);
+}
+
+/** Unmounts every image overlay of a data dir (before the data dir itself is removed: rm would meet read-only mounts). */
+export function unmountAll(dataDir: string): void {
+  if (!existsSync(mountsDir(dataDir))) return;
+  for (const name of readdirSync(mountsDir(dataDir))) unmountAt(join(mountsDir(dataDir), name));
+}
