@@ -27,7 +27,7 @@ import {
 } from './build.js';
 import { selectLanguages, type Language } from './languages.js';
 import {
-  diskUsage, ensureStore, layerId, layerPath, layersDir, mountImage, readLayer, writeImage, writeLayerMeta,
+  diskUsage, ensureStore, layerId, layerPath, layersDir, mountImage, readLayer, recordInUse, releaseInUse, writeImage, writeLayerMeta,
   type ImageRecord, type LayerMeta,
 } from './store.js';
 
@@ -108,17 +108,24 @@ export async function buildLayered(options: LayeredBuildOptions): Promise<Layere
   const { plans, manifest } = planLayers(catalog, options.manifestPath);
   const hash = manifestHash(manifest);
   ensureStore(options.dataDir);
-  const built: string[] = [];
-  for (const plan of plans) {
-    if (readLayer(options.dataDir, plan.id)) continue;
-    log(`building layer ${plan.comment} (${plan.id.slice(0, 12)})...`);
-    await buildLayer(options.dataDir, plan, plans, { manifest, catalog, hash, log });
-    built.push(plan.id);
-  }
   const name = options.name ?? imageNameFor(options.languages, hash);
   const image: ImageRecord = { name, layers: plans.map((plan) => plan.id), config: {}, languages: manifest.languages, rootfs_hash: hash, created: new Date().toISOString() };
-  writeImage(options.dataDir, image);
-  const root = mountImage(options.dataDir, image);
+  // In use from the start: a prune meanwhile must not take the layers built before the image is recorded.
+  recordInUse(options.dataDir, [image]);
+  const built: string[] = [];
+  let root: string;
+  try {
+    for (const plan of plans) {
+      if (readLayer(options.dataDir, plan.id)) continue;
+      log(`building layer ${plan.comment} (${plan.id.slice(0, 12)})...`);
+      await buildLayer(options.dataDir, plan, plans, { manifest, catalog, hash, log });
+      built.push(plan.id);
+    }
+    writeImage(options.dataDir, image);
+    root = mountImage(options.dataDir, image);
+  } finally {
+    releaseInUse(options.dataDir);
+  }
   log(`image ${name}: ${plans.length} layers (${built.length} built, ${plans.length - built.length} reused), mounted at ${root}`);
   return { image, root, built, hash };
 }
