@@ -202,7 +202,7 @@ async function installPackages(dataDir: string, plan: LayerPlan, staging: string
 /** The merge layer: the union of dpkg status and accounts, ldconfig over the stack, and the marker. */
 async function buildMerge(dataDir: string, lowers: LayerPlan[], staging: string, context: BuildContext): Promise<void> {
   const trees = lowers.map((plan) => layerPath(dataDir, plan.id));
-  mkdirSync(join(staging, 'var/lib/dpkg'), { recursive: true, mode: 0o755 });
+  for (const dir of ['var/lib/dpkg', 'etc']) mkdirSync(join(staging, dir), { recursive: true, mode: 0o755 });
   writeFileSync(join(staging, 'var/lib/dpkg/status'), mergeStanzas(trees.map((tree) => readIfExists(join(tree, 'var/lib/dpkg/status')))), { mode: 0o644 });
   for (const file of ['etc/passwd', 'etc/group']) {
     writeFileSync(join(staging, file), mergeLines(trees.map((tree) => readIfExists(join(tree, file)))), { mode: 0o644 });
