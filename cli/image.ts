@@ -19,6 +19,8 @@ export interface ImageListing {
   layers: { id: string; bytes: number; source: string; comment?: string; build_seconds?: number; images: string[]; in_use: boolean }[];
   /** Bytes of every layer together, each counted once (du, hard links once too). */
   total_bytes: number;
+  /** The layers' sizes added up: what they would take without the files they share by hard links. */
+  layer_bytes_sum: number;
   /** What the images would take each on its own: the sum of their sizes. */
   unshared_bytes: number;
 }
@@ -60,6 +62,7 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
     images: imageRows,
     layers: layerRows,
     total_bytes: diskUsage(layers.map((layer) => layerPath(dataDir, layer.id))),
+    layer_bytes_sum: layerRows.reduce((sum, layer) => sum + layer.bytes, 0),
     unshared_bytes: imageRows.reduce((sum, image) => sum + image.bytes, 0),
   };
 }
@@ -77,7 +80,7 @@ export function formatListing(listing: ImageListing): string {
     const built = layer.build_seconds === undefined ? layer.source : `${layer.build_seconds.toFixed(1)} s`;
     lines.push(`${layer.id.slice(0, 12)}  ${mb(layer.bytes).padEnd(11)} ${built.padEnd(9)} ${(layer.comment ?? '').padEnd(13)} ${layer.images.join(',') || '(none: prune removes it)'}${layer.in_use ? ' [in use]' : ''}`);
   }
-  lines.push('', `disk: ${mb(listing.total_bytes)} for all layers (each once); the images on their own would take ${mb(listing.unshared_bytes)}`);
+  lines.push('', `disk: ${mb(listing.total_bytes)} for all layers, shared files once (their sizes add up to ${mb(listing.layer_bytes_sum)}); the images each on its own would take ${mb(listing.unshared_bytes)}`);
   return `${lines.join('\n')}\n`;
 }
 
