@@ -138,7 +138,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 function removeDeadStaging(dataDir: string): void {
   if (!existsSync(layersDir(dataDir))) return;
-  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-'))) {
+  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
     const path = join(layersDir(dataDir), name);
     if (Date.now() - statSync(path).mtimeMs > DAY_MS && !isMounted(path)) rmSync(path, { recursive: true, force: true });
   }
