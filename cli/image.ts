@@ -70,10 +70,10 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export function formatListing(listing: ImageListing): string {
-  const lines = ['IMAGE                 LAYERS  SIZE        IN USE BY     LANGUAGES'];
+  const lines = [`${'IMAGE'.padEnd(26)} LAYERS  SIZE        IN USE BY     LANGUAGES`];
   for (const image of listing.images) {
     const use = [image.configured ? 'configured' : '', image.in_use_by.length ? `pid ${image.in_use_by.join(',')}` : ''].filter(Boolean).join(' ') || '-';
-    lines.push(`${image.name.padEnd(21)} ${String(image.layers.length).padEnd(7)} ${mb(image.bytes).padEnd(11)} ${use.padEnd(13)} ${(image.languages ?? []).join(',')}`);
+    lines.push(`${image.name.padEnd(26)} ${String(image.layers.length).padEnd(7)} ${mb(image.bytes).padEnd(11)} ${use.padEnd(13)} ${(image.languages ?? []).join(',')}`);
   }
   lines.push('', 'LAYER         SIZE        BUILT IN  CONTENT       IMAGES');
   for (const layer of listing.layers) {
