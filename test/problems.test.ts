@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craftTar, craftZip, type ZipItem } from './archive/craft.js';
+import { unmountAll } from '../rootfs/store.js';
 import { besideSuite, config, http, shareRootfs, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
 
 const redis = new TestRedis();
@@ -71,6 +72,7 @@ beforeAll(async () => {
   await redis.start();
   api = await startApi(redis.url);
   for (const [i, dir] of dirs.entries()) {
+    unmountAll(dir);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     shareRootfs(dir);
@@ -93,7 +95,10 @@ afterAll(async () => {
   }
   await api?.close();
   await redis.destroy();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) {
+    unmountAll(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('a problem stored once, judged by a fleet', () => {
