@@ -18,6 +18,10 @@ export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 export const NETWORK_MODES = ['none', 'egress'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
+/** A run's /: `read-only` (default: the image bound read-only) or `writable` (a copy-on-write overlay per run whose writes vanish with it). */
+export const ROOT_MODES = ['read-only', 'writable'] as const;
+export type RootMode = (typeof ROOT_MODES)[number];
+
 /** Who may ask for egress (RUNCELL_NETWORK_EGRESS): nobody, every client, or the clients of some API keys. */
 export type EgressPolicy = { allow: 'none' } | { allow: 'all' } | { allow: 'keys'; keys: string[] };
 
@@ -220,6 +224,10 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .enum(NETWORK_MODES, { error: () => `network must be one of ${NETWORK_MODES.join(', ')}` })
       .optional()
       .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
+    root: z
+      .enum(ROOT_MODES, { error: () => `root must be one of ${ROOT_MODES.join(', ')}` })
+      .optional()
+      .describe('"read-only" (default): / is the image, read-only; "writable": each run (the run of a command or language job, each of steps) gets a copy-on-write / on a tmpfs of its workspace_bytes, that vanishes with the run; $HOME is then /home/runcell, and the job owns /usr/local, /opt and $HOME (it is not root). Not for judged jobs (tests, problem)'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error`),
@@ -303,6 +311,7 @@ function problemIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue): v
     return;
   }
   if (job.command) issue(['command'], 'a problem job needs a language (not a command)');
+  if (job.root === 'writable') issue(['root'], 'a writable root is for command, language and steps jobs, not judged ones (problem)');
   for (const field of ['tests', 'comparison', 'checker', 'stdin', 'limits'] as const) {
     if (job[field] !== undefined) issue([field], `${field} comes from the problem; a problem job gives language, files (and compile_limits, stop_on_first_failure)`);
   }
@@ -339,6 +348,7 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
     return;
   }
   if (job.network === 'egress') issue(['network'], 'network egress is for command and language jobs, not judged ones (tests)');
+  if (job.root === 'writable') issue(['root'], 'a writable root is for command, language and steps jobs, not judged ones (tests): a judged run sees the image as it is');
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
   if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
   const ids = new Set<string>();

@@ -14,7 +14,7 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
+import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, WRITABLE_ROOT_HOME, writableRootOptions, type ProcMasking, type RootMode } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
 import type { EgressNetwork, RunNetwork } from './network.js';
 import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
@@ -98,6 +98,11 @@ export interface RunSpec {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** "egress": a network namespace on runcell's bridge (see network.ts) instead of an empty one. Default "none". */
   network?: 'none' | 'egress';
+  /**
+   * "writable": / is a copy-on-write overlay of the rootfs whose writes (on a tmpfs of limits.workspace_bytes)
+   * vanish with the run, and $HOME is WRITABLE_ROOT_HOME in it. Default "read-only".
+   */
+  root?: RootMode;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -266,12 +271,13 @@ export class Sandbox {
     const byLauncher = this.procMasking === 'launcher';
     return [
       ...namespaceArgs({ sharedNet: network !== undefined }),
-      ...environmentArgs(spec.env),
+      ...environmentArgs(spec.env, spec.root === 'writable' ? { HOME: WRITABLE_ROOT_HOME } : {}),
       ...filesystemArgs(
         {
           view: this.viewDir,
           box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
           tmp,
+          root: spec.root,
         },
         this.procMasking,
       ),
@@ -336,6 +342,7 @@ export class Sandbox {
         procsFiles: cgroup.procsFiles,
         launcherOptions: [
           ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+          ...(spec.root === 'writable' ? writableRootOptions(this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes) : []),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
           ...(network ? [`--netns=${network.netnsPath}`] : []),
         ],

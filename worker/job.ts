@@ -52,6 +52,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
         ...(interactive ? { stdinFd: interactive.fd } : { stdin: request.stdin }),
         onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
         network: request.network,
+        root: request.root,
       });
     } finally {
       await interactive?.close();

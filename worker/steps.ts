@@ -34,6 +34,7 @@ export async function runSteps(context: JobContext, request: JobRequest, plan: P
       limits: stepLimits(request, step, table),
       seccompProfile: plan.seccompProfile,
       signal: context.signal,
+      root: request.root,
       onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk, index)),
     });
     const result: StepResult = { name: step.name ?? String(index + 1), ...run };
