@@ -1,0 +1,273 @@
+/**
+ * The layer store: root filesystems as stacks of read-only layers shared on
+ * disk by every image that uses them. The format (stable; rootfs/build.ts
+ * writes built layers, OCI import writes imported ones):
+ *
+ *   <dataDir>/layers/<id>/       a layer's tree in overlayfs form: a deleted
+ *                                path is a 0/0 character device (whiteout), a
+ *                                directory replacing a lower one carries the
+ *                                xattr trusted.overlay.opaque="y". No other
+ *                                trusted.overlay.* xattrs (no redirects, no
+ *                                metacopy): a layer stands on its own.
+ *   <dataDir>/layers/<id>.json   LayerMeta, written (atomically) last: a layer
+ *                                without it is incomplete and never used.
+ *                                id: for source "build", the sha256 of the
+ *                                layer's inputs (layerId); for "oci", the
+ *                                layer's digest hex (sha256 of its tar).
+ *   <dataDir>/images/<name>.json ImageRecord: layer ids bottom-first, config.
+ *   <dataDir>/mounts/<key>/      where an image of several layers is mounted
+ *                                (mountImage): a read-only overlay of its
+ *                                layers, no upper, mounted once and reused by
+ *                                every run; key = hash of the layer list.
+ *   <dataDir>/images/in-use/<pid>.json  InUseRecord of a running worker.
+ *
+ * Writers build a layer under layers/.tmp-*, rename it to layers/<id> and
+ * then write <id>.json; readers only trust a layer whose .json exists.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LayerMeta {
+  id: string;
+  source: 'build' | 'oci';
+  /** What the layer was made from, without its parents' contents (build: parent id, packages, versions, recipe; oci: digest, media type). */
+  inputs: Record<string, unknown>;
+  /** Bytes of the layer's tree (du --apparent-size). */
+  size: number;
+  created: string;
+  /** Seconds the build took (built layers). */
+  build_seconds?: number;
+  /** A short human description ("base", "python", "merge"...). */
+  comment?: string;
+}
+
+export interface ImageConfig {
+  env?: Record<string, string>;
+  workdir?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+}
+
+export interface ImageRecord {
+  name: string;
+  /** Layer ids, bottom first. */
+  layers: string[];
+  config: ImageConfig;
+  /** Language ids the image offers (built images). */
+  languages?: string[];
+  created?: string;
+}
+
+export interface InUseRecord {
+  pid: number;
+  images: string[];
+  layers: string[];
+  mounts: string[];
+}
+
+const LAYER_ID = /^[0-9a-f]{64}$/;
+const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+
+export const layersDir = (dataDir: string) => join(dataDir, 'layers');
+export const layerPath = (dataDir: string, id: string) => join(layersDir(dataDir), checkId(id));
+export const layerMetaPath = (dataDir: string, id: string) => `${layerPath(dataDir, id)}.json`;
+export const imagesDir = (dataDir: string) => join(dataDir, 'images');
+export const imagePath = (dataDir: string, name: string) => join(imagesDir(dataDir), `${checkName(name)}.json`);
+export const mountsDir = (dataDir: string) => join(dataDir, 'mounts');
+export const inUseDir = (dataDir: string) => join(imagesDir(dataDir), 'in-use');
+
+function checkId(id: string): string {
+  if (!LAYER_ID.test(id)) throw new Error(`not a layer id: ${JSON.stringify(id)}`);
+  return id;
+}
+
+function checkName(name: string): string {
+  if (!IMAGE_NAME.test(name)) throw new Error(`not an image name: ${JSON.stringify(name)} (letters, digits, . _ + -)`);
+  return name;
+}
+
+/** The id of a built layer: sha256 of its inputs (keys sorted, so the same inputs always give the same id). */
+export function layerId(inputs: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Creates the store's directories (0711: slot uids traverse to the mounted image, never list it). */
+export function ensureStore(dataDir: string): void {
+  for (const dir of [dataDir, layersDir(dataDir), imagesDir(dataDir), mountsDir(dataDir), inUseDir(dataDir)]) {
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
+  }
+}
+
+/** Writes a file under another name, then renames it: readers see the old or the new content, never a part. */
+export function writeAtomically(path: string, content: string): void {
+  const staging = `${path}.tmp-${process.pid}`;
+  writeFileSync(staging, content, { mode: 0o644 });
+  renameSync(staging, path);
+}
+
+export function readLayer(dataDir: string, id: string): LayerMeta | undefined {
+  try {
+    const meta = JSON.parse(readFileSync(layerMetaPath(dataDir, id), 'utf8')) as LayerMeta;
+    return existsSync(layerPath(dataDir, id)) ? meta : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Marks a layer complete: its tree must already be at layerPath. */
+export function writeLayerMeta(dataDir: string, meta: LayerMeta): void {
+  writeAtomically(layerMetaPath(dataDir, meta.id), JSON.stringify(meta, null, 2));
+}
+
+/** Complete layers of the store. */
+export function listLayers(dataDir: string): LayerMeta[] {
+  if (!existsSync(layersDir(dataDir))) return [];
+  const ids = readdirSync(layersDir(dataDir)).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5));
+  return ids.filter((id) => LAYER_ID.test(id)).map((id) => readLayer(dataDir, id)).filter((meta): meta is LayerMeta => meta !== undefined);
+}
+
+/** Removes a layer: its .json first, so that a half-removed layer is never taken for a complete one. */
+export function removeLayer(dataDir: string, id: string): void {
+  rmSync(layerMetaPath(dataDir, id), { force: true });
+  rmSync(layerPath(dataDir, id), { recursive: true, force: true });
+}
+
+export function readImage(dataDir: string, name: string): ImageRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(imagePath(dataDir, name), 'utf8')) as ImageRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeImage(dataDir: string, image: ImageRecord): void {
+  ensureStore(dataDir);
+  for (const id of image.layers) if (!readLayer(dataDir, id)) throw new Error(`image ${image.name}: layer ${id} is not in the store`);
+  writeAtomically(imagePath(dataDir, image.name), JSON.stringify(image, null, 2));
+}
+
+export function listImages(dataDir: string): ImageRecord[] {
+  if (!existsSync(imagesDir(dataDir))) return [];
+  return readdirSync(imagesDir(dataDir))
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => readImage(dataDir, name.slice(0, -5)))
+    .filter((image): image is ImageRecord => image !== undefined);
+}
+
+/** Where an image's root appears on the host: its only layer itself, or the overlay of its layers. */
+export function imageRoot(dataDir: string, image: ImageRecord): string {
+  if (image.layers.length === 1) return layerPath(dataDir, image.layers[0]);
+  const key = createHash('sha256').update(image.layers.join(':')).digest('hex').slice(0, 16);
+  return join(mountsDir(dataDir), key);
+}
+
+/** Whether something is mounted at `path` (per /proc/self/mountinfo). */
+export function isMounted(path: string): boolean {
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+/**
+ * The one read-only directory the sandbox binds as / for `image`: mounts a
+ * read-only overlay of its layers (no upper: nothing can write to it) at a
+ * fixed place the first time, and returns it as it is afterwards. Per-run
+ * cost stays that of a plain directory: runs bind it like any other.
+ */
+export function mountImage(dataDir: string, image: ImageRecord): string {
+  for (const id of image.layers) if (!readLayer(dataDir, id)) throw new Error(`image ${image.name}: layer ${id} is missing or incomplete`);
+  const root = imageRoot(dataDir, image);
+  if (image.layers.length === 1 || isMounted(root)) return root;
+  ensureStore(dataDir);
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  // Relative lower dirs (cwd = layers/): the mount options fit in a page with dozens of layers.
+  // overlay lists lower dirs top first. nodev: whiteouts are 0/0 devices; nosuid: no job needs setuid.
+  const lower = [...image.layers].reverse().join(':');
+  const options = `ro,nosuid,nodev,lowerdir=${lower},redirect_dir=nofollow,metacopy=off`;
+  const result = spawnSync('mount', ['-t', 'overlay', 'runcell-image', '-o', options, root], { cwd: layersDir(dataDir), encoding: 'utf8' });
+  // Another process may have mounted it meanwhile: that mount is as good.
+  if (result.status !== 0 && !isMounted(root)) throw new Error(`cannot mount image ${image.name} at ${root}: ${result.stderr.trim()}`);
+  return root;
+}
+
+/** Unmounts an image's overlay, if mounted (lazily: runs still using it keep it until they end). */
+export function unmountImage(dataDir: string, image: ImageRecord): void {
+  if (image.layers.length === 1) return;
+  const root = imageRoot(dataDir, image);
+  if (isMounted(root)) {
+    const result = spawnSync('umount', ['--lazy', root], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`cannot unmount ${root}: ${result.stderr.trim()}`);
+  }
+  try {
+    rmdirSync(root);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Bytes on disk of `dirs` together, a file hard-linked into several counted once (du). */
+export function diskUsage(dirs: string[]): number {
+  const present = dirs.filter((dir) => existsSync(dir));
+  if (present.length === 0) return 0;
+  const result = spawnSync('du', ['-scb', ...present], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const total = /(\d+)\s+total\s*$/.exec(result.stdout.trim());
+  return total ? Number(total[1]) : 0;
+}
+
+const inUsePath = (dataDir: string, pid: number) => join(inUseDir(dataDir), `${pid}.json`);
+
+/**
+ * Records that this process (a worker, `runcell serve`) uses `images`: prune
+ * keeps their layers and mounts while the process lives. Replaced on every call.
+ */
+export function recordInUse(dataDir: string, images: ImageRecord[]): void {
+  ensureStore(dataDir);
+  const record: InUseRecord = {
+    pid: process.pid,
+    images: images.map((image) => image.name),
+    layers: [...new Set(images.flatMap((image) => image.layers))],
+    mounts: images.map((image) => imageRoot(dataDir, image)),
+  };
+  writeAtomically(inUsePath(dataDir, process.pid), JSON.stringify(record));
+}
+
+export function releaseInUse(dataDir: string): void {
+  rmSync(inUsePath(dataDir, process.pid), { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Records of live processes; a dead process's record is removed. */
+export function liveInUse(dataDir: string): InUseRecord[] {
+  if (!existsSync(inUseDir(dataDir))) return [];
+  const records: InUseRecord[] = [];
+  for (const name of readdirSync(inUseDir(dataDir)).filter((entry) => /^\d+\.json$/.test(entry))) {
+    const path = join(inUseDir(dataDir), name);
+    try {
+      const record = JSON.parse(readFileSync(path, 'utf8')) as InUseRecord;
+      if (alive(record.pid)) records.push(record);
+      else rmSync(path, { force: true });
+    } catch {
+      rmSync(path, { force: true });
+    }
+  }
+  return records;
+}
