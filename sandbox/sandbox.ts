@@ -103,6 +103,15 @@ export interface RunSpec {
    * vanish with the run, and $HOME is WRITABLE_ROOT_HOME in it. Default "read-only".
    */
   root?: RootMode;
+  /**
+   * This run's root filesystem instead of the sandbox's rootfs: an image of the layer store, mounted by the
+   * caller (rootfs/store.ts mountImage), read-only and root-owned, with the mount points of ROOTFS_MOUNT_POINTS.
+   */
+  rootfs?: string;
+  /** Variables of the image (its Env) under the request's: they may set PATH, which a request cannot. */
+  imageEnv?: Record<string, string>;
+  /** The working directory (an image's WorkingDir). Default /box. */
+  cwd?: string;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -271,7 +280,7 @@ export class Sandbox {
     const byLauncher = this.procMasking === 'launcher';
     return [
       ...namespaceArgs({ sharedNet: network !== undefined }),
-      ...environmentArgs(spec.env, spec.root === 'writable' ? { HOME: WRITABLE_ROOT_HOME } : {}),
+      ...environmentArgs(spec.env, { ...(spec.imageEnv?.PATH ? { PATH: spec.imageEnv.PATH } : {}), ...(spec.root === 'writable' ? { HOME: WRITABLE_ROOT_HOME } : {}) }, spec.imageEnv),
       ...filesystemArgs(
         {
           view: this.viewDir,
@@ -283,7 +292,7 @@ export class Sandbox {
       ),
       // The resolver on runcell's bridge, from a tmpfs of its own (the job's mount table shows no host path).
       ...(network ? ['--ro-bind', this.options.network!.resolvConf, '/etc/resolv.conf'] : []),
-      '--chdir', '/box',
+      '--chdir', spec.cwd ?? '/box',
       '--seccomp', String(SECCOMP_FD),
       ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
@@ -341,8 +350,8 @@ export class Sandbox {
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
         launcherOptions: [
-          ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
-          ...(spec.root === 'writable' ? writableRootOptions(this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes) : []),
+          ...viewOptions(this.viewDir, spec.rootfs ?? this.options.rootfs, this.helper.dir),
+          ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes) : []),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
           ...(network ? [`--netns=${network.netnsPath}`] : []),
         ],
