@@ -211,6 +211,7 @@ export function buildProgram(): Command {
     });
   addServiceCommands(program);
   addRootfsCommands(program);
+  addImageCommands(program);
   return program;
 }
 
@@ -251,8 +252,12 @@ async function judgeCommand(options: JudgeOptions): Promise<number> {
  * and `runcell judge` do: like a worker, never on a cgroup parent, uids or data dir another live deployment owns.
  */
 async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequest, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<JobResult> {
-  const { verifiedRootfs, readMarker, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
+  const { verifiedRootfs, readMarker, rootfsLocation, claimDeployment, Sandbox, SlotPool, runJob } = await loadSandbox();
   const rootfs = verifiedRootfs(config.dataDir, config.languages);
+  // The job's image is in use while it runs: `runcell image prune` leaves it alone.
+  const { recordInUse, releaseInUse } = await import('../rootfs/store.js');
+  const { image } = rootfsLocation(config.dataDir, config.languages);
+  if (image) recordInUse(config.dataDir, [image]);
   const claimed = claimDeployment({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, uidBase: config.uidBase, slots: config.slots });
   if (!claimed.ok) throw new Error(claimed.message);
   const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, cpuQuota: config.cpuQuota });
@@ -266,6 +271,7 @@ async function inSandbox(config: ReturnType<typeof loadConfig>, request: JobRequ
   } finally {
     sandbox.close();
     claimed.claim.release();
+    releaseInUse(config.dataDir);
   }
 }
 
@@ -350,13 +356,20 @@ function addRootfsCommands(program: Command): void {
   const rootfs = program.command('rootfs').description('the root filesystem of the sandboxes');
   rootfs
     .command('build')
-    .description('build the rootfs from rootfs/manifest.json and the languages of RUNCELL_LANGUAGES (default: all) with mmdebstrap (reused when it exists)')
-    .option('--force', 'rebuild even when a complete image exists')
-    .action(async (options: { force?: boolean }) => {
+    .description('build the image for rootfs/manifest.json and the languages of RUNCELL_LANGUAGES (default: all): a base layer, a layer per language, a merge layer; missing layers only (--monolithic: one mmdebstrap tree, as before)')
+    .option('--force', 'with --monolithic: rebuild even when a complete image exists')
+    .option('--monolithic', 'build one mmdebstrap tree under rootfs/ instead of layers')
+    .action(async (options: { force?: boolean; monolithic?: boolean }) => {
       const config = loadConfig();
-      const { buildRootfs } = await import('../rootfs/build.js');
-      const result = await buildRootfs({ dataDir: config.dataDir, languages: config.languages, force: options.force });
-      process.stdout.write(`${result.built ? 'built' : 'already built'}: ${result.path}\n`);
+      if (options.monolithic) {
+        const { buildRootfs } = await import('../rootfs/build.js');
+        const result = await buildRootfs({ dataDir: config.dataDir, languages: config.languages, force: options.force });
+        process.stdout.write(`${result.built ? 'built' : 'already built'}: ${result.path}\n`);
+        return;
+      }
+      const { buildLayered } = await import('../rootfs/layered.js');
+      const result = await buildLayered({ dataDir: config.dataDir, languages: config.languages });
+      process.stdout.write(`${result.built.length > 0 ? `built ${result.built.length} layers` : 'already built'}: image ${result.image.name} at ${result.root}\n`);
     });
   rootfs
     .command('path')
@@ -371,6 +384,51 @@ function addRootfsCommands(program: Command): void {
         process.stderr.write(`${problem}\n`);
         process.exitCode = EXIT_FAILURE;
       }
+    });
+}
+
+/** `runcell image ls | build | rm | prune`. */
+function addImageCommands(program: Command): void {
+  const image = program.command('image').description('the layered images of the data dir (layers shared on disk)');
+  image
+    .command('ls')
+    .description('images, their layers and sizes (a layer shared by several images counted once), and which are in use')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const config = loadConfig();
+      const { listStore, formatListing } = await import('./image.js');
+      const listing = listStore(config.dataDir, config.languages);
+      process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing));
+    });
+  image
+    .command('build')
+    .description('build (the missing layers of) the image for the languages given, or RUNCELL_LANGUAGES, or all')
+    .option('--languages <ids>', 'comma-separated language ids')
+    .action(async (options: { languages?: string }) => {
+      const config = loadConfig();
+      const languages = options.languages ? options.languages.split(',').map((id) => id.trim()).filter(Boolean).sort() : config.languages;
+      const { buildLayered } = await import('../rootfs/layered.js');
+      const result = await buildLayered({ dataDir: config.dataDir, languages });
+      process.stdout.write(`image ${result.image.name}: ${result.image.layers.length} layers, ${result.built.length} built, mounted at ${result.root}\n`);
+    });
+  image
+    .command('rm <name>')
+    .description('unmount an image and forget it (its layers go at the next prune unless another image shares them); refused while a process uses it')
+    .option('--force', 'remove the configured image too (never one in use)')
+    .action(async (name: string, options: { force?: boolean }) => {
+      const config = loadConfig();
+      const { removeImage } = await import('./image.js');
+      removeImage(config.dataDir, name, { languages: config.languages, force: options.force });
+      process.stdout.write(`removed image ${name}\n`);
+    });
+  image
+    .command('prune')
+    .description('remove layers and mounts no image and no running worker or job uses')
+    .action(async () => {
+      const config = loadConfig();
+      const { pruneStore } = await import('./image.js');
+      const result = pruneStore(config.dataDir);
+      process.stdout.write(`removed ${result.layers.length} layers (${(result.bytes / 1e6).toFixed(1)} MB) and ${result.mounts.length} mounts\n`);
     });
 }
 

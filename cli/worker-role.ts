@@ -4,7 +4,8 @@
  * sandbox (koffi, libseccomp).
  */
 import { cacheDir, CompileCache } from '../worker/compile-cache.js';
-import { readMarker, verifiedRootfs } from '../rootfs/build.js';
+import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
+import { recordInUse, releaseInUse } from '../rootfs/store.js';
 import type { RedisTarget } from '../queue/connection.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { EgressNetwork } from '../sandbox/network.js';
@@ -44,6 +45,12 @@ async function egressNetwork(config: Config): Promise<EgressNetwork | undefined>
   return network;
 }
 
+/** A layered image this worker runs on is recorded as in use (`runcell image prune` keeps it while the worker lives). */
+function recordImageInUse(config: Config): void {
+  const { image } = rootfsLocation(config.dataDir, config.languages);
+  if (image) recordInUse(config.dataDir, [image]);
+}
+
 export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
   const { logger, metrics } = started;
   const network = await egressNetwork(config);
@@ -56,6 +63,8 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
     onPhases: metrics && ((phases) => metrics.observeSandboxPhases(phases)),
   });
   const marker = readMarker(rootfs);
+  recordImageInUse(config);
+  started.finals.push(async () => releaseInUse(config.dataDir));
   const compileCache = new CompileCache({
     dir: cacheDir(config.dataDir),
     maxBytes: config.compileCache.bytes,

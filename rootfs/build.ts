@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
-import { findLanguage, selectLanguages } from './languages.js';
+import { imageRoot, listImages, mountImage, readLayer, type ImageRecord } from './store.js';
+import { findLanguage, LANGUAGES, selectLanguages, type Language } from './languages.js';
 
 export interface RootfsManifest {
   suite: string;
@@ -31,7 +32,7 @@ export const MARKER = '.runcell-rootfs.json';
 const RECIPE_VERSION = 3;
 
 /** Shell run by mmdebstrap in the finished tree ($1): mount points and the job's user. */
-function customizeHook(): string {
+export function customizeHook(): string {
   const dirs = ROOTFS_MOUNT_POINTS.map((dir) => `"$1${dir}"`).join(' ');
   return [
     `mkdir -p ${dirs}`,
@@ -47,12 +48,12 @@ function customizeHook(): string {
  * fails when /usr/share/man/man1 is missing (Debian #863199), which the
  * path-exclude below would otherwise leave it.
  */
-function essentialHook(): string {
+export function essentialHook(): string {
   return 'mkdir -p "$1/usr/share/man/man1"';
 }
 
 /** Keeps the image small: no documentation, manuals or translations. */
-const DPKG_OPTIONS = [
+export const DPKG_OPTIONS = [
   'path-exclude=/usr/share/man/*',
   'path-exclude=/usr/share/doc/*',
   'path-include=/usr/share/doc/*/copyright',
@@ -94,6 +95,9 @@ export function manifestHash(manifest: RootfsManifest): string {
 export interface RootfsLocation {
   hash: string;
   path: string;
+  /** A layered image (rootfs/layered.ts) for this hash: `path` is where its overlay is mounted. */
+  image?: ImageRecord;
+  dataDir?: string;
 }
 
 /** Where the image for `languages` (undefined = all) lives; the location is the same whatever the image's state. */
@@ -101,13 +105,29 @@ export function rootfsLocation(dataDir: string, languages?: string[]): RootfsLoc
   return locationOf(dataDir, readManifest(languages));
 }
 
+/** The layered image for `hash` when the store has one, else the monolithic image's directory. */
 function locationOf(dataDir: string, manifest: RootfsManifest): RootfsLocation {
   const hash = manifestHash(manifest);
+  const image = layeredImage(dataDir, hash);
+  if (image) return { hash, path: imageRoot(dataDir, image), image, dataDir };
   return { hash, path: join(dataDir, 'rootfs', hash) };
+}
+
+/** A recorded image built for `hash` whose layers are all complete ("default" first). */
+export function layeredImage(dataDir: string, hash: string): ImageRecord | undefined {
+  const candidates = listImages(dataDir).filter((image) => image.rootfs_hash === hash).sort((a, b) => Number(b.name === 'default') - Number(a.name === 'default'));
+  return candidates.find((image) => image.layers.every((id) => readLayer(dataDir, id) !== undefined));
 }
 
 /** Why the image at `location` is not usable, or undefined when it is. */
 export function rootfsProblem(location: RootfsLocation): string | undefined {
+  if (location.image && location.dataDir) {
+    try {
+      mountImage(location.dataDir, location.image);
+    } catch (error) {
+      return `the layered image ${location.image.name} cannot be mounted: ${(error as Error).message}`;
+    }
+  }
   if (!existsSync(location.path)) return `no rootfs at ${location.path}: run \`runcell rootfs build\``;
   // The launcher opens the image without following links (a link is a path someone could redirect).
   if (lstatSync(location.path).isSymbolicLink()) {
@@ -186,12 +206,12 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
  * answer fails the build: the image would otherwise silently lack a language
  * the operator asked for.
  */
-function languageVersions(root: string, ids: string[]): Record<string, string> {
+export function languageVersions(root: string, ids: string[], catalog: Pick<Language, 'id' | 'version'>[] = LANGUAGES): Record<string, string> {
   const versions: Record<string, string> = {};
   const sandbox = ['--ro-bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--unshare-all', '--die-with-parent', '--clearenv'];
   const env = ['--setenv', 'PATH', '/usr/bin:/bin', '--setenv', 'HOME', '/tmp', '--setenv', 'LANG', 'C.UTF-8'];
   for (const id of ids) {
-    const language = findLanguage(id)!;
+    const language = catalog.find((entry) => entry.id === id)!;
     let output = '';
     try {
       output = execFileSync('bwrap', [...sandbox, ...env, '--', ...language.version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
@@ -220,7 +240,7 @@ export function readMarker(rootfs: string): RootfsMarker {
 
 const HEARTBEAT_MS = 30_000;
 
-function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: string) => void): Promise<void> {
+export function runMmdebstrap(manifest: RootfsManifest, target: string, log: (line: string) => void): Promise<void> {
   const args = [
     `--variant=${manifest.variant}`,
     `--architectures=${manifest.architecture}`,

@@ -6,9 +6,10 @@
  *   <dataDir>/layers/<id>/       a layer's tree in overlayfs form: a deleted
  *                                path is a 0/0 character device (whiteout), a
  *                                directory replacing a lower one carries the
- *                                xattr trusted.overlay.opaque="y". No other
- *                                trusted.overlay.* xattrs (no redirects, no
- *                                metacopy): a layer stands on its own.
+ *                                xattr trusted.overlay.opaque="y". No
+ *                                redirect or metacopy xattrs: a layer stands
+ *                                on its own (overlay's bookkeeping xattrs
+ *                                origin/impure may remain; lowers ignore them).
  *   <dataDir>/layers/<id>.json   LayerMeta, written (atomically) last: a layer
  *                                without it is incomplete and never used.
  *                                id: for source "build", the sha256 of the
@@ -57,6 +58,8 @@ export interface ImageRecord {
   config: ImageConfig;
   /** Language ids the image offers (built images). */
   languages?: string[];
+  /** Built images: the manifest hash of rootfs/build.ts (the marker's), by which runcell finds the image for its languages. */
+  rootfs_hash?: string;
   created?: string;
 }
 
@@ -203,8 +206,11 @@ export function mountImage(dataDir: string, image: ImageRecord): string {
 
 /** Unmounts an image's overlay, if mounted (lazily: runs still using it keep it until they end). */
 export function unmountImage(dataDir: string, image: ImageRecord): void {
-  if (image.layers.length === 1) return;
-  const root = imageRoot(dataDir, image);
+  if (image.layers.length > 1) unmountAt(imageRoot(dataDir, image));
+}
+
+/** Unmounts whatever is mounted at `root` (lazily) and removes the mount point. */
+export function unmountAt(root: string): void {
   if (isMounted(root)) {
     const result = spawnSync('umount', ['--lazy', root], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`cannot unmount ${root}: ${result.stderr.trim()}`);
@@ -270,4 +276,35 @@ export function liveInUse(dataDir: string): InUseRecord[] {
     }
   }
   return records;
+}
+
+/**
+ * Puts `image` and its layers into another data dir's store as hard links
+ * (no space; a copy when hard links cannot cross file systems), each layer
+ * under another name first, its .json last. The image is mounted there on
+ * first use, at that data dir's own mount point.
+ */
+export function shareImage(fromDataDir: string, toDataDir: string, image: ImageRecord): void {
+  ensureStore(toDataDir);
+  for (const id of image.layers) {
+    if (readLayer(toDataDir, id)) continue;
+    const staging = join(layersDir(toDataDir), `.link-${id}-${process.pid}`);
+    rmSync(staging, { recursive: true, force: true });
+    let copy = spawnSync('cp', ['-al', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
+    if (copy.status !== 0) {
+      rmSync(staging, { recursive: true, force: true });
+      copy = spawnSync('cp', ['-a', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
+      if (copy.status !== 0) throw new Error(`cannot copy layer ${id}: ${copy.stderr.trim()}`);
+    }
+    rmSync(layerPath(toDataDir, id), { recursive: true, force: true });
+    renameSync(staging, layerPath(toDataDir, id));
+    writeAtomically(layerMetaPath(toDataDir, id), readFileSync(layerMetaPath(fromDataDir, id), 'utf8'));
+  }
+  writeImage(toDataDir, image);
+}
+
+/** Unmounts every image overlay of a data dir (before the data dir itself is removed: rm would meet read-only mounts). */
+export function unmountAll(dataDir: string): void {
+  if (!existsSync(mountsDir(dataDir))) return;
+  for (const name of readdirSync(mountsDir(dataDir))) unmountAt(join(mountsDir(dataDir), name));
 }

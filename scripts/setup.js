@@ -3,7 +3,7 @@
 // apt packages, npm dependencies, and the sandbox rootfs. Plain JavaScript with no
 // dependencies, because it runs before `npm ci`. Used by `npm start` and `npm test`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,7 +76,32 @@ if (forTests) {
   // cgroup parent and slot uids are never those of a `runcell serve` on this host.
   const testDeployment = JSON.parse(readFileSync(join(root, 'test', 'deployment.json'), 'utf8'));
   for (const [name, value] of Object.entries(testDeployment)) process.env[name] ||= value;
-  shareDefaultRootfs();
+  shareDefaultLayers() || shareDefaultRootfs();
+}
+
+/**
+ * Gives the suite's data dir the layers of the default data dir's layered image (rootfs/store.ts), as hard
+ * links, each copied under another name and renamed, its .json (which completes it) copied last; `rootfs build`
+ * then finds every layer present and only records and mounts the image. Answers whether there was one.
+ */
+function shareDefaultLayers() {
+  const from = '/var/lib/runcell';
+  const to = process.env.RUNCELL_DATA_DIR;
+  const imageFile = join(from, 'images', 'default.json');
+  if (!to || to === from || !existsSync(imageFile)) return false;
+  const image = JSON.parse(readFileSync(imageFile, 'utf8'));
+  mkdirSync(join(to, 'layers'), { recursive: true, mode: 0o711 });
+  for (const id of image.layers) {
+    const [source, target] = [join(from, 'layers', id), join(to, 'layers', id)];
+    if (existsSync(`${target}.json`) || !existsSync(`${source}.json`)) continue;
+    step(`sharing layer ${id.slice(0, 12)} of /var/lib/runcell with ${to} (hard links)`);
+    const staging = join(to, 'layers', `.link-${id}-${process.pid}`);
+    run('cp', ['-al', source, staging]);
+    run('rm', ['-rf', target]);
+    renameSync(staging, target);
+    copyFileSync(`${source}.json`, `${target}.json`);
+  }
+  return true;
 }
 
 /**

@@ -20,6 +20,7 @@ import { connect, parseRedisUrl } from '../queue/connection.js';
 import { JobStore } from '../queue/store.js';
 import { loadConfig } from '../cli/config.js';
 import { rootfsLocation } from '../rootfs/build.js';
+import { shareImage } from '../rootfs/store.js';
 import { http } from './service-helpers.js';
 
 // Imports neither vitest nor the sandbox: bench/fleet.ts runs this harness outside the suite.
@@ -31,6 +32,7 @@ const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 /** The suite's built rootfs hard-linked into a host's data dir (as test/service-helpers.ts's shareRootfs). */
 function shareRootfs(dataDir: string): void {
   const rootfs = rootfsLocation(config.dataDir, config.languages);
+  if (rootfs.image) return shareImage(config.dataDir, dataDir, rootfs.image);
   mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
   execFileSync('cp', ['-al', rootfs.path, join(dataDir, 'rootfs', rootfs.hash)], { stdio: 'pipe' });
 }
@@ -304,7 +306,7 @@ export class Fleet {
 
   /** Host i's `runcell worker`, in the host's namespace, with the host's data dir, cgroup parent and uids. */
   startHost(host: HostHandle, redisUrl: string, env: Record<string, string> = {}): void {
-    if (!existsSync(join(host.dataDir, 'rootfs'))) shareRootfs(host.dataDir);
+    if (!existsSync(join(host.dataDir, 'rootfs')) && !existsSync(join(host.dataDir, 'images'))) shareRootfs(host.dataDir);
     host.worker = this.spawn(`host${host.index}-worker`, 'nsenter', [`--net=/run/netns/${host.ns}`, '--', process.execPath, BIN, 'worker'], {
       REDIS_URL: redisUrl,
       RUNCELL_DATA_DIR: host.dataDir,

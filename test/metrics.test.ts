@@ -26,6 +26,7 @@ import { Sandbox } from '../sandbox/sandbox.js';
 import { MiB } from './helpers.js';
 import { promtool, TestPrometheus } from './prometheus-helpers.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
+import { unmountAll } from '../rootfs/store.js';
 import { apiFixture, besideSuite, BIN, config, http, serviceFixture, shareRootfs, spawnWorker, TestRedis, untilDone, waitFor } from './service-helpers.js';
 
 const ALLOCATED = 64 * MiB;
@@ -93,6 +94,7 @@ async function stopServe(serve: Serve | undefined): Promise<void> {
     serve.child.kill('SIGTERM');
     await once(serve.child, 'exit');
   }
+  unmountAll(serve.dataDir);
   rmSync(serve.dataDir, { recursive: true, force: true });
 }
 

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { craftTar, craftZip, type ZipItem } from './archive/craft.js';
+import { unmountAll } from '../rootfs/store.js';
 import { besideSuite, config, http, shareRootfs, spawnWorker, startApi, TestRedis, untilDone, waitFor, type TestApi } from './service-helpers.js';
 
 const redis = new TestRedis();
@@ -63,6 +64,7 @@ beforeAll(async () => {
   await redis.start();
   api = await startApi(redis.url);
   for (const [i, dir] of dirs.entries()) {
+    unmountAll(dir);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     shareRootfs(dir);
@@ -82,7 +84,10 @@ afterAll(async () => {
   }
   await api?.close();
   await redis.destroy();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) {
+    unmountAll(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('a problem stored once, judged by a fleet', () => {

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unmountAll } from '../rootfs/store.js';
 import { besideSuite, BIN, http, shareRootfs, TestRedis, waitFor } from './service-helpers.js';
 
 /** Whether a process has mapped koffi's native library: the sandbox half (koffi, libseccomp) is loaded. */
@@ -52,6 +53,7 @@ describe('runcell serve', () => {
       expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      unmountAll(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);

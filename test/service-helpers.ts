@@ -13,6 +13,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { createApp, requestHasApiKey, type ApiOptions } from '../api/app.js';
 import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
+import { shareImage } from '../rootfs/store.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { JobQueue } from '../queue/queue.js';
@@ -97,6 +98,7 @@ export async function startWorker(redisUrl: string, options: Partial<RuncellWork
  */
 export function shareRootfs(dataDir: string): void {
   const rootfs = rootfsLocation(config.dataDir, config.languages);
+  if (rootfs.image) return shareImage(config.dataDir, dataDir, rootfs.image);
   const target = join(dataDir, 'rootfs', rootfs.hash);
   mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
   try {
