@@ -224,6 +224,11 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .enum(NETWORK_MODES, { error: () => `network must be one of ${NETWORK_MODES.join(', ')}` })
       .optional()
       .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
+    image: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9][A-Za-z0-9._+-]{0,127}|sha256:[0-9a-f]{64})$/, 'image is an image name (letters, digits, . _ + -) or a sha256: digest')
+      .optional()
+      .describe("an imported image (POST /v1/images, runcell image import) to run in, by name or digest, instead of runcell's rootfs: command and steps jobs; the image's Entrypoint goes before the command, its Env under the request's (PATH included), its WorkingDir replaces /box as the working directory; its User is ignored"),
     root: z
       .enum(ROOT_MODES, { error: () => `root must be one of ${ROOT_MODES.join(', ')}` })
       .optional()
@@ -278,6 +283,7 @@ export function jobRequestSchema(rules: RequestRules) {
     stepsIssues(job, issue, rules.limits, bounds);
     if (job.archive && !job.command && !job.steps) issue(['archive'], 'an archive needs a command or steps');
     if (job.archive && !BASE64.test(job.archive.content)) issue(['archive', 'content'], 'not valid base64');
+    if (job.image !== undefined && !job.command && !job.steps) issue(['image'], 'an image runs a command or steps (a language needs runcell\'s own rootfs)');
     if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.

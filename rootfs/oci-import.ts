@@ -156,7 +156,9 @@ function safeConfig(config: Record<string, any>): ImageConfig {
     const at = pair.indexOf('=');
     if (at > 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(pair.slice(0, at))) env[pair.slice(0, at)] = pair.slice(at + 1);
   }
-  const workdir = typeof c.WorkingDir === 'string' && c.WorkingDir.startsWith('/') && !c.WorkingDir.includes('\0') ? c.WorkingDir : undefined;
+  // Plain names only (no `.`, `..`, commas or spaces): a writable root makes it the job's (mount.ts writableRootOptions).
+  const parts = typeof c.WorkingDir === 'string' && c.WorkingDir.startsWith('/') ? (c.WorkingDir as string).split('/').filter(Boolean) : undefined;
+  const workdir = parts && parts.length > 0 && parts.every((part: string) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(part) && part !== '..') ? `/${parts.join('/')}` : undefined;
   return { env, ...(workdir ? { workdir } : {}), ...(strings(c.Entrypoint) ? { entrypoint: strings(c.Entrypoint) } : {}), ...(strings(c.Cmd) ? { cmd: strings(c.Cmd) } : {}) };
 }
 

@@ -105,8 +105,10 @@ export function ownedDirectories(rootfs: string): string[] {
 }
 
 /** The runcell-exec launch options of a writable root on a tmpfs of `bytes` (after viewOptions). */
-export function writableRootOptions(rootfs: string, bytes: number, inodes: number): string[] {
-  return [`--writable-root=${bytes},${inodes}`, `--own=${ownedDirectories(rootfs).join(',')}`];
+export function writableRootOptions(rootfs: string, bytes: number, inodes: number, workdir?: string): string[] {
+  // An image's working directory is the job's too (a WORKDIR is where its program works); /box is already.
+  const extra = workdir && workdir !== '/box' ? [workdir.slice(1)] : [];
+  return [`--writable-root=${bytes},${inodes}`, `--own=${[...ownedDirectories(rootfs), ...extra].join(',')}`];
 }
 
 /** Where the helper appears inside the sandbox; the rootfs build creates the mount point. */

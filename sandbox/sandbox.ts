@@ -351,7 +351,7 @@ export class Sandbox {
         procsFiles: cgroup.procsFiles,
         launcherOptions: [
           ...viewOptions(this.viewDir, spec.rootfs ?? this.options.rootfs, this.helper.dir),
-          ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes) : []),
+          ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes, spec.cwd) : []),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
           ...(network ? [`--netns=${network.netnsPath}`] : []),
         ],

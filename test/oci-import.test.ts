@@ -17,7 +17,7 @@ import { findImage, importImage } from '../rootfs/oci-import.js';
 import { layerPath, mountImage, readImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
-import { config, sandbox } from './helpers.js';
+import { config, job, sandbox } from './helpers.js';
 
 interface Entry {
   name: string;
@@ -137,6 +137,18 @@ describe('OCI image import', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('hello from the image\n/srv\n/bin\nhas /data/new\nend\n');
     expect(findImage(config.dataDir, report.image.digest)?.name).toBe('shell_1');
+  });
+
+  it('runs a job that names the image (by name or digest), its WorkingDir and Env applied, with a writable root over it', async () => {
+    const digest = findImage(config.dataDir, 'shell_1') as unknown as { digest: string };
+    const result = await job({ image: digest.digest, command: ['/bin/sh', '-c', 'echo made > /srv/new; read line < /srv/new; echo "$line in $PWD, $GREETING_FILE, HOME=$HOME"'], root: 'writable' });
+    expect(result.run!.stderr).toBe('');
+    expect(result.run!.stdout).toBe('made in /srv, /etc/greeting, HOME=/home/runcell\n');
+    // Read-only by default, as any root.
+    const readOnly = await job({ image: 'shell_1', command: ['/bin/sh', '-c', 'echo x > /srv/new'] });
+    expect(readOnly.run!.stderr).toContain('Read-only file system');
+    const missing = await job({ image: 'no-such-image', command: ['/bin/true'] });
+    expect(missing.run).toMatchObject({ status: 'sandbox_error', error_code: 'image_missing' });
   });
 
   it('imports docker save output, and shares a layer two images have', async () => {

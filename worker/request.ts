@@ -76,6 +76,8 @@ export interface JobRequest {
   network?: NetworkMode;
   /** "writable": the run step (a command's or a language's run, each of steps; never a compile or a test) gets a copy-on-write /. Default "read-only". */
   root?: RootMode;
+  /** An imported image (name or digest) to run the command or steps in, instead of the rootfs. */
+  image?: string;
   /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
   tests?: JudgeTest[];
   /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
@@ -115,6 +117,7 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     ...(submission.archive ? { archive: { format: submission.archive.format, content: decode(submission.archive.content, 'base64') } } : {}),
     ...(submission.network ? { network: submission.network } : {}),
     ...(submission.root ? { root: submission.root } : {}),
+    ...(submission.image ? { image: submission.image } : {}),
     ...judgingRequest(submission),
   };
 }
