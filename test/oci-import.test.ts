@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findImage, importImage } from '../rootfs/oci-import.js';
+import { findImage, importImage, importImage as importImage_ } from '../rootfs/oci-import.js';
 import { layerPath, mountImage, readImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
+import { http, startApi, TestRedis } from './service-helpers.js';
 
 interface Entry {
   name: string;
@@ -217,5 +218,33 @@ describe('OCI image import', () => {
     bytes[gz + 20] ^= 0xff;
     writeFileSync(file, bytes);
     await expect(importImage(config.dataDir, file, { name: 'corrupt' })).rejects.toThrow(/does not match its digest/);
+  });
+
+  it('POST /v1/images imports a streamed archive, 413 past the cap, 422 naming a refused one, 503 with no importer', async () => {
+    const redis = new TestRedis();
+    await redis.start();
+    const importImage = (file: string, options: { name?: string }) => importImage_(config.dataDir, file, options);
+    const api = await startApi(redis.url, { importImage, maxImageBytes: 1024 * 1024 });
+    const bare = await startApi(redis.url);
+    try {
+      const good = readFileSync(await ociArchive([await tarOf([{ name: 'hello', content: 'hi' }])]));
+      const created = await http(`${api.url}/v1/images?name=uploaded`, { method: 'POST', body: good, headers: { 'content-type': 'application/x-tar' } });
+      expect(created.status).toBe(201);
+      expect(created.body.image.name).toBe('uploaded');
+      expect(readImage(config.dataDir, 'uploaded')?.layers).toHaveLength(2);
+      const big = Buffer.alloc(2 * 1024 * 1024);
+      const tooLarge = await http(`${api.url}/v1/images`, { method: 'POST', body: big, headers: { 'content-type': 'application/x-tar' } });
+      expect(tooLarge.status).toBe(413);
+      const hostile = readFileSync(await ociArchive([await tarOf([{ name: '../escape', content: 'x' }])]));
+      const refused = await http(`${api.url}/v1/images?name=hostile`, { method: 'POST', body: hostile, headers: { 'content-type': 'application/x-tar' } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.error.details[0].path).toMatch(/^image/);
+      expect(refused.body.error.message).toContain('segment');
+      expect((await http(`${bare.url}/v1/images`, { method: 'POST', body: good })).status).toBe(503);
+    } finally {
+      await api.close();
+      await bare.close();
+      await redis.stop();
+    }
   });
 });
