@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findImage, importImage, importImage as importImage_ } from '../rootfs/oci-import.js';
-import { layerPath, mountImage, readImage } from '../rootfs/store.js';
+import { imagePath, layerPath, mountImage, readImage, unmountImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
@@ -29,7 +29,15 @@ interface Entry {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'runcell-oci-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+  // The images this file made are unmounted (their layers go at the next prune).
+  for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded']) {
+    const image = readImage(config.dataDir, name);
+    if (image) unmountImage(config.dataDir, image);
+    rmSync(imagePath(config.dataDir, name), { force: true });
+  }
+});
 
 async function tarOf(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
