@@ -205,13 +205,29 @@ async function storeLayer(dataDir: string, blob: Blob, diffId: string, limits: I
     const report = await withRootAsync(staging, (fd) => extractLayer(decompressed(blob, limits, hash), fd, layerLimits));
     if (hash.digest('hex') !== hex) fail(`a layer does not match its diff id ${diffId}`);
     for (const key of Object.keys(dropped) as (keyof typeof dropped)[]) dropped[key] += report.dropped[key];
-    rmSync(layerPath(dataDir, hex), { recursive: true, force: true });
-    renameSync(staging, layerPath(dataDir, hex));
+    if (!publishLayer(dataDir, staging, hex)) return false;
     writeLayerMeta(dataDir, { id: hex, source: 'oci', inputs: { diff_id: diffId, blob_sha256: blob.sha256 }, size: report.bytes, created: new Date().toISOString() });
     return true;
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Renames a finished staging tree to layers/<id>. False when another import finished the same layer first (it is
+ * shared, never replaced: an image may have it mounted). A tree there without its .json is a crashed import's:
+ * replaced. Staging trees are runcell's own (no mounts below them), so removing one recursively is safe.
+ */
+function publishLayer(dataDir: string, staging: string, id: string): boolean {
+  if (readLayer(dataDir, id)) return false;
+  try {
+    renameSync(staging, layerPath(dataDir, id));
+  } catch {
+    if (readLayer(dataDir, id)) return false;
+    rmSync(layerPath(dataDir, id), { recursive: true, force: true });
+    renameSync(staging, layerPath(dataDir, id));
+  }
+  return true;
 }
 
 async function withRootAsync<T>(root: string, work: (fd: number) => Promise<T>): Promise<T> {
@@ -232,8 +248,10 @@ function mountPointLayer(dataDir: string): string {
   if (readLayer(dataDir, id)) return id;
   const staging = join(layersDir(dataDir), `.tmp-mp-${randomBytes(6).toString('hex')}`);
   for (const dir of ROOTFS_MOUNT_POINTS) mkdirSync(join(staging, dir), { recursive: true, mode: 0o755 });
-  rmSync(layerPath(dataDir, id), { recursive: true, force: true });
-  renameSync(staging, layerPath(dataDir, id));
+  if (!publishLayer(dataDir, staging, id)) {
+    rmSync(staging, { recursive: true, force: true });
+    return id;
+  }
   writeLayerMeta(dataDir, { id, source: 'build', inputs: { runcell: 'oci-mount-points', dirs: ROOTFS_MOUNT_POINTS }, size: 0, created: new Date().toISOString(), comment: 'mount points of imported images' });
   return id;
 }
