@@ -18,6 +18,7 @@ import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { problemJobPinner, problemRoutes } from './problems.js';
 import { imageRoutes, type ImageImporter } from './images.js';
+import { ImageRegistry } from '../queue/images.js';
 import type { CallbackOptions } from './judge0/callbacks.js';
 import { judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
@@ -100,7 +101,7 @@ export function createApp(options: ApiOptions): express.Express {
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed, pinProblem: problemJobPinner(queue) }, needsQueue));
-  app.use(imageRoutes({ importer: options.importImage, maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024 }));
+  app.use(imageRoutes({ importer: options.importImage, registry: new ImageRegistry(queue.redis), maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024 }));
   app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));

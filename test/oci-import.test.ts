@@ -19,6 +19,8 @@ import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
 import { http, startApi, TestRedis } from './service-helpers.js';
+import { ImageRegistry } from '../queue/images.js';
+import { imagePuller } from '../worker/image.js';
 
 interface Entry {
   name: string;
@@ -32,7 +34,7 @@ const work = mkdtempSync(join(tmpdir(), 'runcell-oci-'));
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
   // The images this file made are unmounted (their layers go at the next prune).
-  for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded']) {
+  for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded', 'fleet-image']) {
     const image = readImage(config.dataDir, name);
     if (image) unmountImage(config.dataDir, image);
     rmSync(imagePath(config.dataDir, name), { force: true });
@@ -228,7 +230,7 @@ describe('OCI image import', () => {
     await expect(importImage(config.dataDir, file, { name: 'corrupt' })).rejects.toThrow(/does not match its digest/);
   });
 
-  it('POST /v1/images imports a streamed archive, 413 past the cap, 422 naming a refused one, 503 with no importer', async () => {
+  it('POST /v1/images imports a streamed archive, 413 past the cap, 422 naming a refused one', async () => {
     const redis = new TestRedis();
     await redis.start();
     const importImage = (file: string, options: { name?: string }) => importImage_(config.dataDir, file, options);
@@ -248,10 +250,37 @@ describe('OCI image import', () => {
       expect(refused.status).toBe(422);
       expect(refused.body.error.details[0].path).toMatch(/^image/);
       expect(refused.body.error.message).toContain('segment');
-      expect((await http(`${bare.url}/v1/images`, { method: 'POST', body: good })).status).toBe(503);
+      // An API process with no worker beside it does not read images: it needs the name.
+      expect((await http(`${bare.url}/v1/images`, { method: 'POST', body: good })).status).toBe(400);
     } finally {
       await api.close();
       await bare.close();
+      await redis.stop();
+    }
+  });
+
+  it('on a fleet: an API process with no worker publishes the archive to Redis, a worker pulls and imports it when a job names it', async () => {
+    const redis = new TestRedis();
+    await redis.start();
+    const api = await startApi(redis.url, { maxImageBytes: 64 * 1024 * 1024 });
+    try {
+      const archive = readFileSync(await ociArchive([await tarOf(shellEntries()), await tarOf([{ name: 'fleet', content: 'pulled\n' }])]));
+      expect((await http(`${api.url}/v1/images`, { method: 'POST', body: archive })).status).toBe(400);
+      const published = await http(`${api.url}/v1/images?name=fleet-image`, { method: 'POST', body: archive });
+      expect(published.status).toBe(202);
+      expect(published.body).toMatchObject({ image: { name: 'fleet-image' }, archive_sha256: sha(archive), imported: false });
+      expect(readImage(config.dataDir, 'fleet-image')).toBeUndefined();
+      // The worker's side: its host lacks the image, pulls it from the registry, imports it, runs in it.
+      const pullImage = imagePuller(config.dataDir, new ImageRegistry(api.queue.redis));
+      const result = await job({ image: 'fleet-image', command: ['/bin/sh', '-c', 'read line < /fleet; echo "$line"'] }, { pullImage });
+      expect(result.run!.stdout).toBe('pulled\n');
+      expect(readImage(config.dataDir, 'fleet-image')).toBeDefined();
+      // A name the registry does not have either.
+      const missing = await job({ image: 'nowhere', command: ['/bin/true'] }, { pullImage });
+      expect(missing.run).toMatchObject({ status: 'sandbox_error', error_code: 'image_missing' });
+      expect(missing.run!.message).toContain("nor in the fleet's registry");
+    } finally {
+      await api.close();
       await redis.stop();
     }
   });

@@ -13,7 +13,7 @@ import { plan, type JobContext } from './plan.js';
 import { runSteps, stepsBoxBytes } from './steps.js';
 import { collectArtifacts } from './artifacts.js';
 import { unpackArchive } from './unpack.js';
-import { imageSpec, isImageRun, resolveImage } from './image.js';
+import { imageSpec, isImageRun, resolveOrPullImage } from './image.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { JobRequest } from './request.js';
 
@@ -25,7 +25,7 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
   const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   if (request.tests) return judge(context, request, steps);
   const table = context.table ?? LIMIT_TABLE;
-  const image = resolveImage(context.sandbox.dataDir, request.image);
+  const image = await resolveOrPullImage(context.sandbox.dataDir, request.image, context.pullImage);
   if (image && !isImageRun(image)) return request.steps ? { run: null, steps: [{ name: request.steps[0].name ?? '1', ...image }] } : { run: image };
   const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
