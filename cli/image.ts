@@ -19,6 +19,8 @@ export interface ImageListing {
   layers: { id: string; bytes: number; source: string; comment?: string; build_seconds?: number; images: string[]; in_use: boolean }[];
   /** Bytes of every layer together, each counted once (du, hard links once too). */
   total_bytes: number;
+  /** The layers' sizes added up: what they would take without the files they share by hard links. */
+  layer_bytes_sum: number;
   /** What the images would take each on its own: the sum of their sizes. */
   unshared_bytes: number;
 }
@@ -60,6 +62,7 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
     images: imageRows,
     layers: layerRows,
     total_bytes: diskUsage(layers.map((layer) => layerPath(dataDir, layer.id))),
+    layer_bytes_sum: layerRows.reduce((sum, layer) => sum + layer.bytes, 0),
     unshared_bytes: imageRows.reduce((sum, image) => sum + image.bytes, 0),
   };
 }
@@ -67,17 +70,17 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export function formatListing(listing: ImageListing): string {
-  const lines = ['IMAGE                 LAYERS  SIZE        IN USE BY     LANGUAGES'];
+  const lines = [`${'IMAGE'.padEnd(26)} LAYERS  SIZE        IN USE BY     LANGUAGES`];
   for (const image of listing.images) {
     const use = [image.configured ? 'configured' : '', image.in_use_by.length ? `pid ${image.in_use_by.join(',')}` : ''].filter(Boolean).join(' ') || '-';
-    lines.push(`${image.name.padEnd(21)} ${String(image.layers.length).padEnd(7)} ${mb(image.bytes).padEnd(11)} ${use.padEnd(13)} ${(image.languages ?? []).join(',')}`);
+    lines.push(`${image.name.padEnd(26)} ${String(image.layers.length).padEnd(7)} ${mb(image.bytes).padEnd(11)} ${use.padEnd(13)} ${(image.languages ?? []).join(',')}`);
   }
   lines.push('', 'LAYER         SIZE        BUILT IN  CONTENT       IMAGES');
   for (const layer of listing.layers) {
     const built = layer.build_seconds === undefined ? layer.source : `${layer.build_seconds.toFixed(1)} s`;
     lines.push(`${layer.id.slice(0, 12)}  ${mb(layer.bytes).padEnd(11)} ${built.padEnd(9)} ${(layer.comment ?? '').padEnd(13)} ${layer.images.join(',') || '(none: prune removes it)'}${layer.in_use ? ' [in use]' : ''}`);
   }
-  lines.push('', `disk: ${mb(listing.total_bytes)} for all layers (each once); the images on their own would take ${mb(listing.unshared_bytes)}`);
+  lines.push('', `disk: ${mb(listing.total_bytes)} for all layers, shared files once (their sizes add up to ${mb(listing.layer_bytes_sum)}); the images each on its own would take ${mb(listing.unshared_bytes)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -135,7 +138,7 @@ const DAY_MS = 24 * 3600 * 1000;
 
 function removeDeadStaging(dataDir: string): void {
   if (!existsSync(layersDir(dataDir))) return;
-  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-'))) {
+  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
     const path = join(layersDir(dataDir), name);
     if (Date.now() - statSync(path).mtimeMs > DAY_MS && !isMounted(path)) rmSync(path, { recursive: true, force: true });
   }

@@ -19,20 +19,21 @@
  * monolithic one to the rest of runcell.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   customizeHook, DPKG_OPTIONS, essentialHook, languageVersions, MANIFEST_PATH, manifestHash, MARKER, runMmdebstrap,
   type RootfsManifest, type RootfsMarker,
 } from './build.js';
 import { selectLanguages, type Language } from './languages.js';
+import { getXattr, OPAQUE_XATTR, removeXattr } from './xattr.js';
 import {
-  diskUsage, ensureStore, layerId, layerPath, layersDir, mountImage, readLayer, recordInUse, releaseInUse, writeImage, writeLayerMeta,
+  diskUsage, ensureStore, layerId, layerPath, layersDir, listLayers, mountImage, readLayer, recordInUse, releaseInUse, writeImage, writeLayerMeta,
   type ImageRecord, type LayerMeta,
 } from './store.js';
 
 /** Bump when the layer recipes below change in a way their inputs do not show. */
-const LAYER_RECIPE = 1;
+const LAYER_RECIPE = 2;
 
 export type CatalogEntry = Pick<Language, 'id' | 'packages' | 'version'>;
 
@@ -193,11 +194,69 @@ async function installPackages(dataDir: string, plan: LayerPlan, staging: string
     `chroot "$M" env DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install ${packages}`,
   ].join('\n');
   await inOverlay(dataDir, [plan.inputs.parent as string], staging, script, log);
+  clearNeedlessOpaque(staging, [layerPath(dataDir, plan.inputs.parent as string)]);
+  const shared = shareIdenticalFiles(staging, siblingLayers(dataDir, plan));
+  log(`  ${(shared / 1e6).toFixed(1)} MB of files identical to a sibling layer's hard-linked to it`);
   // Logs and backups of the install: the base's own stay visible below.
   for (const path of ['var/log/apt', 'var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig', 'var/lib/dpkg/status-old', 'var/lib/dpkg/diversions-old', 'var/cache/debconf/config.dat-old', 'var/cache/debconf/templates.dat-old']) {
     rmSync(join(staging, path), { recursive: true, force: true });
   }
 }
+
+/**
+ * overlay marks every directory it creates where its parent is merged as
+ * opaque (trusted.overlay.opaque), whether or not a lower layer has it: in a
+ * sibling layer stacked above others, /usr/lib/gcc so marked would hide the
+ * C++ layer's compilers. The mark stays only where a lower layer of the
+ * build had a directory at that path (one really replaced).
+ */
+export function clearNeedlessOpaque(tree: string, lowers: string[]): void {
+  for (const entry of readdirSync(tree, { recursive: true, withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if (!getXattr(path, OPAQUE_XATTR)) continue;
+    const relative = path.slice(tree.length + 1);
+    if (!lowers.some((lower) => lstatSync(join(lower, relative), { throwIfNoEntry: false })?.isDirectory())) removeXattr(path, OPAQUE_XATTR);
+  }
+}
+
+/** Complete layers built on the same parent (their files are candidates for sharing). */
+function siblingLayers(dataDir: string, plan: LayerPlan): string[] {
+  return listLayers(dataDir)
+    .filter((meta) => meta.source === 'build' && meta.inputs.kind === 'packages' && meta.inputs.parent === plan.inputs.parent && meta.id !== plan.id)
+    .map((meta) => layerPath(dataDir, meta.id));
+}
+
+/**
+ * Sibling language layers install common dependencies each (gcc for C, C++,
+ * Haskell and Rust): a regular file of `tree` identical to the file at the
+ * same path in a sibling (same content, mode, owner and mtime) becomes a
+ * hard link to it, so that the disk holds it once. Safe because a complete
+ * layer is never written again. Answers the bytes shared.
+ */
+export function shareIdenticalFiles(tree: string, siblings: string[]): number {
+  let shared = 0;
+  for (const entry of readdirSync(tree, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    const relative = path.slice(tree.length + 1);
+    const mine = lstatSync(path);
+    if (mine.size < MIN_SHARED_BYTES || mine.nlink > 1) continue;
+    for (const sibling of siblings) {
+      const other = lstatSync(join(sibling, relative), { throwIfNoEntry: false });
+      if (!other?.isFile() || other.size !== mine.size || other.mode !== mine.mode || other.uid !== mine.uid || other.gid !== mine.gid || other.mtimeMs !== mine.mtimeMs) continue;
+      if (!readFileSync(path).equals(readFileSync(join(sibling, relative)))) continue;
+      const staging = `${path}.runcell-link`;
+      linkSync(join(sibling, relative), staging);
+      renameSync(staging, path);
+      shared += mine.size;
+      break;
+    }
+  }
+  return shared;
+}
+
+const MIN_SHARED_BYTES = 4096;
 
 /** The merge layer: the union of dpkg status and accounts, ldconfig over the stack, and the marker. */
 async function buildMerge(dataDir: string, lowers: LayerPlan[], staging: string, context: BuildContext): Promise<void> {

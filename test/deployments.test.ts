@@ -13,6 +13,7 @@ import { claimDeployment, type DeploymentClaim } from '../sandbox/deployment.js'
 import { runCgroupName } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import type { JobRequest } from '../worker/job.js';
+import { unmountAll } from '../rootfs/store.js';
 import { job, sandbox } from './helpers.js';
 import { BIN, config, shareRootfs, spawnWorker, TestRedis, waitFor } from './service-helpers.js';
 
@@ -65,6 +66,7 @@ describe('deployments sharing a host', () => {
   afterAll(async () => {
     claim?.release();
     await redis.destroy();
+    if (dirB) unmountAll(dirB);
     if (dirB) rmSync(dirB, { recursive: true, force: true });
   });
 

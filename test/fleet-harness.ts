@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { JobStore } from '../queue/store.js';
+import { shareImage } from '../rootfs/store.js';
 import { loadConfig } from '../cli/config.js';
 import { rootfsLocation } from '../rootfs/build.js';
-import { shareImage } from '../rootfs/store.js';
 import { http } from './service-helpers.js';
 
 // Imports neither vitest nor the sandbox: bench/fleet.ts runs this harness outside the suite.

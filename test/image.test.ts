@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { manifestHash, readManifest, readMarker, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
-import { buildLayered, groupLanguages, mergeStanzas } from '../rootfs/layered.js';
+import { buildLayered, clearNeedlessOpaque, groupLanguages, mergeStanzas } from '../rootfs/layered.js';
+import { getXattr, OPAQUE_XATTR, setXattr } from '../rootfs/xattr.js';
 import {
   imageRoot, isMounted, layerPath, layersDir, liveInUse, mountImage, readImage, unmountAll, unmountImage, writeImage, writeLayerMeta, type ImageRecord,
 } from '../rootfs/store.js';
@@ -31,7 +32,7 @@ function makeLayer(dataDir: string, id: string, files: Record<string, string>, w
     writeFileSync(join(root, path), content);
   }
   for (const path of whiteouts) execFileSync('mknod', [join(root, path), 'c', '0', '0']);
-  for (const path of opaque) execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "trusted.overlay.opaque", b"y")', join(root, path)]);
+  for (const path of opaque) setXattr(join(root, path), OPAQUE_XATTR, Buffer.from('y'));
   writeLayerMeta(dataDir, { id, source: 'oci', inputs: {}, size: 0, created: new Date().toISOString() });
 }
 
@@ -113,6 +114,16 @@ describe('the layered build', () => {
       { id: 'd', packages: ['y', 'w'], version: [] },
     ]);
     expect(groups.map((group) => group.map((language) => language.id))).toEqual([['a', 'c'], ['b', 'd']]);
+  });
+
+  it('keeps the opaque mark only on a directory that replaces one of the lower layers', () => {
+    const dir = join(scratch, 'opaque');
+    for (const path of ['lower/usr/lib', 'layer/usr/lib/gcc/12', 'layer/usr/lib/replaced']) mkdirSync(join(dir, path), { recursive: true });
+    mkdirSync(join(dir, 'lower/usr/lib/replaced'));
+    for (const path of ['usr/lib/gcc', 'usr/lib/replaced']) setXattr(join(dir, 'layer', path), OPAQUE_XATTR, Buffer.from('y'));
+    clearNeedlessOpaque(join(dir, 'layer'), [join(dir, 'lower')]);
+    expect(getXattr(join(dir, 'layer/usr/lib/gcc'), OPAQUE_XATTR)).toBeUndefined();
+    expect(getXattr(join(dir, 'layer/usr/lib/replaced'), OPAQUE_XATTR)?.toString()).toBe('y');
   });
 
   it('merges dpkg status files one stanza per package, the upper layer winning', () => {

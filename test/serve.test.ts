@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { unmountAll } from '../rootfs/store.js';
+import { liveInUse, unmountAll } from '../rootfs/store.js';
 import { besideSuite, BIN, http, shareRootfs, TestRedis, waitFor } from './service-helpers.js';
 
 /** Whether a process has mapped koffi's native library: the sandbox half (koffi, libseccomp) is loaded. */
@@ -38,6 +38,9 @@ describe('runcell serve', () => {
       const response = await http(`${url}/v1/jobs?wait=20`, { method: 'POST', json: { language: 'bash', files: [{ path: 'a.sh', content: 'echo served' }] } });
       expect(response.status).toBe(200);
       expect(response.body.result.run.stdout).toBe('served\n');
+      // On a layered image, the worker records it in use: `runcell image prune` and `rm` leave it alone.
+      const layered = existsSync(join(dataDir, 'images'));
+      if (layered) expect(liveInUse(dataDir).find((record) => record.pid === child.pid)?.images).toEqual(['default']);
       // A client still holding ?wait=60 on a long job must not hold the shutdown for its minute.
       const waiting = http(`${url}/v1/jobs?wait=60`, { method: 'POST', json: { command: ['sleep', '50'], limits: { wall_ms: 60_000 } } }).catch(() => undefined);
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -47,6 +50,7 @@ describe('runcell serve', () => {
       expect(code).toBe(0);
       expect(Date.now() - stopping).toBeLessThan(20_000);
       await waiting;
+      if (layered) expect(liveInUse(dataDir)).toEqual([]);
       // Its redis-server is gone with it (the socket no longer answers; redis removes it on shutdown).
       await waitFor(() => !existsSync(socket), 5000, 'the embedded Redis to stop');
       // And it persisted: the append-only file is there for the next start.

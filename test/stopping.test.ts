@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
+import { unmountAll } from '../rootfs/store.js';
 import { besideSuite, BIN, config, http, shareRootfs, untilDone, waitFor } from './service-helpers.js';
 
 const SHUTDOWN_TIMEOUT_MS = 2000;
@@ -171,7 +172,10 @@ describe('runcell serve stopped through its process group', () => {
   });
 
   afterAll(() => {
-    if (dataDir && processesIn(join(dataDir, 'redis')).length === 0) rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir && processesIn(join(dataDir, 'redis')).length === 0) {
+      unmountAll(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
     // The serves' parent cgroup (and its slots), once no run uses it, as the suite's teardown does for its own.
     try {
       if (env.RUNCELL_CGROUP_PARENT) detectCgroupDriver({ parentName: env.RUNCELL_CGROUP_PARENT }).removeParentIfEmpty();

@@ -8,7 +8,7 @@
 # The repository is shared read-write (9p) at its host path (and /opt/runcell); the command
 # runs there with bash; its stdout and stderr stream to this script's, whose exit code is the
 # command's (125: the guest failed). The guest image comes from build-image.sh (cached by the
-# hash of its inputs); the rootfs the host built ($RUNCELL_DATA_DIR/rootfs, default
+# hash of its inputs); the rootfs the host built (`runcell rootfs path` in $RUNCELL_DATA_DIR, default
 # /var/lib/runcell) is copied once into an ext4 data disk (cached by the rootfs' hash), mounted
 # at /var/lib/runcell in the guest. Both disks get a qcow2 overlay per run: runs leave no trace.
 # No network device: the guest has loopback only.
@@ -34,14 +34,24 @@ command -v qemu-system-x86_64 >/dev/null && command -v qemu-img >/dev/null \
 image=$("$here/build-image.sh" | tail -1)
 t1=$(now)
 rootfs_parent=${RUNCELL_DATA_DIR:-/var/lib/runcell}/rootfs
-rootfs=$(find "$rootfs_parent" -mindepth 1 -maxdepth 1 -type d ! -name '*.tmp*' -printf '%T@ %f\n' | sort -rn | head -1 | cut -d' ' -f2)
+# The image of the current manifest: a layered image's read-only overlay (mounted by `rootfs path`), or a
+# monolithic directory; the guest gets it as one directory, rootfs/<hash>.
+rootfs_path=$(node "$repo/bin/runcell.js" rootfs path 2>/dev/null) || rootfs_path=
+if [ -n "$rootfs_path" ] && [ -f "$rootfs_path/.runcell-rootfs.json" ]; then
+  rootfs=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).hash)' "$rootfs_path/.runcell-rootfs.json")
+else
+  rootfs=$(find "$rootfs_parent" -mindepth 1 -maxdepth 1 -type d ! -name '*.tmp*' -printf '%T@ %f\n' | sort -rn | head -1 | cut -d' ' -f2)
+  rootfs_path="$rootfs_parent/$rootfs"
+fi
 [ -n "$rootfs" ] || { echo "v2vm: no rootfs in $rootfs_parent (run: node scripts/setup.js)" >&2; exit 125; }
 data="$V2VM_CACHE/data-$rootfs.img"
 if [ ! -f "$data" ]; then
   stage="$V2VM_CACHE/data-$rootfs.stage"
-  rm -rf "$stage" "$data.tmp"; mkdir -p "$stage/rootfs"
-  cp -al "$rootfs_parent/$rootfs" "$stage/rootfs/"   # hard links: instant; mke2fs -d keeps owners and modes
+  rm -rf "$stage" "$data.tmp"; mkdir -p "$stage/rootfs/$rootfs"
+  # A bind mount of the image (a plain directory or the layered image's overlay): no copy; mke2fs -d keeps owners and modes.
+  mount --bind -o ro "$rootfs_path" "$stage/rootfs/$rootfs"
   mke2fs -q -t ext4 -L v2data -d "$stage" "$data.tmp" 8G && mv "$data.tmp" "$data"
+  umount "$stage/rootfs/$rootfs"
   rm -rf "$stage"
   find "$V2VM_CACHE" -maxdepth 1 -name 'data-*.img' ! -name "data-$rootfs.img" -delete   # older rootfs
 fi
