@@ -80,6 +80,12 @@ describe('writable root', () => {
     expect(overlaysOnHost()).toEqual(before);
   });
 
+  it("tells the job nothing of the host's paths: its / is an overlay named by /proc/self/fd links", async () => {
+    const { run } = await writable('grep " / / " /proc/self/mountinfo');
+    expect(run!.stdout).toMatch(/ - overlay runcell rw,lowerdir=\/proc\/self\/fd\/\d+,upperdir=\/proc\/self\/fd\/\d+,workdir=\/proc\/self\/fd\/\d+/);
+    expect(run!.stdout).not.toContain(config.dataDir);
+  });
+
   it('installs a wheel given in the job\'s files with pip install --user, then imports it', async () => {
     const pipWheel = readdirSync('/usr/share/python-wheels').find((name) => name.startsWith('pip-'));
     expect(pipWheel, 'python3-pip-whl (setup.js --test installs it)').toBeDefined();
