@@ -17,6 +17,8 @@ import type { RuncellMetrics } from '../monitoring/metrics.js';
 import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { problemJobPinner, problemRoutes } from './problems.js';
+import { imageRoutes, type ImageImporter } from './images.js';
+import { ImageRegistry } from '../queue/images.js';
 import type { CallbackOptions } from './judge0/callbacks.js';
 import { judge0Cors, judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
@@ -48,6 +50,10 @@ export interface ApiOptions {
   /** /readyz wants a worker seen within this window. Default 30 s. */
   workerWindowMs?: number;
   logger?: ApiLogger;
+  /** Imports an uploaded image into this host's layer store (POST /v1/images); absent where no worker shares the data dir. */
+  importImage?: ImageImporter;
+  /** Largest image archive (POST /v1/images). Default 2 GiB. */
+  maxImageBytes?: number;
   /** When given: GET /metrics serves it, requests are counted and timed, the queue's gauges are read from `queue`. */
   metrics?: RuncellMetrics;
 }
@@ -97,6 +103,7 @@ export function createApp(options: ApiOptions): express.Express {
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed, pinProblem: problemJobPinner(queue) }, needsQueue));
+  app.use(imageRoutes({ importer: options.importImage, registry: new ImageRegistry(queue.redis), maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024 }));
   app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));

@@ -10,6 +10,9 @@
  * latency, runs/s and the runcell / bare ratio. With --compare-masking, a
  * third side: runcell with its /proc masks as bubblewrap arguments (the way
  * before runcell-exec launch mounted them), for the before/after figures.
+ * Each row also has runcell with a writable root ("root": "writable": a
+ * copy-on-write overlay and its tmpfs per run) against today's read-only
+ * bind, in the same alternating batches.
  */
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,12 +40,14 @@ let phases: RunPhases[] = [];
 let oldPhases: RunPhases[] = [];
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, onPhases: (p) => phases.push(p) });
 const bubblewrapMasking = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, procMasking: 'bubblewrap', onPhases: (p) => oldPhases.push(p) });
+// Its own Sandbox, so that the phases printed for runcell stay those of the read-only runs.
+const writableRoot = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const helper = ensureHelper(config.dataDir);
 const limits = resolveLimits({});
 
-async function runcellOnce(on: Sandbox = sandbox): Promise<void> {
-  const result = await pool.withSlot((slot) => runJob({ sandbox: on, slot }, { command: ['/bin/true'], limits }));
+async function runcellOnce(on: Sandbox = sandbox, root: 'read-only' | 'writable' = 'read-only'): Promise<void> {
+  const result = await pool.withSlot((slot) => runJob({ sandbox: on, slot }, { command: ['/bin/true'], limits, root }));
   if (result.run?.status !== 'ok') throw new Error(`runcell run failed: ${JSON.stringify(result.run)}`);
 }
 
@@ -119,17 +124,19 @@ function figures(sample: Sample): Figures {
  * cgroup v1 makes the first cgroup moves after a quiet spell wait for an RCU
  * grace period: short batches would measure mostly those first moves.
  */
-async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures; before?: Figures }> {
+async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures; before?: Figures; writable: Figures }> {
   const runcell: Sample = { latencies: [], seconds: 0 };
+  const writable: Sample = { latencies: [], seconds: 0 };
   const bare: Sample = { latencies: [], seconds: 0 };
   const before: Sample = { latencies: [], seconds: 0 };
   const BATCH = Math.max(10, Math.ceil(RUNS / 4));
   for (let done = 0; done < RUNS; done += BATCH) {
     await batch(concurrency, BATCH, () => runcellOnce(), runcell);
+    await batch(concurrency, BATCH, () => runcellOnce(writableRoot, 'writable'), writable);
     if (COMPARE_MASKING) await batch(concurrency, BATCH, () => runcellOnce(bubblewrapMasking), before);
     await batch(concurrency, BATCH, (worker) => bareOnce(config.uidBase + config.slots + worker), bare);
   }
-  return { runcell: figures(runcell), bare: figures(bare), before: COMPARE_MASKING ? figures(before) : undefined };
+  return { runcell: figures(runcell), bare: figures(bare), before: COMPARE_MASKING ? figures(before) : undefined, writable: figures(writable) };
 }
 
 function medianPhases(all: RunPhases[]): Record<string, number> {
@@ -145,6 +152,7 @@ async function main() {
   // Warm-up: page cache, helper, seccomp filter file.
   for (let i = 0; i < 5; i++) {
     await runcellOnce();
+    await runcellOnce(writableRoot, 'writable');
     if (COMPARE_MASKING) await runcellOnce(bubblewrapMasking);
     await bareOnce(config.uidBase + config.slots);
   }
@@ -153,7 +161,7 @@ async function main() {
   for (const concurrency of CONCURRENCIES) {
     phases = [];
     oldPhases = [];
-    const { runcell, bare, before } = await compare(concurrency);
+    const { runcell, bare, before, writable } = await compare(concurrency);
     const breakdown = medianPhases(phases);
     const ratio = runcell.p50 / bare.p50;
     const throughput = runcell.perSecond / bare.perSecond;
@@ -161,7 +169,10 @@ async function main() {
       `${String(concurrency).padStart(11)} | ${fmt(runcell.p50)} ${fmt(runcell.p95)} ${fmt(runcell.perSecond)} | ${fmt(bare.p50)}   ${fmt(bare.p95)} ${fmt(bare.perSecond)} | ${ratio.toFixed(2).padStart(9)} ${throughput.toFixed(2).padStart(7)}\n`,
     );
     process.stdout.write(`${' '.repeat(11)} | runcell phases, median ms: ${Object.entries(breakdown).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`);
-    const row: Record<string, unknown> = { concurrency, runcell, bare, ratio_p50: ratio, ratio_runs_per_second: throughput, runcell_phases_ms: breakdown };
+    process.stdout.write(
+      `${' '.repeat(11)} | writable root (overlay + tmpfs per run): p50 ${writable.p50.toFixed(1)} p95 ${writable.p95.toFixed(1)} runs/s ${writable.perSecond.toFixed(1)}; writable / read-only p50 ${(writable.p50 / runcell.p50).toFixed(2)} (+${(writable.p50 - runcell.p50).toFixed(1)} ms) runs/s ${(writable.perSecond / runcell.perSecond).toFixed(2)}\n`,
+    );
+    const row: Record<string, unknown> = { concurrency, runcell, bare, ratio_p50: ratio, ratio_runs_per_second: throughput, runcell_phases_ms: breakdown, writable_root: writable, writable_over_read_only_p50: writable.p50 / runcell.p50 };
     if (before) {
       const beforePhases = medianPhases(oldPhases);
       process.stdout.write(
@@ -175,6 +186,7 @@ async function main() {
   rmSync(bareRoot, { recursive: true, force: true });
   sandbox.close();
   bubblewrapMasking.close();
+  writableRoot.close();
   process.stdout.write(`${JSON.stringify({ bench: 'sandbox', runs: RUNS, rows })}\n`);
 }
 

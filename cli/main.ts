@@ -414,7 +414,7 @@ function addRootfsCommands(program: Command): void {
     });
 }
 
-/** `runcell image ls | build | rm | prune`. */
+/** `runcell image ls | build | import | rm | prune`. */
 function addImageCommands(program: Command): void {
   const image = program.command('image').description('the layered images of the data dir (layers shared on disk)');
   image
@@ -447,6 +447,19 @@ function addImageCommands(program: Command): void {
       const { removeImage } = await import('./image.js');
       removeImage(config.dataDir, name, { languages: config.languages, force: options.force });
       process.stdout.write(`removed image ${name}\n`);
+    });
+  image
+    .command('import <file>')
+    .description("import a user's image: an OCI image layout archive or docker/podman save output (a tar); each layer is extracted as hostile input, layers already in the store are shared")
+    .option('--name <name>', 'the image name (default: the archive\'s tag, e.g. alpine:3 -> alpine_3)')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: { name?: string; json?: boolean }) => {
+      const config = loadConfig();
+      const { importImage } = await import('../rootfs/oci-import.js');
+      const report = await importImage(config.dataDir, file, { name: options.name });
+      const { image, extracted, shared, dropped } = report;
+      if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else process.stdout.write(`image ${image.name} (${image.digest}): ${extracted.length} layers extracted, ${shared.length} shared; dropped ${dropped.devices} devices, ${dropped.fifos} FIFOs, ${dropped.setid} setuid/setgid bits\n`);
     });
   image
     .command('prune')

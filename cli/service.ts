@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createApp, requestHasApiKey } from '../api/app.js';
+import type { ImageImporter } from '../api/images.js';
 import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
@@ -51,7 +52,9 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
     const redisUrl = await startRedis(config, roles, started);
     const redis = parseRedisUrl(redisUrl);
     if (workerRole && rootfs) await workerRole.startWorker(config, rootfs, redis, started);
-    const url = roles.api ? await startApi(config, redis, started) : undefined;
+    // Uploaded images go into the layer store of this host, which only a worker of this process uses.
+    const importImage = workerRole ? workerRole.imageImporter(config.dataDir) : undefined;
+    const url = roles.api ? await startApi(config, redis, started, importImage) : undefined;
     const metricsUrl = url ? `${url}/metrics` : await startMetrics(config, roles, started);
     return { url, metricsUrl, redisUrl, stop: stopper(config, started) };
   } catch (error) {
@@ -73,7 +76,7 @@ async function startRedis(config: Config, roles: ServiceRoles, started: Started)
   return embedded.url;
 }
 
-async function startApi(config: Config, redis: RedisTarget, started: Started): Promise<string> {
+async function startApi(config: Config, redis: RedisTarget, started: Started, importImage?: ImageImporter): Promise<string> {
   const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger: started.logger });
   const app = createApp({
     queue,
@@ -87,6 +90,7 @@ async function startApi(config: Config, redis: RedisTarget, started: Started): P
     workerWindowMs: config.readyWorkerSeconds * 1000,
     logger: started.logger,
     metrics: started.metrics,
+    importImage,
   });
   await untilConnected(queue, started.logger);
   const server: Server = app.listen(config.port, config.host);

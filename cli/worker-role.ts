@@ -92,3 +92,11 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
   await worker.start();
   started.stops.unshift(() => worker.close());
 }
+
+/** POST /v1/images' importer: into this host's layer store, which this process's worker runs images from. */
+export function imageImporter(dataDir: string) {
+  return async (file: string, options: { name?: string }) => {
+    const { importImage } = await import('../rootfs/oci-import.js');
+    return importImage(dataDir, file, options);
+  };
+}

@@ -18,6 +18,10 @@ export type SeccompProfileName = (typeof SECCOMP_PROFILE_NAMES)[number];
 export const NETWORK_MODES = ['none', 'egress'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
+/** A run's /: `read-only` (default: the image bound read-only) or `writable` (a copy-on-write overlay per run whose writes vanish with it). */
+export const ROOT_MODES = ['read-only', 'writable'] as const;
+export type RootMode = (typeof ROOT_MODES)[number];
+
 /** Who may ask for egress (RUNCELL_NETWORK_EGRESS): nobody, every client, or the clients of some API keys. */
 export type EgressPolicy = { allow: 'none' } | { allow: 'all' } | { allow: 'keys'; keys: string[] };
 
@@ -225,6 +229,15 @@ function shape(rules: RequestRules, bounds: RequestBounds) {
       .enum(NETWORK_MODES, { error: () => `network must be one of ${NETWORK_MODES.join(', ')}` })
       .optional()
       .describe('"none" (default): no network; "egress": outbound connections to the internet through runcell\'s NAT (never to the host, private ranges or other jobs), when the operator enabled RUNCELL_NETWORK_EGRESS; 422 otherwise'),
+    image: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9][A-Za-z0-9._+-]{0,127}|sha256:[0-9a-f]{64})$/, 'image is an image name (letters, digits, . _ + -) or a sha256: digest')
+      .optional()
+      .describe("an imported image (POST /v1/images, runcell image import) to run in, by name or digest, instead of runcell's rootfs: command and steps jobs; the image's Entrypoint goes before the command, its Env under the request's (PATH included), its WorkingDir replaces /box as the working directory; its User is ignored"),
+    root: z
+      .enum(ROOT_MODES, { error: () => `root must be one of ${ROOT_MODES.join(', ')}` })
+      .optional()
+      .describe('"read-only" (default): / is the image, read-only; "writable": each run (the run of a command or language job, each of steps) gets a copy-on-write / on a tmpfs of its workspace_bytes, that vanishes with the run; $HOME is then /home/runcell, and the job owns /usr/local, /opt and $HOME (it is not root). Not for judged jobs (tests, problem)'),
     tests: z.array(p.test).min(1, 'tests must not be empty').max(bounds.maxTests, `at most ${bounds.maxTests} tests`).optional().describe('judge: one compile, then one run per test'),
     comparison: p.comparison.optional(),
     checker: p.checker.optional().describe(`custom checker, run as: <checker> ${CHECKER_FILES.input} ${CHECKER_FILES.output} ${CHECKER_FILES.answer}; exit 0 accepted, 1 wrong answer, else checker_error. With a testlib interactor: run on each test the interactor accepted, ${CHECKER_FILES.output} being what the interactor wrote to its output file`),
@@ -276,6 +289,7 @@ export function jobRequestSchema(rules: RequestRules) {
     if (job.compile_args && job.language === undefined) issue(['compile_args'], 'compile_args need a language (they go to its compile command)');
     if (job.archive && !job.command && !job.steps) issue(['archive'], 'an archive needs a command or steps');
     if (job.archive && !BASE64.test(job.archive.content)) issue(['archive', 'content'], 'not valid base64');
+    if (job.image !== undefined && !job.command && !job.steps) issue(['image'], 'an image runs a command or steps (a language needs runcell\'s own rootfs)');
     if (job.artifacts && !job.command && !job.steps) issue(['artifacts'], 'artifacts need a command or steps (a language job\'s /box is read-only when it runs)');
     if (Object.keys(job.env ?? {}).length > bounds.maxEnv) issue(['env'], `at most ${bounds.maxEnv} environment variables`);
     // Each within its bounds, all together could still pass what execve takes: the job would fail in the sandbox.
@@ -309,6 +323,7 @@ function problemIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue): v
     return;
   }
   if (job.command) issue(['command'], 'a problem job needs a language (not a command)');
+  if (job.root === 'writable') issue(['root'], 'a writable root is for command, language and steps jobs, not judged ones (problem)');
   for (const field of ['tests', 'comparison', 'checker', 'interactor', 'stdin', 'limits'] as const) {
     if (job[field] !== undefined) issue([field], `${field} comes from the problem; a problem job gives language, files (and compile_limits, stop_on_first_failure)`);
   }
@@ -345,6 +360,7 @@ function judgingIssues(job: z.output<ReturnType<typeof shape>>, issue: Issue, la
     return;
   }
   if (job.network === 'egress') issue(['network'], 'network egress is for command and language jobs, not judged ones (tests)');
+  if (job.root === 'writable') issue(['root'], 'a writable root is for command, language and steps jobs, not judged ones (tests): a judged run sees the image as it is');
   if (job.command) issue(['tests'], 'tests need a language (not a command)');
   if (job.stdin !== undefined) issue(['stdin'], 'give stdin per test (tests[].stdin) when there are tests');
   const ids = new Set<string>();

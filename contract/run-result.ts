@@ -40,6 +40,8 @@ export const RUN_ERROR_CODES = [
   'checker_files_failed',
   /** The job asked for network egress and this worker has none (off, or its network could not be set up). */
   'network_unavailable',
+  /** The job names an image this worker's layer store does not have (runcell image import it). */
+  'image_missing',
 ] as const;
 export type RunErrorCode = (typeof RUN_ERROR_CODES)[number];
 

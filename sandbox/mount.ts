@@ -5,7 +5,8 @@
  * filesystem: read-only rootfs, fresh /proc with the host's parts masked,
  * minimal /dev, no /sys.
  */
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { join } from 'node:path';
 import { lchown, mkdir } from 'node:fs/promises';
 import { lastError, loadLibc, offThread } from './libc.js';
 
@@ -60,6 +61,54 @@ export interface FilesystemLayout {
   view: string;
   box: { source: string; writable: boolean };
   tmp: string;
+  /** 'writable': the view's root/ is a per-run overlay (writableRootOptions), bound read-write. Default 'read-only'. */
+  root?: RootMode;
+}
+
+/** A run's /: the rootfs bound read-only (the default), or a copy-on-write overlay of it that vanishes with the run. */
+export type RootMode = 'read-only' | 'writable';
+
+/**
+ * The directories of a writable root that the job owns (it is uid 1000, not root: the image's root-owned
+ * directories stay closed to it): /usr/local and every directory under it (pip, npm -g, make install),
+ * /opt, and WRITABLE_ROOT_HOME, its $HOME. Made in the overlay's upper layer by the launcher before the job
+ * starts; each exists only in that run.
+ */
+export const WRITABLE_ROOT_HOME = '/home/runcell';
+const OWNED_TREES = ['usr/local'];
+const OWNED_DIRS = ['opt', WRITABLE_ROOT_HOME.slice(1)];
+/** Enough for Debian's /usr/local; an image with more has the rest root-owned. */
+const MAX_OWNED = 256;
+
+const ownedByRootfs = new Map<string, string[]>();
+
+/** The directories to own for `rootfs` (walked once: a rootfs never changes; read-only and root-owned, nothing of a job's). */
+export function ownedDirectories(rootfs: string): string[] {
+  let owned = ownedByRootfs.get(rootfs);
+  if (owned) return owned;
+  owned = [];
+  const walk = (relative: string) => {
+    if (owned!.length >= MAX_OWNED) return;
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(join(rootfs, relative), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    owned!.push(relative);
+    for (const entry of entries) if (entry.isDirectory() && /^[A-Za-z0-9._+-]+$/.test(entry.name)) walk(`${relative}/${entry.name}`);
+  };
+  for (const tree of OWNED_TREES) walk(tree);
+  owned.push(...OWNED_DIRS);
+  ownedByRootfs.set(rootfs, owned);
+  return owned;
+}
+
+/** The runcell-exec launch options of a writable root on a tmpfs of `bytes` (after viewOptions). */
+export function writableRootOptions(rootfs: string, bytes: number, inodes: number, workdir?: string): string[] {
+  // An image's working directory is the job's too (a WORKDIR is where its program works); /box is already.
+  const extra = workdir && workdir !== '/box' ? [workdir.slice(1)] : [];
+  return [`--writable-root=${bytes},${inodes}`, `--own=${[...ownedDirectories(rootfs), ...extra].join(',')}`];
 }
 
 /** Where the helper appears inside the sandbox; the rootfs build creates the mount point. */
@@ -131,7 +180,7 @@ export function viewOptions(view: string, rootfs: string, helperDir: string): st
 
 export function filesystemArgs(layout: FilesystemLayout, masking: ProcMasking = 'launcher'): string[] {
   const { view } = layout;
-  const args = ['--ro-bind', `${view}/root`, '/', '--ro-bind', `${view}/helper`, HELPER_DIR];
+  const args = [layout.root === 'writable' ? '--bind' : '--ro-bind', `${view}/root`, '/', '--ro-bind', `${view}/helper`, HELPER_DIR];
   args.push(layout.box.writable ? '--bind' : '--ro-bind', layout.box.source, '/box');
   args.push('--bind', layout.tmp, '/tmp');
   args.push('--proc', '/proc');

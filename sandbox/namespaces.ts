@@ -49,11 +49,11 @@ export function environmentProblem(env: Record<string, string>): string | undefi
   return undefined;
 }
 
-/** --clearenv, then the request, then the fixed variables (which win). */
-export function environmentArgs(requested: Record<string, string> = {}): string[] {
-  const problem = environmentProblem(requested);
+/** --clearenv, then an image's Env, the request, the fixed variables (which win), then the sandbox's own `overrides` of them (a writable root's HOME, an image's PATH). */
+export function environmentArgs(requested: Record<string, string> = {}, overrides: Record<string, string> = {}, image: Record<string, string> = {}): string[] {
+  const problem = environmentProblem({ ...image, ...requested });
   if (problem) throw new Error(problem);
   const args = ['--clearenv'];
-  for (const [name, value] of Object.entries({ ...requested, ...FIXED_ENV })) args.push('--setenv', name, value);
+  for (const [name, value] of Object.entries({ ...image, ...requested, ...FIXED_ENV, ...overrides })) args.push('--setenv', name, value);
   return args;
 }

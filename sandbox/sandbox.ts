@@ -14,7 +14,7 @@ import type { RunErrorCode } from '../contract/run-result.js';
 import { detectCgroupDriver, type CgroupDriver, type CgroupStats, type RunCgroup } from './cgroup.js';
 import { ensureHelper, HELPER_NAME, type Helper } from './helper.js';
 import { FIXED_LIMITS, type Limits } from './limits.js';
-import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
+import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, WRITABLE_ROOT_HOME, writableRootOptions, type ProcMasking, type RootMode } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
 import type { EgressNetwork, RunNetwork } from './network.js';
 import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
@@ -104,6 +104,20 @@ export interface RunSpec {
    * Not called when the run could not be set up or started. Must not throw (a throw fails the run).
    */
   onTmpLeft?: (tmpPath: string) => void;
+  /**
+   * "writable": / is a copy-on-write overlay of the rootfs whose writes (on a tmpfs of limits.workspace_bytes)
+   * vanish with the run, and $HOME is WRITABLE_ROOT_HOME in it. Default "read-only".
+   */
+  root?: RootMode;
+  /**
+   * This run's root filesystem instead of the sandbox's rootfs: an image of the layer store, mounted by the
+   * caller (rootfs/store.ts mountImage), read-only and root-owned, with the mount points of ROOTFS_MOUNT_POINTS.
+   */
+  rootfs?: string;
+  /** Variables of the image (its Env) under the request's: they may set PATH, which a request cannot. */
+  imageEnv?: Record<string, string>;
+  /** The working directory (an image's WorkingDir). Default /box. */
+  cwd?: string;
 }
 
 /** Pipes still open this long after every process died belong to nobody: close them. */
@@ -274,18 +288,19 @@ export class Sandbox {
     const byLauncher = this.procMasking === 'launcher';
     return [
       ...namespaceArgs({ sharedNet: network !== undefined }),
-      ...environmentArgs(spec.env),
+      ...environmentArgs(spec.env, { ...(spec.imageEnv?.PATH ? { PATH: spec.imageEnv.PATH } : {}), ...(spec.root === 'writable' ? { HOME: WRITABLE_ROOT_HOME } : {}) }, spec.imageEnv),
       ...filesystemArgs(
         {
           view: this.viewDir,
           box: { source: spec.workspace.boxPath, writable: spec.boxWritable },
           tmp,
+          root: spec.root,
         },
         this.procMasking,
       ),
       // The resolver on runcell's bridge, from a tmpfs of its own (the job's mount table shows no host path).
       ...(network ? ['--ro-bind', this.options.network!.resolvConf, '/etc/resolv.conf'] : []),
-      '--chdir', '/box',
+      '--chdir', spec.cwd ?? '/box',
       '--seccomp', String(SECCOMP_FD),
       ...(byLauncher ? ['--info-fd', String(INFO_FD)] : []),
       // runcell-exec init is the namespace's pid 1: it reaps orphans and reports the job's raw status.
@@ -343,7 +358,8 @@ export class Sandbox {
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
         launcherOptions: [
-          ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
+          ...viewOptions(this.viewDir, spec.rootfs ?? this.options.rootfs, this.helper.dir),
+          ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes, spec.cwd) : []),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
           ...(network ? [`--netns=${network.netnsPath}`] : []),
         ],

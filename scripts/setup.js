@@ -12,9 +12,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-dev', 'util-linux', 'redis-server', 'nftables', 'dnsmasq-base', 'conntrack', 'iproute2'];
 // Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
 // alert rules with promtool, fails Redis over with real redis-sentinel processes (test/fleet-*.test.ts), and
-// drives Debian's Chromium in the playground's browser tests (test/playground.test.ts). A production host gets
+// drives Debian's Chromium in the playground's browser tests (test/playground.test.ts); pip's wheel is what a writable-root job
+// installs a package with (test/writable-root.test.ts). A production host gets
 // none of them (Debian's packages would start a Prometheus on :9090 and a Sentinel on :26379).
-const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel', 'chromium'];
+const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel', 'chromium', 'python3-pip-whl'];
 const forTests = process.argv.includes('--test');
 
 function step(message) {

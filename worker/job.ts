@@ -13,6 +13,7 @@ import { plan, type JobContext } from './plan.js';
 import { runSteps, stepsBoxBytes } from './steps.js';
 import { collectArtifacts } from './artifacts.js';
 import { unpackArchive } from './unpack.js';
+import { imageSpec, isImageRun, resolveOrPullImage } from './image.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { JobRequest } from './request.js';
 
@@ -24,13 +25,15 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
   const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   if (request.tests) return judge(context, request, steps);
   const table = context.table ?? LIMIT_TABLE;
+  const image = await resolveOrPullImage(context.sandbox.dataDir, request.image, context.pullImage);
+  if (image && !isImageRun(image)) return request.steps ? { run: null, steps: [{ name: request.steps[0].name ?? '1', ...image }] } : { run: image };
   const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {
     if (request.archive) await unpackArchive(workspace, context.slot, request.archive, boxBytes);
     if (request.steps) {
       workspace.writeFiles(request.files ?? []);
-      return await withArtifacts(context, request, workspace, await runSteps(context, request, steps, workspace, table));
+      return await withArtifacts(context, request, workspace, await runSteps(context, request, steps, workspace, table, image));
     }
     const common = { slot: context.slot, workspace, env: steps.env, signal: context.signal, seccompProfile: steps.seccompProfile };
     let compile: CompileResult | undefined;
@@ -46,12 +49,14 @@ export async function runJob(context: JobContext, request: JobRequest): Promise<
     try {
       run = await context.sandbox.run({
         ...common,
-        argv: steps.run.argv,
+        argv: [...(image?.entrypoint ?? []), ...steps.run.argv],
+        ...imageSpec(image),
         limits: steps.run.limits,
         boxWritable: steps.run.boxWritable,
         ...(interactive ? { stdinFd: interactive.fd } : { stdin: request.stdin }),
         onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk)),
         network: request.network,
+        root: request.root,
       });
     } finally {
       await interactive?.close();

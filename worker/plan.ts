@@ -14,6 +14,7 @@ import type { TreeFile } from '../sandbox/safe-fs.js';
 import type { Slot } from '../sandbox/slots.js';
 import type { CompileCache } from './compile-cache.js';
 import type { JobRequest } from './request.js';
+import type { ImagePuller } from './image.js';
 
 export interface JobContext {
   sandbox: Sandbox;
@@ -41,6 +42,8 @@ export interface JobContext {
   interactiveStdin?: () => { fd: number; close(): Promise<void> };
   /** The second sandbox identity of `slot` (SlotPool.companion): where an interactive problem's interactor runs. */
   companion?: Slot;
+  /** Image jobs: pulls an image this worker lacks from the fleet's registry (worker/image.ts). Default: none. */
+  pullImage?: ImagePuller;
 }
 
 /** A job names a language (or a checker language) the rootfs this worker runs does not have. */

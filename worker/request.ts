@@ -4,7 +4,7 @@
  * worker's parse of every queued job and the CLI all use the contract's
  * schema), so nothing here checks them again.
  */
-import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type NetworkMode, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
+import { UNBOUNDED, jobRequestSchema, type CheckerProtocol, type InteractorProtocol, type Comparison, type Encoding, type JobSubmission, type NetworkMode, type RootMode, type RequestRules, type SeccompProfileName } from '../contract/job-request.js';
 import type { RequestedLimits } from '../contract/limits.js';
 import type { WorkspaceFile } from '../sandbox/workspace.js';
 
@@ -78,6 +78,10 @@ export interface JobRequest {
   seccomp_profile?: SeccompProfileName;
   /** "egress": the run step (not a compile) gets outbound network through runcell's NAT. Default "none". */
   network?: NetworkMode;
+  /** "writable": the run step (a command's or a language's run, each of steps; never a compile or a test) gets a copy-on-write /. Default "read-only". */
+  root?: RootMode;
+  /** An imported image (name or digest) to run the command or steps in, instead of the rootfs. */
+  image?: string;
   /** Judging (see judge.ts): one compile, then one run per test instead of the single run. */
   tests?: JudgeTest[];
   /** How a test's stdout is compared with its expected output. Default trailing_whitespace. */
@@ -117,6 +121,8 @@ export function toJobRequest(submission: JobSubmission): JobRequest {
     ...(submission.artifacts ? { artifacts: submission.artifacts } : {}),
     ...(submission.archive ? { archive: { format: submission.archive.format, content: decode(submission.archive.content, 'base64') } } : {}),
     ...(submission.network ? { network: submission.network } : {}),
+    ...(submission.root ? { root: submission.root } : {}),
+    ...(submission.image ? { image: submission.image } : {}),
     ...judgingRequest(submission),
   };
 }

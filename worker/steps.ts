@@ -10,6 +10,7 @@ import { resolveLimits, type LimitTable } from '../sandbox/limits.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { JobContext, Plan } from './plan.js';
 import type { JobRequest, JobStep } from './request.js';
+import { imageSpec, type ImageRun } from './image.js';
 
 /** Each step's limits: the job's, overridden by the step's own. */
 export function stepLimits(request: JobRequest, step: JobStep, table: LimitTable) {
@@ -21,7 +22,7 @@ export function stepsBoxBytes(request: JobRequest, table: LimitTable): number {
   return Math.max(...request.steps!.map((step) => stepLimits(request, step, table).workspace_bytes));
 }
 
-export async function runSteps(context: JobContext, request: JobRequest, plan: Plan, workspace: Workspace, table: LimitTable): Promise<JobResult> {
+export async function runSteps(context: JobContext, request: JobRequest, plan: Plan, workspace: Workspace, table: LimitTable, image?: ImageRun): Promise<JobResult> {
   const steps = request.steps!;
   const results: StepResult[] = [];
   for (const [index, step] of steps.entries()) {
@@ -29,11 +30,13 @@ export async function runSteps(context: JobContext, request: JobRequest, plan: P
       slot: context.slot,
       workspace,
       boxWritable: true,
-      argv: step.command,
+      argv: [...(image?.entrypoint ?? []), ...step.command],
+      ...imageSpec(image),
       env: plan.env,
       limits: stepLimits(request, step, table),
       seccompProfile: plan.seccompProfile,
       signal: context.signal,
+      root: request.root,
       onOutput: context.onOutput && ((stream, chunk) => context.onOutput!(stream, chunk, index)),
     });
     const result: StepResult = { name: step.name ?? String(index + 1), ...run };

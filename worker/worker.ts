@@ -23,6 +23,8 @@ import { runJob, type JobContext } from './job.js';
 import { problemCacheDir, ProblemCache } from './problem-cache.js';
 import { runProblemJob, type Problems } from './problem-jobs.js';
 import { ProblemStore } from '../queue/problems.js';
+import { ImageRegistry } from '../queue/images.js';
+import { imagePuller, type ImagePuller } from './image.js';
 import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
@@ -86,6 +88,8 @@ export class RuncellWorker {
   private readonly store: JobStore;
   /** Stored problems: their manifests in Redis, their files in the local cache. */
   private readonly problems: Problems;
+  /** Image jobs: an image this host lacks is pulled from the fleet's registry, once per name at a time. */
+  private readonly pullImage: ImagePuller;
   private readonly active = new Map<string, ActiveJob>();
   private readonly logger: Logger;
   private worker?: Worker<QueuedJob>;
@@ -104,6 +108,7 @@ export class RuncellWorker {
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
     this.store = new JobStore(this.redis, options.retention, { awaitReplica: options.redis.kind !== 'single', logger: this.logger });
     const problemStore = new ProblemStore(this.redis);
+    this.pullImage = imagePuller(options.sandbox.dataDir, new ImageRegistry(this.redis));
     this.problems = { store: problemStore, cache: new ProblemCache(problemCacheDir(options.sandbox.dataDir), options.problemCacheBytes ?? 4 * 1024 ** 3, problemStore, this.logger) };
     // Bounds are the API's admission policy (its configuration, not ours): the worker checks the shape and the limits.
     this.requestSchema = jobRequestSchema({ limits: options.limits ?? LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id), bounds: UNBOUNDED });
@@ -275,6 +280,7 @@ export class RuncellWorker {
           this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
         },
         compileCache: this.options.compileCache,
+        pullImage: this.pullImage,
         interactiveStdin: () => openInteractiveStdin({ redis: this.options.redis, commands: this.redis, jobId: id, slot, logger: this.logger }),
       };
       return submission.problem === undefined ? await runJob(context, request) : await runProblemJob(context, submission, request, this.problems);

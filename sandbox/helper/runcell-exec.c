@@ -2,7 +2,8 @@
  * runcell-exec: the two small steps of a sandbox run that must happen in a
  * process of their own and cannot be done from Node.js.
  *
- *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR]
+ *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR
+ *                       [--writable-root=BYTES,INODES [--own=A,B,...]]]
  *                       [--mask-files=A,B,... --mask-dirs=C,D,...] [--netns=PATH]
  *                       PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
@@ -18,6 +19,12 @@
  *     and empty/. bubblewrap binds from there, so that the job's
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
+ *
+ *     With --writable-root=BYTES,INODES [--own=A,B,...] (after --helper-dir), root/ is a writable
+ *     overlay instead: the rootfs as its lower layer, its upper and work directories on a fresh tmpfs
+ *     of BYTES and INODES (nosuid, nodev) mounted on the view's rw/, which bubblewrap never binds;
+ *     each directory of --own (relative to /) made in the upper beforehand and owned by UID:GID
+ *     (the job is not root: root-owned directories of the image stay closed to it).
  *
  *     With --netns=PATH (after the view and mask options; network egress only, see
  *     sandbox/network.ts), joins the network namespace runcell made for the
@@ -107,6 +114,10 @@ static void write_pid(const char *procs_file) {
 
 struct view {
   const char *dir, *rootfs, *helper_dir;
+  /* A writable root (--writable-root=BYTES,INODES --own=A,B,...): NULL for the read-only one. */
+  const char *writable, *own;
+  uid_t uid;
+  gid_t gid;
 };
 
 /* An option "--name=value" at argv[*i], consumed when it matches. */
@@ -129,6 +140,84 @@ static void overlay(const char *lower, int empty_fd, const char *target) {
   snprintf(data, sizeof data, "lowerdir=/proc/self/fd/%d:/proc/self/fd/%d", fd, empty_fd);
   mount_or_die("runcell", target, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, data);
   close(fd);
+}
+
+/* A relative path of the rootfs made of plain names: no empty, "." or ".." component, no leading '/'. */
+static int plain_relative_path(const char *path) {
+  if (path[0] == '\0' || path[0] == '/' || strlen(path) >= 256) return 0;
+  for (const char *part = path; part;) {
+    const char *slash = strchr(part, '/');
+    size_t len = slash ? (size_t)(slash - part) : strlen(part);
+    if (len == 0 || (len == 1 && part[0] == '.') || (len == 2 && part[0] == '.' && part[1] == '.')) return 0;
+    part = slash ? slash + 1 : NULL;
+  }
+  return 1;
+}
+
+/* Makes `path` (and any missing parent) a directory of the upper layer. Parents get the lower's owner and
+ * mode (so the merged directory looks the same); `path` itself the lower's mode and the job's owner. Runs
+ * before any process of the job exists, on a tmpfs only this launcher has ever seen. */
+static void own_directory(int upper, int lower, const char *path, uid_t uid, gid_t gid) {
+  if (!plain_relative_path(path)) {
+    errno = EINVAL;
+    die(path);
+  }
+  char prefix[256];
+  for (const char *end = path;; end++) {
+    if (*end != '/' && *end != '\0') continue;
+    size_t len = (size_t)(end - path);
+    memcpy(prefix, path, len);
+    prefix[len] = '\0';
+    struct stat st = {.st_mode = S_IFDIR | 0755, .st_uid = 0, .st_gid = 0};
+    if (fstatat(lower, prefix, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+      errno = ENOTDIR;
+      die(prefix);
+    }
+    int last = *end == '\0';
+    if (mkdirat(upper, prefix, 0700) != 0) {
+      if (errno != EEXIST) die(prefix);
+      if (!last) continue; /* made before, as a parent (lower's owner) or owned: left as it is */
+    }
+    if (fchownat(upper, prefix, last ? uid : st.st_uid, last ? gid : st.st_gid, AT_SYMLINK_NOFOLLOW) != 0) die(prefix);
+    /* chown cleared any setgid bit: the mode goes after it. */
+    if (fchmodat(upper, prefix, st.st_mode & 07777, 0) != 0) die(prefix);
+    if (last) return;
+  }
+}
+
+static int open_dir_at(int dir, const char *name) {
+  int fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die(name);
+  return fd;
+}
+
+/* The writable root: an overlay of the rootfs (lower) under an upper and work directory on a fresh tmpfs
+ * of BYTES and INODES, all in this launcher's mount namespace. The host's namespace never has a path to
+ * what the job writes, and it all goes when the namespace does (the run's last process). */
+static void writable_overlay(const struct view *v, int view_dir, const char *target) {
+  unsigned long long bytes = 0, inodes = 0;
+  if (sscanf(v->writable, "%llu,%llu", &bytes, &inodes) != 2 || bytes == 0 || inodes == 0) {
+    dprintf(2, "runcell-exec: bad --writable-root %s\n", v->writable);
+    _exit(FAIL_CODE);
+  }
+  char data[160], path[PATH_MAX];
+  snprintf(data, sizeof data, "size=%llu,nr_inodes=%llu,mode=700", bytes, inodes);
+  snprintf(path, sizeof path, "%s/rw", v->dir);
+  mount_or_die("runcell", path, "tmpfs", MS_NOSUID | MS_NODEV, data);
+  int rw = open_dir_at(view_dir, "rw");
+  if (mkdirat(rw, "upper", 0755) != 0 || mkdirat(rw, "work", 0700) != 0) die("upper");
+  int upper = open_dir_at(rw, "upper"), work = open_dir_at(rw, "work");
+  int lower = open(v->rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (lower < 0) die(v->rootfs);
+  char *own = strdup(v->own ? v->own : "");
+  for (char *name = strtok(own, ","); name; name = strtok(NULL, ",")) own_directory(upper, lower, name, v->uid, v->gid);
+  free(own);
+  snprintf(data, sizeof data, "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d", lower, upper, work);
+  mount_or_die("runcell", target, "overlay", MS_NOSUID | MS_NODEV, data);
+  close(lower);
+  close(work);
+  close(upper);
+  close(rw);
 }
 
 static void make_node(int dir, const char *name, int mode) {
@@ -157,7 +246,7 @@ static void make_view(const struct view *v) {
   mount_or_die("runcell", v->dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k,nr_inodes=64");
   int dir = open(v->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir < 0) die(v->dir);
-  static const char *const dirs[] = {"root", "helper", "empty", "dev"};
+  static const char *const dirs[] = {"root", "helper", "empty", "dev", "rw"};
   for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) make_node(dir, dirs[i], S_IFDIR);
   int dev = openat(dir, "dev", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dev < 0) die("dev");
@@ -173,7 +262,8 @@ static void make_view(const struct view *v) {
   if (empty < 0) die("empty");
   char target[PATH_MAX];
   snprintf(target, sizeof target, "%s/root", v->dir);
-  overlay(v->rootfs, empty, target);
+  if (v->writable) writable_overlay(v, dir, target);
+  else overlay(v->rootfs, empty, target);
   snprintf(target, sizeof target, "%s/helper", v->dir);
   overlay(v->helper_dir, empty, target);
   mount_or_die(NULL, v->dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -458,8 +548,16 @@ static int launch(int argc, char **argv) {
   view.dir = take_option(argc, argv, &first, "--view");
   view.rootfs = take_option(argc, argv, &first, "--rootfs");
   view.helper_dir = take_option(argc, argv, &first, "--helper-dir");
+  view.writable = take_option(argc, argv, &first, "--writable-root");
+  view.own = take_option(argc, argv, &first, "--own");
+  view.uid = uid;
+  view.gid = gid;
   if ((view.dir || view.rootfs || view.helper_dir) && !(view.dir && view.rootfs && view.helper_dir)) {
     dprintf(2, "runcell-exec: --view, --rootfs and --helper-dir go together, in that order\n");
+    return FAIL_CODE;
+  }
+  if ((view.writable || view.own) && !(view.dir && view.writable)) {
+    dprintf(2, "runcell-exec: --writable-root [--own] come after the view's options\n");
     return FAIL_CODE;
   }
   struct masks masks;
