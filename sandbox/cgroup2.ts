@@ -139,9 +139,10 @@ export class CgroupV2Driver implements CgroupDriver {
       } catch (error) {
         if (existsSync(join(dir, 'memory.swap.max'))) throw error;
       }
-      // memory.oom.group stays 0: at 1 an OOM kill would also take the launcher (runcell-exec), which
-      // shares the run's cgroup to report the job's end (not yet tried in the v2 lane: it needs the
-      // launcher to exempt itself with oom_score_adj -1000 after its fork). runcell kills the rest itself.
+      // An OOM kill takes the whole run, not one process of it (a parent left waiting for its killed child,
+      // a half-dead pipeline). The launcher is spared: it starts bubblewrap in this cgroup from outside
+      // (clone3), or where it must join, it is exempt (oom_score_adj -1000; runcell-exec.c join_cgroups).
+      writeFileSync(join(dir, 'memory.oom.group'), '1');
       writeFileSync(join(dir, 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const quota = Math.max(1000, Math.round(limits.cpuQuota * CPU_PERIOD_US));
@@ -215,8 +216,11 @@ export class CgroupV2Run implements RunCgroup {
    */
   async killAll(spare?: number): Promise<void> {
     const victims = () => this.pids().filter((pid) => pid !== spare);
-    if (victims().length === 0) return;
-    if (spare === undefined && existsSync(join(this.dir, 'cgroup.kill'))) {
+    const current = this.pids();
+    if (current.every((pid) => pid === spare)) return;
+    // A launcher started outside the cgroup (clone3) is not in it: nothing to spare, cgroup.kill does.
+    const spareInside = spare !== undefined && current.includes(spare);
+    if (!spareInside && existsSync(join(this.dir, 'cgroup.kill'))) {
       writeFileSync(join(this.dir, 'cgroup.kill'), '1');
     } else {
       writeFileSync(join(this.dir, 'cgroup.freeze'), '1');

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fchownSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { withRoot } from './safe-fs.js';
 import { sealedMemfd } from './libc.js';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runStatus, type EnforcedLimit, type RunResult } from './accounting.js';
@@ -17,7 +18,7 @@ import { FIXED_LIMITS, type Limits } from './limits.js';
 import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, type ProcMasking } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
 import type { EgressNetwork, RunNetwork } from './network.js';
-import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
+import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD, type CgroupEntry } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { DEFAULT_SECCOMP_PROFILE, EGRESS_POLICY, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
@@ -49,6 +50,12 @@ export interface SandboxOptions {
   procMasking?: ProcMasking;
   /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
   network?: EgressNetwork;
+  /**
+   * Start each run's bubblewrap in its cgroup with clone3(CLONE_INTO_CGROUP) where the kernel allows it
+   * (cgroup v2, Linux 5.7+; the launcher falls back to joining the cgroup elsewhere). Default true;
+   * false for bench:sandbox's comparison.
+   */
+  cloneIntoCgroup?: boolean;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -118,6 +125,8 @@ export class Sandbox {
   private readonly cpuPollMs: number;
   /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
   private readonly live = new Map<number, RunCgroup>();
+  /** How the last run's bubblewrap entered its cgroup (the launcher's report; bench and doctor show it). */
+  lastCgroupEntry: CgroupEntry | undefined;
 
   private constructor(private readonly options: SandboxOptions) {
     if (process.getuid?.() !== 0) {
@@ -312,9 +321,20 @@ export class Sandbox {
     // emptied fails the run (accounting_failed) instead of being reported as a clean end.
     await cgroup.killAll();
     const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
+    this.noteCgroupEntry(outcome.cgroupEntry);
     const stats = cgroup.stats();
     clock.mark('account');
     return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
+  }
+
+  /** Says once per process why runs on cgroup v2 join their cgroup instead of starting in it (clone3). */
+  private noteCgroupEntry(entry: CgroupEntry | undefined): void {
+    this.lastCgroupEntry = entry ?? this.lastCgroupEntry;
+    if (entry?.via !== 'joined' || this.cgroups.version !== 2 || this.options.cloneIntoCgroup === false || cloneFallbackSaid) return;
+    cloneFallbackSaid = true;
+    process.emitWarning(`runcell sandbox: ${cloneFallbackReason(entry.errno)}; each run's launcher joins its cgroup instead (a move, which waits for the kernel's cgroup lock)`, {
+      code: 'runcell-clone-into-cgroup',
+    });
   }
 
   /** A run with egress under the standard profile gets outbound TCP; every other run its profile as asked. */
@@ -334,6 +354,7 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
+        joinCgroup: this.options.cloneIntoCgroup === false,
         launcherOptions: [
           ...viewOptions(this.viewDir, this.options.rootfs, this.helper.dir),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
@@ -375,6 +396,17 @@ export class Sandbox {
       spec.signal?.removeEventListener('abort', onAbort);
     };
   }
+}
+
+let cloneFallbackSaid = false;
+
+/** Why the launcher could not use clone3(CLONE_INTO_CGROUP), from the errno it reported. */
+export function cloneFallbackReason(errno: number): string {
+  const name = Object.entries(osConstants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
+  if (name === 'ENOSYS') return 'clone3 is refused here (ENOSYS: a kernel before 5.3, or a seccomp profile, such as a container runtime\'s default, that blocks it)';
+  if (name === 'E2BIG' || name === 'EINVAL') return `clone3 has no CLONE_INTO_CGROUP here (${name}: a kernel before 5.7)`;
+  if (errno === 0) return 'the run\'s cgroup is not on a cgroup2 mount, so clone3(CLONE_INTO_CGROUP) is not tried';
+  return `clone3(CLONE_INTO_CGROUP) failed (${name})`;
 }
 
 /** Ends a run for a limit or a cancel, once: the first reason is the one reported. */
