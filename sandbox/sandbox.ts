@@ -220,7 +220,7 @@ export class Sandbox {
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
         this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
-          pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
+          pids: spec.limits.pids + this.sandboxPidsInCgroup(),
           cpuQuota: this.options.cpuQuota,
         }),
         spec.network === 'egress' ? this.options.network!.attach(spec.slot.index) : undefined,
@@ -325,6 +325,16 @@ export class Sandbox {
     const stats = cgroup.stats();
     clock.mark('account');
     return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
+  }
+
+  /**
+   * runcell's own processes in a run's pids cgroup: bubblewrap's monitor and init, and the launcher when
+   * it joins. Where it starts bubblewrap by clone3 it is outside. Expected from the cgroup version and the
+   * last run's report: the first run after a fallback to joining (said once) gives its job one pid less.
+   */
+  private sandboxPidsInCgroup(): number {
+    const clones = this.cgroups.version === 2 && this.options.cloneIntoCgroup !== false && this.lastCgroupEntry?.via !== 'joined';
+    return FIXED_LIMITS.sandboxOwnPids - (clones ? 1 : 0);
   }
 
   /** Says once per process why runs on cgroup v2 join their cgroup instead of starting in it (clone3). */

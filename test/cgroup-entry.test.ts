@@ -91,8 +91,8 @@ describe.skipIf(!v2)('cgroup v2: clone3(CLONE_INTO_CGROUP)', () => {
   ])('memory.oom.group: a child over the memory limit takes its parent with it, %s', async (_name, box) => {
     // The parent waits for the child and would print; with oom.group both go, and the launcher
     // (outside, or exempt at oom_score_adj -1000) still reports the run's end.
-    const script = 'head -c 200000000 /dev/zero | tail -c 1 > /dev/null & wait; echo parent survived';
-    const { run } = await shIn(box(), script, { memory_bytes: 32 * MiB });
+    const script = 'python3 -c "a = b\'x\' * (200 * 1024 * 1024)" & wait; echo parent survived';
+    const { run } = await shIn(box(), script, { memory_bytes: 64 * MiB });
     expect(run.status).toBe('memory_limit');
     expect(run.oom_killed).toBe(true);
     expect(run.stdout).not.toContain('parent survived');
