@@ -435,11 +435,13 @@ class RunKiller {
       .killAll(this.launcherPid)
       .catch((error: Error) => warnKill('stopping the run', error))
       .then(() => {
-        // The launcher exits once its sandbox is gone; if it does not, it goes too.
-        this.launcherDeadline = setTimeout(
-          () => this.cgroup.killAll().catch((error: Error) => warnKill('killing a launcher that outlived its sandbox', error)),
-          LAUNCHER_EXIT_TIMEOUT_MS,
-        );
+        // The launcher exits once its sandbox is gone; if it does not, it goes too: through the cgroup where
+        // it joined it, by its pid where it started bubblewrap by clone3 and stayed outside (our unreaped
+        // child until settled() clears this timer, so the pid is still its own).
+        this.launcherDeadline = setTimeout(() => {
+          this.cgroup.killAll().catch((error: Error) => warnKill('killing a launcher that outlived its sandbox', error));
+          if (this.launcherPid !== undefined) killQuietly(this.launcherPid);
+        }, LAUNCHER_EXIT_TIMEOUT_MS);
       });
   }
 
@@ -447,6 +449,14 @@ class RunKiller {
   async settled(): Promise<void> {
     await this.killing;
     clearTimeout(this.launcherDeadline);
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
   }
 }
 
