@@ -71,6 +71,20 @@ function hostCgroupsNamed(dirName: string): string[] {
   return found;
 }
 
+/** Host processes whose real uid is one of the container's slot uids (from `base`, 64 of them). */
+function processesOfUidsFrom(base: number): string[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((pid) => {
+      try {
+        const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+        return uid >= base && uid < base + 64 ? [`${pid} uid ${uid}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
 let image = '';
 
 describe.skipIf(!podmanPath)('runcell in a podman container', () => {
@@ -129,5 +143,7 @@ describe.skipIf(!podmanPath)('runcell in a podman container', () => {
     expect(Number(forks.stdout.trim())).toBeLessThanOrEqual(9);
     expect(podman(['rm', '-f', '-t', '5', name]).status).toBe(0);
     expect(hostCgroupsNamed(cgroupParent)).toEqual([]);
+    // Nor a process of the container's slot uids (the forker's sleeping children among them) on the host.
+    expect(processesOfUidsFrom(config.uidBase + 100)).toEqual([]);
   }, 600_000);
 });
