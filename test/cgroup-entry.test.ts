@@ -4,7 +4,10 @@
  * joins the cgroup first. And on v2, memory.oom.group: an OOM kill takes the whole run. The v2 cases run in
  * the v2 lane (npm run test:v2); the v1 ones on a host where runcell drives cgroup v1.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifiedRootfs } from '../rootfs/build.js';
 import { waitUntil } from '../sandbox/cgroup-driver.js';
@@ -83,6 +86,21 @@ describe.skipIf(!v2)('cgroup v2: clone3(CLONE_INTO_CGROUP)', () => {
 
   it('without it (cloneIntoCgroup: false), the launcher joins the cgroup, and runs work the same', async () => {
     expect(await launcherInRunCgroup(joining)).toEqual({ launcherInside: true, entry: { via: 'joined', errno: 0 } });
+  });
+
+  it('where clone3 is refused (ENOSYS, as a container runtime\'s seccomp profile does), the launcher joins, runs work, and the worker says why once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runcell-no-clone3-'));
+    try {
+      execFileSync('gcc', ['-O2', '-o', join(dir, 'no-clone3'), join(import.meta.dirname, 'fixtures/no-clone3.c')]);
+      const tsx = join(import.meta.dirname, '../node_modules/tsx/dist/cli.mjs');
+      const child = spawnSync(join(dir, 'no-clone3'), [process.execPath, tsx, join(import.meta.dirname, 'fixtures/one-run.ts')], { encoding: 'utf8', timeout: 600_000 * waitScale });
+      expect(child.status, child.stderr).toBe(0);
+      expect(JSON.parse(child.stdout)).toEqual({ entry: { via: 'joined', errno: constants.errno.ENOSYS }, statuses: ['ok', 'ok'] });
+      // Two runs, one warning.
+      expect(child.stderr.match(/clone3 is refused here \(ENOSYS/g)).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([
