@@ -17,6 +17,8 @@ export const UNIT_TESTS = [
   'test/seccomp-doc.test.ts',
   'test/connection.test.ts',
   'test/cgroup2.test.ts',
+  // runcell doctor's container checks (cli/container.ts): pure functions on a container's facts.
+  'test/container-doctor.test.ts',
   'test/security/coverage.test.ts',
   'test/readme.test.ts',
   // The Judge0 and Piston translations (api/judge0, api/piston): pure functions.

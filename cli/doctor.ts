@@ -7,9 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { readMarker, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
 import { detectCgroupDriver } from '../sandbox/cgroup.js';
-import { diagnoseV2 } from '../sandbox/cgroup2.js';
+import { diagnoseV2, favordynmodsAdvice } from '../sandbox/cgroup2.js';
+import { cgroupNamespaceNote, containerProblems, detectContainerEngine } from './container.js';
 import { resolveLimits } from '../sandbox/limits.js';
-import { Sandbox } from '../sandbox/sandbox.js';
+import { cloneFallbackReason, Sandbox } from '../sandbox/sandbox.js';
 import { compileSeccomp } from '../sandbox/seccomp.js';
 import { SECCOMP_POLICIES } from '../sandbox/seccomp-policy.js';
 import { SlotPool } from '../sandbox/slots.js';
@@ -50,6 +51,7 @@ function checks(config: Config): Check[] {
       run: () => (process.getuid?.() === 0 ? {} : { problem: 'runcell creates cgroups and mounts: run it as root (it drops to a slot uid for every job)' }),
     },
     { name: 'unprivileged user namespaces', run: userNamespaces },
+    { name: 'container runtime', run: container },
     { name: 'cgroups', run: () => cgroups(config) },
     {
       name: 'cgroup v2 delegation',
@@ -62,7 +64,11 @@ function checks(config: Config): Check[] {
     { name: 'bubblewrap', run: bubblewrap },
     { name: 'libseccomp', run: libseccomp },
     { name: 'gcc (to build runcell-exec)', run: installed('/usr/bin/gcc', 'apt-get install gcc libc6-dev') },
-    { name: 'mmdebstrap (to build the rootfs)', run: installed('/usr/bin/mmdebstrap', 'apt-get install mmdebstrap') },
+    {
+      name: 'mmdebstrap (to build the rootfs)',
+      // Only to build it: a container or node given a built rootfs (a volume) does without.
+      run: () => (rootfsProblem(rootfsLocation(config.dataDir, config.languages)) ? installed('/usr/bin/mmdebstrap', 'apt-get install mmdebstrap')() : { detail: 'not needed: the rootfs is built' }),
+    },
     {
       name: 'redis-server (for `runcell serve` without REDIS_URL)',
       run: () => (config.redisUrl ? {} : installed('/usr/bin/redis-server', 'apt-get install redis-server, or set REDIS_URL')()),
@@ -78,6 +84,28 @@ function userNamespaces(): Outcome {
     return { problem: 'AppArmor restricts unprivileged user namespaces: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile for /usr/bin/bwrap' };
   }
   return {};
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What a container runtime's defaults take away that runcell needs (capabilities, an unmasked /proc, a
+ * writable cgroup tree), with the options that give it back; checked on any host.
+ */
+function container(): Outcome {
+  const engine = detectContainerEngine(existsSync, readOrUndefined('/proc/1/environ'));
+  const procSelfCgroup = readFileSync('/proc/self/cgroup', 'utf8');
+  const problems = containerProblems({ engine, status: readFileSync('/proc/self/status', 'utf8'), mountinfo: readFileSync('/proc/self/mountinfo', 'utf8'), procSelfCgroup });
+  const where = engine ? `in a ${engine} container` : 'not in a container';
+  if (problems.length > 0) return { problem: `${where}: ${problems.join('; ')} (docs/deploy.md, "Containers")` };
+  const note = engine ? cgroupNamespaceNote(engine, procSelfCgroup) : undefined;
+  return { detail: `${where}: the capabilities, /proc and cgroup tree runcell needs${note ? `; note: ${note}` : ''}` };
 }
 
 function cgroups(config: Config): Outcome {
@@ -115,6 +143,15 @@ function rootfs(config: Config): Outcome {
   return { detail: `${location.path} (${languages.join(', ')})` };
 }
 
+/** On cgroup v2: how the run's bubblewrap entered its cgroup, and favordynmods where it helps (runs join). */
+function cgroupEntryNote(sandbox: Sandbox): string {
+  const entry = sandbox.lastCgroupEntry;
+  if (sandbox.cgroups.version !== 2 || !entry) return '';
+  if (entry.via === 'clone3') return '; started in its cgroup with clone3(CLONE_INTO_CGROUP)';
+  const advice = favordynmodsAdvice(readFileSync('/proc/self/mountinfo', 'utf8'), release());
+  return `; joined its cgroup: ${cloneFallbackReason(entry.errno)}${advice ? `; ${advice}` : ''}`;
+}
+
 export async function doctor(config: Config, out: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<boolean> {
   let healthy = true;
   for (const check of checks(config)) {
@@ -139,7 +176,7 @@ export async function doctor(config: Config, out: (line: string) => void = (line
       .withSlot((slot) => runJob({ sandbox, slot }, { command: ['/bin/true'], limits: resolveLimits({}) }))
       .finally(() => sandbox.close());
     if (result.run?.status !== 'ok') throw new Error(`${result.run?.status}: ${result.run?.message}`);
-    out(`ok    a sandbox run of /bin/true (${result.run.wall_ms} ms)`);
+    out(`ok    a sandbox run of /bin/true (${result.run.wall_ms} ms)${cgroupEntryNote(sandbox)}`);
     return true;
   } catch (error) {
     out(`FAIL  a sandbox run of /bin/true: ${(error as Error).message}`);

@@ -139,9 +139,10 @@ export class CgroupV2Driver implements CgroupDriver {
       } catch (error) {
         if (existsSync(join(dir, 'memory.swap.max'))) throw error;
       }
-      // memory.oom.group stays 0: at 1 an OOM kill would also take the launcher (runcell-exec), which
-      // shares the run's cgroup to report the job's end (not yet tried in the v2 lane: it needs the
-      // launcher to exempt itself with oom_score_adj -1000 after its fork). runcell kills the rest itself.
+      // An OOM kill takes the whole run, not one process of it (a parent left waiting for its killed child,
+      // a half-dead pipeline). The launcher is spared: it starts bubblewrap in this cgroup from outside
+      // (clone3), or where it must join, it is exempt (oom_score_adj -1000; runcell-exec.c join_cgroups).
+      writeFileSync(join(dir, 'memory.oom.group'), '1');
       writeFileSync(join(dir, 'pids.max'), String(limits.pids));
       if (limits.cpuQuota !== undefined) {
         const quota = Math.max(1000, Math.round(limits.cpuQuota * CPU_PERIOD_US));
@@ -215,8 +216,11 @@ export class CgroupV2Run implements RunCgroup {
    */
   async killAll(spare?: number): Promise<void> {
     const victims = () => this.pids().filter((pid) => pid !== spare);
-    if (victims().length === 0) return;
-    if (spare === undefined && existsSync(join(this.dir, 'cgroup.kill'))) {
+    const current = this.pids();
+    if (current.every((pid) => pid === spare)) return;
+    // A launcher started outside the cgroup (clone3) is not in it: nothing to spare, cgroup.kill does.
+    const spareInside = spare !== undefined && current.includes(spare);
+    if (!spareInside && existsSync(join(this.dir, 'cgroup.kill'))) {
       writeFileSync(join(this.dir, 'cgroup.kill'), '1');
     } else {
       writeFileSync(join(this.dir, 'cgroup.freeze'), '1');
@@ -263,17 +267,37 @@ const CONTAINER_FIX =
  * delegated to it), else where it makes them, with recommendations.
  * Undefined when runcell does not use cgroup v2 here.
  */
-export function diagnoseV2(facts: V2HostFacts): { problem?: string; detail?: string } | undefined {
-  const mount = facts.mountinfo
+function cgroup2Mount(mountinfo: string): { mountPoint: string; options: string[]; superOptions: string[] } | undefined {
+  const fields = mountinfo
     .split('\n')
     .map((line) => line.split(' - '))
-    .filter(([, right]) => right?.startsWith('cgroup2 '))
-    .map(([left, right]) => ({ fields: left.split(' '), superOptions: right.split(' ')[2]?.split(',') ?? [] }))[0];
+    .find(([, right]) => right?.startsWith('cgroup2 '));
+  if (!fields) return undefined;
+  const left = fields[0].split(' ');
+  const mountPoint = left[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return { mountPoint, options: (left[5] ?? '').split(','), superOptions: fields[1].split(' ')[2]?.split(',') ?? [] };
+}
+
+/**
+ * `favordynmods` (Linux 6.0+) makes moving a process between cgroups skip a wait for the kernel's cgroup
+ * lock (an RCU grace period), at a small cost to every fork and exit. It helps where runs' launchers join
+ * their cgroups (no clone3(CLONE_INTO_CGROUP): a container's seccomp profile, kernels before 5.7); where
+ * bubblewrap starts in its cgroup nothing moves, and it would only add that cost. The advice, or undefined.
+ */
+export function favordynmodsAdvice(mountinfo: string, kernel: string): string | undefined {
+  const mount = cgroup2Mount(mountinfo);
+  const [major] = kernel.split('.').map(Number);
+  if (!mount || major < 6 || mount.superOptions.includes('favordynmods')) return undefined;
+  return `recommended: mount -o remount,favordynmods ${mount.mountPoint} (each run's launcher joins its cgroup here: a move, which then skips a wait for the kernel's cgroup lock, at a small cost to fork and exit)`;
+}
+
+export function diagnoseV2(facts: V2HostFacts): { problem?: string; detail?: string } | undefined {
+  const mount = cgroup2Mount(facts.mountinfo);
   if (!mount) return undefined;
-  const mountPoint = mount.fields[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  const mountPoint = mount.mountPoint;
   const placement = placeV2(mountPoint, ownCgroup(facts.procSelfCgroup), facts.isDelegated);
   const where = placement.own === '/' ? 'the root of its cgroup namespace' : `cgroup ${placement.own}`;
-  if ((mount.fields[5] ?? '').split(',').includes('ro')) {
+  if (mount.options.includes('ro')) {
     return { problem: `${mountPoint} is read-only to runcell (it is in ${where}, with no cgroup of its own to write): ${CONTAINER_FIX}` };
   }
   let controllers: string[] = [];
@@ -289,10 +313,6 @@ export function diagnoseV2(facts: V2HostFacts): { problem?: string; detail?: str
   const notes = [`runcell's cgroups go under ${placement.root}`];
   if (placement.kind === 'not-delegated') {
     notes.push(`runcell is in ${placement.own}, which systemd did not delegate to it: it works as root, beside systemd's slices; run it as runcell-worker@.service (Delegate=yes) so that systemd knows`);
-  }
-  const [major, minor] = facts.kernel.split('.').map(Number);
-  if ((major > 6 || (major === 6 && minor >= 0)) && !mount.superOptions.includes('favordynmods')) {
-    notes.push(`recommended: mount -o remount,favordynmods ${mountPoint} (moving each run's launcher into its cgroup then skips a wait for the kernel's cgroup lock, at a small cost to fork and exit)`);
   }
   return { detail: notes.join('; ') };
 }

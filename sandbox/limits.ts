@@ -61,7 +61,7 @@ export const FIXED_LIMITS = {
    * hold beyond its memory limit. (v2 counts them in the memory limit itself.)
    */
   v1SocketBufferBytes: 16 * MiB,
-  /** runcell-exec launch, bubblewrap's monitor and runcell-exec init (pid 1) live in the run's pids cgroup too. */
+  /** runcell-exec launch, bubblewrap's monitor and runcell-exec init (pid 1) live in the run's pids cgroup too (the launcher not where it starts bubblewrap by clone3: sandbox.ts sandboxPidsInCgroup). */
   sandboxOwnPids: 3,
 };
 

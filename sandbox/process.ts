@@ -17,8 +17,10 @@ export interface LaunchOptions {
   helperPath: string;
   uid: number;
   gid: number;
-  /** cgroup.procs files the launcher joins before it execs bubblewrap. */
+  /** The run's cgroup.procs files: bubblewrap starts in that cgroup (clone3) or the launcher joins them first. */
   procsFiles: string[];
+  /** Join the cgroup even where clone3(CLONE_INTO_CGROUP) would work (bench:sandbox's comparison). */
+  joinCgroup?: boolean;
   /** Options of runcell-exec launch before the cgroup files (the view it builds and the /proc masks: mount.ts viewOptions, procMaskOptions). */
   launcherOptions?: string[];
   bwrapPath: string;
@@ -54,7 +56,12 @@ export interface LaunchOutcome {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   status: StatusRecord;
+  /** How bubblewrap entered the run's cgroup, as the launcher reported it (undefined: it failed before). */
+  cgroupEntry?: CgroupEntry;
 }
+
+/** clone3: started in the run's cgroup; joined: the launcher moved itself in first (errno: why not clone3, 0 not tried). */
+export type CgroupEntry = { via: 'clone3' } | { via: 'joined'; errno: number };
 
 export const SECCOMP_FD = 3;
 export const STATUS_FD = 4;
@@ -128,6 +135,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchedProcess> {
         stdoutTruncated: output.stdout.truncated,
         stderrTruncated: output.stderr.truncated,
         status: parseStatus(output.statusText()),
+        cgroupEntry: parseCgroupEntry(output.statusText()),
       };
     },
   };
@@ -154,7 +162,7 @@ async function spawnLauncher(options: LaunchOptions): Promise<Spawned> {
     // Nothing of the worker's environment, and exactly these five fds.
     const pid = await spawnWithFds(
       options.helperPath,
-      [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
+      [options.helperPath, 'launch', String(options.uid), String(options.gid), ...(options.launcherOptions ?? []), ...(options.joinCgroup ? ['--join-cgroup'] : []), ...options.procsFiles, '--', options.bwrapPath, ...options.bwrapArgs],
       // With the caller's stdout, our pipe's write end is closed unused below: its read end sees end of file at once.
       [options.stdinFd ?? devNull!, options.stdoutFd ?? outPipe.write, errPipe.write, options.seccompFd, statusPipe.write],
       // A stop signal to runcell's group while the launcher is being spawned must not kill it (runcell-exec discards it).
@@ -245,4 +253,11 @@ export function parseStatus(text: string): StatusRecord {
     else record = { kind: 'exec_error', errno: value };
   }
   return record;
+}
+
+/** The launcher's line before init's record: "cgroup clone3" or "cgroup joined ERRNO". */
+export function parseCgroupEntry(text: string): CgroupEntry | undefined {
+  const match = /^cgroup (clone3|joined (\d+))$/m.exec(text);
+  if (!match) return undefined;
+  return match[1] === 'clone3' ? { via: 'clone3' } : { via: 'joined', errno: Number(match[2]) };
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fchownSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import { withRoot } from './safe-fs.js';
 import { sealedMemfd } from './libc.js';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runStatus, type EnforcedLimit, type RunResult } from './accounting.js';
@@ -17,7 +18,7 @@ import { FIXED_LIMITS, type Limits } from './limits.js';
 import { filesystemArgs, HELPER_DIR, procMaskOptions, viewOptions, WRITABLE_ROOT_HOME, writableRootOptions, type ProcMasking, type RootMode } from './mount.js';
 import { environmentArgs, environmentProblem, namespaceArgs } from './namespaces.js';
 import type { EgressNetwork, RunNetwork } from './network.js';
-import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD } from './process.js';
+import { GO_FD, INFO_FD, launch, READY_FD, SECCOMP_FD, STATUS_FD, type CgroupEntry } from './process.js';
 import { rlimitArgs, rlimitsFor } from './rlimits.js';
 import { compileSeccomp, type CompiledFilter } from './seccomp.js';
 import { DEFAULT_SECCOMP_PROFILE, EGRESS_POLICY, SECCOMP_POLICIES, SECCOMP_PROFILE_NAMES, type SeccompPolicy, type SeccompProfileName } from './seccomp-policy.js';
@@ -49,6 +50,12 @@ export interface SandboxOptions {
   procMasking?: ProcMasking;
   /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
   network?: EgressNetwork;
+  /**
+   * Start each run's bubblewrap in its cgroup with clone3(CLONE_INTO_CGROUP) where the kernel allows it
+   * (cgroup v2, Linux 5.7+; the launcher falls back to joining the cgroup elsewhere). Default true;
+   * false for bench:sandbox's comparison.
+   */
+  cloneIntoCgroup?: boolean;
 }
 
 /** Where a run's time went, in milliseconds. */
@@ -138,6 +145,8 @@ export class Sandbox {
   private readonly cpuPollMs: number;
   /** The cgroup of the run in progress in each slot (a slot runs one at a time). */
   private readonly live = new Map<number, RunCgroup>();
+  /** How the last run's bubblewrap entered its cgroup (the launcher's report; bench and doctor show it). */
+  lastCgroupEntry: CgroupEntry | undefined;
 
   private constructor(private readonly options: SandboxOptions) {
     if (process.getuid?.() !== 0) {
@@ -231,7 +240,7 @@ export class Sandbox {
         spec.workspace.createTmp(runId, spec.limits.workspace_bytes),
         this.cgroups.create(runCgroupName(spec.slot.index, this.options.dataDir, runId), {
           memoryBytes: spec.limits.memory_bytes,
-          pids: spec.limits.pids + FIXED_LIMITS.sandboxOwnPids,
+          pids: spec.limits.pids + this.sandboxPidsInCgroup(),
           cpuQuota: this.options.cpuQuota,
         }),
         spec.network === 'egress' ? this.options.network!.attach(spec.slot.index) : undefined,
@@ -335,9 +344,30 @@ export class Sandbox {
     // emptied fails the run (accounting_failed) instead of being reported as a clean end.
     await cgroup.killAll();
     const outcome = await proc.outcome(PIPE_CLOSE_TIMEOUT_MS);
+    this.noteCgroupEntry(outcome.cgroupEntry);
     const stats = cgroup.stats();
     clock.mark('account');
     return runStatus({ limits: spec.limits, outcome, stats, wallMs, enforced: killer.enforced });
+  }
+
+  /**
+   * runcell's own processes in a run's pids cgroup: bubblewrap's monitor and init, and the launcher when
+   * it joins. Where it starts bubblewrap by clone3 it is outside. Expected from the cgroup version and the
+   * last run's report: the first run after a fallback to joining (said once) gives its job one pid less.
+   */
+  private sandboxPidsInCgroup(): number {
+    const clones = this.cgroups.version === 2 && this.options.cloneIntoCgroup !== false && this.lastCgroupEntry?.via !== 'joined';
+    return FIXED_LIMITS.sandboxOwnPids - (clones ? 1 : 0);
+  }
+
+  /** Says once per process why runs on cgroup v2 join their cgroup instead of starting in it (clone3). */
+  private noteCgroupEntry(entry: CgroupEntry | undefined): void {
+    this.lastCgroupEntry = entry ?? this.lastCgroupEntry;
+    if (entry?.via !== 'joined' || this.cgroups.version !== 2 || this.options.cloneIntoCgroup === false || cloneFallbackSaid) return;
+    cloneFallbackSaid = true;
+    process.emitWarning(`runcell sandbox: ${cloneFallbackReason(entry.errno)}; each run's launcher joins its cgroup instead (a move, which waits for the kernel's cgroup lock)`, {
+      code: 'runcell-clone-into-cgroup',
+    });
   }
 
   /** A run with egress under the standard profile gets outbound TCP; every other run its profile as asked. */
@@ -357,6 +387,7 @@ export class Sandbox {
         uid: spec.slot.uid,
         gid: spec.slot.gid,
         procsFiles: cgroup.procsFiles,
+        joinCgroup: this.options.cloneIntoCgroup === false,
         launcherOptions: [
           ...viewOptions(this.viewDir, spec.rootfs ?? this.options.rootfs, this.helper.dir),
           ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes, spec.cwd) : []),
@@ -401,6 +432,17 @@ export class Sandbox {
   }
 }
 
+let cloneFallbackSaid = false;
+
+/** Why the launcher could not use clone3(CLONE_INTO_CGROUP), from the errno it reported. */
+export function cloneFallbackReason(errno: number): string {
+  const name = Object.entries(osConstants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
+  if (name === 'ENOSYS') return 'clone3 is refused here (ENOSYS: a kernel before 5.3, or a seccomp profile, such as a container runtime\'s default, that blocks it)';
+  if (name === 'E2BIG' || name === 'EINVAL') return `clone3 has no CLONE_INTO_CGROUP here (${name}: a kernel before 5.7)`;
+  if (errno === 0) return 'the run\'s cgroup is not on a cgroup2 mount, so clone3(CLONE_INTO_CGROUP) is not tried';
+  return `clone3(CLONE_INTO_CGROUP) failed (${name})`;
+}
+
 /** Ends a run for a limit or a cancel, once: the first reason is the one reported. */
 class RunKiller {
   enforced: EnforcedLimit | 'cancelled' | undefined;
@@ -417,11 +459,13 @@ class RunKiller {
       .killAll(this.launcherPid)
       .catch((error: Error) => warnKill('stopping the run', error))
       .then(() => {
-        // The launcher exits once its sandbox is gone; if it does not, it goes too.
-        this.launcherDeadline = setTimeout(
-          () => this.cgroup.killAll().catch((error: Error) => warnKill('killing a launcher that outlived its sandbox', error)),
-          LAUNCHER_EXIT_TIMEOUT_MS,
-        );
+        // The launcher exits once its sandbox is gone; if it does not, it goes too: through the cgroup where
+        // it joined it, by its pid where it started bubblewrap by clone3 and stayed outside (our unreaped
+        // child until settled() clears this timer, so the pid is still its own).
+        this.launcherDeadline = setTimeout(() => {
+          this.cgroup.killAll().catch((error: Error) => warnKill('killing a launcher that outlived its sandbox', error));
+          if (this.launcherPid !== undefined) killQuietly(this.launcherPid);
+        }, LAUNCHER_EXIT_TIMEOUT_MS);
       });
   }
 
@@ -429,6 +473,14 @@ class RunKiller {
   async settled(): Promise<void> {
     await this.killing;
     clearTimeout(this.launcherDeadline);
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
   }
 }
 

@@ -20,6 +20,7 @@ const TINY: Record<string, { args: string[]; prints: RegExp }> = {
   'bench:languages': { args: ['--runs', '1'], prints: /\| *c *\|/ },
   'bench:soak': { args: ['--seconds', '8', '--concurrency', '1', '--interval', '4'], prints: /lost/i },
   'bench:network': { args: ['--runs', '2', '--mbytes', '2'], prints: /NAT \/ loopback/ },
+  'bench:cgroup-entry': { args: ['--runs', '2'], prints: /ratio p50 spawn\+wait/ },
   'bench:compat': { args: ['--requests', '4', '--jobs', '3', '--rounds', '1', '--calls', '100'], prints: /translation alone/ },
   'bench:fleet': { args: ['--hosts', '2', '--jobs', '6', '--seconds', '1', '--clients', '4', '--shards', '1'], prints: /failover outage/ },
 };

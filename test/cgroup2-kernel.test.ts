@@ -45,12 +45,12 @@ afterAll(async () => {
 });
 
 describe.skipIf(!driver)('cgroup v2 on the kernel', () => {
-  it('a run cgroup gets its limits and memory.swap.max 0 (memory.oom.group 0: see cgroup2.ts)', async () => {
+  it('a run cgroup gets its limits, memory.swap.max 0 and memory.oom.group 1', async () => {
     const run = await runCgroup({ memoryBytes: 64 * MiB, pids: 10 });
     const read = (file: string) => readFileSync(join(run.dir, file), 'utf8').trim();
     expect(read('memory.max')).toBe(String(64 * MiB));
     expect(read('pids.max')).toBe('10');
-    expect(read('memory.oom.group')).toBe('0');
+    expect(read('memory.oom.group')).toBe('1');
     if (existsSync(join(run.dir, 'memory.swap.max'))) expect(read('memory.swap.max')).toBe('0');
   });
 

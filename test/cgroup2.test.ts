@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CgroupV2Driver, diagnoseV2, ownCgroup, placeV2, SUPERVISOR_LEAF } from '../sandbox/cgroup2.js';
+import { CgroupV2Driver, diagnoseV2, favordynmodsAdvice, ownCgroup, placeV2, SUPERVISOR_LEAF } from '../sandbox/cgroup2.js';
 
 let root: string;
 
@@ -39,6 +39,7 @@ describe('cgroup v2 driver', () => {
     }
     expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(64 << 20));
     expect(readFileSync(join(dir, 'memory.swap.max'), 'utf8')).toBe('0');
+    expect(readFileSync(join(dir, 'memory.oom.group'), 'utf8')).toBe('1');
     expect(readFileSync(join(dir, 'pids.max'), 'utf8')).toBe('10');
     expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('50000 100000');
     expect(run.procsFiles).toEqual([join(dir, 'cgroup.procs')]);
@@ -73,7 +74,7 @@ describe('cgroup v2 driver', () => {
     writeFileSync(join(dir, 'cgroup.procs'), '');
     await killing;
     // A real cgroup directory holds only kernel files; the fake one must be emptied to rmdir.
-    for (const f of ['cgroup.procs', 'cgroup.kill', 'memory.max', 'memory.swap.max', 'pids.max']) rmSync(join(dir, f), { force: true });
+    for (const f of ['cgroup.procs', 'cgroup.kill', 'memory.max', 'memory.swap.max', 'memory.oom.group', 'pids.max']) rmSync(join(dir, f), { force: true });
     await run.destroy();
     expect(existsSync(dir)).toBe(false);
     // The slot's parent stays for the next run; removeParentIfEmpty clears the (fake, so emptied by hand) tree.
@@ -97,6 +98,22 @@ describe('cgroup v2 driver', () => {
     expect(readFileSync(join(dir, 'cgroup.kill'), 'utf8')).toBe('');
     // Frozen for the kill, thawed after.
     expect(readFileSync(join(dir, 'cgroup.freeze'), 'utf8')).toBe('0');
+  });
+});
+
+describe('killing a run whose launcher is outside its cgroup (started by clone3)', () => {
+  it('uses cgroup.kill: the launcher to spare is not among the cgroup\'s processes', async () => {
+    const driver = new CgroupV2Driver({ root });
+    const run = await driver.create('slot-4/w', { memoryBytes: 1 << 30, pids: 5 });
+    const dir = join(root, 'runcell', 'slot-4', 'w');
+    writeFileSync(join(dir, 'cgroup.procs'), '999999\n');
+    writeFileSync(join(dir, 'cgroup.kill'), '');
+    const killing = run.killAll(process.pid);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(readFileSync(join(dir, 'cgroup.kill'), 'utf8')).toBe('1');
+    writeFileSync(join(dir, 'cgroup.procs'), '');
+    await killing;
+    expect(existsSync(join(dir, 'cgroup.freeze'))).toBe(false);
   });
 });
 
@@ -142,14 +159,17 @@ describe('doctor on a cgroup v2 host', () => {
     expect(verdict?.problem).toMatch(/podman run --cgroupns=private/);
   });
 
-  it('recommends favordynmods on Linux 6.0 and later where the mount lacks it, and says when systemd did not delegate', () => {
-    const facts = { procSelfCgroup: '0::/user.slice/session-1.scope\n', isDelegated: () => false };
-    const recent = diagnoseV2({ ...facts, mountinfo: mountinfo('rw'), kernel: '6.1.0-28-amd64' });
-    expect(recent?.problem).toBeUndefined();
-    expect(recent?.detail).toMatch(/mount -o remount,favordynmods/);
-    expect(recent?.detail).toMatch(/did not delegate/);
-    expect(diagnoseV2({ ...facts, mountinfo: mountinfo('rw'), kernel: '5.15.0' })?.detail).not.toMatch(/favordynmods/);
-    expect(diagnoseV2({ ...facts, mountinfo: mountinfo('rw', 'rw,nsdelegate,favordynmods'), kernel: '6.8.0' })?.detail).not.toMatch(/favordynmods/);
+  it('says when systemd did not delegate runcell\'s cgroup', () => {
+    const verdict = diagnoseV2({ procSelfCgroup: '0::/user.slice/session-1.scope\n', isDelegated: () => false, mountinfo: mountinfo('rw'), kernel: '6.1.0-28-amd64' });
+    expect(verdict?.problem).toBeUndefined();
+    expect(verdict?.detail).toMatch(/did not delegate/);
+  });
+
+  it('gives favordynmods advice on Linux 6.0 and later where the mount lacks it (doctor shows it when runs join their cgroups)', () => {
+    expect(favordynmodsAdvice(mountinfo('rw'), '6.1.0-28-amd64')).toMatch(/mount -o remount,favordynmods/);
+    expect(favordynmodsAdvice(mountinfo('rw'), '5.15.0')).toBeUndefined();
+    expect(favordynmodsAdvice(mountinfo('rw', 'rw,nsdelegate,favordynmods'), '6.8.0')).toBeUndefined();
+    expect(favordynmodsAdvice('25 30 0:22 / /proc rw - proc proc rw\n', '6.8.0')).toBeUndefined();
   });
 
   it('has nothing to say without a cgroup2 mount', () => {

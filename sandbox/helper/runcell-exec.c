@@ -5,13 +5,25 @@
  *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR
  *                       [--writable-root=BYTES,INODES [--own=A,B,...]]]
  *                       [--mask-files=A,B,... --mask-dirs=C,D,...] [--netns=PATH]
- *                       PROCS_FILE... -- BWRAP ARGS...
- *     Runs on the host as root. Joins the run's cgroups (so bwrap and every
- *     process it starts are accounted and limited from their first
+ *                       [--join-cgroup] PROCS_FILE... -- BWRAP ARGS...
+ *     Runs on the host as root. Puts bubblewrap in the run's cgroups (so it and
+ *     every process it starts are accounted and limited from their first
  *     instruction); with --view, builds the view (below) in a mount
  *     namespace of its own; drops to the slot's unprivileged uid/gid with no
  *     supplementary groups and no_new_privs, then runs bubblewrap as a child
  *     subreaper and exits with its status once no descendant is left.
+ *
+ *     How bubblewrap enters the run's cgroup: on cgroup v2 (one PROCS_FILE, in a
+ *     cgroup2 mount) it is started there with clone3(CLONE_INTO_CGROUP): no
+ *     process moves, so no wait on the kernel's cgroup lock, and the launcher
+ *     itself stays outside the run's cgroup (an OOM kill of the whole run,
+ *     memory.oom.group, cannot take it). Otherwise (cgroup v1, a kernel before
+ *     5.7, a container's seccomp profile that refuses clone3, or
+ *     --join-cgroup) the launcher joins the cgroups by writing its pid into
+ *     each PROCS_FILE and forks, protected from the OOM killer (its child
+ *     gets the old score back). It tells runcell which on the status fd 4,
+ *     before anything else: "cgroup clone3", or "cgroup joined ERRNO" (why
+ *     clone3 was not used; 0: not tried).
  *
  *     The view: a small read-only tmpfs on DIR holding root/ (the rootfs),
  *     helper/ (this helper's directory), both as overlays named by
@@ -61,6 +73,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +93,17 @@
 #define READY_FD 6
 #define GO_FD 7
 #define PROC_SUPER_MAGIC 0x9fa0
+#define CGROUP2_SUPER_MAGIC 0x63677270
+/* Where the launcher reports how bubblewrap entered the run's cgroup (init's status record follows). */
+#define STATUS_FD 4
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+/* struct clone_args of <linux/sched.h> (Linux 5.7's size), spelled out: that header clashes with <sched.h>. */
+struct runcell_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define RUNCELL_CLONE_INTO_CGROUP 0x200000000ULL
 
 static void die(const char *what) {
   dprintf(2, "runcell-exec: %s: %s\n", what, strerror(errno));
@@ -501,24 +525,105 @@ static void start_masker(struct masks *masks, struct handshake *h) {
   _exit(0);
 }
 
+/* How bubblewrap enters the run's cgroup: cgroup_fd >= 0, started in it by clone3; else the launcher joins
+ * the procs files (count of them from first) and forks. */
+struct entry {
+  int cgroup_fd;
+  char **procs;
+  int count;
+  int joined;
+};
+
+/* The run's cgroup directory, opened for clone3, when there is one cgroup2 procs file; else -1. */
+static int cgroup2_dir(char **procs, int count) {
+  if (count != 1) return -1;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", procs[0]);
+  char *slash = strrchr(dir, '/');
+  if (!slash || slash == dir) return -1;
+  *slash = '\0';
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die(dir);
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static pid_t clone_into_cgroup(int cgroup_fd) {
+  struct runcell_clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = RUNCELL_CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroup_fd;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
+
+/* The launcher's OOM score before it joined the run's cgroup, for its child to restore ("": unchanged). */
+static char saved_oom_score[16];
+
+static int write_oom_score(const char *value) {
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+/* Joins the run's cgroups, exempt from the OOM killer where it may be (CAP_SYS_RESOURCE; a container may
+ * not have it): with memory.oom.group an OOM kill would otherwise take the launcher with its sandbox. */
+static void join_cgroups(struct entry *e) {
+  char old[16] = "";
+  int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+  ssize_t got = fd < 0 ? -1 : read(fd, old, sizeof old - 1);
+  if (fd >= 0) close(fd);
+  if (got > 0 && write_oom_score("-1000") == 0) memcpy(saved_oom_score, old, sizeof old);
+  for (int i = 0; i < e->count; i++) write_pid(e->procs[i]);
+  e->joined = 1;
+}
+
+/* Starts bubblewrap's process (still root) in the run's cgroup; reports how on the status fd. */
+static pid_t start_in_cgroup(struct entry *e) {
+  int why = 0;
+  if (e->cgroup_fd >= 0) {
+    pid_t pid = clone_into_cgroup(e->cgroup_fd);
+    if (pid >= 0) {
+      if (pid > 0) dprintf(STATUS_FD, "cgroup clone3\n");
+      return pid;
+    }
+    why = errno; /* ENOSYS: no clone3 (kernel, or a seccomp profile); E2BIG/EINVAL: no CLONE_INTO_CGROUP */
+  }
+  if (!e->joined) join_cgroups(e);
+  dprintf(STATUS_FD, "cgroup joined %d\n", why);
+  return fork();
+}
+
 /* Drops to the slot's uid and runs bubblewrap; with a masker, hands bubblewrap its end of the handshake. */
-static int run_bwrap(uid_t uid, gid_t gid, struct handshake *h, char **bwrap_argv) {
+static int run_bwrap(uid_t uid, gid_t gid, struct handshake *h, char **bwrap_argv, struct entry *e) {
   pid_t parent = getppid();
-  drop_privileges(uid, gid);
-  die_with(parent);
+  pid_t launcher = getpid();
   /* bubblewrap's monitor exits without reaping the sandbox's pid 1, which
    * then falls to the host's init (a zombie forever under an init that does
    * not reap, such as node as a container's pid 1). As a subreaper we inherit
    * and reap it, and exit only when no descendant is left. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die("subreaper");
-  pid_t bwrap = fork();
+  pid_t bwrap = start_in_cgroup(e);
   if (bwrap < 0) die("fork");
   if (bwrap == 0) {
+    /* Raising one's own score needs no privilege: the sandbox is the OOM killer's again. */
+    if (saved_oom_score[0] && write_oom_score(saved_oom_score) != 0) die("oom_score_adj");
+    drop_privileges(uid, gid);
+    if (getppid() != launcher) _exit(FAIL_CODE);
     /* dup2 clears close-on-exec on these three only. */
     if (h && (dup2(h->info[1], INFO_FD) < 0 || dup2(h->ready[1], READY_FD) < 0 || dup2(h->go[0], GO_FD) < 0)) die("dup2");
     execv(bwrap_argv[0], bwrap_argv);
     die(bwrap_argv[0]);
   }
+  if (e->cgroup_fd >= 0) close(e->cgroup_fd);
+  drop_privileges(uid, gid);
+  die_with(parent);
   if (h) {
     /* The masker learns bubblewrap's pid (to check the sandbox's parent); only bubblewrap keeps the other ends. */
     if (write(h->bwrap_pid[1], &bwrap, sizeof bwrap) != (ssize_t)sizeof bwrap) die("masker");
@@ -564,6 +669,8 @@ static int launch(int argc, char **argv) {
   masks.files = take_option(argc, argv, &first, "--mask-files");
   masks.dirs = take_option(argc, argv, &first, "--mask-dirs");
   const char *netns = take_option(argc, argv, &first, "--netns");
+  int join_only = first < argc && strcmp(argv[first], "--join-cgroup") == 0;
+  if (join_only) first++;
   int sep = find_separator(argc, argv, first);
   if (sep < 0 || sep + 1 >= argc) {
     dprintf(2, "runcell-exec: missing -- BWRAP\n");
@@ -578,10 +685,12 @@ static int launch(int argc, char **argv) {
     }
     start_masker(&masks, &handshake);
   }
-  for (int i = first; i < sep; i++) write_pid(argv[i]);
+  struct entry entry = {join_only ? -1 : cgroup2_dir(argv + first, sep - first), argv + first, sep - first, 0};
+  /* Without clone3 the launcher joins first, as before: the view's mounts are charged to the run too. */
+  if (entry.cgroup_fd < 0) join_cgroups(&entry);
   if (view.dir) make_view(&view);
   if (netns) join_netns(netns);
-  return run_bwrap(uid, gid, masking ? &handshake : NULL, argv + sep + 1);
+  return run_bwrap(uid, gid, masking ? &handshake : NULL, argv + sep + 1, &entry);
 }
 
 struct init_options {

@@ -11,7 +11,7 @@ export CI=1
 # Default CPU and wall limits for what emulation makes 10 to 50 times slower (a Python start-up
 # alone passes 2 s of CPU); tests that set their own limits keep them.
 export RUNCELL_DEFAULT_CPU_MS=30000 RUNCELL_DEFAULT_WALL_MS=90000 RUNCELL_COMPILE_DEFAULT_CPU_MS=60000 RUNCELL_COMPILE_DEFAULT_WALL_MS=120000
-FILES=${V2_FILES:-test/cgroup2.test.ts test/cgroup2-kernel.test.ts test/limits.test.ts test/isolation.test.ts test/security/resources.test.ts test/cleanup.test.ts test/workers.test.ts}
+FILES=${V2_FILES:-test/cgroup2.test.ts test/cgroup2-kernel.test.ts test/cgroup-entry.test.ts test/limits.test.ts test/isolation.test.ts test/security/resources.test.ts test/cleanup.test.ts test/workers.test.ts}
 failed=0
 step() { echo "== [v2 lane] $* (uptime $(cut -d' ' -f1 /proc/uptime)s)"; }
 step "host layout: $(uname -r), $(findmnt -no FSTYPE,OPTIONS /sys/fs/cgroup), own cgroup $(cut -d: -f3 /proc/self/cgroup)"

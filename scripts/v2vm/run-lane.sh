@@ -75,12 +75,14 @@ if [ "$V2VM_ACCEL" = kvm ]; then accel=(-accel kvm -cpu host,-arch-capabilities)
 mkfifo "$ctl/out" "$ctl/err"
 cat "$ctl/out" & outcat=$!
 cat "$ctl/err" >&2 & errcat=$!
+# no_timer_check: under emulation on a loaded host the kernel's early check of the IO-APIC timer can
+# miss its ticks and panic ("IO-APIC + timer doesn't work"), seen here while mmdebstrap ran beside it.
 set +e
 timeout --foreground -k 5 "${V2VM_TIMEOUT:-3600}" qemu-system-x86_64 \
   -nodefaults -no-user-config -display none -no-reboot \
   "${accel[@]}" -smp "${V2VM_CPUS:-2}" -m "${V2VM_MEM:-3072}" \
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-  -append "console=ttyS0 root=/dev/vda rw quiet loglevel=4 panic=-1 cgroup_no_v1=all systemd.show_status=false" \
+  -append "console=ttyS0 root=/dev/vda rw quiet loglevel=4 panic=-1 no_timer_check cgroup_no_v1=all systemd.show_status=false" \
   -drive "file=$ctl/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
   -drive "file=$ctl/data.qcow2,if=virtio,format=qcow2,cache=unsafe" \
   -virtfs "local,path=$ctl,mount_tag=ctl,security_model=passthrough,id=ctl" \
