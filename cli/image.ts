@@ -10,7 +10,7 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootfsLocation } from '../rootfs/build.js';
 import {
-  diskUsage, imagePath, imageRoot, isMounted, layerPath, layersDir, listImages, listLayers, liveInUse, mountsDir, readImage, removeLayer, unmountAt, unmountImage,
+  diskUsage, imagePath, imageRoot, isMounted, layerPath, layersDir, listImages, listLayers, liveInUse, mountsDir, readImage, removeLayer, removeTree, unmountAt, unmountImage,
   type ImageRecord, type InUseRecord, type LayerMeta,
 } from '../rootfs/store.js';
 
@@ -140,6 +140,11 @@ function removeDeadStaging(dataDir: string): void {
   if (!existsSync(layersDir(dataDir))) return;
   for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
     const path = join(layersDir(dataDir), name);
-    if (Date.now() - statSync(path).mtimeMs > DAY_MS && !isMounted(path)) rmSync(path, { recursive: true, force: true });
+    if (Date.now() - statSync(path).mtimeMs <= DAY_MS) continue;
+    try {
+      removeTree(path);
+    } catch (error) {
+      console.error(`runcell image prune: left ${path}: ${(error as Error).message}`);
+    }
   }
 }

@@ -7,12 +7,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JOB_GID, JOB_UID } from '../sandbox/namespaces.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
-import { imageRoot, listImages, mountImage, readLayer, type ImageRecord } from './store.js';
+import { imageRoot, listImages, mountImage, readLayer, removeTree, type ImageRecord } from './store.js';
 import { findLanguage, LANGUAGES, selectLanguages, type Language } from './languages.js';
 
 export interface RootfsManifest {
@@ -177,7 +177,7 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
   chmodSync(options.dataDir, 0o711);
   chmodSync(parent, 0o711);
   const staging = join(parent, `.staging-${location.hash}-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
+  removeTree(staging);
   log(`building rootfs ${location.hash} for ${manifest.languages.join(', ')} (RUNCELL_LANGUAGES selects; ${manifest.suite}, packages ${manifest.packages.join(' ')}) with mmdebstrap; a few minutes with every language...`);
   const started = Date.now();
   try {
@@ -188,10 +188,10 @@ export async function buildRootfs(options: BuildOptions): Promise<RootfsLocation
     log(`toolchains: ${Object.entries(languages).map(([id, version]) => `${id} ${version}`).join(', ')}`);
     const marker: RootfsMarker = { hash: location.hash, built_at: new Date().toISOString(), manifest, languages };
     writeFileSync(join(staging, MARKER), JSON.stringify(marker, null, 2), { mode: 0o644 });
-    if (existsSync(location.path)) rmSync(location.path, { recursive: true, force: true });
+    if (existsSync(location.path)) removeTree(location.path);
     renameSync(staging, location.path);
   } catch (error) {
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
     throw error;
   }
   log(`rootfs ready at ${location.path} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

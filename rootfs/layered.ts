@@ -19,7 +19,7 @@
  * monolithic one to the rest of runcell.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   customizeHook, DPKG_OPTIONS, essentialHook, languageVersions, MANIFEST_PATH, manifestHash, MARKER, runMmdebstrap,
@@ -28,7 +28,7 @@ import {
 import { selectLanguages, type Language } from './languages.js';
 import { getXattr, OPAQUE_XATTR, removeXattr } from './xattr.js';
 import {
-  diskUsage, ensureStore, layerId, layerPath, layersDir, listLayers, mountImage, readLayer, recordInUse, releaseInUse, writeImage, writeLayerMeta,
+  diskUsage, ensureStore, layerId, layerPath, layersDir, listLayers, mountImage, readLayer, recordInUse, releaseInUse, removeTree, writeImage, writeLayerMeta,
   type ImageRecord, type LayerMeta,
 } from './store.js';
 
@@ -141,7 +141,7 @@ interface BuildContext {
 /** Builds one layer under layers/.tmp-<id>, then renames it into place and writes its meta (which completes it). */
 async function buildLayer(dataDir: string, plan: LayerPlan, plans: LayerPlan[], context: BuildContext): Promise<void> {
   const staging = join(layersDir(dataDir), `.tmp-${plan.id}`);
-  rmSync(staging, { recursive: true, force: true });
+  removeTree(staging);
   const started = Date.now();
   try {
     const kind = plan.inputs.kind;
@@ -149,14 +149,14 @@ async function buildLayer(dataDir: string, plan: LayerPlan, plans: LayerPlan[], 
     else if (kind === 'packages') await installPackages(dataDir, plan, staging, context.log);
     else await buildMerge(dataDir, plans.slice(0, -1), staging, context);
     chmodSync(staging, 0o755);
-    rmSync(layerPath(dataDir, plan.id), { recursive: true, force: true });
+    removeTree(layerPath(dataDir, plan.id));
     renameSync(staging, layerPath(dataDir, plan.id));
   } catch (error) {
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
     throw error;
   } finally {
-    rmSync(`${staging}.work`, { recursive: true, force: true });
-    rmSync(`${staging}.mnt`, { recursive: true, force: true });
+    removeTree(`${staging}.work`);
+    removeTree(`${staging}.mnt`);
   }
   const seconds = (Date.now() - started) / 1000;
   const size = diskUsage([layerPath(dataDir, plan.id)]);
@@ -199,7 +199,7 @@ async function installPackages(dataDir: string, plan: LayerPlan, staging: string
   log(`  ${(shared / 1e6).toFixed(1)} MB of files identical to a sibling layer's hard-linked to it`);
   // Logs and backups of the install: the base's own stay visible below.
   for (const path of ['var/log/apt', 'var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig', 'var/lib/dpkg/status-old', 'var/lib/dpkg/diversions-old', 'var/cache/debconf/config.dat-old', 'var/cache/debconf/templates.dat-old']) {
-    rmSync(join(staging, path), { recursive: true, force: true });
+    removeTree(join(staging, path));
   }
 }
 
@@ -267,7 +267,7 @@ async function buildMerge(dataDir: string, lowers: LayerPlan[], staging: string,
     writeFileSync(join(staging, file), mergeLines(trees.map((tree) => readIfExists(join(tree, file)))), { mode: 0o644 });
   }
   await inOverlay(dataDir, lowers.map((plan) => plan.id), staging, 'chroot "$M" ldconfig', context.log);
-  rmSync(join(staging, 'var/cache/ldconfig'), { recursive: true, force: true });
+  removeTree(join(staging, 'var/cache/ldconfig'));
   const marker: RootfsMarker = { hash: context.hash, built_at: new Date().toISOString(), manifest: context.manifest, languages: await versionsOnStack(dataDir, lowers, staging, context) };
   writeFileSync(join(staging, MARKER), JSON.stringify(marker, null, 2), { mode: 0o644 });
 }

@@ -12,7 +12,7 @@
  * is checked against it, every layer against the config's diff_ids.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -21,7 +21,7 @@ import { ArchiveError } from '../archive/errors.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
 import { openRoot } from '../sandbox/safe-fs.js';
 import { extractLayer, type LayerLimits } from './layer-extract.js';
-import { ensureStore, layerId, layerPath, layersDir, listImages, readLayer, writeImage, writeLayerMeta, type ImageConfig, type ImageRecord } from './store.js';
+import { ensureStore, layerId, removeTree, layerPath, layersDir, listImages, readLayer, writeImage, writeLayerMeta, type ImageConfig, type ImageRecord } from './store.js';
 
 export interface ImportLimits {
   /** Bytes of the archive itself (the upload). */
@@ -209,7 +209,7 @@ async function storeLayer(dataDir: string, blob: Blob, diffId: string, limits: I
     writeLayerMeta(dataDir, { id: hex, source: 'oci', inputs: { diff_id: diffId, blob_sha256: blob.sha256 }, size: report.bytes, created: new Date().toISOString() });
     return true;
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
   }
 }
 
@@ -224,7 +224,7 @@ function publishLayer(dataDir: string, staging: string, id: string): boolean {
     renameSync(staging, layerPath(dataDir, id));
   } catch {
     if (readLayer(dataDir, id)) return false;
-    rmSync(layerPath(dataDir, id), { recursive: true, force: true });
+    removeTree(layerPath(dataDir, id));
     renameSync(staging, layerPath(dataDir, id));
   }
   return true;
@@ -249,7 +249,7 @@ function mountPointLayer(dataDir: string): string {
   const staging = join(layersDir(dataDir), `.tmp-mp-${randomBytes(6).toString('hex')}`);
   for (const dir of ROOTFS_MOUNT_POINTS) mkdirSync(join(staging, dir), { recursive: true, mode: 0o755 });
   if (!publishLayer(dataDir, staging, id)) {
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
     return id;
   }
   writeLayerMeta(dataDir, { id, source: 'build', inputs: { runcell: 'oci-mount-points', dirs: ROOTFS_MOUNT_POINTS }, size: 0, created: new Date().toISOString(), comment: 'mount points of imported images' });
@@ -290,7 +290,7 @@ export async function importImage(dataDir: string, file: string, options: { name
     report.image = image;
     return report;
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
   }
 }
 

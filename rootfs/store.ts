@@ -144,7 +144,7 @@ export function listLayers(dataDir: string): LayerMeta[] {
 /** Removes a layer: its .json first, so that a half-removed layer is never taken for a complete one. */
 export function removeLayer(dataDir: string, id: string): void {
   rmSync(layerMetaPath(dataDir, id), { force: true });
-  rmSync(layerPath(dataDir, id), { recursive: true, force: true });
+  removeTree(layerPath(dataDir, id));
 }
 
 export function readImage(dataDir: string, name: string): ImageRecord | undefined {
@@ -174,6 +174,28 @@ export function imageRoot(dataDir: string, image: ImageRecord): string {
   if (image.layers.length === 1) return layerPath(dataDir, image.layers[0]);
   const key = createHash('sha256').update(image.layers.join(':')).digest('hex').slice(0, 16);
   return join(mountsDir(dataDir), key);
+}
+
+/** The mount points of this mount namespace, decoded from /proc/self/mountinfo. */
+function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split(' ')[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+}
+
+/**
+ * rm -rf that never crosses into a mount. A build killed mid-way leaves mmdebstrap's bind mounts of the
+ * host's /dev, /dev/shm, /proc and /sys below its staging directory (seen: a recursive delete of such a
+ * directory emptied the host's /dev/shm). Mounts at or below `path` are detached first, deepest first
+ * (a lazy unmount removes the bind, never the host's tree); if one remains, nothing is deleted and it throws.
+ */
+export function removeTree(path: string): void {
+  const below = (points: string[]) => points.filter((point) => point === path || point.startsWith(`${path}/`)).sort((a, b) => b.length - a.length);
+  for (const point of below(mountPoints())) spawnSync('umount', ['--lazy', point], { encoding: 'utf8' });
+  const left = below(mountPoints());
+  if (left.length > 0) throw new Error(`not removing ${path}: still mounted below it: ${left.join(', ')}`);
+  rmSync(path, { recursive: true, force: true });
 }
 
 /** Whether something is mounted at `path` (per /proc/self/mountinfo). */
@@ -289,14 +311,14 @@ export function shareImage(fromDataDir: string, toDataDir: string, image: ImageR
   for (const id of image.layers) {
     if (readLayer(toDataDir, id)) continue;
     const staging = join(layersDir(toDataDir), `.link-${id}-${process.pid}`);
-    rmSync(staging, { recursive: true, force: true });
+    removeTree(staging);
     let copy = spawnSync('cp', ['-al', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
     if (copy.status !== 0) {
-      rmSync(staging, { recursive: true, force: true });
+      removeTree(staging);
       copy = spawnSync('cp', ['-a', layerPath(fromDataDir, id), staging], { encoding: 'utf8' });
       if (copy.status !== 0) throw new Error(`cannot copy layer ${id}: ${copy.stderr.trim()}`);
     }
-    rmSync(layerPath(toDataDir, id), { recursive: true, force: true });
+    removeTree(layerPath(toDataDir, id));
     renameSync(staging, layerPath(toDataDir, id));
     writeAtomically(layerMetaPath(toDataDir, id), readFileSync(layerMetaPath(fromDataDir, id), 'utf8'));
   }

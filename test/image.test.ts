@@ -10,7 +10,7 @@ import { manifestHash, readManifest, readMarker, rootfsLocation, rootfsProblem }
 import { buildLayered, clearNeedlessOpaque, groupLanguages, mergeStanzas } from '../rootfs/layered.js';
 import { getXattr, OPAQUE_XATTR, setXattr } from '../rootfs/xattr.js';
 import {
-  imageRoot, isMounted, layerPath, layersDir, liveInUse, mountImage, readImage, unmountAll, unmountImage, writeImage, writeLayerMeta, type ImageRecord,
+  imageRoot, isMounted, layerPath, layersDir, liveInUse, mountImage, readImage, removeTree, unmountAll, unmountImage, writeImage, writeLayerMeta, type ImageRecord,
 } from '../rootfs/store.js';
 import { listStore, pruneStore, removeImage } from '../cli/image.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
@@ -102,6 +102,21 @@ describe('the layer store', () => {
     removeImage(dataDir, 'configured', { force: true });
     removeImage(dataDir, 'hand');
     expect(pruneStore(dataDir).layers.sort()).toEqual([id(1), id(2)]);
+  });
+});
+
+describe('removing a staging tree', () => {
+  it('never deletes through a mount below it: a killed build\'s bind of a host directory survives, the tree goes', () => {
+    const host = mkdtempSync(join(scratch, 'host-'));
+    writeFileSync(join(host, 'precious'), 'host data');
+    const staging = mkdtempSync(join(scratch, '.tmp-'));
+    mkdirSync(join(staging, 'dev', 'shm'), { recursive: true });
+    writeFileSync(join(staging, 'own-file'), 'staging');
+    execFileSync('mount', ['--bind', host, join(staging, 'dev', 'shm')]);
+    expect(isMounted(join(staging, 'dev', 'shm'))).toBe(true);
+    removeTree(staging);
+    expect(readdirSync(scratch)).not.toContain(staging.split('/').pop());
+    expect(readFileSync(join(host, 'precious'), 'utf8')).toBe('host data');
   });
 });
 
