@@ -13,9 +13,10 @@ const APT_PACKAGES = ['bubblewrap', 'mmdebstrap', 'libseccomp2', 'gcc', 'libc6-d
 // Only for `npm test` (setup.js --test): the suite scrapes runcell with a real Prometheus and checks the
 // alert rules with promtool, fails Redis over with real redis-sentinel processes (test/fleet-*.test.ts), and
 // drives Debian's Chromium in the playground's browser tests (test/playground.test.ts); pip's wheel is what a writable-root job
-// installs a package with (test/writable-root.test.ts). A production host gets
+// installs a package with (test/writable-root.test.ts); podman and runc run runcell in a container
+// (test/container.test.ts; crun refuses a hybrid cgroup layout). A production host gets
 // none of them (Debian's packages would start a Prometheus on :9090 and a Sentinel on :26379).
-const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel', 'chromium', 'python3-pip-whl'];
+const TEST_APT_PACKAGES = ['prometheus', 'redis-sentinel', 'chromium', 'python3-pip-whl', 'podman', 'runc'];
 const forTests = process.argv.includes('--test');
 
 function step(message) {
