@@ -78,17 +78,25 @@ const KATTIS_INTERACTOR_WRAPPER = [
  * The same with validator_flags: $1 is how many of the following words are the validator's argv (with
  * input and answer); the rest are the flags, put after the feedback directory as Kattis does.
  */
-const KATTIS_INTERACTOR_WRAPPER_WITH_FLAGS = [
-  `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
-  'n=$1; shift; m=$#; i=0',
-  'for word in "$@"; do',
-  `  [ $i -eq $n ] && set -- "$@" ${KATTIS_FEEDBACK_DIR}`,
-  '  set -- "$@" "$word"; i=$((i+1))',
-  'done',
-  'shift $m',
-  '"$@"',
-  ...KATTIS_INTERACTOR_END,
-].join('\n');
+const KATTIS_INTERACTOR_WRAPPER_WITH_FLAGS = [...kattisWithFlags('"$@"'), ...KATTIS_INTERACTOR_END].join('\n');
+
+/**
+ * Shell lines that make the feedback directory, put it between the validator's argv and its flags
+ * ($1 says how many of the following words are the argv), then run `command` ("$@" with redirections).
+ * Shared by output validators (worker/judge.ts) and interactors.
+ */
+export function kattisWithFlags(command: string): string[] {
+  return [
+    `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
+    'n=$1; shift; m=$#; i=0',
+    'for word in "$@"; do',
+    `  [ $i -eq $n ] && set -- "$@" ${KATTIS_FEEDBACK_DIR}`,
+    '  set -- "$@" "$word"; i=$((i+1))',
+    'done',
+    'shift $m',
+    command,
+  ];
+}
 
 /** The interactor's command line under its protocol (`args`: kattis validator_flags, after the feedback directory). */
 export function interactorArgv(protocol: InteractorProtocol, argv: string[], args: string[] = []): string[] {

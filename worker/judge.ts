@@ -34,7 +34,7 @@ import { resolveLimits, LIMIT_TABLE, type Limits } from '../sandbox/limits.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { SeccompProfileName } from '../sandbox/seccomp-policy.js';
 import { compileInto, compileProgram } from './compile.js';
-import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace, type SolutionSpec } from './interactive.js';
+import { interactiveTestResult, interactorCompileFailed, InteractorWorkspace, kattisWithFlags, type SolutionSpec } from './interactive.js';
 import { plan, runArgv, type JobContext, type Plan } from './plan.js';
 import type { CheckerRequest, JobRequest, JudgeTest } from './request.js';
 
@@ -206,14 +206,7 @@ const KATTIS_WRAPPER = [
  * after the feedback directory as Kattis does.
  */
 const KATTIS_WRAPPER_WITH_FLAGS = [
-  `mkdir -p ${KATTIS_FEEDBACK_DIR} || exit 125`,
-  'n=$1; shift; m=$#; i=0',
-  'for word in "$@"; do',
-  `  [ $i -eq $n ] && set -- "$@" ${KATTIS_FEEDBACK_DIR}`,
-  '  set -- "$@" "$word"; i=$((i+1))',
-  'done',
-  'shift $m',
-  `"$@" < ${CHECKER_FILES.output} >&2`,
+  ...kattisWithFlags(`"$@" < ${CHECKER_FILES.output} >&2`),
   'status=$?',
   `cat ${KATTIS_FEEDBACK_DIR}judgemessage.txt 2>/dev/null`,
   'exit $status',
