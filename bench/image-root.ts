@@ -4,7 +4,8 @@
  * A run's cost on the layered image's read-only overlay (rootfs/store.ts's
  * mountImage: mounted once on the host, bound as / like any directory)
  * against the same image as one plain directory (the monolithic rootfs at
- * <dataDir>/rootfs/<hash>, e.g. a hard-linked copy of another data dir's):
+ * <dataDir>/rootfs/<hash>, e.g. a hard-linked copy of another data dir's; without
+ * one, the base layer alone as the plain directory, /bin/true only):
  * N runs of /bin/true and of `python3 -c pass` (thousands of path lookups
  * through the overlay's lower layers) each, alternating, side by side.
  * Prints p50/p95 of each and the overlay / plain ratio.
@@ -15,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
 import { readManifest, manifestHash, rootfsLocation, rootfsProblem } from '../rootfs/build.js';
+import { layerPath } from '../rootfs/store.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
@@ -25,9 +27,14 @@ const RUNS = Number(values.runs);
 const config = loadConfig();
 const layered = rootfsLocation(config.dataDir, config.languages);
 const hash = manifestHash(readManifest(config.languages));
-const plain = join(config.dataDir, 'rootfs', hash);
 if (!layered.image || rootfsProblem(layered)) throw new Error('no layered image: `runcell rootfs build` first');
-if (!existsSync(join(plain, '.runcell-rootfs.json'))) throw new Error(`no plain image at ${plain}: cp -al /var/lib/runcell/rootfs/${hash} ${plain}`);
+// The plain side: the same image as one directory when this data dir has it (`runcell rootfs build --monolithic`);
+// else the base layer alone, a plain directory too, where only /bin/true can run (python3 is in a language layer).
+const monolithic = join(config.dataDir, 'rootfs', hash);
+const hasMonolithic = existsSync(join(monolithic, '.runcell-rootfs.json'));
+const plain = hasMonolithic ? monolithic : layerPath(config.dataDir, layered.image.layers[0]);
+const commands = hasMonolithic ? [['/bin/true'], ['python3', '-c', 'pass']] : [['/bin/true']];
+if (!hasMonolithic) console.log(`no monolithic image at ${monolithic}: the plain side is the base layer, /bin/true only`);
 
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
 const limits = resolveLimits({});
@@ -42,7 +49,7 @@ async function once(sandbox: Sandbox, command: string[]): Promise<number> {
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-for (const command of [['/bin/true'], ['python3', '-c', 'pass']]) {
+for (const command of commands) {
   const times: Record<string, number[]> = { plain: [], overlay: [] };
   for (let i = 0; i < 5; i++) for (const sandbox of Object.values(sides)) await once(sandbox, command);
   for (let i = 0; i < RUNS; i++) for (const [name, sandbox] of Object.entries(sides)) times[name].push(await once(sandbox, command));

@@ -21,6 +21,7 @@ const TINY: Record<string, { args: string[]; prints: RegExp }> = {
   'bench:soak': { args: ['--seconds', '8', '--concurrency', '1', '--interval', '4'], prints: /lost/i },
   'bench:network': { args: ['--runs', '2', '--mbytes', '2'], prints: /NAT \/ loopback/ },
   'bench:cgroup-entry': { args: ['--runs', '2'], prints: /ratio p50 spawn\+wait/ },
+  'bench:image-root': { args: ['--runs', '2'], prints: /overlay of \d+ layers p50 .* ratio p50/ },
   'bench:compat': { args: ['--requests', '4', '--jobs', '3', '--rounds', '1', '--calls', '100'], prints: /translation alone/ },
   'bench:fleet': { args: ['--hosts', '2', '--jobs', '6', '--seconds', '1', '--clients', '4', '--shards', '1'], prints: /failover outage/ },
 };

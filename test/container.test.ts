@@ -12,8 +12,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifiedRootfs } from '../rootfs/build.js';
 import { config, MiB } from './helpers.js';
+import { shareRootfs } from './service-helpers.js';
 
 const podmanPath = ['/usr/bin/podman', '/usr/local/bin/podman'].find(existsSync);
 const repo = resolve(import.meta.dirname, '..');
@@ -90,11 +90,11 @@ let image = '';
 describe.skipIf(!podmanPath)('runcell in a podman container', () => {
   beforeAll(() => {
     image = execFileSync(join(repo, 'scripts/container/build-image.sh'), { encoding: 'utf8', timeout: 1_200_000 }).trim().split('\n').pop()!;
-    const rootfs = verifiedRootfs(config.dataDir, config.languages);
-    const target = join(dataDir, 'rootfs');
-    mkdirSync(target, { recursive: true });
-    // Hard links: instant, and the container cannot change the suite's copy (the rootfs is read-only to jobs, runcell never writes it).
-    if (!existsSync(join(target, rootfs.split('/').pop()!))) execFileSync('cp', ['-al', rootfs, target]);
+    // The suite's image shared by hard links (its layers, or a single-directory rootfs): instant, and the
+    // container cannot change the suite's copy. The runcell in the container mounts a layered image's
+    // overlay itself, in the container's own mount namespace.
+    mkdirSync(dataDir, { recursive: true });
+    shareRootfs(dataDir);
   }, 1_200_000);
 
   afterAll(() => {

@@ -33,6 +33,7 @@ const BIN = join(import.meta.dirname, '..', 'bin', 'runcell.js');
 function shareRootfs(dataDir: string): void {
   const rootfs = rootfsLocation(config.dataDir, config.languages);
   if (rootfs.image) return shareImage(config.dataDir, dataDir, rootfs.image);
+  if (existsSync(join(dataDir, 'rootfs', rootfs.hash))) return;
   mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
   execFileSync('cp', ['-al', rootfs.path, join(dataDir, 'rootfs', rootfs.hash)], { stdio: 'pipe' });
 }
@@ -306,7 +307,8 @@ export class Fleet {
 
   /** Host i's `runcell worker`, in the host's namespace, with the host's data dir, cgroup parent and uids. */
   startHost(host: HostHandle, redisUrl: string, env: Record<string, string> = {}): void {
-    if (!existsSync(join(host.dataDir, 'rootfs')) && !existsSync(join(host.dataDir, 'images'))) shareRootfs(host.dataDir);
+    // Every time: a host's data dir outlives the suite, and the image may have changed since (shareImage skips the layers it has).
+    shareRootfs(host.dataDir);
     host.worker = this.spawn(`host${host.index}-worker`, 'nsenter', [`--net=/run/netns/${host.ns}`, '--', process.execPath, BIN, 'worker'], {
       REDIS_URL: redisUrl,
       RUNCELL_DATA_DIR: host.dataDir,

@@ -5,14 +5,14 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createApp, requestHasApiKey, type ApiOptions } from '../api/app.js';
 import { attachPistonWebSocket } from '../api/piston/ws.js';
-import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
+import { MARKER, readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
 import { shareImage } from '../rootfs/store.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
@@ -101,6 +101,7 @@ export function shareRootfs(dataDir: string): void {
   const rootfs = rootfsLocation(config.dataDir, config.languages);
   if (rootfs.image) return shareImage(config.dataDir, dataDir, rootfs.image);
   const target = join(dataDir, 'rootfs', rootfs.hash);
+  if (existsSync(join(target, MARKER))) return;
   mkdirSync(join(dataDir, 'rootfs'), { recursive: true });
   try {
     execFileSync('cp', ['-al', rootfs.path, target], { stdio: 'pipe' });

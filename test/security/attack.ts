@@ -129,9 +129,10 @@ export function hostState(): HostState {
       return line.trim() !== '' && uids(Number(uid)) && !foreignZombie;
     });
   const workDir = join(config.dataDir, 'work');
+  // The layered image's read-only overlay under <dataDir>/mounts/ is mounted once and stays (rootfs/store.ts): not a run's.
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((line) => line.split(' ')[4]?.startsWith(`${config.dataDir}/`));
+    .filter((line) => line.split(' ')[4]?.startsWith(`${config.dataDir}/`) && !line.split(' ')[4]?.startsWith(`${config.dataDir}/mounts/`));
   return {
     slotProcesses,
     cgroups: sandbox().sandbox.cgroups.list(),
