@@ -38,7 +38,12 @@ const sleepJob = (seconds: number, text = 'done') => ({ command: ['/bin/sh', '-c
 async function worker(env: Record<string, string> = {}) {
   const child = spawnWorker(redis.url, env);
   children.push(child);
-  await waitFor(() => child.output().includes('"worker started"'), 20_000, 'a worker to start');
+  try {
+    await waitFor(() => child.output().includes('"worker started"'), 20_000, 'a worker to start');
+  } catch (error) {
+    // What the worker printed says why it did not start (the v2 lane shows nothing else).
+    throw new Error(`${(error as Error).message}; exit code ${child.exitCode}; its output: ${child.output().slice(-3000)}`);
+  }
   return child;
 }
 
