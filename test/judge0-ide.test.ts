@@ -171,6 +171,24 @@ async function shown(page: Page, panel: 'stdoutEditor' | 'compileOutputEditor'):
   return { status, text: lines.map((line) => line.replaceAll('\u00a0', ' ').replace(/^ $/, '')).join('\n') };
 }
 
+/**
+ * Waits until the IDE's error box (a Semantic UI modal) is shown or closed, its transition and its dimmer's
+ * included: Semantic UI ignores a click on a modal still animating in, and a show while the dimmer is still
+ * fading out, so a step taken mid-transition would wait for a box that never comes (or never goes).
+ */
+async function modal(page: Page, state: 'shown' | 'closed', traffic: Traffic): Promise<void> {
+  await page.waitForFunction((want) => {
+    const box = document.getElementById('site-modal')!;
+    const dimmer = box.closest('.ui.dimmer');
+    const animating = box.classList.contains('animating') || (dimmer?.classList.contains('animating') ?? false);
+    const visible = box.classList.contains('visible') && box.classList.contains('active');
+    return !animating && (want === 'shown' ? visible : !visible && !(dimmer?.classList.contains('active') ?? false));
+  }, state, { timeout: 30_000 }).catch((error: Error) => {
+    const classes = page.evaluate(() => { const box = document.getElementById('site-modal')!; return `${box.className} / dimmer: ${box.closest('.ui.dimmer')?.className}`; });
+    return classes.then((seen) => { throw new Error(`the error box was not ${state}: ${error.message} (classes: ${seen})\n${JSON.stringify(traffic, null, 1)}`); });
+  });
+}
+
 async function runIn(page: Page, traffic: Traffic): Promise<void> {
   await page.evaluate(() => document.getElementById('status-line')!.replaceChildren());
   await page.locator('#run-btn').click();
@@ -221,15 +239,15 @@ describe('the Judge0 IDE (v2.7.0) in Chromium against runcell', { timeout: 180_0
     await type(page, 'sourceEditor', 'int main(void) { return 0; }\n');
     await page.locator('#compiler-options').fill('-O2 -o /tmp/elsewhere');
     await runIn(page, traffic);
-    await page.locator('#site-modal').waitFor({ state: 'visible' });
+    await modal(page, 'shown', traffic);
     expect(await page.textContent('#site-modal #title')).toBe('Unprocessable Entity (422)');
     expect(await page.textContent('#site-modal .content')).toContain('\\"-o\\" is not an allowed compiler option');
     await page.locator('#site-modal .cancel.button').click();
-    await page.locator('#site-modal').waitFor({ state: 'hidden' });
+    await modal(page, 'closed', traffic);
     await page.locator('#compiler-options').fill('');
     await chooseLanguage(page, 77); // COBOL: runcell has none (Kotlin, 78, came with the catalog's 30 languages)
     await runIn(page, traffic);
-    await page.locator('#site-modal').waitFor({ state: 'visible' });
+    await modal(page, 'shown', traffic);
     expect(await page.textContent('#site-modal .content')).toContain("language with id 77 doesn't exist");
     await page.close();
   });
