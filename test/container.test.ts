@@ -8,7 +8,8 @@
  *     leave with it: nothing on the host outside the container.
  * Skipped without podman.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import { shareRootfs } from './service-helpers.js';
 
 const podmanPath = ['/usr/bin/podman', '/usr/local/bin/podman'].find(existsSync);
 const repo = resolve(import.meta.dirname, '..');
+const execFileAsync = promisify(execFile);
 const name = `runcell-test-${process.pid}`;
 const cgroupParent = `${config.cgroupParent}-ctr`;
 const dataDir = `${config.dataDir}-container`;
@@ -88,8 +90,11 @@ function processesOfUidsFrom(base: number): string[] {
 let image = '';
 
 describe.skipIf(!podmanPath)('runcell in a podman container', () => {
-  beforeAll(() => {
-    image = execFileSync(join(repo, 'scripts/container/build-image.sh'), { encoding: 'utf8', timeout: 1_200_000 }).trim().split('\n').pop()!;
+  beforeAll(async () => {
+    // Asynchronously: a first build takes minutes, and a test worker blocked that long misses vitest's RPC
+    // deadline ("Timeout calling onTaskUpdate"), which fails the run though every test passed.
+    const built = await execFileAsync(join(repo, 'scripts/container/build-image.sh'), { encoding: 'utf8', timeout: 1_200_000, maxBuffer: 64 << 20 });
+    image = built.stdout.trim().split('\n').pop()!;
     // The suite's image shared by hard links (its layers, or a single-directory rootfs): instant, and the
     // container cannot change the suite's copy. The runcell in the container mounts a layered image's
     // overlay itself, in the container's own mount namespace.
