@@ -6,11 +6,10 @@
  * ignored and removed). Nothing a live record or the configured image
  * (RUNCELL_LANGUAGES) needs is ever removed.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { rootfsLocation } from '../rootfs/build.js';
 import {
-  diskUsage, imagePath, imageRoot, isMounted, layerPath, layersDir, listImages, listLayers, liveInUse, mountsDir, readImage, removeLayer, removeTree, unmountAt, unmountImage,
+  diskUsage, imagePath, imageRoot, isMounted, layerPath, listImages, listLayers, liveInUse, readImage, unmountImage,
   type ImageRecord, type InUseRecord, type LayerMeta,
 } from '../rootfs/store.js';
 
@@ -103,48 +102,4 @@ export function removeImage(dataDir: string, name: string, options: { languages?
   rmSync(imagePath(dataDir, name), { force: true });
 }
 
-export interface PruneResult {
-  layers: string[];
-  mounts: string[];
-  bytes: number;
-}
-
-/**
- * `runcell image prune`: removes layers no image and no live process uses,
- * the overlay mounts of images no longer recorded and not in use, and
- * staging trees of builds that died (older than a day).
- */
-export function pruneStore(dataDir: string): PruneResult {
-  const live = liveInUse(dataDir);
-  const images = listImages(dataDir);
-  const keepLayers = new Set([...images.flatMap((image) => image.layers), ...live.flatMap((record) => record.layers)]);
-  const keepMounts = new Set([...images.map((image) => imageRoot(dataDir, image)), ...live.flatMap((record) => record.mounts)]);
-  const result: PruneResult = { layers: [], mounts: [], bytes: 0 };
-  for (const mount of existsSync(mountsDir(dataDir)) ? readdirSync(mountsDir(dataDir)).map((name) => join(mountsDir(dataDir), name)) : []) {
-    if (keepMounts.has(mount)) continue;
-    unmountAt(mount);
-    result.mounts.push(mount);
-  }
-  for (const layer of listLayers(dataDir).filter((meta) => !keepLayers.has(meta.id))) {
-    result.bytes += diskUsage([layerPath(dataDir, layer.id)]);
-    removeLayer(dataDir, layer.id);
-    result.layers.push(layer.id);
-  }
-  removeDeadStaging(dataDir);
-  return result;
-}
-
-const DAY_MS = 24 * 3600 * 1000;
-
-function removeDeadStaging(dataDir: string): void {
-  if (!existsSync(layersDir(dataDir))) return;
-  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
-    const path = join(layersDir(dataDir), name);
-    if (Date.now() - statSync(path).mtimeMs <= DAY_MS) continue;
-    try {
-      removeTree(path);
-    } catch (error) {
-      console.error(`runcell image prune: left ${path}: ${(error as Error).message}`);
-    }
-  }
-}
+export { pruneStore, type PruneResult } from '../rootfs/store.js';

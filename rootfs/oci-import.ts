@@ -262,8 +262,17 @@ function imageName(name: string | undefined, digest: string): string {
   return cleaned || `sha256-${digest.slice(7, 19)}`;
 }
 
+export interface ImportOptions {
+  name?: string;
+  limits?: Partial<ImportLimits>;
+  /** Called with the image's name before it is recorded; throws to refuse it (the API's quota and owner check). */
+  admit?: (name: string) => Promise<void>;
+  /** sha256 of the archive as the fleet's registry holds it: recorded, so that a worker sees when it was replaced. */
+  archive?: string;
+}
+
 /** Imports the archive at `file`; see the file's comment. */
-export async function importImage(dataDir: string, file: string, options: { name?: string; limits?: Partial<ImportLimits> } = {}): Promise<ImportReport> {
+export async function importImage(dataDir: string, file: string, options: ImportOptions = {}): Promise<ImportReport> {
   const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
   ensureStore(dataDir);
   const staging = join(layersDir(dataDir), `.tmp-import-${randomBytes(6).toString('hex')}`);
@@ -285,7 +294,9 @@ export async function importImage(dataDir: string, file: string, options: { name
       config: safeConfig(parsed.config),
       digest: parsed.digest,
       created: new Date().toISOString(),
+      ...(options.archive ? { archive: options.archive } : {}),
     };
+    await options.admit?.(image.name);
     writeImage(dataDir, image);
     report.image = image;
     return report;
