@@ -35,7 +35,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const KEYS = ['key-one', 'key-two'];
+const KEYS = ['key-one', 'key-two', 'key-three'];
 const as = (key: string) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/x-tar' });
 const upload = (api: TestApi, key: string, name: string, body: Buffer) => http(`${api.url}/v1/images?name=${name}`, { method: 'POST', body: new Uint8Array(body), headers: as(key) });
 const blobStored = (api: TestApi, archive: string) => api.queue.redis.exists(problemKeys.blob(archive)).then((n) => n === 1);
@@ -207,12 +207,12 @@ describe('images on the workers of a fleet', () => {
     try {
       const archive = async (content: string) => ociArchive(work, [await tarOf([{ name: 'f', content }])]);
       const first = readFileSync(await archive('served'));
-      const served = await upload(api, 'key-two', 'served', first);
+      const served = await upload(api, 'key-three', 'served', first);
       expect(served.status).toBe(201);
       expect(served.body.image.digest).toMatch(/^sha256:/);
       expect(readImage(config.dataDir, 'served')?.archive).toBe(sha(first));
-      expect((await http(`${api.url}/v1/images/served`, { headers: as('key-two') })).body.digest).toBe(served.body.image.digest);
-      const over = await upload(api, 'key-two', 'over', readFileSync(await archive('over')));
+      expect((await http(`${api.url}/v1/images/served`, { headers: as('key-three') })).body.digest).toBe(served.body.image.digest);
+      const over = await upload(api, 'key-three', 'over', readFileSync(await archive('over')));
       expect(over.status).toBe(413);
       expect(readImage(config.dataDir, 'over')).toBeUndefined();
     } finally {

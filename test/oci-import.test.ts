@@ -1,7 +1,7 @@
 /**
  * Importing users' images (rootfs/oci-import.ts). No registry here: the test
- * makes its own OCI image layouts and docker save archives with tar-stream
- * and node:crypto, from the host's /bin/sh and its libraries, imports them
+ * makes its own OCI image layouts and docker save archives (test/oci-archives.ts)
+ * from the host's /bin/sh and its libraries, imports them
  * into the layer store, and runs a command in them on the real kernel. Then
  * the hostile images: each refused, or neutralised.
  */
