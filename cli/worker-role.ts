@@ -5,7 +5,8 @@
  */
 import { cacheDir, CompileCache } from '../worker/compile-cache.js';
 import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
-import { imagePath, recordInUse, releaseInUse } from '../rootfs/store.js';
+import { imagePath, readImage, recordInUse, releaseInUse } from '../rootfs/store.js';
+import { ImageQuotaError } from '../queue/images.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, rmSync } from 'node:fs';
 import type { ImageImporter } from '../api/images.js';
@@ -106,7 +107,13 @@ export function imageImporter(dataDir: string): ImageImporter {
     const { importImage } = await import('../rootfs/oci-import.js');
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    return importImage(dataDir, file, { ...options, archive: hash.digest('hex') });
+    // Never over an image of the host's own (built, or imported by `runcell image import`): a client would swap it.
+    const admit = async (name: string) => {
+      const local = readImage(dataDir, name);
+      if (local && !local.archive) throw new ImageQuotaError('name', `this host has an image of its own named ${name}`);
+      await options.admit?.(name);
+    };
+    return importImage(dataDir, file, { ...options, admit, archive: hash.digest('hex') });
   };
   importer.forget = (name) => rmSync(imagePath(dataDir, name), { force: true });
   return importer;

@@ -20,7 +20,8 @@
  *                                (mountImage): a read-only overlay of its
  *                                layers, no upper, mounted once and reused by
  *                                every run; key = hash of the layer list.
- *   <dataDir>/images/in-use/<pid>.json  InUseRecord of a running worker.
+ *   <dataDir>/images/in-use/<pid>.json  InUseRecord of a running process:
+ *                                the image it runs on and its running jobs' images.
  *
  * Writers build a layer under layers/.tmp-*, rename it to layers/<id> and
  * then write <id>.json; readers only trust a layer whose .json exists.

@@ -197,6 +197,15 @@ describe('images on the workers of a fleet', () => {
       const refused = await read('fleet-digest');
       expect(refused.run).toMatchObject({ status: 'sandbox_error', error_code: 'image_missing' });
       expect(refused.run!.message).toContain('deleted');
+      // A registry image named like the host's own (its configured image) is never pulled over it.
+      const fake = `sha256:${'e'.repeat(64)}`;
+      await api.queue.images.publish('default', [v1] as never, { owner: 'someone', digest: fake });
+      const kept = readImage(config.dataDir, 'default');
+      const notOver = await read(fake);
+      expect(notOver.run).toMatchObject({ status: 'sandbox_error', error_code: 'image_missing' });
+      expect(notOver.run!.message).toContain('of its own');
+      expect(readImage(config.dataDir, 'default')).toEqual(kept);
+      await api.queue.images.remove('default', 'someone');
     } finally {
       await api.close();
     }
@@ -212,6 +221,13 @@ describe('images on the workers of a fleet', () => {
       expect(served.body.image.digest).toMatch(/^sha256:/);
       expect(readImage(config.dataDir, 'served')?.archive).toBe(sha(first));
       expect((await http(`${api.url}/v1/images/served`, { headers: as('key-three') })).body.digest).toBe(served.body.image.digest);
+      // Never over an image of the host's own: the configured image's name is refused, the image left as it was.
+      const own = readImage(config.dataDir, 'default');
+      expect(own).toBeDefined();
+      const swap = await upload(api, 'key-one', 'default', readFileSync(await archive('swap')));
+      expect(swap.status).toBe(409);
+      expect(swap.body.error.message).toContain('of its own');
+      expect(readImage(config.dataDir, 'default')).toEqual(own);
       const over = await upload(api, 'key-three', 'over', readFileSync(await archive('over')));
       expect(over.status).toBe(413);
       expect(readImage(config.dataDir, 'over')).toBeUndefined();

@@ -78,8 +78,11 @@ export function imagePuller(dataDir: string, registry: Registry): ImagePuller {
       if (local && !local.archive) return undefined;
       return local ? `image ${JSON.stringify(nameOrDigest)} was deleted from the fleet's registry` : `no image ${JSON.stringify(nameOrDigest)} on this worker nor in the fleet's registry: import it first (POST /v1/images)`;
     }
+    if (local && !local.archive) return undefined;
     const current = readImage(dataDir, stored.name);
-    if (current?.archive === stored.archive || (local && !local.archive)) return undefined;
+    // Never over an image of the host's own (the configured one, say): a client could name a registry image so.
+    if (current && !current.archive) return `image ${JSON.stringify(nameOrDigest)}: this host has an image of its own named ${stored.name}; the registry's is not pulled over it`;
+    if (current?.archive === stored.archive) return undefined;
     const key = `${stored.name}@${stored.archive}`;
     let pending = pulling.get(key);
     if (!pending) {
