@@ -259,7 +259,7 @@ export function diskUsage(dirs: string[]): number {
 const inUsePath = (dataDir: string, pid: number) => join(inUseDir(dataDir), `${pid}.json`);
 
 /** This process's images: those it runs on (recordInUse) and those its running jobs use, counted per job. */
-const processImages = new Map<string, { records: ImageRecord[]; jobs: Map<string, { image: ImageRecord; count: number }> }>();
+const processImages = new Map<string, { records: ImageRecord[]; jobs: Map<string, { image: ImageRecord; count: number }>; held: Map<string, number> }>();
 
 function writeInUse(dataDir: string): void {
   const mine = processImages.get(dataDir)!;
@@ -267,15 +267,34 @@ function writeInUse(dataDir: string): void {
   const record: InUseRecord = {
     pid: process.pid,
     images: images.map((image) => image.name),
-    layers: [...new Set(images.flatMap((image) => image.layers))],
+    layers: [...new Set([...images.flatMap((image) => image.layers), ...mine.held.keys()])],
     mounts: images.map((image) => imageRoot(dataDir, image)),
   };
   writeAtomically(inUsePath(dataDir, process.pid), JSON.stringify(record));
 }
 
+/**
+ * Layers an import of this process is storing, before its image is recorded: prune (and the unused-image
+ * sweep's) keep them meanwhile. Returns the release.
+ */
+export function holdLayers(dataDir: string, ids: string[]): () => void {
+  ensureStore(dataDir);
+  const held = processEntry(dataDir).held;
+  for (const id of ids) held.set(id, (held.get(id) ?? 0) + 1);
+  writeInUse(dataDir);
+  return () => {
+    for (const id of ids) {
+      const count = (held.get(id) ?? 1) - 1;
+      if (count > 0) held.set(id, count);
+      else held.delete(id);
+    }
+    writeInUse(dataDir);
+  };
+}
+
 function processEntry(dataDir: string) {
   let mine = processImages.get(dataDir);
-  if (!mine) processImages.set(dataDir, (mine = { records: [], jobs: new Map() }));
+  if (!mine) processImages.set(dataDir, (mine = { records: [], jobs: new Map(), held: new Map() }));
   return mine;
 }
 

@@ -14,7 +14,7 @@ import { imageKeys, ImageQuotaError, ImageRegistry } from '../queue/images.js';
 import { problemKeys } from '../queue/problems.js';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { importImage } from '../rootfs/oci-import.js';
-import { collectUnusedImages, imagePath, layerPath, liveInUse, mountImage, readImage, unmountAll, unmountImage, useImage } from '../rootfs/store.js';
+import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mountImage, pruneStore, readImage, unmountAll, unmountImage, useImage } from '../rootfs/store.js';
 import { imagePuller, localImageCollector } from '../worker/image.js';
 import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
@@ -268,6 +268,13 @@ describe('images on the workers of a fleet', () => {
       expect(collectUnusedImages(dataDir, 2).images).toEqual([]);
       utimesSync(imagePath(dataDir, 'busy'), past, past);
       expect(collectUnusedImages(dataDir, 2).images).toEqual(['busy']);
+      // Layers an import is storing (its image not recorded yet) are held: a sweep's prune meanwhile keeps them.
+      const orphan = await importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'orphan', content: 'orphan' }])]), { name: 'orphan' });
+      rmSync(imagePath(dataDir, 'orphan'));
+      const releaseLayers = holdLayers(dataDir, orphan.image.layers);
+      expect(pruneStore(dataDir).layers).not.toContain(orphan.image.layers[0]);
+      releaseLayers();
+      expect(pruneStore(dataDir).layers).toContain(orphan.image.layers[0]);
     } finally {
       unmountAll(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
