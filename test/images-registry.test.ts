@@ -32,6 +32,8 @@ afterAll(async () => {
     if (image) unmountImage(config.dataDir, image);
     rmSync(imagePath(config.dataDir, name), { force: true });
   }
+  // And their layers: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
+  pruneStore(config.dataDir);
   rmSync(work, { recursive: true, force: true });
 });
 

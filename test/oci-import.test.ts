@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findImage, importImage, importImage as importImage_ } from '../rootfs/oci-import.js';
-import { imagePath, layerPath, mountImage, readImage, unmountImage } from '../rootfs/store.js';
+import { imagePath, layerPath, mountImage, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
@@ -22,12 +22,14 @@ import { dockerArchive, ociArchive, sha, shellEntries, tarOf } from './oci-archi
 const work = mkdtempSync(join(tmpdir(), 'runcell-oci-'));
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
-  // The images this file made are unmounted (their layers go at the next prune).
+  // The images this file made are unmounted and forgotten.
   for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded', 'fleet-image']) {
     const image = readImage(config.dataDir, name);
     if (image) unmountImage(config.dataDir, image);
     rmSync(imagePath(config.dataDir, name), { force: true });
   }
+  // And their layers: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
+  pruneStore(config.dataDir);
 });
 
 async function runIn(image: string, script: string) {
