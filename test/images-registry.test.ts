@@ -20,14 +20,14 @@ import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
 import { config, job } from './helpers.js';
 import { ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
-import { http, startApi, TestRedis, waitFor, type TestApi } from './service-helpers.js';
+import { http, startApi, startWorker, TestRedis, waitFor, type TestApi } from './service-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'runcell-images-'));
 const redis = new TestRedis();
 beforeAll(() => redis.start());
 afterAll(async () => {
   await redis.destroy();
-  for (const name of ['fleet-digest', 'served', 'over']) {
+  for (const name of ['fleet-digest', 'served', 'over', 'e2e']) {
     const image = readImage(config.dataDir, name);
     if (image) unmountImage(config.dataDir, image);
     rmSync(imagePath(config.dataDir, name), { force: true });
@@ -209,6 +209,39 @@ describe('images on the workers of a fleet', () => {
       expect(readImage(config.dataDir, 'default')).toEqual(kept);
       await api.queue.images.remove('default', 'someone');
     } finally {
+      await api.close();
+    }
+  });
+
+  it('end to end: a queued job names the image by digest, a worker process pulls and runs it, and its own sweep drops the copy once unused', async () => {
+    const api = await startApi(redis.url, { apiKeys: KEYS, maxImageBytes: 64 * 1024 * 1024 });
+    const log = lines();
+    const worker = await startWorker(redis.url, { imageUnusedSeconds: 2, logger: log });
+    try {
+      const archive = readFileSync(await ociArchive(work, [await tarOf(shellEntries()), await tarOf([{ name: 'e2e', content: 'end to end\n' }])]));
+      expect((await upload(api, 'key-one', 'e2e', archive)).status).toBe(202);
+      const submit = async (image: string) => {
+        const accepted = await http(`${api.url}/v1/jobs`, { method: 'POST', json: { image, command: ['/bin/sh', '-c', 'read line < /e2e; echo "$line"'] }, headers: { authorization: 'Bearer key-one' } });
+        expect(accepted.status).toBe(202);
+        let view: { status: string; result: { run: { stdout: string } } } | undefined;
+        const ended = async () => {
+          view = (await http(`${api.url}/v1/jobs/${accepted.body.id}`, { headers: { authorization: 'Bearer key-one' } })).body;
+          return ['completed', 'cancelled', 'failed'].includes(view!.status);
+        };
+        await waitFor(ended, 60_000, 'the job');
+        return view!;
+      };
+      expect((await submit('e2e')).result.run.stdout).toBe('end to end\n');
+      const digest = (await http(`${api.url}/v1/images/e2e`, { headers: as('key-one') })).body.digest as string;
+      expect((await submit(digest)).result.run.stdout).toBe('end to end\n');
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(imagePath(config.dataDir, 'e2e'), past, past);
+      await waitFor(() => readImage(config.dataDir, 'e2e') === undefined, 3000, "the worker's sweep");
+      expect(log.seen.some((line) => (line.object as { images?: string[] }).images?.includes('e2e'))).toBe(true);
+      // Still in the registry: the next job pulls it again.
+      expect((await submit(digest)).result.run.stdout).toBe('end to end\n');
+    } finally {
+      await worker.close();
       await api.close();
     }
   });
