@@ -105,8 +105,8 @@ export function createApp(options: ApiOptions): express.Express {
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed, pinProblem: problemJobPinner(queue) }, needsQueue));
-  const images = { importer: options.importImage, registry: queue.images, maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024 };
-  app.use(imageRoutes({ ...images, quota: options.imageQuota ?? { maxBytes: 0, maxCount: 0 }, clientId: clientId(keys.length > 0) }, needsQueue));
+  const imageQuota = options.imageQuota ?? { maxBytes: 0, maxCount: 0 };
+  app.use(imageRoutes({ importer: options.importImage, registry: queue.images, maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024, quota: imageQuota, clientId: clientId(keys.length > 0) }, needsQueue));
   app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));

@@ -92,7 +92,7 @@ export class JobQueue {
 
   /** An accepted job's image was used now (GET /v1/images' last_used, the unused-image sweep); no round trip for jobs without one. */
   private async markImagesUsed(submissions: JobRequestInput[]): Promise<void> {
-    const names = new Set(submissions.map((submission) => (submission as { image?: string }).image).filter((name): name is string => name !== undefined));
+    const names = new Set(submissions.map((submission) => submission.image).filter((name): name is string => name !== undefined));
     for (const name of names) await this.images.use(name);
   }
 
