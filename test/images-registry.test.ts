@@ -18,6 +18,7 @@ import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mount
 import { imagePuller, localImageCollector } from '../worker/image.js';
 import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
+import { listStore } from '../cli/image.js';
 import { config, job } from './helpers.js';
 import { ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
 import { http, startApi, startWorker, TestRedis, waitFor, type TestApi } from './service-helpers.js';
@@ -278,6 +279,8 @@ describe('images on the workers of a fleet', () => {
       const pulled = await importImage(dataDir, await ociArchive(work, [shared, await tarOf([{ name: 'own', content: 'own' }])]), { name: 'pulled', archive: 'a'.repeat(64) });
       const busy = await importImage(dataDir, await ociArchive(work, [shared, await tarOf([{ name: 'busy', content: 'busy' }])]), { name: 'busy', archive: 'b'.repeat(64) });
       await importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'local', content: 'local' }])]), { name: 'local' });
+      const listed = listStore(dataDir).images;
+      expect(listed.map((image) => [image.name, image.from_registry])).toEqual(expect.arrayContaining([['pulled', true], ['busy', true], ['local', false]]));
       const past = new Date(Date.now() - 60_000);
       for (const name of ['pulled', 'busy', 'local']) utimesSync(imagePath(dataDir, name), past, past);
       // A job runs in busy: its mount and layers stay.
