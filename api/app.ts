@@ -18,7 +18,7 @@ import { ApiError, errorBody, errorHandler, unavailable } from './errors.js';
 import { jobChecker, jobRoutes } from './jobs.js';
 import { problemJobPinner, problemRoutes } from './problems.js';
 import { imageRoutes, type ImageImporter } from './images.js';
-import { ImageRegistry } from '../queue/images.js';
+import type { ImageQuota } from '../queue/images.js';
 import type { CallbackOptions } from './judge0/callbacks.js';
 import { judge0Cors, judge0Routes } from './judge0/routes.js';
 import { pistonRoutes } from './piston/routes.js';
@@ -54,6 +54,8 @@ export interface ApiOptions {
   importImage?: ImageImporter;
   /** Largest image archive (POST /v1/images). Default 2 GiB. */
   maxImageBytes?: number;
+  /** Each client's stored images (RUNCELL_IMAGE_QUOTA_BYTES, RUNCELL_IMAGE_QUOTA_COUNT). Default: none (0 = no cap). */
+  imageQuota?: ImageQuota;
   /** When given: GET /metrics serves it, requests are counted and timed, the queue's gauges are read from `queue`. */
   metrics?: RuncellMetrics;
 }
@@ -103,7 +105,8 @@ export function createApp(options: ApiOptions): express.Express {
   app.use(serviceRoutes(options, bounds, needsQueue));
   app.use(stdinRoutes(queue, needsQueue));
   app.use(jobRoutes({ queue, limits: options.limits, bounds, metrics, egressAllowed, pinProblem: problemJobPinner(queue) }, needsQueue));
-  app.use(imageRoutes({ importer: options.importImage, registry: new ImageRegistry(queue.redis), maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024 }));
+  const imageQuota = options.imageQuota ?? { maxBytes: 0, maxCount: 0 };
+  app.use(imageRoutes({ importer: options.importImage, registry: queue.images, maxImageBytes: options.maxImageBytes ?? 2048 * 1024 * 1024, quota: imageQuota, clientId: clientId(keys.length > 0) }, needsQueue));
   app.use(problemRoutes({ queue, limits: options.limits, maxProblemBytes: options.maxProblemBytes ?? DEFAULT_MAX_PROBLEM_BYTES }, needsQueue));
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
   app.use(errorHandler(logError, () => queue.connected));
@@ -132,6 +135,18 @@ function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
 /** The key a request presents. X-Auth-Token: where Judge0's clients send their key (runcell's keys serve for both). */
 function presentedKey(req: Request): string | undefined {
   return /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? req.get('x-auth-token');
+}
+
+/**
+ * Who a request comes from, as an owner of stored things (images): the digest of its API key (authentication
+ * has checked it), never the key itself, which Redis would then hold; without keys every client is one,
+ * `anonymous` (an address would change under NAT and proxies).
+ */
+export function clientId(keyed: boolean): (req: Request) => string {
+  return (req) => {
+    const given = keyed ? presentedKey(req) : undefined;
+    return given ? `key:${digest(given).toString('hex')}` : 'anonymous';
+  };
 }
 
 /** Whether a request (an HTTP upgrade, say) carries one of `apiKeys`, as authenticate() checks it; true when there are none. */

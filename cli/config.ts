@@ -59,6 +59,25 @@ export interface Config {
   maxProblemBytes: number;
   /** RUNCELL_PROBLEM_CACHE_BYTES: a worker's cache of problem files in <dataDir>/problem-cache. */
   problemCacheBytes: number;
+  /** Users' images (POST /v1/images): each client's quota, and when an unused one is collected. */
+  images: {
+    /**
+     * RUNCELL_IMAGE_QUOTA_BYTES: archive bytes one client may keep; 0 = no cap.
+     * @defaultValue 8589934592 (8 GiB)
+     */
+    quotaBytes: number;
+    /**
+     * RUNCELL_IMAGE_QUOTA_COUNT: images one client may keep; 0 = no cap.
+     * @defaultValue 20
+     */
+    quotaCount: number;
+    /**
+     * RUNCELL_IMAGE_UNUSED_SECONDS: an image no job used for this long leaves the registry, and a worker
+     * host's copy no job used there for this long leaves that host; 0 = never.
+     * @defaultValue 2592000 (30 days)
+     */
+    unusedSeconds: number;
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -100,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     maxProblemBytes: settings.maxProblemBytes,
     problemCacheBytes: settings.problemCacheBytes,
+    images: { quotaBytes: settings.imageQuotaBytes, quotaCount: settings.imageQuotaCount, unusedSeconds: settings.imageUnusedSeconds },
   };
 }
 

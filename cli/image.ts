@@ -6,16 +6,15 @@
  * ignored and removed). Nothing a live record or the configured image
  * (RUNCELL_LANGUAGES) needs is ever removed.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync, statSync } from 'node:fs';
 import { rootfsLocation } from '../rootfs/build.js';
 import {
-  diskUsage, imagePath, imageRoot, isMounted, layerPath, layersDir, listImages, listLayers, liveInUse, mountsDir, readImage, removeLayer, removeTree, unmountAt, unmountImage,
+  diskUsage, imagePath, imageRoot, isMounted, layerPath, listImages, listLayers, liveInUse, readImage, unmountImage,
   type ImageRecord, type InUseRecord, type LayerMeta,
 } from '../rootfs/store.js';
 
 export interface ImageListing {
-  images: { name: string; layers: string[]; bytes: number; languages?: string[]; in_use_by: number[]; configured: boolean; mounted: boolean }[];
+  images: { name: string; layers: string[]; bytes: number; languages?: string[]; in_use_by: number[]; configured: boolean; mounted: boolean; from_registry: boolean; last_used: string }[];
   layers: { id: string; bytes: number; source: string; comment?: string; build_seconds?: number; images: string[]; in_use: boolean }[];
   /** Bytes of every layer together, each counted once (du, hard links once too). */
   total_bytes: number;
@@ -47,6 +46,9 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
     in_use_by: live.filter((record) => record.images.includes(image.name)).map((record) => record.pid),
     configured: image.name === configured,
     mounted: image.layers.length === 1 || isMounted(imageRoot(dataDir, image)),
+    // A copy of the fleet's registry (POST /v1/images): the worker's sweep drops it once unused here.
+    from_registry: image.archive !== undefined,
+    last_used: lastUsed(dataDir, image.name),
   }));
   const usedLayers = new Set(live.flatMap((record) => record.layers));
   const layerRows = layers.map((layer: LayerMeta) => ({
@@ -67,12 +69,21 @@ export function listStore(dataDir: string, languages?: string[]): ImageListing {
   };
 }
 
+/** When a job last used the image on this host (its record's mtime, see rootfs/store.ts useImage). */
+function lastUsed(dataDir: string, name: string): string {
+  try {
+    return statSync(imagePath(dataDir, name)).mtime.toISOString();
+  } catch {
+    return '';
+  }
+}
+
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export function formatListing(listing: ImageListing): string {
   const lines = [`${'IMAGE'.padEnd(26)} LAYERS  SIZE        IN USE BY     LANGUAGES`];
   for (const image of listing.images) {
-    const use = [image.configured ? 'configured' : '', image.in_use_by.length ? `pid ${image.in_use_by.join(',')}` : ''].filter(Boolean).join(' ') || '-';
+    const use = [image.configured ? 'configured' : '', image.from_registry ? 'registry' : '', image.in_use_by.length ? `pid ${image.in_use_by.join(',')}` : ''].filter(Boolean).join(' ') || '-';
     lines.push(`${image.name.padEnd(26)} ${String(image.layers.length).padEnd(7)} ${mb(image.bytes).padEnd(11)} ${use.padEnd(13)} ${(image.languages ?? []).join(',')}`);
   }
   lines.push('', 'LAYER         SIZE        BUILT IN  CONTENT       IMAGES');
@@ -103,48 +114,4 @@ export function removeImage(dataDir: string, name: string, options: { languages?
   rmSync(imagePath(dataDir, name), { force: true });
 }
 
-export interface PruneResult {
-  layers: string[];
-  mounts: string[];
-  bytes: number;
-}
-
-/**
- * `runcell image prune`: removes layers no image and no live process uses,
- * the overlay mounts of images no longer recorded and not in use, and
- * staging trees of builds that died (older than a day).
- */
-export function pruneStore(dataDir: string): PruneResult {
-  const live = liveInUse(dataDir);
-  const images = listImages(dataDir);
-  const keepLayers = new Set([...images.flatMap((image) => image.layers), ...live.flatMap((record) => record.layers)]);
-  const keepMounts = new Set([...images.map((image) => imageRoot(dataDir, image)), ...live.flatMap((record) => record.mounts)]);
-  const result: PruneResult = { layers: [], mounts: [], bytes: 0 };
-  for (const mount of existsSync(mountsDir(dataDir)) ? readdirSync(mountsDir(dataDir)).map((name) => join(mountsDir(dataDir), name)) : []) {
-    if (keepMounts.has(mount)) continue;
-    unmountAt(mount);
-    result.mounts.push(mount);
-  }
-  for (const layer of listLayers(dataDir).filter((meta) => !keepLayers.has(meta.id))) {
-    result.bytes += diskUsage([layerPath(dataDir, layer.id)]);
-    removeLayer(dataDir, layer.id);
-    result.layers.push(layer.id);
-  }
-  removeDeadStaging(dataDir);
-  return result;
-}
-
-const DAY_MS = 24 * 3600 * 1000;
-
-function removeDeadStaging(dataDir: string): void {
-  if (!existsSync(layersDir(dataDir))) return;
-  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
-    const path = join(layersDir(dataDir), name);
-    if (Date.now() - statSync(path).mtimeMs <= DAY_MS) continue;
-    try {
-      removeTree(path);
-    } catch (error) {
-      console.error(`runcell image prune: left ${path}: ${(error as Error).message}`);
-    }
-  }
-}
+export { pruneStore, type PruneResult } from '../rootfs/store.js';

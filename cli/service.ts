@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createApp, requestHasApiKey } from '../api/app.js';
-import type { ImageImporter } from '../api/images.js';
+import { imageCollector, type ImageImporter } from '../api/images.js';
 import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
@@ -91,13 +91,16 @@ async function startApi(config: Config, redis: RedisTarget, started: Started, im
     logger: started.logger,
     metrics: started.metrics,
     importImage,
+    imageQuota: { maxBytes: config.images.quotaBytes, maxCount: config.images.quotaCount },
   });
   await untilConnected(queue, started.logger);
+  const stopImageSweep = imageCollector(queue.images, config.images.unusedSeconds, started.logger);
   const server: Server = app.listen(config.port, config.host);
   // Piston's interactive WebSocket, on the same port (an HTTP upgrade at /api/v2/connect).
   attachPistonWebSocket(server, { queue, limits: config.limits, authorized: requestHasApiKey(config.apiKeys), log: (error) => started.logger.error({ err: (error as Error)?.message }, 'piston websocket error') });
   // Stop taking requests first, then the worker, then Redis.
   started.stops.unshift(async () => {
+    stopImageSweep();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await queue.close();

@@ -245,6 +245,19 @@ export const SETTINGS = {
     { min: 0, shown: '`4294967296` (4 GiB)' },
     "size of a worker's cache of stored problems' files in `<data dir>/problem-cache` (by sha256; least recently used first out, never a file a running job uses)",
   ),
+  imageQuotaBytes: integer(
+    'RUNCELL_IMAGE_QUOTA_BYTES',
+    8192 * MiB,
+    { min: 0, shown: '`8589934592` (8 GiB)' },
+    "archive bytes of users' images (`POST /v1/images`) one client (API key) may keep in the fleet's registry; past it an upload gets 413 `quota_exceeded` and nothing is stored (replacing one's image of the same name counts the difference); `0` = no cap",
+  ),
+  imageQuotaCount: integer('RUNCELL_IMAGE_QUOTA_COUNT', 20, { min: 0 }, "users' images one client (API key) may keep; past it an upload of a new name gets 413 `quota_exceeded`; `0` = no cap"),
+  imageUnusedSeconds: integer(
+    'RUNCELL_IMAGE_UNUSED_SECONDS',
+    30 * 86_400,
+    { min: 0, shown: '`2592000` (30 days)' },
+    "a user's image no upload, accepted job or run named for this long is removed from the registry (the API's sweep), and each worker host drops its copy of an image no job used there for this long (never one a running job uses); `0` = never",
+  ),
   logLevel: oneOf('RUNCELL_LOG_LEVEL', 'info', LOG_LEVELS, 'pino log level (JSON lines on stderr)'),
   metricsPort: optional(
     port(

@@ -5,7 +5,11 @@
  */
 import { cacheDir, CompileCache } from '../worker/compile-cache.js';
 import { readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/build.js';
-import { recordInUse, releaseInUse } from '../rootfs/store.js';
+import { imagePath, readImage, recordInUse, releaseInUse } from '../rootfs/store.js';
+import { ImageQuotaError } from '../queue/images.js';
+import { createHash } from 'node:crypto';
+import { createReadStream, rmSync } from 'node:fs';
+import type { ImageImporter } from '../api/images.js';
 import type { RedisTarget } from '../queue/connection.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { EgressNetwork } from '../sandbox/network.js';
@@ -81,6 +85,7 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
     languages: marker.languages,
     compileCache,
     problemCacheBytes: config.problemCacheBytes,
+    imageUnusedSeconds: config.images.unusedSeconds,
     limits: config.limits,
     retention: config.retention,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -93,10 +98,23 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
   started.stops.unshift(() => worker.close());
 }
 
-/** POST /v1/images' importer: into this host's layer store, which this process's worker runs images from. */
-export function imageImporter(dataDir: string) {
-  return async (file: string, options: { name?: string }) => {
+/**
+ * POST /v1/images' importer: into this host's layer store, which this process's worker runs images from; the
+ * archive's sha256 recorded, as the registry will hold it (the worker then knows its copy is current).
+ */
+export function imageImporter(dataDir: string): ImageImporter {
+  const importer: ImageImporter = async (file, options) => {
     const { importImage } = await import('../rootfs/oci-import.js');
-    return importImage(dataDir, file, options);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    // Never over an image of the host's own (built, or imported by `runcell image import`): a client would swap it.
+    const admit = async (name: string) => {
+      const local = readImage(dataDir, name);
+      if (local && !local.archive) throw new ImageQuotaError('name', `this host has an image of its own named ${name}`);
+      await options.admit?.(name);
+    };
+    return importImage(dataDir, file, { ...options, admit, archive: hash.digest('hex') });
   };
+  importer.forget = (name) => rmSync(imagePath(dataDir, name), { force: true });
+  return importer;
 }

@@ -12,6 +12,8 @@ export const API_ERROR_CODES = [
   'unauthorized',
   'not_found',
   'conflict',
+  /** A client's stored images would pass its quota (RUNCELL_IMAGE_QUOTA_BYTES, RUNCELL_IMAGE_QUOTA_COUNT). */
+  'quota_exceeded',
   'queue_full',
   'rate_limited',
   'unavailable',

@@ -12,6 +12,7 @@ import { jobRecordSchema, jobResultSchema, requestSummarySchema } from './job-re
 import { testResultSchema, transcriptEntrySchema, verdictCountsSchema } from './judged-result.js';
 import { acceptedSchema, batchResponseSchema, healthSchema, languageSchema, languagesResponseSchema, readySchema } from './responses.js';
 import { compileResultSchema, runResultSchema, stepResultSchema } from './run-result.js';
+import { imageListSchema, imageSchema } from './image.js';
 import { problemListSchema, problemManifestSchema, problemSummarySchema } from './problem.js';
 import { STDIN_CAPS, stdinWriteSchema, stdinWrittenSchema } from './stdin.js';
 
@@ -49,6 +50,8 @@ function componentSchemas(rules: RequestRules, bounds: RequestBounds): Record<st
     [artifactListSchema, 'ArtifactList'],
     [artifactSchema, 'Artifact'],
     [rejectedArtifactSchema, 'RejectedArtifact'],
+    [imageSchema, 'Image'],
+    [imageListSchema, 'ImageList'],
   ] as const) {
     registry.add(schema, { id });
   }
@@ -229,6 +232,34 @@ function problemPaths() {
   };
 }
 
+const imageNameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$' } };
+
+function imagePaths() {
+  return {
+    '/v1/images': {
+      get: { summary: "The asking client's images (its API key's)", responses: { '200': { description: 'its images', content: json(ref('ImageList')) }, ...common } },
+      post: {
+        summary: 'Upload an image (OCI image layout archive or docker/podman save output): imported beside the API when a worker shares its host (201), else published for the workers to import when a job names it (202)',
+        parameters: [{ name: 'name', in: 'query', required: false, description: "the image's name (default: the archive's; required where no worker shares the API's host)", schema: imageNameParam.schema }],
+        requestBody: { required: true, content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '201': { description: 'imported and published: the import report, archive_sha256, size_bytes', content: json({ type: 'object' }) },
+          '202': { description: 'published, not imported yet', content: json({ type: 'object' }) },
+          '400': error('no name where one is needed, or a bad name (bad_request)'),
+          '409': error('another client has an image of this name (conflict)'),
+          '413': error('the archive is larger than the cap (payload_too_large), or the client\'s images would pass RUNCELL_IMAGE_QUOTA_BYTES or RUNCELL_IMAGE_QUOTA_COUNT (quota_exceeded; details[].path quota.bytes or quota.count); nothing is stored'),
+          '422': error('the image was refused (invalid_request); details[].path names the entry'),
+          ...common,
+        },
+      },
+    },
+    '/v1/images/{name}': {
+      get: { summary: 'One of the client\'s images', parameters: [imageNameParam], responses: { '200': { description: 'the image', content: json(ref('Image')) }, '404': error("no such image of this client's (another client's answers 404 too)"), ...common } },
+      delete: { summary: 'Delete one of the client\'s images (its archive is released; workers refuse jobs naming it from then on and drop their copies at their sweep)', parameters: [imageNameParam], responses: { '200': { description: 'deleted: what it was', content: json(ref('Image')) }, '404': error("no such image of this client's"), ...common } },
+    },
+  };
+}
+
 function servicePaths() {
   return {
     '/v1/languages': { get: { summary: 'Languages the workers offer, with versions', responses: { '200': { description: 'languages', content: json(ref('Languages')) }, ...common } } },
@@ -248,6 +279,6 @@ export function buildOpenApi(rules: RequestRules, bounds: RequestBounds): Record
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'needed when RUNCELL_API_KEYS is set' } },
     },
     security: [{ bearer: [] }, {}],
-    paths: { ...jobPaths(), ...problemPaths(), ...servicePaths() },
+    paths: { ...jobPaths(), ...problemPaths(), ...imagePaths(), ...servicePaths() },
   };
 }

@@ -9,6 +9,7 @@ import type { JobRequestInput } from '../contract/job-request.js';
 import { CONTRACT_VERSION, type QueuedJob } from '../contract/queued-job.js';
 import { awaitReplica, connect, type RedisTarget } from './connection.js';
 import { EventHub } from './events.js';
+import { ImageRegistry } from './images.js';
 import { DEFAULT_RETENTION, JobStore, keys, PREFIX, QUEUE_NAME, TERMINAL, type JobView, type RetentionOptions } from './store.js';
 import { summarize } from './submission.js';
 
@@ -38,6 +39,8 @@ export class JobQueue {
   readonly store: JobStore;
   readonly hub: EventHub;
   readonly redis: Redis | Cluster;
+  /** Users' images (POST /v1/images): jobs naming one mark it used. */
+  readonly images: ImageRegistry;
   private readonly queue: Queue;
   /** BullMQ's connection for adding jobs: runcell's own, so that it can wait on it for a replica (see submit). */
   private readonly queueClient: Redis | Cluster;
@@ -53,6 +56,7 @@ export class JobQueue {
     this.redis = connect(options.redis, 'api', 'api');
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.store = new JobStore(this.redis, this.retention);
+    this.images = new ImageRegistry(this.redis);
     this.hub = new EventHub(connect(options.redis, 'subscriber', 'api-events'), this.store, this.logger);
     this.awaitReplica = options.redis.kind !== 'single';
     this.queueClient = connect(options.redis, 'api', 'api-queue');
@@ -86,6 +90,12 @@ export class JobQueue {
     return this.backlogCache.value;
   }
 
+  /** An accepted job's image was used now (GET /v1/images' last_used, the unused-image sweep); no round trip for jobs without one. */
+  private async markImagesUsed(submissions: JobRequestInput[]): Promise<void> {
+    const names = new Set(submissions.map((submission) => submission.image).filter((name): name is string => name !== undefined));
+    for (const name of names) await this.images.use(name);
+  }
+
   /** Queues jobs (all or none); answers their ids. Throws QueueFullError past the backlog limit. */
   async submit(submissions: JobRequestInput[]): Promise<string[]> {
     if ((await this.backlog()) + submissions.length > this.maxBacklog) {
@@ -116,6 +126,8 @@ export class JobQueue {
       await Promise.all(ids.map((id) => this.store.discard(id).catch((discardError: Error) => this.logger.warn({ job: id, err: discardError.message }, 'cannot discard a job the queue refused'))));
       throw error;
     }
+    // Best effort: the jobs are queued whatever; a missed mark is made up by the worker's when it runs them.
+    await this.markImagesUsed(submissions).catch((error: Error) => this.logger.warn({ err: error.message }, "cannot mark a job's image used"));
     return ids;
   }
 

@@ -21,7 +21,7 @@ import { ArchiveError } from '../archive/errors.js';
 import { ROOTFS_MOUNT_POINTS } from '../sandbox/mount.js';
 import { openRoot } from '../sandbox/safe-fs.js';
 import { extractLayer, type LayerLimits } from './layer-extract.js';
-import { ensureStore, layerId, removeTree, layerPath, layersDir, listImages, readLayer, writeImage, writeLayerMeta, type ImageConfig, type ImageRecord } from './store.js';
+import { ensureStore, holdLayers, layerId, removeTree, layerPath, layersDir, listImages, readLayer, writeImage, writeLayerMeta, type ImageConfig, type ImageRecord } from './store.js';
 
 export interface ImportLimits {
   /** Bytes of the archive itself (the upload). */
@@ -243,8 +243,10 @@ async function withRootAsync<T>(root: string, work: (fd: number) => Promise<T>):
  * runcell's own top layer of every imported image: the mount points bubblewrap needs (the image is
  * read-only when it mounts over it). One layer, shared by all imported images.
  */
+const mountPointLayerId = layerId({ runcell: 'oci-mount-points', dirs: ROOTFS_MOUNT_POINTS });
+
 function mountPointLayer(dataDir: string): string {
-  const id = layerId({ runcell: 'oci-mount-points', dirs: ROOTFS_MOUNT_POINTS });
+  const id = mountPointLayerId;
   if (readLayer(dataDir, id)) return id;
   const staging = join(layersDir(dataDir), `.tmp-mp-${randomBytes(6).toString('hex')}`);
   for (const dir of ROOTFS_MOUNT_POINTS) mkdirSync(join(staging, dir), { recursive: true, mode: 0o755 });
@@ -262,8 +264,17 @@ function imageName(name: string | undefined, digest: string): string {
   return cleaned || `sha256-${digest.slice(7, 19)}`;
 }
 
+export interface ImportOptions {
+  name?: string;
+  limits?: Partial<ImportLimits>;
+  /** Called with the image's name before it is recorded; throws to refuse it (the API's quota and owner check). */
+  admit?: (name: string) => Promise<void>;
+  /** sha256 of the archive as the fleet's registry holds it: recorded, so that a worker sees when it was replaced. */
+  archive?: string;
+}
+
 /** Imports the archive at `file`; see the file's comment. */
-export async function importImage(dataDir: string, file: string, options: { name?: string; limits?: Partial<ImportLimits> } = {}): Promise<ImportReport> {
+export async function importImage(dataDir: string, file: string, options: ImportOptions = {}): Promise<ImportReport> {
   const limits = { ...DEFAULT_IMPORT_LIMITS, ...options.limits };
   ensureStore(dataDir);
   const staging = join(layersDir(dataDir), `.tmp-import-${randomBytes(6).toString('hex')}`);
@@ -275,23 +286,36 @@ export async function importImage(dataDir: string, file: string, options: { name
     if (diffIds.length !== parsed.layers.length) fail(`the config names ${diffIds.length} layers, the manifest ${parsed.layers.length}`);
     if (parsed.layers.length > limits.maxLayers) fail(`more than ${limits.maxLayers} layers`);
     const report: ImportReport = { extracted: [], shared: [], dropped: { devices: 0, fifos: 0, setid: 0 } } as unknown as ImportReport;
-    for (const [i, blob] of parsed.layers.entries()) {
-      const hex = diffIds[i].slice(7);
-      ((await storeLayer(dataDir, blob, diffIds[i], limits, report.dropped)) ? report.extracted : report.shared).push(hex);
+    // Held from before the first is stored until the image is recorded: a prune meanwhile must not take them.
+    const release = holdLayers(dataDir, [...diffIds.map((id) => id.slice(7)), mountPointLayerId]);
+    try {
+      report.image = await storeImage(dataDir, parsed, diffIds, limits, report, options);
+    } finally {
+      release();
     }
-    const image: ImportedImage = {
-      name: options.name ?? imageName(parsed.suggestedName, parsed.digest),
-      layers: [...diffIds.map((id) => id.slice(7)), mountPointLayer(dataDir)],
-      config: safeConfig(parsed.config),
-      digest: parsed.digest,
-      created: new Date().toISOString(),
-    };
-    writeImage(dataDir, image);
-    report.image = image;
     return report;
   } finally {
     removeTree(staging);
   }
+}
+
+/** Stores the layers (noting each as extracted or shared in `report`), then records the image. */
+async function storeImage(dataDir: string, parsed: Parsed, diffIds: string[], limits: ImportLimits, report: ImportReport, options: ImportOptions): Promise<ImportedImage> {
+  for (const [i, blob] of parsed.layers.entries()) {
+    const hex = diffIds[i].slice(7);
+    ((await storeLayer(dataDir, blob, diffIds[i], limits, report.dropped)) ? report.extracted : report.shared).push(hex);
+  }
+  const image: ImportedImage = {
+    name: options.name ?? imageName(parsed.suggestedName, parsed.digest),
+    layers: [...diffIds.map((id) => id.slice(7)), mountPointLayer(dataDir)],
+    config: safeConfig(parsed.config),
+    digest: parsed.digest,
+    created: new Date().toISOString(),
+    ...(options.archive ? { archive: options.archive } : {}),
+  };
+  await options.admit?.(image.name);
+  writeImage(dataDir, image);
+  return image;
 }
 
 /** An image of the store by name, or by digest ("sha256:..." of an imported image). */

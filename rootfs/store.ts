@@ -20,14 +20,15 @@
  *                                (mountImage): a read-only overlay of its
  *                                layers, no upper, mounted once and reused by
  *                                every run; key = hash of the layer list.
- *   <dataDir>/images/in-use/<pid>.json  InUseRecord of a running worker.
+ *   <dataDir>/images/in-use/<pid>.json  InUseRecord of a running process:
+ *                                the image it runs on and its running jobs' images.
  *
  * Writers build a layer under layers/.tmp-*, rename it to layers/<id> and
  * then write <id>.json; readers only trust a layer whose .json exists.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface LayerMeta {
@@ -61,6 +62,8 @@ export interface ImageRecord {
   /** Built images: the manifest hash of rootfs/build.ts (the marker's), by which runcell finds the image for its languages. */
   rootfs_hash?: string;
   created?: string;
+  /** Images of the fleet's registry (queue/images.ts): the sha256 of the archive this copy was imported from. */
+  archive?: string;
 }
 
 export interface InUseRecord {
@@ -255,22 +258,90 @@ export function diskUsage(dirs: string[]): number {
 
 const inUsePath = (dataDir: string, pid: number) => join(inUseDir(dataDir), `${pid}.json`);
 
+/** This process's images: those it runs on (recordInUse) and those its running jobs use, counted per job. */
+const processImages = new Map<string, { records: ImageRecord[]; jobs: Map<string, { image: ImageRecord; count: number }>; held: Map<string, number> }>();
+
+function writeInUse(dataDir: string): void {
+  const mine = processImages.get(dataDir)!;
+  const images = [...mine.records, ...[...mine.jobs.values()].map((entry) => entry.image)];
+  const record: InUseRecord = {
+    pid: process.pid,
+    images: images.map((image) => image.name),
+    layers: [...new Set([...images.flatMap((image) => image.layers), ...mine.held.keys()])],
+    mounts: images.map((image) => imageRoot(dataDir, image)),
+  };
+  writeAtomically(inUsePath(dataDir, process.pid), JSON.stringify(record));
+}
+
+/**
+ * Layers an import of this process is storing, before its image is recorded: prune (and the unused-image
+ * sweep's) keep them meanwhile. Returns the release.
+ */
+export function holdLayers(dataDir: string, ids: string[]): () => void {
+  ensureStore(dataDir);
+  const held = processEntry(dataDir).held;
+  for (const id of ids) held.set(id, (held.get(id) ?? 0) + 1);
+  writeInUse(dataDir);
+  return () => {
+    for (const id of ids) {
+      const count = (held.get(id) ?? 1) - 1;
+      if (count > 0) held.set(id, count);
+      else held.delete(id);
+    }
+    writeInUse(dataDir);
+  };
+}
+
+function processEntry(dataDir: string) {
+  let mine = processImages.get(dataDir);
+  if (!mine) processImages.set(dataDir, (mine = { records: [], jobs: new Map(), held: new Map() }));
+  return mine;
+}
+
+/**
+ * A job of this process runs in `image` until the returned release is called: prune and the unused-image
+ * sweep keep it (layers and mount) meanwhile; its image file's mtime says when it was last used on this host.
+ */
+export function useImage(dataDir: string, image: ImageRecord): () => void {
+  ensureStore(dataDir);
+  const jobs = processEntry(dataDir).jobs;
+  const entry = jobs.get(image.name) ?? { image, count: 0 };
+  entry.count++;
+  jobs.set(image.name, entry);
+  writeInUse(dataDir);
+  touchImage(dataDir, image.name);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--entry.count === 0 && jobs.get(image.name) === entry) jobs.delete(image.name);
+    writeInUse(dataDir);
+    touchImage(dataDir, image.name);
+  };
+}
+
+/** Marks an image used now on this host (its record's mtime; the record's content stays as it is). */
+export function touchImage(dataDir: string, name: string): void {
+  const now = new Date();
+  try {
+    utimesSync(imagePath(dataDir, name), now, now);
+  } catch {
+    // Removed meanwhile: nothing to mark.
+  }
+}
+
 /**
  * Records that this process (a worker, `runcell serve`) uses `images`: prune
  * keeps their layers and mounts while the process lives. Replaced on every call.
  */
 export function recordInUse(dataDir: string, images: ImageRecord[]): void {
   ensureStore(dataDir);
-  const record: InUseRecord = {
-    pid: process.pid,
-    images: images.map((image) => image.name),
-    layers: [...new Set(images.flatMap((image) => image.layers))],
-    mounts: images.map((image) => imageRoot(dataDir, image)),
-  };
-  writeAtomically(inUsePath(dataDir, process.pid), JSON.stringify(record));
+  processEntry(dataDir).records = images;
+  writeInUse(dataDir);
 }
 
 export function releaseInUse(dataDir: string): void {
+  processImages.delete(dataDir);
   rmSync(inUsePath(dataDir, process.pid), { force: true });
 }
 
@@ -329,4 +400,73 @@ export function shareImage(fromDataDir: string, toDataDir: string, image: ImageR
 export function unmountAll(dataDir: string): void {
   if (!existsSync(mountsDir(dataDir))) return;
   for (const name of readdirSync(mountsDir(dataDir))) unmountAt(join(mountsDir(dataDir), name));
+}
+
+export interface PruneResult {
+  layers: string[];
+  mounts: string[];
+  bytes: number;
+}
+
+/**
+ * `runcell image prune`: removes layers no image and no live process uses,
+ * the overlay mounts of images no longer recorded and not in use, and
+ * staging trees of builds that died (older than a day).
+ */
+export function pruneStore(dataDir: string): PruneResult {
+  const live = liveInUse(dataDir);
+  const images = listImages(dataDir);
+  const keepLayers = new Set([...images.flatMap((image) => image.layers), ...live.flatMap((record) => record.layers)]);
+  const keepMounts = new Set([...images.map((image) => imageRoot(dataDir, image)), ...live.flatMap((record) => record.mounts)]);
+  const result: PruneResult = { layers: [], mounts: [], bytes: 0 };
+  for (const mount of existsSync(mountsDir(dataDir)) ? readdirSync(mountsDir(dataDir)).map((name) => join(mountsDir(dataDir), name)) : []) {
+    if (keepMounts.has(mount)) continue;
+    unmountAt(mount);
+    result.mounts.push(mount);
+  }
+  for (const layer of listLayers(dataDir).filter((meta) => !keepLayers.has(meta.id))) {
+    result.bytes += diskUsage([layerPath(dataDir, layer.id)]);
+    removeLayer(dataDir, layer.id);
+    result.layers.push(layer.id);
+  }
+  removeDeadStaging(dataDir);
+  return result;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function removeDeadStaging(dataDir: string): void {
+  if (!existsSync(layersDir(dataDir))) return;
+  for (const name of readdirSync(layersDir(dataDir)).filter((entry) => entry.startsWith('.tmp-') || entry.startsWith('.link-'))) {
+    const path = join(layersDir(dataDir), name);
+    if (Date.now() - statSync(path).mtimeMs <= DAY_MS) continue;
+    try {
+      removeTree(path);
+    } catch (error) {
+      console.error(`runcell image prune: left ${path}: ${(error as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Drops this host's copies of the fleet's images (records with `archive`: the registry holds them, a job
+ * pulls them again) that no job used here for `unusedSeconds` (the record's mtime, see useImage) and no live
+ * process uses, then prunes the layers and mounts nothing needs any more. Images imported or built on this
+ * host alone are never dropped: there is no other copy of them.
+ */
+export function collectUnusedImages(dataDir: string, unusedSeconds: number): { images: string[]; pruned: PruneResult } {
+  const cutoff = Date.now() - unusedSeconds * 1000;
+  const busy = new Set(liveInUse(dataDir).flatMap((record) => record.images));
+  const images: string[] = [];
+  for (const image of listImages(dataDir)) {
+    if (!image.archive || busy.has(image.name)) continue;
+    try {
+      if (statSync(imagePath(dataDir, image.name)).mtimeMs > cutoff) continue;
+    } catch {
+      continue;
+    }
+    rmSync(imagePath(dataDir, image.name), { force: true });
+    images.push(image.name);
+  }
+  return { images, pruned: images.length > 0 ? pruneStore(dataDir) : { layers: [], mounts: [], bytes: 0 } };
 }

@@ -1,114 +1,36 @@
 /**
  * Importing users' images (rootfs/oci-import.ts). No registry here: the test
- * makes its own OCI image layouts and docker save archives with tar-stream
- * and node:crypto, from the host's /bin/sh and its libraries, imports them
+ * makes its own OCI image layouts and docker save archives (test/oci-archives.ts)
+ * from the host's /bin/sh and its libraries, imports them
  * into the layer store, and runs a command in them on the real kernel. Then
  * the hostile images: each refused, or neutralised.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findImage, importImage, importImage as importImage_ } from '../rootfs/oci-import.js';
-import { imagePath, layerPath, mountImage, readImage, unmountImage } from '../rootfs/store.js';
+import { imagePath, layerPath, mountImage, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
 import { http, startApi, TestRedis } from './service-helpers.js';
 import { ImageRegistry } from '../queue/images.js';
 import { imagePuller } from '../worker/image.js';
-
-interface Entry {
-  name: string;
-  type?: tar.Header['type'];
-  mode?: number;
-  content?: Buffer | string;
-  linkname?: string;
-}
+import { dockerArchive, ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
 
 const work = mkdtempSync(join(tmpdir(), 'runcell-oci-'));
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
-  // The images this file made are unmounted (their layers go at the next prune).
+  // The images this file made are unmounted and forgotten.
   for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded', 'fleet-image']) {
     const image = readImage(config.dataDir, name);
     if (image) unmountImage(config.dataDir, image);
     rmSync(imagePath(config.dataDir, name), { force: true });
   }
+  // And their layers: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
+  pruneStore(config.dataDir);
 });
-
-async function tarOf(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-  for (const entry of entries) {
-    const content = entry.content === undefined ? undefined : Buffer.from(entry.content);
-    const header = { name: entry.name, type: entry.type ?? 'file', mode: entry.mode ?? 0o644, linkname: entry.linkname, size: content?.length ?? 0, uid: 1234, gid: 1234, ...(entry.type === 'character-device' ? { devmajor: 1, devminor: 3 } : {}) };
-    if (content) pack.entry(header, content);
-    else pack.entry(header, Buffer.alloc(0));
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** An OCI image layout archive of these layers (each a tar), gzip-compressed unless `plain`. */
-async function ociArchive(layers: Buffer[], imageConfig: Record<string, unknown> = {}, options: { plain?: boolean; name?: string } = {}): Promise<string> {
-  const blobs = new Map<string, Buffer>();
-  const add = (data: Buffer) => (blobs.set(sha(data), data), `sha256:${sha(data)}`);
-  const layerDescriptors = layers.map((layer) => {
-    const blob = options.plain ? layer : gzipSync(layer);
-    return { mediaType: `application/vnd.oci.image.layer.v1.tar${options.plain ? '' : '+gzip'}`, digest: add(blob), size: blob.length };
-  });
-  const configBlob = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: imageConfig, rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) } }));
-  const configDigest = add(configBlob);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: configBlob.length }, layers: layerDescriptors }));
-  const manifestDigest = add(manifest);
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': options.name ?? 'test:latest' } }] };
-  const outer = await tarOf([
-    { name: 'oci-layout', content: '{"imageLayoutVersion": "1.0.0"}' },
-    { name: 'index.json', content: JSON.stringify(index) },
-    { name: 'blobs/', type: 'directory', mode: 0o755 },
-    { name: 'blobs/sha256/', type: 'directory', mode: 0o755 },
-    ...[...blobs].map(([hex, data]) => ({ name: `blobs/sha256/${hex}`, content: data })),
-  ]);
-  const file = join(work, `${sha(outer).slice(0, 12)}.tar`);
-  writeFileSync(file, outer);
-  return file;
-}
-
-/** docker save's layout: manifest.json, <id>.json, <id>/layer.tar (the second image's shared layer as a symlink, as docker does). */
-async function dockerArchive(layers: Buffer[], imageConfig: Record<string, unknown>): Promise<string> {
-  const configBlob = Buffer.from(JSON.stringify({ config: imageConfig, rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) } }));
-  const configName = `${sha(configBlob)}.json`;
-  const entries: Entry[] = [{ name: configName, content: configBlob }];
-  layers.forEach((layer, i) => entries.push({ name: `l${i}/`, type: 'directory', mode: 0o755 }, { name: `l${i}/layer.tar`, content: layer }));
-  entries.push({ name: 'manifest.json', content: JSON.stringify([{ Config: configName, RepoTags: ['docker/test:1'], Layers: layers.map((_, i) => `l${i}/layer.tar`) }]) });
-  const file = join(work, `docker-${sha(configBlob).slice(0, 12)}.tar`);
-  writeFileSync(file, await tarOf(entries));
-  return file;
-}
-
-/** The host's /bin/sh and the libraries it loads, as layer entries (paths as in the host, real files). */
-function shellEntries(): Entry[] {
-  const libs = execFileSync('ldd', ['/bin/sh'], { encoding: 'utf8' })
-    .split('\n')
-    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
-    .filter((path): path is string => !!path);
-  const dirs = new Set<string>();
-  for (const path of ['/bin/sh', ...libs]) for (let d = path.slice(0, path.lastIndexOf('/')); d; d = d.slice(0, d.lastIndexOf('/'))) dirs.add(d);
-  return [
-    ...[...dirs].sort().map((d) => ({ name: `${d.slice(1)}/`, type: 'directory' as const, mode: 0o755 })),
-    ...['/bin/sh', ...libs].map((path) => ({ name: path.slice(1), mode: 0o755, content: readFileSync(statSync(path).isFile() ? path : readlinkSync(path)) })),
-  ];
-}
 
 async function runIn(image: string, script: string) {
   const { sandbox: box, pool } = sandbox();
@@ -135,7 +57,7 @@ describe('OCI image import', () => {
       { name: 'data/.wh..wh..opq', content: '' },
       { name: 'data/new', content: 'new' },
     ]);
-    const file = await ociArchive([base, top], { Env: ['GREETING_FILE=/etc/greeting', 'PATH=/bin'], WorkingDir: '/srv', Cmd: ['/bin/sh'], User: 'root' }, { name: 'shell:1' });
+    const file = await ociArchive(work, [base, top], { Env: ['GREETING_FILE=/etc/greeting', 'PATH=/bin'], WorkingDir: '/srv', Cmd: ['/bin/sh'], User: 'root' }, { name: 'shell:1' });
     const report = await importImage(config.dataDir, file);
     expect(report.image.name).toBe('shell_1');
     expect(report.image.config).toEqual({ env: { GREETING_FILE: '/etc/greeting', PATH: '/bin' }, workdir: '/srv', cmd: ['/bin/sh'] });
@@ -164,8 +86,8 @@ describe('OCI image import', () => {
 
   it('imports docker save output, and shares a layer two images have', async () => {
     const base = await tarOf(shellEntries());
-    const first = await importImage(config.dataDir, await dockerArchive([base, await tarOf([{ name: 'one', content: '1' }])], { Entrypoint: ['/bin/sh', '-c'] }));
-    const second = await importImage(config.dataDir, await dockerArchive([base, await tarOf([{ name: 'two', content: '2' }])], {}), { name: 'second' });
+    const first = await importImage(config.dataDir, await dockerArchive(work, [base, await tarOf([{ name: 'one', content: '1' }])], { Entrypoint: ['/bin/sh', '-c'] }));
+    const second = await importImage(config.dataDir, await dockerArchive(work, [base, await tarOf([{ name: 'two', content: '2' }])], {}), { name: 'second' });
     expect(first.image.name).toBe('docker_test_1');
     expect(first.image.config.entrypoint).toEqual(['/bin/sh', '-c']);
     expect(second.shared).toContain(first.image.layers[0]);
@@ -176,7 +98,7 @@ describe('OCI image import', () => {
 
   it('refuses a layer with ../ entries or an absolute name', async () => {
     for (const name of ['../escape', 'a/../../escape', '/etc/escape']) {
-      const file = await ociArchive([await tarOf([{ name, content: 'x' }])]);
+      const file = await ociArchive(work, [await tarOf([{ name, content: 'x' }])]);
       await expect(importImage(config.dataDir, file, { name: 'hostile' })).rejects.toThrow(/"\.\." segment|absolute/);
     }
     expect(existsSync(join(config.dataDir, 'escape'))).toBe(false);
@@ -185,16 +107,16 @@ describe('OCI image import', () => {
 
   it('refuses a symlink out followed by a file through it, and writes nothing outside', async () => {
     const target = mkdtempSync(join(work, 'target-'));
-    const file = await ociArchive([await tarOf([{ name: 'out', type: 'symlink', linkname: target }, { name: 'out/planted', content: 'pwned' }])]);
+    const file = await ociArchive(work, [await tarOf([{ name: 'out', type: 'symlink', linkname: target }, { name: 'out/planted', content: 'pwned' }])]);
     await expect(importImage(config.dataDir, file, { name: 'hostile' })).rejects.toThrow(/symlink or not a directory.*not followed/);
     expect(existsSync(join(target, 'planted'))).toBe(false);
     // A hard link to a host file (outside the layer) is refused too.
-    const hard = await ociArchive([await tarOf([{ name: 'passwd', type: 'link', linkname: '../../../../etc/passwd' }])]);
+    const hard = await ociArchive(work, [await tarOf([{ name: 'passwd', type: 'link', linkname: '../../../../etc/passwd' }])]);
     await expect(importImage(config.dataDir, hard, { name: 'hostile' })).rejects.toThrow(/"\.\." segment/);
   });
 
   it('drops device nodes, FIFOs, setuid and setgid bits', async () => {
-    const file = await ociArchive([await tarOf([
+    const file = await ociArchive(work, [await tarOf([
       { name: 'dev-mem', type: 'character-device', mode: 0o666 },
       { name: 'fifo', type: 'fifo', mode: 0o666 },
       { name: 'suid', mode: 0o4755, content: '#!/bin/sh\n' },
@@ -213,14 +135,14 @@ describe('OCI image import', () => {
 
   it('stops a decompression bomb at the ratio cap', async () => {
     const bomb = await tarOf([{ name: 'zeros', content: Buffer.alloc(64 * 1024 * 1024) }]);
-    const file = await ociArchive([bomb]);
+    const file = await ociArchive(work, [bomb]);
     await expect(importImage(config.dataDir, file, { name: 'bomb' })).rejects.toThrow(/decompression bomb/);
     // And a plain layer past the byte cap.
-    await expect(importImage(config.dataDir, await ociArchive([bomb], {}, { plain: true }), { name: 'bomb', limits: { maxLayerBytes: 8 * 1024 * 1024 } })).rejects.toThrow(/exceed 8388608 bytes/);
+    await expect(importImage(config.dataDir, await ociArchive(work, [bomb], {}, { plain: true }), { name: 'bomb', limits: { maxLayerBytes: 8 * 1024 * 1024 } })).rejects.toThrow(/exceed 8388608 bytes/);
   });
 
   it('refuses a blob that does not match its digest', async () => {
-    const file = await ociArchive([await tarOf([{ name: 'a', content: 'a' }])]);
+    const file = await ociArchive(work, [await tarOf([{ name: 'a', content: 'a' }])]);
     const bytes = readFileSync(file);
     const at = bytes.indexOf(Buffer.from('"imageLayoutVersion"'));
     // Corrupt the compressed layer: find a gzip header past the small files and flip a byte after it.
@@ -237,7 +159,7 @@ describe('OCI image import', () => {
     const api = await startApi(redis.url, { importImage, maxImageBytes: 1024 * 1024 });
     const bare = await startApi(redis.url);
     try {
-      const good = readFileSync(await ociArchive([await tarOf([{ name: 'hello', content: 'hi' }])]));
+      const good = readFileSync(await ociArchive(work, [await tarOf([{ name: 'hello', content: 'hi' }])]));
       const created = await http(`${api.url}/v1/images?name=uploaded`, { method: 'POST', body: good, headers: { 'content-type': 'application/x-tar' } });
       expect(created.status).toBe(201);
       expect(created.body.image.name).toBe('uploaded');
@@ -245,7 +167,7 @@ describe('OCI image import', () => {
       const big = Buffer.alloc(2 * 1024 * 1024);
       const tooLarge = await http(`${api.url}/v1/images`, { method: 'POST', body: big, headers: { 'content-type': 'application/x-tar' } });
       expect(tooLarge.status).toBe(413);
-      const hostile = readFileSync(await ociArchive([await tarOf([{ name: '../escape', content: 'x' }])]));
+      const hostile = readFileSync(await ociArchive(work, [await tarOf([{ name: '../escape', content: 'x' }])]));
       const refused = await http(`${api.url}/v1/images?name=hostile`, { method: 'POST', body: hostile, headers: { 'content-type': 'application/x-tar' } });
       expect(refused.status).toBe(422);
       expect(refused.body.error.details[0].path).toMatch(/^image/);
@@ -264,7 +186,7 @@ describe('OCI image import', () => {
     await redis.start();
     const api = await startApi(redis.url, { maxImageBytes: 64 * 1024 * 1024 });
     try {
-      const archive = readFileSync(await ociArchive([await tarOf(shellEntries()), await tarOf([{ name: 'fleet', content: 'pulled\n' }])]));
+      const archive = readFileSync(await ociArchive(work, [await tarOf(shellEntries()), await tarOf([{ name: 'fleet', content: 'pulled\n' }])]));
       expect((await http(`${api.url}/v1/images`, { method: 'POST', body: archive })).status).toBe(400);
       const published = await http(`${api.url}/v1/images?name=fleet-image`, { method: 'POST', body: archive });
       expect(published.status).toBe(202);

@@ -2,16 +2,17 @@
  * A job's image (an imported OCI image of the layer store): where its root
  * is mounted, and what of its config a run takes (Env, WorkingDir,
  * Entrypoint; never User). Resolved by the worker from its own data
- * directory; an image this worker does not have fails the job with
- * image_missing (see docs/api.md: images are per host for now).
+ * directory, after imagePuller has made this host's copy the fleet
+ * registry's (pulled when missing or replaced there, refused when deleted
+ * there); an image neither has fails the job with image_missing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunResult } from '../contract/run-result.js';
-import type { ImageRegistry } from '../queue/images.js';
+import type { ImageRegistry, StoredImage } from '../queue/images.js';
 import { findImage, importImage } from '../rootfs/oci-import.js';
-import { imagesDir, mountImage } from '../rootfs/store.js';
+import { collectUnusedImages, imagesDir, mountImage, readImage, useImage } from '../rootfs/store.js';
 import { sandboxError } from '../sandbox/sandbox.js';
 
 export interface ImageRun {
@@ -20,6 +21,8 @@ export interface ImageRun {
   cwd?: string;
   /** Goes before the command (the command replaces the image's Cmd, as `docker run IMAGE COMMAND` does). */
   entrypoint: string[];
+  /** The job is over: the image is no longer in use by it (see useImage). */
+  release: () => void;
 }
 
 /** The run options of `name` (a name or a digest), or the run result that says it is missing. */
@@ -27,7 +30,14 @@ export function resolveImage(dataDir: string, name: string | undefined): ImageRu
   if (name === undefined) return undefined;
   const image = findImage(dataDir, name);
   if (!image) return sandboxError('image_missing', `no image ${JSON.stringify(name)} on this worker: import it first (POST /v1/images or runcell image import)`);
-  return { rootfs: mountImage(dataDir, image), imageEnv: image.config.env, cwd: image.config.workdir, entrypoint: image.config.entrypoint ?? [] };
+  // In use before it is mounted: the unused-image sweep must not take it between the two.
+  const release = useImage(dataDir, image);
+  try {
+    return { rootfs: mountImage(dataDir, image), imageEnv: image.config.env, cwd: image.config.workdir, entrypoint: image.config.entrypoint ?? [], release };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 export function isImageRun(value: ImageRun | RunResult | undefined): value is ImageRun {
@@ -39,54 +49,107 @@ export function imageSpec(image: ImageRun | undefined): { rootfs?: string; image
   return image ? { rootfs: image.rootfs, imageEnv: image.imageEnv, cwd: image.cwd } : {};
 }
 
-/** Pulls an image this worker lacks: answers undefined when it is now in the store, else why not. */
-export type ImagePuller = (name: string) => Promise<string | undefined>;
+/**
+ * Makes this host's copy of a job's image (a name or a digest) the fleet registry's: answers undefined when
+ * the job may resolve it locally now, else why not. One Redis round trip per image job (which also records
+ * the image's last use); none for jobs that name no image.
+ */
+export type ImagePuller = (nameOrDigest: string) => Promise<string | undefined>;
+
+type Registry = Pick<ImageRegistry, 'use' | 'readArchive' | 'noteDigest'>;
 
 /**
- * Pulls from the fleet's registry (Redis) into this host's layer store: the archive written to a temporary
- * file (its sha256 checked), then imported like `runcell image import` (every layer as hostile input). One
- * pull per name at a time, however many jobs wait for it.
+ * The registry's copy decides: pulled when this host lacks it or holds another publication of the name
+ * (replaced), refused when this host's copy came from the registry and the registry no longer has it
+ * (deleted or collected). An image imported on this host alone (`runcell image import`, no archive recorded)
+ * is used as it is. One pull per publication at a time, however many jobs wait for it.
  */
-export function imagePuller(dataDir: string, registry: Pick<ImageRegistry, 'get' | 'readArchive'>): ImagePuller {
+export function imagePuller(dataDir: string, registry: Registry): ImagePuller {
   const pulling = new Map<string, Promise<string | undefined>>();
-  const pull = async (name: string): Promise<string | undefined> => {
-    const stored = await registry.get(name);
-    if (!stored) return `no image ${JSON.stringify(name)} on this worker nor in the fleet's registry: import it first (POST /v1/images)`;
-    const file = join(imagesDir(dataDir), `.pull-${randomBytes(6).toString('hex')}`);
+  return async (nameOrDigest) => {
+    let stored: StoredImage | undefined;
     try {
-      const fd = openSync(file, 'wx', 0o600);
-      const hash = createHash('sha256');
-      try {
-        for await (const chunk of registry.readArchive(stored)) {
-          hash.update(chunk);
-          for (let offset = 0; offset < chunk.length; ) offset += writeSync(fd, chunk, offset);
-        }
-      } finally {
-        closeSync(fd);
-      }
-      if (hash.digest('hex') !== stored.archive) return `image ${name}: the archive read back from the registry does not match its hash`;
-      await importImage(dataDir, file, { name });
-      return undefined;
+      stored = await registry.use(nameOrDigest);
     } catch (error) {
-      return `image ${name} could not be imported: ${(error as Error).message}`;
-    } finally {
-      rmSync(file, { force: true });
+      return `the fleet's image registry cannot be read: ${(error as Error).message}`;
     }
-  };
-  return (name) => {
-    let pending = pulling.get(name);
+    const local = findImage(dataDir, nameOrDigest);
+    if (!stored) {
+      if (local && !local.archive) return undefined;
+      return local ? `image ${JSON.stringify(nameOrDigest)} was deleted from the fleet's registry` : `no image ${JSON.stringify(nameOrDigest)} on this worker nor in the fleet's registry: import it first (POST /v1/images)`;
+    }
+    if (local && !local.archive) return undefined;
+    const current = readImage(dataDir, stored.name);
+    // Never over an image of the host's own (the configured one, say): a client could name a registry image so.
+    if (current && !current.archive) return `image ${JSON.stringify(nameOrDigest)}: this host has an image of its own named ${stored.name}; the registry's is not pulled over it`;
+    if (current?.archive === stored.archive) return undefined;
+    const key = `${stored.name}@${stored.archive}`;
+    let pending = pulling.get(key);
     if (!pending) {
-      pending = pull(name).finally(() => pulling.delete(name));
-      pulling.set(name, pending);
+      pending = pull(dataDir, registry, stored, nameOrDigest).finally(() => pulling.delete(key));
+      pulling.set(key, pending);
     }
     return pending;
   };
 }
 
-/** resolveImage, pulling the image first when this worker lacks it and a puller is given. */
+/** The archive written to a temporary file (its sha256 checked), then imported like `runcell image import` (every layer as hostile input). */
+async function pull(dataDir: string, registry: Registry, stored: StoredImage, asked: string): Promise<string | undefined> {
+  const name = stored.name;
+  const file = join(imagesDir(dataDir), `.pull-${randomBytes(6).toString('hex')}`);
+  try {
+    const fd = openSync(file, 'wx', 0o600);
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of registry.readArchive(stored)) {
+        hash.update(chunk);
+        for (let offset = 0; offset < chunk.length; ) offset += writeSync(fd, chunk, offset);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (hash.digest('hex') !== stored.archive) return `image ${name}: the archive read back from the registry does not match its hash`;
+    const report = await importImage(dataDir, file, { name, archive: stored.archive });
+    if (stored.digest !== report.image.digest) await registry.noteDigest(name, stored.archive, report.image.digest);
+    if (asked.startsWith('sha256:') && report.image.digest !== asked) return `image ${asked}: the registry's ${name} has digest ${report.image.digest} now`;
+    return undefined;
+  } catch (error) {
+    return `image ${name} could not be imported: ${(error as Error).message}`;
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** resolveImage, after the puller (when given) has made this host's copy the registry's. */
 export async function resolveOrPullImage(dataDir: string, name: string | undefined, puller?: ImagePuller): Promise<ImageRun | RunResult | undefined> {
-  const found = resolveImage(dataDir, name);
-  if (!found || isImageRun(found) || !puller) return found;
-  const problem = await puller(name!);
+  if (name === undefined) return undefined;
+  const problem = puller ? await puller(name) : undefined;
   return problem ? sandboxError('image_missing', problem) : resolveImage(dataDir, name);
+}
+
+export interface ImageSweepLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+}
+
+/**
+ * This host's sweep: every `unusedSeconds / 4` (at least 1 s, at most an hour), the fleet's images no job
+ * used here for `unusedSeconds` are dropped, with the layers no other image uses (collectUnusedImages: never
+ * one a running job uses). Returns its stop; 0 seconds starts nothing.
+ */
+export function localImageCollector(dataDir: string, unusedSeconds: number, logger: ImageSweepLogger): () => void {
+  if (unusedSeconds <= 0) return () => {};
+  const timer = setInterval(
+    () => {
+      try {
+        const { images, pruned } = collectUnusedImages(dataDir, unusedSeconds);
+        if (images.length > 0) logger.info({ images, layers: pruned.layers.length, bytes: pruned.bytes }, `images unused on this host for ${unusedSeconds} s dropped from its store`);
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, 'local image sweep failed');
+      }
+    },
+    Math.min(3600, Math.max(1, unusedSeconds / 4)) * 1000,
+  );
+  timer.unref();
+  return () => clearInterval(timer);
 }

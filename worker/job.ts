@@ -13,7 +13,7 @@ import { plan, type JobContext } from './plan.js';
 import { runSteps, stepsBoxBytes } from './steps.js';
 import { collectArtifacts } from './artifacts.js';
 import { unpackArchive } from './unpack.js';
-import { imageSpec, isImageRun, resolveOrPullImage } from './image.js';
+import { imageSpec, isImageRun, resolveOrPullImage, type ImageRun } from './image.js';
 import type { Workspace } from '../sandbox/workspace.js';
 import type { JobRequest } from './request.js';
 
@@ -24,9 +24,17 @@ export type { JobResult };
 export async function runJob(context: JobContext, request: JobRequest): Promise<JobResult> {
   const steps = plan(request, context.table ?? LIMIT_TABLE, context.installed);
   if (request.tests) return judge(context, request, steps);
-  const table = context.table ?? LIMIT_TABLE;
   const image = await resolveOrPullImage(context.sandbox.dataDir, request.image, context.pullImage);
   if (image && !isImageRun(image)) return request.steps ? { run: null, steps: [{ name: request.steps[0].name ?? '1', ...image }] } : { run: image };
+  try {
+    return await runInWorkspace(context, request, steps, image);
+  } finally {
+    image?.release();
+  }
+}
+
+async function runInWorkspace(context: JobContext, request: JobRequest, steps: ReturnType<typeof plan>, image: ImageRun | undefined): Promise<JobResult> {
+  const table = context.table ?? LIMIT_TABLE;
   const boxBytes = request.steps ? stepsBoxBytes(request, table) : Math.max(steps.run.limits.workspace_bytes, steps.compile?.limits.workspace_bytes ?? 0);
   const workspace = await context.sandbox.createWorkspace(context.slot, boxBytes);
   try {

@@ -24,7 +24,7 @@ import { problemCacheDir, ProblemCache } from './problem-cache.js';
 import { runProblemJob, type Problems } from './problem-jobs.js';
 import { ProblemStore } from '../queue/problems.js';
 import { ImageRegistry } from '../queue/images.js';
-import { imagePuller, type ImagePuller } from './image.js';
+import { imagePuller, localImageCollector, type ImagePuller } from './image.js';
 import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
 import { LanguageNotInstalledError } from './plan.js';
@@ -62,6 +62,8 @@ export interface RuncellWorkerOptions {
   compileCache?: CompileCache;
   /** Bytes of the local cache of stored problems' files (<data dir>/problem-cache). Default 4 GiB. */
   problemCacheBytes?: number;
+  /** This host's copies of the fleet's images no job used here for this long are dropped (RUNCELL_IMAGE_UNUSED_SECONDS); 0 = never. Default 0. */
+  imageUnusedSeconds?: number;
 }
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
@@ -97,6 +99,7 @@ export class RuncellWorker {
   private readonly requestSchema: ReturnType<typeof jobRequestSchema>;
   private queueEvents?: QueueEvents;
   private heartbeat?: NodeJS.Timeout;
+  private stopImageSweep?: () => void;
   private closing?: Promise<void>;
 
   constructor(private readonly options: RuncellWorkerOptions) {
@@ -125,6 +128,7 @@ export class RuncellWorker {
     await this.subscriber.subscribe(keys.cancelChannel);
     if (this.options.languages) await this.redis.set(keys.languages, JSON.stringify(this.options.languages));
     await this.store.heartbeat(this.id);
+    this.stopImageSweep = localImageCollector(this.options.sandbox.dataDir, this.options.imageUnusedSeconds ?? 0, this.logger);
     this.heartbeat = setInterval(() => {
       // A missed beat is made up by the next; /readyz notices only a run of them.
       this.store.heartbeat(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
@@ -359,6 +363,7 @@ export class RuncellWorker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeat);
+      this.stopImageSweep?.();
       const deadline = setTimeout(() => {
         for (const jobId of this.active.keys()) this.stop(jobId, 'shutdown');
       }, this.options.shutdownTimeoutMs ?? 30_000);
