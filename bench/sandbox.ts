@@ -13,6 +13,9 @@
  * Each row also has runcell with a writable root ("root": "writable": a
  * copy-on-write overlay and its tmpfs per run) against today's read-only
  * bind, in the same alternating batches.
+ * With --compare-view, another side: runcell with the host's overlay mounts
+ * kept in its launcher's view (`hostOverlays: 'keep'`, as before they were
+ * detached), for the before/after figures.
  * With an isolate binary (ioi/isolate; `--isolate PATH`, else `isolate` on
  * PATH), a fourth side: isolate's whole cycle per run (`--init`, `--run --
  * /bin/true`, `--cleanup`, one box id per concurrency lane), without `--cg`
@@ -36,9 +39,10 @@ import { reap, spawnWithFds } from '../sandbox/libc.js';
 import { runJob } from '../worker/job.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '200' }, 'compare-masking': { type: 'boolean', default: false }, isolate: { type: 'string' } },
+  options: { runs: { type: 'string', default: '200' }, 'compare-masking': { type: 'boolean', default: false }, 'compare-view': { type: 'boolean', default: false }, isolate: { type: 'string' } },
 });
 const COMPARE_MASKING = values['compare-masking'];
+const COMPARE_VIEW = values['compare-view'];
 const RUNS = Number(values.runs);
 const CONCURRENCIES = [1, 2, 4];
 
@@ -48,6 +52,7 @@ let phases: RunPhases[] = [];
 let oldPhases: RunPhases[] = [];
 const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, onPhases: (p) => phases.push(p) });
 const bubblewrapMasking = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, procMasking: 'bubblewrap', onPhases: (p) => oldPhases.push(p) });
+const overlaysKept = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs, hostOverlays: 'keep' });
 // Its own Sandbox, so that the phases printed for runcell stay those of the read-only runs.
 const writableRoot = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs });
 const pool = new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase });
@@ -164,8 +169,9 @@ function figures(sample: Sample): Figures {
  * cgroup v1 makes the first cgroup moves after a quiet spell wait for an RCU
  * grace period: short batches would measure mostly those first moves.
  */
-async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures; before?: Figures; writable: Figures; isolate?: Figures }> {
+async function compare(concurrency: number): Promise<{ runcell: Figures; bare: Figures; before?: Figures; writable: Figures; isolate?: Figures; kept?: Figures }> {
   const runcell: Sample = { latencies: [], seconds: 0 };
+  const kept: Sample = { latencies: [], seconds: 0 };
   const isolate: Sample = { latencies: [], seconds: 0 };
   const writable: Sample = { latencies: [], seconds: 0 };
   const bare: Sample = { latencies: [], seconds: 0 };
@@ -175,6 +181,7 @@ async function compare(concurrency: number): Promise<{ runcell: Figures; bare: F
     await batch(concurrency, BATCH, () => runcellOnce(), runcell);
     await batch(concurrency, BATCH, () => runcellOnce(writableRoot, 'writable'), writable);
     if (COMPARE_MASKING) await batch(concurrency, BATCH, () => runcellOnce(bubblewrapMasking), before);
+    if (COMPARE_VIEW) await batch(concurrency, BATCH, () => runcellOnce(overlaysKept), kept);
     await batch(concurrency, BATCH, (worker) => bareOnce(config.uidBase + config.slots + worker), bare);
     if (ISOLATE) await batch(concurrency, BATCH, (worker) => isolateOnce(worker), isolate);
   }
@@ -184,6 +191,7 @@ async function compare(concurrency: number): Promise<{ runcell: Figures; bare: F
     before: COMPARE_MASKING ? figures(before) : undefined,
     writable: figures(writable),
     isolate: ISOLATE ? figures(isolate) : undefined,
+    kept: COMPARE_VIEW ? figures(kept) : undefined,
   };
 }
 
@@ -224,6 +232,7 @@ async function main() {
     await runcellOnce();
     await runcellOnce(writableRoot, 'writable');
     if (COMPARE_MASKING) await runcellOnce(bubblewrapMasking);
+    if (COMPARE_VIEW) await runcellOnce(overlaysKept);
     await bareOnce(config.uidBase + config.slots);
     if (ISOLATE) await isolateOnce(0);
   }
@@ -233,7 +242,7 @@ async function main() {
     phases = [];
     oldPhases = [];
     for (const all of Object.values(isolateSteps)) all.length = 0;
-    const { runcell, bare, before, writable, isolate } = await compare(concurrency);
+    const { runcell, bare, before, writable, isolate, kept } = await compare(concurrency);
     const breakdown = medianPhases(phases);
     const ratio = runcell.p50 / bare.p50;
     const throughput = runcell.perSecond / bare.perSecond;
@@ -254,12 +263,19 @@ async function main() {
       Object.assign(row, { before, before_ratio_p50: before.p50 / bare.p50, before_phases_ms: beforePhases });
     }
     if (isolate) Object.assign(row, isolateLine(runcell, isolate));
+    if (kept) {
+      process.stdout.write(
+        `${' '.repeat(11)} | before (host overlays kept in the view): p50 ${kept.p50.toFixed(1)} p95 ${kept.p95.toFixed(1)} runs/s ${kept.perSecond.toFixed(1)}; now / before p50 ${(runcell.p50 / kept.p50).toFixed(2)} runs/s ${(runcell.perSecond / kept.perSecond).toFixed(2)}\n`,
+      );
+      Object.assign(row, { host_overlays_kept: kept, now_over_kept_p50: runcell.p50 / kept.p50 });
+    }
     rows.push(row);
   }
   rmSync(bareRoot, { recursive: true, force: true });
   sandbox.close();
   bubblewrapMasking.close();
   writableRoot.close();
+  overlaysKept.close();
   process.stdout.write(`${JSON.stringify({ bench: 'sandbox', runs: RUNS, rows })}\n`);
 }
 
