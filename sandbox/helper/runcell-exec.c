@@ -764,8 +764,10 @@ static int launch(int argc, char **argv) {
   struct entry entry = {join_only ? -1 : cgroup2_dir(argv + first, sep - first), argv + first, sep - first, 0};
   /* Without clone3 the launcher joins first, as before: the view's mounts are charged to the run too. */
   if (entry.cgroup_fd < 0) join_cgroups(&entry);
-  if (view.dir) make_view(&view, argv + sep + 1);
+  /* The network namespace first: its path is opened in the host's mount table, before the view detaches
+   * overlays from the launcher's (an overlay above /run/netns would otherwise have to be named as needed). */
   if (netns) join_netns(netns);
+  if (view.dir) make_view(&view, argv + sep + 1);
   return run_bwrap(uid, gid, masking ? &handshake : NULL, argv + sep + 1, &entry);
 }
 
