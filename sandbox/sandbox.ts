@@ -48,6 +48,12 @@ export interface SandboxOptions {
   onPhases?: (phases: RunPhases) => void;
   /** Who mounts the /proc masks (mount.ts ProcMasking). Default 'launcher'; 'bubblewrap' for bench:sandbox's comparison. */
   procMasking?: ProcMasking;
+  /**
+   * The host's overlay mounts no run needs (other images, a container engine's roots): detached from each
+   * launcher's view ('detach', the default: bubblewrap then parses a shorter mount table) or kept ('keep',
+   * for bench:sandbox's comparison).
+   */
+  hostOverlays?: 'detach' | 'keep';
   /** The deployment's egress network, set up (ensure()) by the caller; without it, egress runs fail with network_unavailable. */
   network?: EgressNetwork;
   /**
@@ -391,6 +397,7 @@ export class Sandbox {
         launcherOptions: [
           ...viewOptions(this.viewDir, spec.rootfs ?? this.options.rootfs, this.helper.dir),
           ...(spec.root === 'writable' ? writableRootOptions(spec.rootfs ?? this.options.rootfs, spec.limits.workspace_bytes, FIXED_LIMITS.workspaceInodes, spec.cwd) : []),
+          ...(this.options.hostOverlays === 'keep' ? ['--host-overlays=keep'] : []),
           ...(this.procMasking === 'launcher' ? procMaskOptions() : []),
           ...(network ? [`--netns=${network.netnsPath}`] : []),
         ],

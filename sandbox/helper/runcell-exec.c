@@ -3,7 +3,7 @@
  * process of their own and cannot be done from Node.js.
  *
  *   runcell-exec launch UID GID [--view=DIR --rootfs=DIR --helper-dir=DIR
- *                       [--writable-root=BYTES,INODES [--own=A,B,...]]]
+ *                       [--writable-root=BYTES,INODES [--own=A,B,...]] [--host-overlays=keep]]
  *                       [--mask-files=A,B,... --mask-dirs=C,D,...] [--netns=PATH]
  *                       [--join-cgroup] PROCS_FILE... -- BWRAP ARGS...
  *     Runs on the host as root. Puts bubblewrap in the run's cgroups (so it and
@@ -31,6 +31,11 @@
  *     and empty/. bubblewrap binds from there, so that the job's
  *     /proc/self/mountinfo shows paths inside these mounts, never where the
  *     rootfs, the helper or the data directory live on the host.
+ *
+ *     The host's overlay mounts that neither the view nor bubblewrap needs (other images, a container
+ *     engine's roots) are detached from the view's namespace: bubblewrap reads the mount table once
+ *     per bind, and the kernel formats each overlay's layer list every time. --host-overlays=keep
+ *     (bench:sandbox's "before") leaves them.
  *
  *     With --writable-root=BYTES,INODES [--own=A,B,...] (after --helper-dir), root/ is a writable
  *     overlay instead: the rootfs as its lower layer, its upper and work directories on a fresh tmpfs
@@ -140,6 +145,8 @@ struct view {
   const char *dir, *rootfs, *helper_dir;
   /* A writable root (--writable-root=BYTES,INODES --own=A,B,...): NULL for the read-only one. */
   const char *writable, *own;
+  /* --host-overlays=keep: leave the host's overlay mounts in the view's namespace (bench:sandbox's "before"). */
+  const char *host_overlays;
   uid_t uid;
   gid_t gid;
 };
@@ -263,7 +270,70 @@ static void join_netns(const char *path) {
   close(fd);
 }
 
-static void make_view(const struct view *v) {
+/* Is `path` `dir` itself or one of its ancestors? Both absolute and normalized (mountinfo's, argv's). */
+static int ancestor_or_self(const char *path, const char *dir) {
+  size_t len = strlen(path);
+  if (strcmp(path, "/") == 0) return 1;
+  return strncmp(path, dir, len) == 0 && (dir[len] == '\0' || dir[len] == '/');
+}
+
+/* mountinfo writes a space, tab, newline or backslash of a path as \ooo. */
+static void unescape_mountinfo(char *s) {
+  char *out = s;
+  for (char *in = s; *in; out++) {
+    if (in[0] == '\\' && in[1] >= '0' && in[1] <= '3' && in[2] >= '0' && in[2] <= '7' && in[3] >= '0' && in[3] <= '7') {
+      *out = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+      in += 4;
+    } else *out = *in++;
+  }
+  *out = '\0';
+}
+
+/* Must an overlay mounted on `point` stay in the view's namespace? "/" and every ancestor of the view, of
+ * the system directories bubblewrap is run from, and of every absolute path in its argv (bind sources,
+ * the binary itself) stay, and so does whatever is inside the view; anything else no one here needs. */
+static int overlay_needed(const char *point, const char *view_dir, char **bwrap_argv) {
+  static const char *const system_dirs[] = {"/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev"};
+  if (ancestor_or_self(view_dir, point) || ancestor_or_self(point, view_dir)) return 1;
+  for (size_t i = 0; i < sizeof system_dirs / sizeof *system_dirs; i++)
+    if (ancestor_or_self(point, system_dirs[i])) return 1;
+  for (char **arg = bwrap_argv; *arg; arg++)
+    if ((*arg)[0] == '/' && ancestor_or_self(point, *arg)) return 1;
+  return 0;
+}
+
+/* The host's other overlay mounts (its images of many layers, a container engine's roots) are detached
+ * from the view's namespace (a copy of the host's, slave, so nothing reaches the host). Why: bubblewrap
+ * reads /proc/self/mountinfo once per bind, and the kernel formats every overlay's layer list each time,
+ * escaping it byte by byte: a quarter of bubblewrap's CPU on a host with six images (docs/performance.md).
+ * Only a cost: a detach that fails leaves the mount where it was, as before. The points are read first,
+ * then detached from the last (the deepest) up: the table is not changed while it is read. */
+static void detach_host_overlays(const char *view_dir, char **bwrap_argv) {
+  FILE *table = fopen("/proc/self/mountinfo", "re");
+  if (!table) die("/proc/self/mountinfo");
+  char *line = NULL, **points = NULL;
+  size_t cap = 0, count = 0;
+  while (getline(&line, &cap, table) > 0) {
+    char point[PATH_MAX], *dash = strstr(line, " - ");
+    if (!dash || strncmp(dash, " - overlay ", 11) != 0 || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1) continue;
+    unescape_mountinfo(point);
+    if (overlay_needed(point, view_dir, bwrap_argv)) continue;
+    char **more = realloc(points, (count + 1) * sizeof *points);
+    if (!more || !(more[count] = strdup(point))) die("mountinfo");
+    points = more;
+    count++;
+  }
+  free(line);
+  fclose(table);
+  while (count > 0) {
+    count--;
+    umount2(points[count], MNT_DETACH | UMOUNT_NOFOLLOW);
+    free(points[count]);
+  }
+  free(points);
+}
+
+static void make_view(const struct view *v, char **bwrap_argv) {
   if (unshare(CLONE_NEWNS) != 0) die("unshare(CLONE_NEWNS)");
   /* Nothing mounted here reaches the host's namespace. */
   mount_or_die(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
@@ -294,6 +364,7 @@ static void make_view(const struct view *v) {
   close(empty);
   close(dev);
   close(dir);
+  if (!v->host_overlays) detach_host_overlays(v->dir, bwrap_argv);
 }
 
 /* runcell spawns the launcher with these blocked: one sent to runcell's process group (Ctrl-C, systemd's
@@ -655,6 +726,7 @@ static int launch(int argc, char **argv) {
   view.helper_dir = take_option(argc, argv, &first, "--helper-dir");
   view.writable = take_option(argc, argv, &first, "--writable-root");
   view.own = take_option(argc, argv, &first, "--own");
+  view.host_overlays = take_option(argc, argv, &first, "--host-overlays");
   view.uid = uid;
   view.gid = gid;
   if ((view.dir || view.rootfs || view.helper_dir) && !(view.dir && view.rootfs && view.helper_dir)) {
@@ -663,6 +735,10 @@ static int launch(int argc, char **argv) {
   }
   if ((view.writable || view.own) && !(view.dir && view.writable)) {
     dprintf(2, "runcell-exec: --writable-root [--own] come after the view's options\n");
+    return FAIL_CODE;
+  }
+  if (view.host_overlays && !(view.dir && strcmp(view.host_overlays, "keep") == 0)) {
+    dprintf(2, "runcell-exec: --host-overlays=keep comes after the view's options\n");
     return FAIL_CODE;
   }
   struct masks masks;
@@ -688,8 +764,10 @@ static int launch(int argc, char **argv) {
   struct entry entry = {join_only ? -1 : cgroup2_dir(argv + first, sep - first), argv + first, sep - first, 0};
   /* Without clone3 the launcher joins first, as before: the view's mounts are charged to the run too. */
   if (entry.cgroup_fd < 0) join_cgroups(&entry);
-  if (view.dir) make_view(&view);
+  /* The network namespace first: its path is opened in the host's mount table, before the view detaches
+   * overlays from the launcher's (an overlay above /run/netns would otherwise have to be named as needed). */
   if (netns) join_netns(netns);
+  if (view.dir) make_view(&view, argv + sep + 1);
   return run_bwrap(uid, gid, masking ? &handshake : NULL, argv + sep + 1, &entry);
 }
 
