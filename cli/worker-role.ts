@@ -51,7 +51,7 @@ function recordImageInUse(config: Config): void {
   if (image) recordInUse(config.dataDir, [image]);
 }
 
-export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
+export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started, pools?: Record<string, number>): Promise<void> {
   const { logger, metrics } = started;
   const network = await egressNetwork(config);
   const sandbox = Sandbox.create({
@@ -78,6 +78,7 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
     sandbox,
     slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
     concurrency: config.concurrency,
+    pools,
     languages: marker.languages,
     compileCache,
     problemCacheBytes: config.problemCacheBytes,

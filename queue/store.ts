@@ -23,6 +23,8 @@ export const keys = {
   artifacts: (id: string) => `${PREFIX}:artifacts:${id}`,
   finished: `${PREFIX}:finished`,
   workers: `${PREFIX}:workers`,
+  /** The workers serving one pool (sorted set: worker id by last heartbeat), beside `workers` (all of them). */
+  poolWorkers: (pool: string) => `${PREFIX}:workers:pool:${pool}`,
   languages: `${PREFIX}:languages`,
   eventsChannel: `${PREFIX}:events`,
   cancelChannel: `${PREFIX}:cancel`,
@@ -309,18 +311,21 @@ export class JobStore {
   }
 
   /** Worker registry: each worker process says it is alive every few seconds. */
-  async heartbeat(workerId: string, now = Date.now()): Promise<void> {
-    await this.redis.zadd(keys.workers, now, workerId);
-    await this.redis.zremrangebyscore(keys.workers, 0, now - 3_600_000);
+  /** Says `workerId` is alive, in the registry of all workers and in that of each pool it serves. */
+  async heartbeat(workerId: string, now = Date.now(), pools: string[] = []): Promise<void> {
+    for (const key of [keys.workers, ...pools.map(keys.poolWorkers)]) {
+      await this.redis.zadd(key, now, workerId);
+      await this.redis.zremrangebyscore(key, 0, now - 3_600_000);
+    }
   }
 
-  async removeWorker(workerId: string): Promise<void> {
-    await this.redis.zrem(keys.workers, workerId);
+  async removeWorker(workerId: string, pools: string[] = []): Promise<void> {
+    for (const key of [keys.workers, ...pools.map(keys.poolWorkers)]) await this.redis.zrem(key, workerId);
   }
 
-  /** Workers seen within `withinMs`. */
-  async liveWorkers(withinMs: number, now = Date.now()): Promise<string[]> {
-    return this.redis.zrangebyscore(keys.workers, now - withinMs, '+inf');
+  /** Workers seen within `withinMs`: all of them, or those serving `pool`. */
+  async liveWorkers(withinMs: number, pool?: string, now = Date.now()): Promise<string[]> {
+    return this.redis.zrangebyscore(pool === undefined ? keys.workers : keys.poolWorkers(pool), now - withinMs, '+inf');
   }
 }
 

@@ -16,7 +16,8 @@ import type { JobErrorCode, JobOutcome, JobResult } from '../contract/job-record
 import { parseQueuedJob, type QueuedJob } from '../contract/queued-job.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import { bullConnection, connect, type RedisTarget } from '../queue/connection.js';
-import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
+import { JobStore, keys, PREFIX, type RetentionOptions } from '../queue/store.js';
+import { DEFAULT_POOL, poolQueueName } from '../queue/pools.js';
 import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
 import type { CompileCache } from './compile-cache.js';
 import { runJob, type JobContext } from './job.js';
@@ -41,8 +42,10 @@ export interface RuncellWorkerOptions {
   redis: RedisTarget;
   sandbox: Sandbox;
   slots: SlotPool;
-  /** Jobs run at once. Default: the number of CPUs. */
+  /** Jobs run at once, without pools. */
   concurrency: number;
+  /** The worker pools this worker serves, each with its concurrency (RUNCELL_POOLS, --pool). Default: the one pool at `concurrency`. */
+  pools?: Record<string, number>;
   /** Languages of this worker's rootfs with their versions (published for GET /v1/languages). */
   languages?: Record<string, string>;
   limits?: LimitTable;
@@ -92,16 +95,22 @@ export class RuncellWorker {
   private readonly pullImage: ImagePuller;
   private readonly active = new Map<string, ActiveJob>();
   private readonly logger: Logger;
-  private worker?: Worker<QueuedJob>;
+  /** One BullMQ worker per pool served, each with the pool's concurrency; the slots are shared. */
+  private readonly workers: Worker<QueuedJob>[] = [];
+  private readonly queueEvents: QueueEvents[] = [];
+  private readonly pools: Record<string, number>;
+  private readonly concurrency: number;
   /** The contract's request schema under this worker's limits: every job taken is parsed with it. */
   private readonly requestSchema: ReturnType<typeof jobRequestSchema>;
-  private queueEvents?: QueueEvents;
   private heartbeat?: NodeJS.Timeout;
   private closing?: Promise<void>;
 
   constructor(private readonly options: RuncellWorkerOptions) {
-    if (options.concurrency > options.slots.count) {
-      throw new Error(`RUNCELL_CONCURRENCY (${options.concurrency}) is more than the host's sandbox slots (RUNCELL_SLOTS, ${options.slots.count})`);
+    this.pools = options.pools ?? { [DEFAULT_POOL]: options.concurrency };
+    this.concurrency = Object.values(this.pools).reduce((a, b) => a + b, 0);
+    if (this.concurrency > options.slots.count) {
+      const what = Object.keys(this.pools).join() !== DEFAULT_POOL ? `The pools' concurrency (${Object.entries(this.pools).map(([p, c]) => `${p}:${c}`).join(', ')}: ${this.concurrency} in all)` : `RUNCELL_CONCURRENCY (${this.concurrency})`;
+      throw new Error(`${what} is more than the host's sandbox slots (RUNCELL_SLOTS, ${options.slots.count})`);
     }
     this.logger = options.logger ?? silent;
     this.redis = connect(options.redis, 'worker', 'worker');
@@ -124,28 +133,37 @@ export class RuncellWorker {
     this.subscriber.on('message', (_channel: string, jobId: string) => this.stop(jobId, 'cancel'));
     await this.subscriber.subscribe(keys.cancelChannel);
     if (this.options.languages) await this.redis.set(keys.languages, JSON.stringify(this.options.languages));
-    await this.store.heartbeat(this.id);
+    const pools = Object.keys(this.pools);
+    await this.store.heartbeat(this.id, Date.now(), pools);
     this.heartbeat = setInterval(() => {
       // A missed beat is made up by the next; /readyz notices only a run of them.
-      this.store.heartbeat(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
+      this.store.heartbeat(this.id, Date.now(), pools).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
     }, this.options.heartbeatMs ?? 5000);
+    for (const [pool, concurrency] of Object.entries(this.pools)) await this.serve(pool, concurrency);
+    this.logger.info({ worker: this.id, concurrency: this.concurrency, pools: this.pools }, 'worker started');
+  }
+
+  /** Takes the jobs of one pool's queue, `concurrency` at a time. */
+  private async serve(pool: string, concurrency: number): Promise<void> {
+    const queueName = poolQueueName(pool);
     // Failures are read from the queue's event stream: a job failed by the stalled-job check
     // (its workers died) is announced there, not by any worker object. Listening starts from
     // the stream's current end, before this worker's own check runs, so none falls between.
-    const [[tail] = ['0-0']] = (await this.redis.xrevrange(`${PREFIX}:${QUEUE_NAME}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    this.queueEvents = new QueueEvents(QUEUE_NAME, {
+    const [[tail] = ['0-0']] = (await this.redis.xrevrange(`${PREFIX}:${queueName}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const queueEvents = new QueueEvents(queueName, {
       connection: bullConnection(this.options.redis, 'worker', 'worker-events'),
       prefix: PREFIX,
       lastEventId: tail,
     });
-    this.queueEvents.on('failed', ({ jobId }) => {
+    this.queueEvents.push(queueEvents);
+    queueEvents.on('failed', ({ jobId }) => {
       void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
     });
-    this.queueEvents.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue events connection error'));
-    this.worker = new Worker<QueuedJob>(QUEUE_NAME, (job, token) => this.process(job, token), {
+    queueEvents.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue events connection error'));
+    const worker = new Worker<QueuedJob>(queueName, (job, token) => this.process(job, token), {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
-      concurrency: this.options.concurrency,
+      concurrency,
       // BullMQ renews the lock of every running job while it runs (every lockRenewTime), however long the job
       // takes: the lock duration bounds how long a dead worker's job waits, not how long a job may run. A third of
       // it leaves two renewals' slack for a busy event loop.
@@ -155,14 +173,14 @@ export class RuncellWorker {
       // A job whose worker died is run once more; a second death fails it.
       maxStalledCount: 1,
     });
-    this.worker.on('error', (error) => this.logger.warn({ err: error.message }, 'queue error'));
+    this.workers.push(worker);
+    worker.on('error', (error) => this.logger.warn({ err: error.message, pool }, 'queue error'));
     // Cut off from Redis longer than the lock: the job went back to the queue and another worker has it. Its
     // result here would be refused (see the store's owner token): stop running it.
-    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    worker.on('lockRenewalFailed', (jobIds: string[]) => {
       this.logger.warn({ jobs: jobIds }, 'lost the lock of running jobs (another worker runs them now): stopping them here');
       for (const jobId of jobIds) this.stop(jobId, 'lost');
     });
-    this.logger.info({ worker: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
 
   /** Removes what workers that died on this host left in slots nobody holds now. */
@@ -318,7 +336,7 @@ export class RuncellWorker {
 
   private slotUse(): { busy: number; idle: number } {
     const busy = [...this.active.values()].filter((job) => job.slot !== undefined).length;
-    return { busy, idle: Math.max(0, this.options.concurrency - busy) };
+    return { busy, idle: Math.max(0, this.concurrency - busy) };
   }
 
   /** Jobs holding a slot now, with a way to read their current run's cgroup. */
@@ -363,13 +381,15 @@ export class RuncellWorker {
         for (const jobId of this.active.keys()) this.stop(jobId, 'shutdown');
       }, this.options.shutdownTimeoutMs ?? 30_000);
       try {
-        await this.worker?.close();
+        await Promise.all(this.workers.map((worker) => worker.close()));
       } finally {
         clearTimeout(deadline);
       }
-      await this.queueEvents?.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue events'));
+      for (const queueEvents of this.queueEvents) {
+        await queueEvents.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue events'));
+      }
       // Left in the registry, this worker drops out of /readyz's count once its heartbeats are old.
-      await this.store.removeWorker(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
+      await this.store.removeWorker(this.id, Object.keys(this.pools)).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
       this.subscriber.disconnect();
       this.redis.disconnect();
       this.options.sandbox.close();
