@@ -310,8 +310,10 @@ export class JobStore {
     return entries.map(([entryId, fields]) => toEvent(id, entryId, fields));
   }
 
-  /** Worker registry: each worker process says it is alive every few seconds. */
-  /** Says `workerId` is alive, in the registry of all workers and in that of each pool it serves. */
+  /**
+   * Worker registry: each worker process says it is alive every few seconds, in the registry of all
+   * workers and in that of each pool it serves.
+   */
   async heartbeat(workerId: string, now = Date.now(), pools: string[] = []): Promise<void> {
     for (const key of [keys.workers, ...pools.map(keys.poolWorkers)]) {
       await this.redis.zadd(key, now, workerId);
