@@ -189,16 +189,18 @@ export class JobQueue {
 
   /**
    * Removes a job still waiting from its pool's queue; answers whether it did. The record does not say
-   * which pool holds it, and pools are few: each is asked (BullMQ's remove of a job it lacks is one lookup).
+   * which pool holds it, and pools are few: the one whose queue has the job is looked for (BullMQ's remove
+   * answers 1 for a job its queue never had).
    */
   private async removeQueued(id: string): Promise<boolean> {
-    for (const queue of this.queues.values()) {
+    for (const [pool, queue] of this.queues) {
+      if (this.routing.pooled && !(await this.redis.exists(`${PREFIX}:${poolQueueName(pool)}:${id}`))) continue;
       const removed = await queue.remove(id).catch((error: Error) => {
         // Then the worker that holds it (or takes it) sees the cancel request and stops it.
         this.logger.warn({ job: id, err: error.message }, 'cannot remove a cancelled job from the queue');
         return 0;
       });
-      if (removed) return true;
+      return removed === 1;
     }
     return false;
   }
