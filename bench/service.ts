@@ -1,5 +1,5 @@
 /**
- * npm run bench:service [-- --seconds N --concurrency C --ingest-clients K --pools --ci-concurrency P]
+ * npm run bench:service [-- --seconds N --concurrency C --ingest-clients K --commands N --pools --ci-concurrency P]
  *
  * 1. Throughput: `runcell serve` in its own process (API, worker with
  *    concurrency C, embedded Redis); 2 x C clients (enough to keep the
@@ -12,6 +12,11 @@
  * 3. Ingest: `runcell api` alone (no worker, so nothing is taken off the
  *    queue) on a fresh Redis; K clients submit as fast as they can for N
  *    seconds. Prints accepted submissions/s.
+ * With --commands N: N trivial jobs through the same `runcell serve`, its
+ *    embedded Redis watched with MONITOR meanwhile; prints the Redis commands
+ *    per job by name, those sent by clients (round trips) apart from those
+ *    scripts ran. Timers (heartbeats, lock renewals, stalled-job checks)
+ *    fall in too, amortized over the jobs of that moment.
  * 4. With --pools [--ci-concurrency P]: I/O-bound jobs (`sleep 0.5`, a CI job
  *    waiting on the network or a disk) through `runcell serve` with the
  *    default single pool at concurrency C, then with RUNCELL_POOLS
@@ -26,6 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../cli/config.js';
 import { verifiedRootfs } from '../rootfs/build.js';
+import { Redis } from 'ioredis';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { SlotPool } from '../sandbox/slots.js';
@@ -40,11 +46,13 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'ingest-clients': { type: 'string', default: '32' },
     pools: { type: 'boolean', default: false },
+    commands: { type: 'string', default: '0' },
     'ci-concurrency': { type: 'string', default: '8' },
     'sleep-ms': { type: 'string', default: '500' },
   },
 });
 const POOLS = values.pools;
+const COMMAND_JOBS = Number(values.commands);
 const CI_CONCURRENCY = Number(values['ci-concurrency']);
 const SLEEP_SECONDS = Number(values['sleep-ms']) / 1000;
 const SECONDS = Number(values.seconds);
@@ -172,6 +180,45 @@ async function ingest(): Promise<{ perSecond: number; refused: number; client: s
   }
 }
 
+interface CommandCounts {
+  jobs: number;
+  /** Commands sent by clients (round trips, pipelined or not) per job, by name. */
+  sent: Record<string, number>;
+  /** Commands run by Lua scripts per job, by name. */
+  scripted: Record<string, number>;
+}
+
+/** `jobs` trivial jobs through the service at `url`, every Redis command counted with MONITOR meanwhile. */
+async function commandsPerJob(url: string, socket: string, jobs: number): Promise<CommandCounts> {
+  const admin = new Redis({ path: socket });
+  const monitor = await admin.monitor();
+  const sent: Record<string, number> = {};
+  const scripted: Record<string, number> = {};
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const name = String(args[0]).toLowerCase();
+    const tally = source.includes('lua') ? scripted : sent;
+    tally[name] = (tally[name] ?? 0) + 1;
+  });
+  let left = jobs;
+  await Promise.all(
+    Array.from({ length: 2 * CONCURRENCY }, async () => {
+      while (left-- > 0) await submitAndWait(url);
+    }),
+  );
+  // MONITOR's last lines may trail the answers.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  monitor.disconnect();
+  admin.disconnect();
+  const perJob = (tally: Record<string, number>) => Object.fromEntries(Object.entries(tally).sort(([, a], [, b]) => b - a).map(([name, count]) => [name, count / jobs]));
+  return { jobs, sent: perJob(sent), scripted: perJob(scripted) };
+}
+
+function showCommands(counts: CommandCounts): string {
+  const total = (tally: Record<string, number>) => Object.values(tally).reduce((a, b) => a + b, 0);
+  const list = (tally: Record<string, number>) => Object.entries(tally).map(([name, count]) => `${name} ${count.toFixed(2)}`).join(', ');
+  return `redis commands per job (${counts.jobs} jobs): ${total(counts.sent).toFixed(1)} sent by clients (${list(counts.sent)}); ${total(counts.scripted).toFixed(1)} run by scripts (${list(counts.scripted)})\n`;
+}
+
 /** The host's busy CPU time and total CPU time so far (jiffies, all CPUs), from /proc/stat. */
 function cpuTimes(): { busy: number; total: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -237,6 +284,7 @@ async function main() {
   const sandbox = Sandbox.create({ dataDir: config.dataDir, cgroupParent: config.cgroupParent, rootfs: verifiedRootfs(config.dataDir, config.languages) });
   const pool = new SlotPool({ dataDir: config.dataDir });
   const rounds: { service: ServiceFigures; direct: number }[] = [];
+  let commands: CommandCounts | undefined;
   try {
     for (let i = 0; i < 5; i++) await submitAndWait(url); // warm-up
     await directRound(sandbox, pool, 1);
@@ -248,6 +296,10 @@ async function main() {
       process.stdout.write(
         `round ${round + 1}: service (HTTP submit ?wait -> result, ${service.client}) ${service.perSecond.toFixed(1)} jobs/s, p50 ${service.p50.toFixed(1)} ms, p95 ${service.p95.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms, ${service.failures} failed | direct runJob ${direct.toFixed(1)} runs/s | ratio ${(service.perSecond / direct).toFixed(2)}\n`,
       );
+    }
+    if (COMMAND_JOBS > 0) {
+      commands = await commandsPerJob(url, join(config.dataDir, 'redis', 'redis.sock'), COMMAND_JOBS);
+      process.stdout.write(showCommands(commands));
     }
   } finally {
     sandbox.close();
@@ -263,7 +315,7 @@ async function main() {
   const accepted = await ingest();
   process.stdout.write(`ingest (workers absent, ${INGEST_CLIENTS} clients, ${accepted.client}): ${accepted.perSecond.toFixed(0)} submissions/s accepted, ${accepted.refused} refused\n`);
   process.stdout.write(
-    `${JSON.stringify({ bench: 'service', seconds: SECONDS, rounds, concurrency: CONCURRENCY, clients: CLIENTS, service_jobs_per_second: service, direct_runs_per_second: direct, ratio: service / direct, ingest_per_second: accepted.perSecond, ...(pools ? { pools: { sleep_seconds: SLEEP_SECONDS, ci_concurrency: CI_CONCURRENCY, ...pools, single_jobs_per_second: io!.single, pooled_jobs_per_second: io!.pooled } } : {}) })}\n`,
+    `${JSON.stringify({ bench: 'service', seconds: SECONDS, rounds, concurrency: CONCURRENCY, clients: CLIENTS, service_jobs_per_second: service, direct_runs_per_second: direct, ratio: service / direct, ingest_per_second: accepted.perSecond, ...(commands ? { redis_commands_per_job: commands } : {}), ...(pools ? { pools: { sleep_seconds: SLEEP_SECONDS, ci_concurrency: CI_CONCURRENCY, ...pools, single_jobs_per_second: io!.single, pooled_jobs_per_second: io!.pooled } } : {}) })}\n`,
   );
 }
 
