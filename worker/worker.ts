@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DelayedError, QueueEvents, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -97,7 +97,6 @@ export class RuncellWorker {
   private readonly logger: Logger;
   /** One BullMQ worker per pool served, each with the pool's concurrency; the slots are shared. */
   private readonly workers: Worker<QueuedJob>[] = [];
-  private readonly queueEvents: QueueEvents[] = [];
   private readonly pools: Record<string, number>;
   private readonly concurrency: number;
   /** The contract's request schema under this worker's limits: every job taken is parsed with it. */
@@ -139,27 +138,13 @@ export class RuncellWorker {
       // A missed beat is made up by the next; /readyz notices only a run of them.
       this.store.heartbeat(this.id, Date.now(), pools).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
     }, this.options.heartbeatMs ?? 5000);
-    for (const [pool, concurrency] of Object.entries(this.pools)) await this.serve(pool, concurrency);
+    for (const [pool, concurrency] of Object.entries(this.pools)) this.serve(pool, concurrency);
     this.logger.info({ worker: this.id, concurrency: this.concurrency, pools: this.pools }, 'worker started');
   }
 
   /** Takes the jobs of one pool's queue, `concurrency` at a time. */
-  private async serve(pool: string, concurrency: number): Promise<void> {
+  private serve(pool: string, concurrency: number): void {
     const queueName = poolQueueName(pool);
-    // Failures are read from the queue's event stream: a job failed by the stalled-job check
-    // (its workers died) is announced there, not by any worker object. Listening starts from
-    // the stream's current end, before this worker's own check runs, so none falls between.
-    const [[tail] = ['0-0']] = (await this.redis.xrevrange(`${PREFIX}:${queueName}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    const queueEvents = new QueueEvents(queueName, {
-      connection: bullConnection(this.options.redis, 'worker', 'worker-events'),
-      prefix: PREFIX,
-      lastEventId: tail,
-    });
-    this.queueEvents.push(queueEvents);
-    queueEvents.on('failed', ({ jobId }) => {
-      void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
-    });
-    queueEvents.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue events connection error'));
     const worker = new Worker<QueuedJob>(queueName, (job, token) => this.process(job, token), {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
@@ -175,6 +160,14 @@ export class RuncellWorker {
     });
     this.workers.push(worker);
     worker.on('error', (error) => this.logger.warn({ err: error.message, pool }, 'queue error'));
+    // A job whose workers died too often is put back in the queue marked to fail (BullMQ's deferred failure):
+    // the next worker to take it fails it without running it, and says so here. No reader of the queue's
+    // event stream (every job's events, in every worker process) is needed for it: two round trips a job less.
+    worker.on('failed', (job) => {
+      if (!job?.id) return;
+      const jobId = job.id;
+      void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
+    });
     // Cut off from Redis longer than the lock: the job went back to the queue and another worker has it. Its
     // result here would be refused (see the store's owner token): stop running it.
     worker.on('lockRenewalFailed', (jobIds: string[]) => {
@@ -348,9 +341,9 @@ export class RuncellWorker {
   }
 
   /**
-   * BullMQ gave up on a job. Every worker hears it; the first one records it. A job whose processor threw
-   * was recorded by that processor (with its code), so one still running or queued here is one whose
-   * workers died while running it, twice (BullMQ's stalled-job check failed it): no need to read its reason.
+   * BullMQ failed a job in this worker. A job whose processor threw was recorded by that processor (with its
+   * code), so one still running or queued here is one whose workers died while running it, twice (BullMQ's
+   * stalled-job check marked it to fail, and this worker took it): no need to read its reason.
    */
   private async failed(jobId: string): Promise<void> {
     const reason = 'its worker died twice while running it';
@@ -384,9 +377,6 @@ export class RuncellWorker {
         await Promise.all(this.workers.map((worker) => worker.close()));
       } finally {
         clearTimeout(deadline);
-      }
-      for (const queueEvents of this.queueEvents) {
-        await queueEvents.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue events'));
       }
       // Left in the registry, this worker drops out of /readyz's count once its heartbeats are old.
       await this.store.removeWorker(this.id, Object.keys(this.pools)).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
