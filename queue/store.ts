@@ -71,6 +71,7 @@ end
       ARGV[10] terminal event's data json
       ARGV[11] the finishing attempt's owner token ('' = any: the API's cancel, BullMQ's give-up)
       ARGV[12] artifacts key prefix
+      ARGV[13] json array of the attempt's progress events not sent yet ({type, at, data}), emitted first
     Output: 'ok', 'finished' (already ended), 'missing', or 'superseded' (another attempt owns the job now)
 */
 const FINISH = `${EMIT}
@@ -83,6 +84,9 @@ if not current then return 'missing' end
 if current ~= 'queued' and current ~= 'running' then return 'finished' end
 if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
 redis.call('HSET', job_key, 'status', status, 'finished_at', now, 'outcome', outcome)
+for _, event in ipairs(cjson.decode(ARGV[13])) do
+  emit(events_key, channel, job_id, event.type, event.at, event.data)
+end
 emit(events_key, channel, job_id, status, now, event_data)
 redis.call('EXPIRE', job_key, ttl)
 redis.call('EXPIRE', events_key, ttl)
@@ -116,16 +120,18 @@ return 'ok'
 `;
 
 /*
-  A progress event in one round trip.
-    Input: KEYS[1] job's events stream, KEYS[2] job hash; ARGV[1] events channel, ARGV[2] job id, ARGV[3] event type,
-      ARGV[4] now (epoch ms), ARGV[5] data json, ARGV[6] the sending attempt's owner token ('' = any)
+  Progress events, in order, in one round trip.
+    Input: KEYS[1] job's events stream, KEYS[2] job hash; ARGV[1] events channel, ARGV[2] job id,
+      ARGV[3] json array of {type, at (epoch ms), data (json text)}, ARGV[4] the sending attempt's owner token ('' = any)
     Output: 'ok', or 'superseded' (another attempt owns the job now: its events are not this one's)
 */
 const EVENT = `${EMIT}
 local events_key, job_key = KEYS[1], KEYS[2]
-local channel, job_id, type, now, data, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local channel, job_id, events, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
-emit(events_key, channel, job_id, type, now, data)
+for _, event in ipairs(cjson.decode(events)) do
+  emit(events_key, channel, job_id, event.type, event.at, event.data)
+end
 return 'ok'
 `;
 
@@ -216,7 +222,7 @@ export class JobStore {
    * queued|running -> a terminal status, with its result or reason; answers 'ok', 'finished', 'missing',
    * or 'superseded' when `owner` is given and another attempt owns the job now.
    */
-  async finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now(), owner = ''): Promise<string> {
+  async finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now(), owner = '', pending: ProgressEvent[] = []): Promise<string> {
     // The event says how it ended; the whole result is in the job, not repeated in the stream.
     const eventData = { ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.error_code ? { error_code: outcome.error_code } : {}), ...summarizeResult(outcome.result) };
     const ttl = status === 'failed' ? this.retention.failedSeconds : this.retention.completedSeconds;
@@ -237,6 +243,7 @@ export class JobStore {
       JSON.stringify(eventData),
       owner,
       keys.artifacts(''),
+      eventsJson(pending),
     );
     if (answer === 'ok' && this.options.awaitReplica) await this.replicated();
     return answer;
@@ -277,8 +284,13 @@ export class JobStore {
   }
 
   /** Appends a progress event (compile_finished, run_finished). */
-  async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now(), owner = ''): Promise<string> {
-    return this.scripts.runcellEvent(keys.events(id), keys.job(id), keys.eventsChannel, id, type, now, JSON.stringify(data), owner);
+  event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now(), owner = ''): Promise<string> {
+    return this.progress(id, [{ type, at: now, data }], owner);
+  }
+
+  /** Appends progress events, in order, in one round trip. */
+  progress(id: string, events: ProgressEvent[], owner = ''): Promise<string> {
+    return this.scripts.runcellEvent(keys.events(id), keys.job(id), keys.eventsChannel, id, eventsJson(events), owner);
   }
 
   async get(id: string): Promise<JobView | undefined> {
@@ -329,6 +341,19 @@ export class JobStore {
   async liveWorkers(withinMs: number, pool?: string, now = Date.now()): Promise<string[]> {
     return this.redis.zrangebyscore(pool === undefined ? keys.workers : keys.poolWorkers(pool), now - withinMs, '+inf');
   }
+}
+
+/** A progress event not recorded yet. */
+export interface ProgressEvent {
+  type: EventType;
+  /** Epoch ms. */
+  at: number;
+  data: Record<string, unknown>;
+}
+
+/** The scripts' form: each event's data as JSON text, as the stream keeps it (an empty Lua table would encode as {}, not []). */
+function eventsJson(events: ProgressEvent[]): string {
+  return events.length === 0 ? '[]' : JSON.stringify(events.map(({ type, at, data }) => ({ type, at: String(at), data: JSON.stringify(data) })));
 }
 
 /** The statuses of the steps, for the terminal event. */

@@ -13,6 +13,7 @@ import type { Slot, SlotPool } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import { jobRequestSchema, UNBOUNDED, type JobSubmission } from '../contract/job-request.js';
 import type { JobErrorCode, JobOutcome, JobResult } from '../contract/job-record.js';
+import type { EventType } from '../contract/events.js';
 import { parseQueuedJob, type QueuedJob } from '../contract/queued-job.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import { bullConnection, connect, type RedisTarget } from '../queue/connection.js';
@@ -28,6 +29,7 @@ import { ImageRegistry } from '../queue/images.js';
 import { imagePuller, type ImagePuller } from './image.js';
 import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
+import { PendingEvents } from './pending-events.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
 import { openInteractiveStdin } from './stdin-pipe.js';
@@ -82,6 +84,8 @@ interface ActiveJob {
   slot?: number;
   /** This attempt's owner token in the store, once it started: its events and result count only while it owns the job. */
   owner?: string;
+  /** Its progress events not sent yet: the finish takes them. */
+  events?: PendingEvents;
 }
 
 export class RuncellWorker {
@@ -263,7 +267,9 @@ export class RuncellWorker {
     entry.slot = slot.index;
     // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
-    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data, Date.now(), entry.owner).catch(lostEvent) });
+    const events = (entry.events = new PendingEvents((batch) => void this.store.progress(id, batch, entry.owner).catch(lostEvent)));
+    const event = (type: EventType, data: Record<string, unknown>) => events.push({ type, at: Date.now(), data });
+    const live = new LiveLog({ emit: (data) => event('output', data) });
     try {
       const request = toJobRequest(submission);
       const context: JobContext = {
@@ -279,16 +285,16 @@ export class RuncellWorker {
           live.endRun();
           const cached = 'cached' in run ? { cached: run.cached } : {};
           const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
-          this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
+          event(step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker });
         },
         onArtifacts: (files) => this.store.putArtifacts(id, files),
         onStepFinished: (index, total, run) => {
           live.endRun();
-          this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
+          event('step_finished', { index, total, status: run.status });
         },
         onTest: (test, index, total) => {
           const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-          this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
+          event('test_finished', data);
         },
         compileCache: this.options.compileCache,
         pullImage: this.pullImage,
@@ -311,7 +317,8 @@ export class RuncellWorker {
 
   /** Records the end in the store and, when this call ended it, in the metrics. */
   private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: JobOutcome & { result: JobResult | null }): Promise<void> {
-    const recorded = await this.store.finish(id, status, outcome, Date.now(), entry.owner);
+    // The events still held go with the finish, before its terminal event.
+    const recorded = await this.store.finish(id, status, outcome, Date.now(), entry.owner, entry.events?.take());
     if (recorded === 'superseded') this.logger.warn({ job: id, status }, 'result refused: another worker took the job over while this one was cut off');
     if (recorded !== 'ok') return;
     this.options.metrics?.observeJob({
