@@ -113,6 +113,14 @@ export function createApp(options: ApiOptions): express.Express {
   return app;
 }
 
+/** The live workers (of `pool`, or all); none, said in the log, when Redis does not answer. */
+async function liveWorkers(options: ApiOptions, windowMs: number, pool?: string): Promise<string[]> {
+  return options.queue.liveWorkers(windowMs, pool).catch((error: Error) => {
+    options.logger?.error({ err: error.message }, 'cannot read the live workers: reporting none');
+    return [];
+  });
+}
+
 /** Counts and times every request under its route's pattern. */
 function requestMetrics(options: ApiOptions, metrics: RuncellMetrics) {
   const { queue } = options;
@@ -222,21 +230,24 @@ function serviceRoutes(options: ApiOptions, bounds: RequestBounds, needsQueue: (
   router.get('/readyz', async (_req, res) => {
     const reasons: string[] = [];
     let workers = 0;
+    let pools: Record<string, number> | undefined;
     if (!(await queue.ping())) reasons.push('Redis is not reachable');
     else {
-      workers = (
-        await queue.liveWorkers(windowMs).catch((error: Error) => {
-          options.logger?.error({ err: error.message }, 'cannot read the live workers: reporting none');
-          return [];
-        })
-      ).length;
+      workers = (await liveWorkers(options, windowMs)).length;
       if (workers === 0) reasons.push(`no worker seen in the last ${windowMs / 1000} s`);
+      else if (queue.routing.pooled) {
+        // Jobs are routed to every pool: one without a worker would keep its jobs waiting for ever.
+        const counts = await Promise.all(queue.routing.pools.map(async (pool) => [pool, (await liveWorkers(options, windowMs, pool)).length] as const));
+        pools = Object.fromEntries(counts);
+        const idle = counts.filter(([, live]) => live === 0).map(([pool]) => pool);
+        if (idle.length > 0) reasons.push(`no worker of the pool(s) ${idle.join(', ')} seen in the last ${windowMs / 1000} s`);
+      }
     }
     if (reasons.length > 0) {
       res.status(503).json(errorBody(new ApiError(503, 'unavailable', reasons.join('; '))));
       return;
     }
-    res.json({ status: 'ready', workers });
+    res.json({ status: 'ready', workers, ...(pools ? { pools } : {}) });
   });
   router.get('/v1/languages', needsQueue, async (_req, res) => {
     const installed = await queue.languages();

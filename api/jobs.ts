@@ -12,6 +12,7 @@ import { ApiError, errorBody, invalid, toApiError } from './errors.js';
 import { streamLog } from './log.js';
 import { artifactRoutes } from './artifacts.js';
 import { archiveProblem } from './archive-check.js';
+import { installedLanguages } from './run-to-end.js';
 
 const MAX_WAIT_SECONDS = 60;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -96,6 +97,8 @@ export type JobChecker = ReturnType<typeof jobChecker>;
 export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, res: Response, next: NextFunction) => void): express.Router {
   const { queue } = options;
   const check = jobChecker(options);
+  // Read once a second, not per submission: a Redis round trip of every job's path (docs/performance.md).
+  const installed = installedLanguages(queue);
   const egressAllowed = options.egressAllowed ?? (() => 'network egress is off on this server (RUNCELL_NETWORK_EGRESS)');
   const batchBody = batchRequestSchema(options.bounds);
   const router = express.Router();
@@ -128,7 +131,7 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
   router.post('/v1/jobs', needsQueue, async (req, res) => {
     needsJson(req);
     const wait = parseWait(req);
-    const checked = check(req.body, await queue.languages());
+    const checked = check(req.body, await installed());
     if ('error' in checked) throw checked.error;
     const refused = egressRefusal(checked.submission, egressAllowed(req)) ?? (await archiveProblem(checked.submission, options.limits));
     if (refused) throw refused;
@@ -144,11 +147,11 @@ export function jobRoutes(options: JobRoutesOptions, needsQueue: (req: Request, 
     needsJson(req);
     const parsed = batchBody.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error);
-    const installed = await queue.languages();
+    const languages = await installed();
     const refusal = egressAllowed(req);
     const items = await Promise.all(
       parsed.data.jobs.map(async (item, index): Promise<CheckedJob> => {
-        const checked = check(item, installed, `jobs.${index}`);
+        const checked = check(item, languages, `jobs.${index}`);
         if (!('submission' in checked)) return checked;
         const refused = egressRefusal(checked.submission, refusal, `jobs.${index}`) ?? (await archiveProblem(checked.submission, options.limits, `jobs.${index}`));
         return refused ? { error: refused } : pinChecked(checked, `jobs.${index}`);

@@ -43,8 +43,11 @@ export function installedLanguages(queue: JobQueue, maxAgeMs = 1000): () => Prom
     if (!cached || now - cached.at > maxAgeMs) {
       const value = queue.languages();
       cached = { at: now, value };
-      // A failed read is not kept: the next request asks Redis again.
-      value.catch(() => (cached = undefined));
+      // A failed read is not kept, nor an answer of no worker yet: the next request asks Redis again.
+      const forget = () => {
+        if (cached?.value === value) cached = undefined;
+      };
+      value.then((languages) => languages === undefined && forget(), forget);
     }
     return cached.value;
   };

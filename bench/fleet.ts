@@ -121,7 +121,7 @@ async function ceiling(shards: number): Promise<Ceiling> {
     });
     const dispatchStarted = performance.now();
     for (const worker of workers) void worker.run();
-    await waitUntil(async () => (await Promise.all(queues.map((q) => q.jobCounts()))).every((c) => c.waiting + c.active === 0), 600_000, 'the stub workers to drain the queues');
+    await waitUntil(async () => (await Promise.all(queues.map((q) => q.jobTotals()))).every((c) => c.waiting + c.active === 0), 600_000, 'the stub workers to drain the queues');
     const dispatchSeconds = (performance.now() - dispatchStarted) / 1000;
     const cpu2 = await Promise.all(servers.map((s) => redisCpu(s.admin)));
     await Promise.all(workers.map((w) => w.close()));

@@ -30,7 +30,7 @@ const running: RunningJob[] = Array.from({ length: RUNNING }, (_, i) => ({
   stats: () => ({ cpuNs: 1e9, memoryPeakBytes: 2 ** 26, memoryCurrentBytes: 2 ** 25, pidsCurrent: 3, oomKills: 0 }),
 }));
 metrics.watchWorker({ slots: () => ({ busy: RUNNING, idle: 0 }), runningJobs: () => running });
-metrics.watchQueue({ jobCounts: async () => ({ waiting: 5, active: RUNNING, delayed: 0, failed: 1, completed: 0 }), liveWorkers: async () => 4 });
+metrics.watchQueue({ jobCounts: async () => ({ default: { waiting: 5, active: RUNNING, delayed: 0, failed: 1, completed: 0 } }), liveWorkers: async () => 4 });
 
 const languages = [...LANGUAGES.map((l) => l.id), 'command'];
 const now = Date.now();

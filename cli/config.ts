@@ -6,6 +6,7 @@
  */
 import { limitTableFromEnv, type LimitTable } from '../sandbox/limits.js';
 import type { EgressPolicy } from '../contract/job-request.js';
+import type { Routes } from '../queue/pools.js';
 import { readSettings, type LOG_LEVELS } from './settings.js';
 
 export interface Config {
@@ -37,6 +38,14 @@ export interface Config {
   rateLimitPerMinute: number;
   /** RUNCELL_CONCURRENCY: jobs one worker process runs at once. */
   concurrency: number;
+  /** RUNCELL_POOLS: worker pools and their concurrency; undefined = one pool (every job in one queue). */
+  pools?: Record<string, number>;
+  /** RUNCELL_POOL_ROUTES, when RUNCELL_POOLS is set: the pool of each kind of job. */
+  routes?: Routes;
+  /** `--pool` of `runcell serve | worker`: the pools this process's worker serves; undefined = all configured. */
+  servedPools?: string[];
+  /** `--concurrency` of `runcell serve | worker`: each served pool's concurrency, over RUNCELL_POOLS'. */
+  servedConcurrency?: number;
   /** RUNCELL_RETAIN_COMPLETED_SECONDS, RUNCELL_RETAIN_MAX, RUNCELL_RETAIN_FAILED_SECONDS. */
   retention: { completedSeconds: number; maxFinished: number; failedSeconds: number };
   /** RUNCELL_SHUTDOWN_TIMEOUT_MS: running jobs' grace on SIGTERM before they are killed and requeued. */
@@ -98,6 +107,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBacklog: settings.maxBacklog,
     rateLimitPerMinute: settings.rateLimitPerMinute,
     concurrency: settings.concurrency,
+    pools: settings.pools,
+    routes: settings.pools && checkedRoutes(settings.pools, settings.poolRoutes),
     retention: {
       completedSeconds: settings.retainCompletedSeconds,
       maxFinished: settings.retainMax,
@@ -121,6 +132,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problemCacheBytes: settings.problemCacheBytes,
     images: { quotaBytes: settings.imageQuotaBytes, quotaCount: settings.imageQuotaCount, unusedSeconds: settings.imageUnusedSeconds },
   };
+}
+
+/** Every route must lead to a configured pool: a job routed to none would wait forever. */
+function checkedRoutes(pools: Record<string, number>, routes: Routes): Routes {
+  for (const [kind, pool] of Object.entries(routes)) {
+    if (!(pool in pools)) {
+      throw new Error(`RUNCELL_POOL_ROUTES sends ${kind} jobs to the pool ${JSON.stringify(pool)}, which RUNCELL_POOLS does not name (it names ${Object.keys(pools).join(', ')})`);
+    }
+  }
+  return routes;
 }
 
 /** A list of keys must name keys the API accepts: a typo would otherwise quietly deny (or, unkeyed, mean nothing). */

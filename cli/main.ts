@@ -29,6 +29,12 @@ function nonNegativeInteger(value: string): number {
 }
 
 /** 0 asks for any free port. */
+function positiveInteger(value: string): number {
+  const number = nonNegativeInteger(value);
+  if (number < 1) throw new InvalidArgumentError('expected an integer >= 1');
+  return number;
+}
+
 function portNumber(value: string): number {
   const number = nonNegativeInteger(value);
   if (number > 65535) throw new InvalidArgumentError('expected a TCP port, 0 to 65535');
@@ -355,9 +361,15 @@ function addServiceCommands(program: Command): void {
   for (const [name, { roles, description }] of Object.entries(SERVICE_COMMANDS)) {
     const command = program.command(name).description(description);
     if (roles.api) command.option('--port <n>', 'port to listen on, 0 for any free one (else RUNCELL_PORT, else 8080)', portNumber);
-    command.action(async (options: { port?: number }) => {
+    if (roles.worker) {
+      command.option('--pool <name>', 'serve this worker pool of RUNCELL_POOLS; repeatable (default: every pool listed, or the one pool)', collect);
+      command.option('--concurrency <n>', "jobs run at once in each pool served (else the pool's in RUNCELL_POOLS, else RUNCELL_CONCURRENCY)", positiveInteger);
+    }
+    command.action(async (options: { port?: number; pool?: string[]; concurrency?: number }) => {
       const config = loadConfig();
       if (options.port !== undefined) config.port = options.port;
+      if (options.pool) config.servedPools = options.pool;
+      if (options.concurrency !== undefined) config.servedConcurrency = options.concurrency;
       const service = await startService(config, roles);
       announce(name, service, config.apiKeys.length > 0);
       await runUntilSignal(service);

@@ -13,6 +13,7 @@ import { imageCollector, type ImageImporter } from '../api/images.js';
 import { attachPistonWebSocket } from '../api/piston/ws.js';
 import { parseRedisUrl, type RedisTarget } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import { workerPools } from '../queue/pools.js';
 import { JobQueue } from '../queue/queue.js';
 import { RuncellMetrics } from '../monitoring/metrics.js';
 import { serveMetrics } from '../monitoring/server.js';
@@ -47,11 +48,13 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
     // Read-only checks and the claim come before anything touches the data dir, cgroups or Redis.
     // The worker's half (sandbox, koffi, libseccomp) is loaded only where a worker runs: `runcell api` never loads it.
     const workerRole = roles.worker ? await import('./worker-role.js') : undefined;
+    // An unknown --pool is refused before anything starts.
+    const pools = roles.worker ? servedPools(config) : undefined;
     const rootfs = workerRole?.verifiedRootfs(config.dataDir, config.languages);
     if (workerRole) workerRole.claimHost(config, started);
     const redisUrl = await startRedis(config, roles, started);
     const redis = parseRedisUrl(redisUrl);
-    if (workerRole && rootfs) await workerRole.startWorker(config, rootfs, redis, started);
+    if (workerRole && rootfs) await workerRole.startWorker(config, rootfs, redis, started, pools);
     // Uploaded images go into the layer store of this host, which only a worker of this process uses.
     const importImage = workerRole ? workerRole.imageImporter(config.dataDir) : undefined;
     const url = roles.api ? await startApi(config, redis, started, importImage) : undefined;
@@ -62,6 +65,12 @@ export async function startService(config: Config, roles: ServiceRoles): Promise
     await stopAll(started.logger, [...started.stops, ...started.finals]);
     throw error;
   }
+}
+
+/** The pools this process's worker serves, with their concurrency (RUNCELL_POOLS, --pool, --concurrency). */
+export function servedPools(config: Config): Record<string, number> {
+  const concurrency = config.servedConcurrency ?? config.concurrency;
+  return workerPools(config.pools, config.servedPools ?? [], concurrency, config.servedConcurrency !== undefined);
 }
 
 /** REDIS_URL, or a private redis-server in the data dir (`runcell serve` only). */
@@ -77,7 +86,7 @@ async function startRedis(config: Config, roles: ServiceRoles, started: Started)
 }
 
 async function startApi(config: Config, redis: RedisTarget, started: Started, importImage?: ImageImporter): Promise<string> {
-  const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger: started.logger });
+  const queue = new JobQueue({ redis, maxBacklog: config.maxBacklog, retention: config.retention, logger: started.logger, routes: config.routes });
   const app = createApp({
     queue,
     limits: config.limits,

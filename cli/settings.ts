@@ -12,6 +12,7 @@ import { selectLanguages } from '../rootfs/languages.js';
 import { DEFAULT_UID_BASE } from '../sandbox/slots.js';
 import { parseSubnet } from '../sandbox/network-rules.js';
 import type { EgressPolicy } from '../contract/job-request.js';
+import { DEFAULT_POOL, DEFAULT_ROUTES, JOB_KINDS, POOL_NAME, type JobKind, type Routes } from '../queue/pools.js';
 
 export interface Setting<T> {
   env: string;
@@ -170,6 +171,48 @@ const networkDns: Setting<string[] | undefined> = {
   },
 };
 
+const pools: Setting<Record<string, number> | undefined> = {
+  env: 'RUNCELL_POOLS',
+  shown: 'unset: one pool of `RUNCELL_CONCURRENCY`',
+  accepts: 'comma-separated `name:concurrency` (e.g. `judge:2,ci:8`)',
+  meaning:
+    "worker pools, each with a queue of its own: the API routes each job to a pool by its kind (`RUNCELL_POOL_ROUTES`); `runcell serve` and `runcell worker` serve every pool listed, each at its concurrency, unless `--pool` names some ([docs/operations.md](docs/operations.md#worker-pools)). Set it alike on the API and the workers",
+  parse(raw) {
+    const items = commaList(raw);
+    if (items.length === 0) return undefined;
+    const result: Record<string, number> = {};
+    for (const item of items) {
+      const match = /^([^:]+):(\d+)$/.exec(item);
+      if (!match || !POOL_NAME.test(match[1]) || Number(match[2]) < 1) {
+        throw new Error(`RUNCELL_POOLS must list name:concurrency pairs (a name of lower-case letters, digits, _ and -; a concurrency >= 1), got ${JSON.stringify(item)}`);
+      }
+      if (match[1] === DEFAULT_POOL) throw new Error(`RUNCELL_POOLS: "${DEFAULT_POOL}" is the pool of a deployment without pools; name the pools otherwise`);
+      if (match[1] in result) throw new Error(`RUNCELL_POOLS names the pool ${JSON.stringify(match[1])} twice`);
+      result[match[1]] = Number(match[2]);
+    }
+    return result;
+  },
+};
+
+const poolRoutes: Setting<Routes> = {
+  env: 'RUNCELL_POOL_ROUTES',
+  shown: code(JOB_KINDS.map((kind) => `${kind}=${DEFAULT_ROUTES[kind]}`).join(',')),
+  accepts: `comma-separated \`kind=pool\`, kinds ${JOB_KINDS.map(code).join(', ')}`,
+  meaning:
+    'with `RUNCELL_POOLS`: the pool each kind of job goes to (kinds not listed keep the default); `egress`: jobs with network egress, `judged`: tests, an interactor or a stored problem, `program`: a language program without tests, `command`: command and steps jobs. Every pool named must be in `RUNCELL_POOLS`',
+  parse(raw) {
+    const routes: Routes = { ...DEFAULT_ROUTES };
+    for (const item of commaList(raw)) {
+      const [kind, pool, ...rest] = item.split('=');
+      if (!(JOB_KINDS as readonly string[]).includes(kind) || rest.length > 0 || !POOL_NAME.test(pool ?? '')) {
+        throw new Error(`RUNCELL_POOL_ROUTES must list kind=pool pairs, the kinds being ${JOB_KINDS.join(', ')}; got ${JSON.stringify(item)}`);
+      }
+      routes[kind as JobKind] = pool;
+    }
+    return routes;
+  },
+};
+
 const MiB = 1024 * 1024;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -205,6 +248,8 @@ export const SETTINGS = {
   maxBacklog: integer('RUNCELL_MAX_BACKLOG', 10_000, { min: 1 }, 'waiting jobs beyond which submissions get 429'),
   rateLimitPerMinute: integer('RUNCELL_RATE_LIMIT', 0, { min: 0, shown: '`0` (off)' }, 'requests per minute per client (API key, else address); 429 beyond'),
   concurrency: integer('RUNCELL_CONCURRENCY', () => cpus().length, { min: 1, shown: 'number of CPUs' }, 'jobs one worker process runs at once'),
+  pools,
+  poolRoutes,
   slots: integer('RUNCELL_SLOTS', () => Math.max(16, cpus().length * 2), { min: 1, shown: '2 × CPUs, at least 16' }, 'sandbox slots on this host, shared by all worker processes'),
   uidBase: integer('RUNCELL_UID_BASE', DEFAULT_UID_BASE, { min: 1000 }, 'host uid of slot 0; slot *i* runs as `RUNCELL_UID_BASE + i`, the interactor beside it as `RUNCELL_UID_BASE + RUNCELL_SLOTS + i`'),
   cpuQuota,

@@ -55,7 +55,7 @@ function recordImageInUse(config: Config): void {
   if (image) recordInUse(config.dataDir, [image]);
 }
 
-export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started): Promise<void> {
+export async function startWorker(config: Config, rootfs: string, redis: RedisTarget, started: Started, pools?: Record<string, number>): Promise<void> {
   const { logger, metrics } = started;
   const network = await egressNetwork(config);
   const sandbox = Sandbox.create({
@@ -82,6 +82,7 @@ export async function startWorker(config: Config, rootfs: string, redis: RedisTa
     sandbox,
     slots: new SlotPool({ dataDir: config.dataDir, count: config.slots, uidBase: config.uidBase }),
     concurrency: config.concurrency,
+    pools,
     languages: marker.languages,
     compileCache,
     problemCacheBytes: config.problemCacheBytes,

@@ -19,4 +19,10 @@ export type LanguageInfo = z.infer<typeof languageSchema>;
 
 export const languagesResponseSchema = z.object({ languages: z.array(languageSchema) }).meta({ id: 'Languages' });
 export const healthSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
-export const readySchema = z.object({ status: z.literal('ready'), workers: z.number().int() }).meta({ id: 'Ready' });
+export const readySchema = z
+  .object({
+    status: z.literal('ready'),
+    workers: z.number().int(),
+    pools: z.record(z.string(), z.number().int()).optional().describe('with worker pools (RUNCELL_POOLS): the live workers of each pool jobs are routed to'),
+  })
+  .meta({ id: 'Ready' });

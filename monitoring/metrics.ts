@@ -31,7 +31,8 @@ export type QueueState = (typeof QUEUE_STATES)[number];
 
 /** What the API process knows of the queue, read at scrape time. */
 export interface QueueSource {
-  jobCounts(): Promise<Record<QueueState, number>>;
+  /** By worker pool ("default" when there are no pools), then by state. */
+  jobCounts(): Promise<Record<string, Record<QueueState, number>>>;
   /** Workers that said they are alive recently. */
   liveWorkers(): Promise<number>;
 }
@@ -139,15 +140,17 @@ export class RuncellMetrics {
     const workers = this.workers;
     new Gauge({
       name: `${PREFIX}queue_jobs`,
-      help: 'Jobs in the BullMQ queue by state, read at scrape time (exported by the API).',
-      labelNames: ['state'] as const,
+      help: 'Jobs in the BullMQ queue of each worker pool ("default" without pools) by state, read at scrape time (exported by the API).',
+      labelNames: ['pool', 'state'] as const,
       registers,
       async collect() {
         this.reset();
         for (const queue of queues) {
           // A scrape while Redis is down shows no queue series (and /readyz says why) rather than failing whole.
           const counts = await queue.jobCounts().catch((error: Error) => scrapeWarning('queue counts', error));
-          if (counts) for (const state of QUEUE_STATES) this.set({ state }, counts[state]);
+          for (const [pool, byState] of Object.entries(counts ?? {})) {
+            for (const state of QUEUE_STATES) this.set({ pool, state }, byState[state]);
+          }
         }
       },
     });

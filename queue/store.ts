@@ -23,6 +23,8 @@ export const keys = {
   artifacts: (id: string) => `${PREFIX}:artifacts:${id}`,
   finished: `${PREFIX}:finished`,
   workers: `${PREFIX}:workers`,
+  /** The workers serving one pool (sorted set: worker id by last heartbeat), beside `workers` (all of them). */
+  poolWorkers: (pool: string) => `${PREFIX}:workers:pool:${pool}`,
   languages: `${PREFIX}:languages`,
   eventsChannel: `${PREFIX}:events`,
   cancelChannel: `${PREFIX}:cancel`,
@@ -69,6 +71,7 @@ end
       ARGV[10] terminal event's data json
       ARGV[11] the finishing attempt's owner token ('' = any: the API's cancel, BullMQ's give-up)
       ARGV[12] artifacts key prefix
+      ARGV[13] json array of the attempt's progress events not sent yet ({type, at, data}), emitted first
     Output: 'ok', 'finished' (already ended), 'missing', or 'superseded' (another attempt owns the job now)
 */
 const FINISH = `${EMIT}
@@ -81,6 +84,9 @@ if not current then return 'missing' end
 if current ~= 'queued' and current ~= 'running' then return 'finished' end
 if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
 redis.call('HSET', job_key, 'status', status, 'finished_at', now, 'outcome', outcome)
+for _, event in ipairs(cjson.decode(ARGV[13])) do
+  emit(events_key, channel, job_id, event.type, event.at, event.data)
+end
 emit(events_key, channel, job_id, status, now, event_data)
 redis.call('EXPIRE', job_key, ttl)
 redis.call('EXPIRE', events_key, ttl)
@@ -114,16 +120,18 @@ return 'ok'
 `;
 
 /*
-  A progress event in one round trip.
-    Input: KEYS[1] job's events stream, KEYS[2] job hash; ARGV[1] events channel, ARGV[2] job id, ARGV[3] event type,
-      ARGV[4] now (epoch ms), ARGV[5] data json, ARGV[6] the sending attempt's owner token ('' = any)
+  Progress events, in order, in one round trip.
+    Input: KEYS[1] job's events stream, KEYS[2] job hash; ARGV[1] events channel, ARGV[2] job id,
+      ARGV[3] json array of {type, at (epoch ms), data (json text)}, ARGV[4] the sending attempt's owner token ('' = any)
     Output: 'ok', or 'superseded' (another attempt owns the job now: its events are not this one's)
 */
 const EVENT = `${EMIT}
 local events_key, job_key = KEYS[1], KEYS[2]
-local channel, job_id, type, now, data, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local channel, job_id, events, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if owner ~= '' and redis.call('HGET', job_key, 'owner') ~= owner then return 'superseded' end
-emit(events_key, channel, job_id, type, now, data)
+for _, event in ipairs(cjson.decode(events)) do
+  emit(events_key, channel, job_id, event.type, event.at, event.data)
+end
 return 'ok'
 `;
 
@@ -214,7 +222,7 @@ export class JobStore {
    * queued|running -> a terminal status, with its result or reason; answers 'ok', 'finished', 'missing',
    * or 'superseded' when `owner` is given and another attempt owns the job now.
    */
-  async finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now(), owner = ''): Promise<string> {
+  async finish(id: string, status: TerminalStatus, outcome: JobOutcome, now = Date.now(), owner = '', pending: ProgressEvent[] = []): Promise<string> {
     // The event says how it ended; the whole result is in the job, not repeated in the stream.
     const eventData = { ...(outcome.reason ? { reason: outcome.reason } : {}), ...(outcome.error_code ? { error_code: outcome.error_code } : {}), ...summarizeResult(outcome.result) };
     const ttl = status === 'failed' ? this.retention.failedSeconds : this.retention.completedSeconds;
@@ -235,6 +243,7 @@ export class JobStore {
       JSON.stringify(eventData),
       owner,
       keys.artifacts(''),
+      eventsJson(pending),
     );
     if (answer === 'ok' && this.options.awaitReplica) await this.replicated();
     return answer;
@@ -275,8 +284,13 @@ export class JobStore {
   }
 
   /** Appends a progress event (compile_finished, run_finished). */
-  async event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now(), owner = ''): Promise<string> {
-    return this.scripts.runcellEvent(keys.events(id), keys.job(id), keys.eventsChannel, id, type, now, JSON.stringify(data), owner);
+  event(id: string, type: EventType, data: Record<string, unknown>, now = Date.now(), owner = ''): Promise<string> {
+    return this.progress(id, [{ type, at: now, data }], owner);
+  }
+
+  /** Appends progress events, in order, in one round trip. */
+  progress(id: string, events: ProgressEvent[], owner = ''): Promise<string> {
+    return this.scripts.runcellEvent(keys.events(id), keys.job(id), keys.eventsChannel, id, eventsJson(events), owner);
   }
 
   async get(id: string): Promise<JobView | undefined> {
@@ -308,20 +322,38 @@ export class JobStore {
     return entries.map(([entryId, fields]) => toEvent(id, entryId, fields));
   }
 
-  /** Worker registry: each worker process says it is alive every few seconds. */
-  async heartbeat(workerId: string, now = Date.now()): Promise<void> {
-    await this.redis.zadd(keys.workers, now, workerId);
-    await this.redis.zremrangebyscore(keys.workers, 0, now - 3_600_000);
+  /**
+   * Worker registry: each worker process says it is alive every few seconds, in the registry of all
+   * workers and in that of each pool it serves.
+   */
+  async heartbeat(workerId: string, now = Date.now(), pools: string[] = []): Promise<void> {
+    for (const key of [keys.workers, ...pools.map(keys.poolWorkers)]) {
+      await this.redis.zadd(key, now, workerId);
+      await this.redis.zremrangebyscore(key, 0, now - 3_600_000);
+    }
   }
 
-  async removeWorker(workerId: string): Promise<void> {
-    await this.redis.zrem(keys.workers, workerId);
+  async removeWorker(workerId: string, pools: string[] = []): Promise<void> {
+    for (const key of [keys.workers, ...pools.map(keys.poolWorkers)]) await this.redis.zrem(key, workerId);
   }
 
-  /** Workers seen within `withinMs`. */
-  async liveWorkers(withinMs: number, now = Date.now()): Promise<string[]> {
-    return this.redis.zrangebyscore(keys.workers, now - withinMs, '+inf');
+  /** Workers seen within `withinMs`: all of them, or those serving `pool`. */
+  async liveWorkers(withinMs: number, pool?: string, now = Date.now()): Promise<string[]> {
+    return this.redis.zrangebyscore(pool === undefined ? keys.workers : keys.poolWorkers(pool), now - withinMs, '+inf');
   }
+}
+
+/** A progress event not recorded yet. */
+export interface ProgressEvent {
+  type: EventType;
+  /** Epoch ms. */
+  at: number;
+  data: Record<string, unknown>;
+}
+
+/** The scripts' form: each event's data as JSON text, as the stream keeps it (an empty Lua table would encode as {}, not []). */
+function eventsJson(events: ProgressEvent[]): string {
+  return events.length === 0 ? '[]' : JSON.stringify(events.map(({ type, at, data }) => ({ type, at: String(at), data: JSON.stringify(data) })));
 }
 
 /** The statuses of the steps, for the terminal event. */

@@ -14,7 +14,7 @@ const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
 /** The tiny parameters of each bench script; a new bench script without an entry fails the first test. */
 const TINY: Record<string, { args: string[]; prints: RegExp }> = {
   'bench:sandbox': { args: ['--runs', '3'], prints: /ratio/i },
-  'bench:service': { args: ['--seconds', '2', '--rounds', '1', '--concurrency', '1', '--ingest-clients', '2'], prints: /jobs\/s/ },
+  'bench:service': { args: ['--seconds', '2', '--rounds', '1', '--concurrency', '1', '--ingest-clients', '2', '--pools', '--ci-concurrency', '2', '--sleep-ms', '100', '--commands', '5'], prints: /ci pool of 2 [\d.]+ jobs\/s/ },
   'bench:metrics': { args: ['--jobs', '200', '--running', '2'], prints: /scrape|render/i },
   'bench:judge': { args: ['--tests', '2', '--rounds', '1'], prints: /stored problem, warm cache/ },
   'bench:languages': { args: ['--runs', '1'], prints: /\| *c *\|/ },

@@ -274,7 +274,7 @@ describe('the API endpoint', () => {
     expect(response.body).toMatch(/^runcell_api_requests_total\{route="GET \/v1\/jobs\/:id",code="404"\} 1$/m);
     expect(response.body).not.toContain('6f1b7c2e');
     // The queue's gauges, read from Redis at this scrape.
-    expect(response.body).toMatch(/^runcell_queue_jobs\{state="waiting"\} 0$/m);
+    expect(response.body).toMatch(/^runcell_queue_jobs\{pool="default",state="waiting"\} 0$/m);
     expect(response.body).toMatch(/^runcell_workers 0$/m);
   });
 });

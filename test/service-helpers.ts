@@ -16,6 +16,7 @@ import { MARKER, readMarker, rootfsLocation, verifiedRootfs } from '../rootfs/bu
 import { shareImage } from '../rootfs/store.js';
 import { parseRedisUrl } from '../queue/connection.js';
 import { EmbeddedRedis } from '../queue/embedded-redis.js';
+import type { Routes } from '../queue/pools.js';
 import { JobQueue } from '../queue/queue.js';
 import type { JobView } from '../queue/store.js';
 import { RuncellWorker, type RuncellWorkerOptions } from '../worker/worker.js';
@@ -52,8 +53,8 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startApi(redisUrl: string, options: Partial<ApiOptions> = {}, maxBacklog = 1000): Promise<TestApi> {
-  const queue = new JobQueue({ redis: parseRedisUrl(redisUrl), maxBacklog });
+export async function startApi(redisUrl: string, options: Partial<ApiOptions> = {}, maxBacklog = 1000, routes?: Routes): Promise<TestApi> {
+  const queue = new JobQueue({ redis: parseRedisUrl(redisUrl), maxBacklog, routes });
   await waitFor(() => queue.connected, 5000);
   const app = createApp({ queue, limits: config.limits, ...options });
   const server: Server = app.listen(0, '127.0.0.1');
@@ -118,9 +119,9 @@ export function besideSuite(dataDir: string, name: string): Record<string, strin
 }
 
 /** A `runcell worker` process on `redisUrl`, with short lock and shutdown times. */
-export function spawnWorker(redisUrl: string, env: Record<string, string> = {}): ChildProcess & { output: () => string } {
+export function spawnWorker(redisUrl: string, env: Record<string, string> = {}, args: string[] = []): ChildProcess & { output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, [BIN, 'worker'], {
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], {
     env: { ...process.env, REDIS_URL: redisUrl, RUNCELL_LOCK_DURATION_MS: '2000', RUNCELL_CONCURRENCY: '1', RUNCELL_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -77,6 +77,25 @@ describe('job store', () => {
     expect(await store.finish('e2', 'failed', { result: null, reason: 'worker died' })).toBe('ok');
   });
 
+  it('progress events go in order, several in one call, and those held at the end with the finish, before its terminal event', async () => {
+    const store = new JobStore(redis);
+    await store.create('f1', summary);
+    expect(await store.start('f1', 'w1', Date.now(), 'w1:t')).toBe('ok');
+    const at = Date.now();
+    expect(await store.progress('f1', [{ type: 'output', at, data: { stream: 'stdout', text: 'a' } }, { type: 'run_finished', at, data: { status: 'ok' } }], 'w1:t')).toBe('ok');
+    expect(await store.finish('f1', 'completed', { result: null }, at + 1, 'w1:t', [{ type: 'step_finished', at, data: { index: 0, total: 1, status: 'ok' } }])).toBe('ok');
+    const events = await store.events('f1');
+    expect(events.map((e) => e.type)).toEqual(['queued', 'started', 'output', 'run_finished', 'step_finished', 'completed']);
+    expect(events[2].data).toEqual({ stream: 'stdout', text: 'a' });
+    expect(events[4].at).toBe(new Date(at).toISOString());
+    // A superseded finish records none of what it carried.
+    await store.create('f2', summary);
+    await store.start('f2', 'w1', Date.now(), 'w1:t');
+    await store.start('f2', 'w2', Date.now(), 'w2:t');
+    expect(await store.finish('f2', 'completed', { result: null }, Date.now(), 'w1:t', [{ type: 'run_finished', at, data: {} }])).toBe('superseded');
+    expect((await store.events('f2')).map((e) => e.type)).toEqual(['queued', 'started', 'started']);
+  });
+
   it('a cancel requested before the start wins: the start is refused', async () => {
     const store = new JobStore(redis);
     await store.create('d1', summary);

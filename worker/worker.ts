@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DelayedError, QueueEvents, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { LIMIT_TABLE, type LimitTable } from '../sandbox/limits.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -13,10 +13,12 @@ import type { Slot, SlotPool } from '../sandbox/slots.js';
 import { sweepSlot } from '../sandbox/sweep.js';
 import { jobRequestSchema, UNBOUNDED, type JobSubmission } from '../contract/job-request.js';
 import type { JobErrorCode, JobOutcome, JobResult } from '../contract/job-record.js';
+import type { EventType } from '../contract/events.js';
 import { parseQueuedJob, type QueuedJob } from '../contract/queued-job.js';
 import { LANGUAGES } from '../rootfs/languages.js';
 import { bullConnection, connect, type RedisTarget } from '../queue/connection.js';
-import { JobStore, keys, PREFIX, QUEUE_NAME, type RetentionOptions } from '../queue/store.js';
+import { JobStore, keys, PREFIX, type RetentionOptions } from '../queue/store.js';
+import { DEFAULT_POOL, poolQueueName } from '../queue/pools.js';
 import { languageLabel, type EndStatus, type RuncellMetrics, type RunningJob } from '../monitoring/metrics.js';
 import type { CompileCache } from './compile-cache.js';
 import { runJob, type JobContext } from './job.js';
@@ -27,6 +29,7 @@ import { ImageRegistry } from '../queue/images.js';
 import { imagePuller, localImageCollector, type ImagePuller } from './image.js';
 import { brokenRun } from './judge.js';
 import { LiveLog } from './live-log.js';
+import { PendingEvents } from './pending-events.js';
 import { LanguageNotInstalledError } from './plan.js';
 import { toJobRequest } from './request.js';
 import { openInteractiveStdin } from './stdin-pipe.js';
@@ -41,8 +44,10 @@ export interface RuncellWorkerOptions {
   redis: RedisTarget;
   sandbox: Sandbox;
   slots: SlotPool;
-  /** Jobs run at once. Default: the number of CPUs. */
+  /** Jobs run at once, without pools. */
   concurrency: number;
+  /** The worker pools this worker serves, each with its concurrency (RUNCELL_POOLS, --pool). Default: the one pool at `concurrency`. */
+  pools?: Record<string, number>;
   /** Languages of this worker's rootfs with their versions (published for GET /v1/languages). */
   languages?: Record<string, string>;
   limits?: LimitTable;
@@ -81,6 +86,8 @@ interface ActiveJob {
   slot?: number;
   /** This attempt's owner token in the store, once it started: its events and result count only while it owns the job. */
   owner?: string;
+  /** Its progress events not sent yet: the finish takes them. */
+  events?: PendingEvents;
 }
 
 export class RuncellWorker {
@@ -94,17 +101,22 @@ export class RuncellWorker {
   private readonly pullImage: ImagePuller;
   private readonly active = new Map<string, ActiveJob>();
   private readonly logger: Logger;
-  private worker?: Worker<QueuedJob>;
+  /** One BullMQ worker per pool served, each with the pool's concurrency; the slots are shared. */
+  private readonly workers: Worker<QueuedJob>[] = [];
+  private readonly pools: Record<string, number>;
+  private readonly concurrency: number;
   /** The contract's request schema under this worker's limits: every job taken is parsed with it. */
   private readonly requestSchema: ReturnType<typeof jobRequestSchema>;
-  private queueEvents?: QueueEvents;
   private heartbeat?: NodeJS.Timeout;
   private stopImageSweep?: () => void;
   private closing?: Promise<void>;
 
   constructor(private readonly options: RuncellWorkerOptions) {
-    if (options.concurrency > options.slots.count) {
-      throw new Error(`RUNCELL_CONCURRENCY (${options.concurrency}) is more than the host's sandbox slots (RUNCELL_SLOTS, ${options.slots.count})`);
+    this.pools = options.pools ?? { [DEFAULT_POOL]: options.concurrency };
+    this.concurrency = Object.values(this.pools).reduce((a, b) => a + b, 0);
+    if (this.concurrency > options.slots.count) {
+      const what = Object.keys(this.pools).join() !== DEFAULT_POOL ? `The pools' concurrency (${Object.entries(this.pools).map(([p, c]) => `${p}:${c}`).join(', ')}: ${this.concurrency} in all)` : `RUNCELL_CONCURRENCY (${this.concurrency})`;
+      throw new Error(`${what} is more than the host's sandbox slots (RUNCELL_SLOTS, ${options.slots.count})`);
     }
     this.logger = options.logger ?? silent;
     this.redis = connect(options.redis, 'worker', 'worker');
@@ -127,29 +139,24 @@ export class RuncellWorker {
     this.subscriber.on('message', (_channel: string, jobId: string) => this.stop(jobId, 'cancel'));
     await this.subscriber.subscribe(keys.cancelChannel);
     if (this.options.languages) await this.redis.set(keys.languages, JSON.stringify(this.options.languages));
-    await this.store.heartbeat(this.id);
+    const pools = Object.keys(this.pools);
+    await this.store.heartbeat(this.id, Date.now(), pools);
     this.stopImageSweep = localImageCollector(this.options.sandbox.dataDir, this.options.imageUnusedSeconds ?? 0, this.logger);
     this.heartbeat = setInterval(() => {
       // A missed beat is made up by the next; /readyz notices only a run of them.
-      this.store.heartbeat(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
+      this.store.heartbeat(this.id, Date.now(), pools).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
     }, this.options.heartbeatMs ?? 5000);
-    // Failures are read from the queue's event stream: a job failed by the stalled-job check
-    // (its workers died) is announced there, not by any worker object. Listening starts from
-    // the stream's current end, before this worker's own check runs, so none falls between.
-    const [[tail] = ['0-0']] = (await this.redis.xrevrange(`${PREFIX}:${QUEUE_NAME}:events`, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    this.queueEvents = new QueueEvents(QUEUE_NAME, {
-      connection: bullConnection(this.options.redis, 'worker', 'worker-events'),
-      prefix: PREFIX,
-      lastEventId: tail,
-    });
-    this.queueEvents.on('failed', ({ jobId }) => {
-      void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
-    });
-    this.queueEvents.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'queue events connection error'));
-    this.worker = new Worker<QueuedJob>(QUEUE_NAME, (job, token) => this.process(job, token), {
+    for (const [pool, concurrency] of Object.entries(this.pools)) this.serve(pool, concurrency);
+    this.logger.info({ worker: this.id, concurrency: this.concurrency, pools: this.pools }, 'worker started');
+  }
+
+  /** Takes the jobs of one pool's queue, `concurrency` at a time. */
+  private serve(pool: string, concurrency: number): void {
+    const queueName = poolQueueName(pool);
+    const worker = new Worker<QueuedJob>(queueName, (job, token) => this.process(job, token), {
       connection: bullConnection(this.options.redis, 'worker', 'worker-bull'),
       prefix: PREFIX,
-      concurrency: this.options.concurrency,
+      concurrency,
       // BullMQ renews the lock of every running job while it runs (every lockRenewTime), however long the job
       // takes: the lock duration bounds how long a dead worker's job waits, not how long a job may run. A third of
       // it leaves two renewals' slack for a busy event loop.
@@ -159,14 +166,22 @@ export class RuncellWorker {
       // A job whose worker died is run once more; a second death fails it.
       maxStalledCount: 1,
     });
-    this.worker.on('error', (error) => this.logger.warn({ err: error.message }, 'queue error'));
+    this.workers.push(worker);
+    worker.on('error', (error) => this.logger.warn({ err: error.message, pool }, 'queue error'));
+    // A job whose workers died too often is put back in the queue marked to fail (BullMQ's deferred failure):
+    // the next worker to take it fails it without running it, and says so here. No reader of the queue's
+    // event stream (every job's events, in every worker process) is needed for it: two round trips a job less.
+    worker.on('failed', (job) => {
+      if (!job?.id) return;
+      const jobId = job.id;
+      void this.failed(jobId).catch((error: Error) => this.logger.error({ job: jobId, err: error.message }, 'cannot record that a job failed'));
+    });
     // Cut off from Redis longer than the lock: the job went back to the queue and another worker has it. Its
     // result here would be refused (see the store's owner token): stop running it.
-    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    worker.on('lockRenewalFailed', (jobIds: string[]) => {
       this.logger.warn({ jobs: jobIds }, 'lost the lock of running jobs (another worker runs them now): stopping them here');
       for (const jobId of jobIds) this.stop(jobId, 'lost');
     });
-    this.logger.info({ worker: this.id, concurrency: this.options.concurrency }, 'worker started');
   }
 
   /** Removes what workers that died on this host left in slots nobody holds now. */
@@ -256,7 +271,9 @@ export class RuncellWorker {
     entry.slot = slot.index;
     // Progress events are not awaited: the connection keeps commands in order, so each still lands before the finish.
     const lostEvent = (error: Error) => this.logger.warn({ job: id, err: error.message }, 'cannot record a progress event');
-    const live = new LiveLog({ emit: (data) => this.store.event(id, 'output', data, Date.now(), entry.owner).catch(lostEvent) });
+    const events = (entry.events = new PendingEvents((batch) => void this.store.progress(id, batch, entry.owner).catch(lostEvent)));
+    const event = (type: EventType, data: Record<string, unknown>) => events.push({ type, at: Date.now(), data });
+    const live = new LiveLog({ emit: (data) => event('output', data) });
     try {
       const request = toJobRequest(submission);
       const context: JobContext = {
@@ -272,16 +289,16 @@ export class RuncellWorker {
           live.endRun();
           const cached = 'cached' in run ? { cached: run.cached } : {};
           const checker = step === 'checker_compile' ? { checker: true } : step === 'interactor_compile' ? { interactor: true } : {};
-          this.store.event(id, step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker }, Date.now(), entry.owner).catch(lostEvent);
+          event(step === 'run' ? 'run_finished' : 'compile_finished', { status: run.status, ...cached, ...checker });
         },
         onArtifacts: (files) => this.store.putArtifacts(id, files),
         onStepFinished: (index, total, run) => {
           live.endRun();
-          this.store.event(id, 'step_finished', { index, total, status: run.status }, Date.now(), entry.owner).catch(lostEvent);
+          event('step_finished', { index, total, status: run.status });
         },
         onTest: (test, index, total) => {
           const data = { index, total, id: test.id, verdict: test.verdict, status: test.status, cpu_ms: test.cpu_ms, wall_ms: test.wall_ms, memory_peak_bytes: test.memory_peak_bytes };
-          this.store.event(id, 'test_finished', data, Date.now(), entry.owner).catch(lostEvent);
+          event('test_finished', data);
         },
         compileCache: this.options.compileCache,
         pullImage: this.pullImage,
@@ -304,7 +321,8 @@ export class RuncellWorker {
 
   /** Records the end in the store and, when this call ended it, in the metrics. */
   private async finish(id: string, entry: ActiveJob, status: EndStatus, outcome: JobOutcome & { result: JobResult | null }): Promise<void> {
-    const recorded = await this.store.finish(id, status, outcome, Date.now(), entry.owner);
+    // The events still held go with the finish, before its terminal event.
+    const recorded = await this.store.finish(id, status, outcome, Date.now(), entry.owner, entry.events?.take());
     if (recorded === 'superseded') this.logger.warn({ job: id, status }, 'result refused: another worker took the job over while this one was cut off');
     if (recorded !== 'ok') return;
     this.options.metrics?.observeJob({
@@ -322,7 +340,7 @@ export class RuncellWorker {
 
   private slotUse(): { busy: number; idle: number } {
     const busy = [...this.active.values()].filter((job) => job.slot !== undefined).length;
-    return { busy, idle: Math.max(0, this.options.concurrency - busy) };
+    return { busy, idle: Math.max(0, this.concurrency - busy) };
   }
 
   /** Jobs holding a slot now, with a way to read their current run's cgroup. */
@@ -334,9 +352,9 @@ export class RuncellWorker {
   }
 
   /**
-   * BullMQ gave up on a job. Every worker hears it; the first one records it. A job whose processor threw
-   * was recorded by that processor (with its code), so one still running or queued here is one whose
-   * workers died while running it, twice (BullMQ's stalled-job check failed it): no need to read its reason.
+   * BullMQ failed a job in this worker. A job whose processor threw was recorded by that processor (with its
+   * code), so one still running or queued here is one whose workers died while running it, twice (BullMQ's
+   * stalled-job check marked it to fail, and this worker took it): no need to read its reason.
    */
   private async failed(jobId: string): Promise<void> {
     const reason = 'its worker died twice while running it';
@@ -368,13 +386,12 @@ export class RuncellWorker {
         for (const jobId of this.active.keys()) this.stop(jobId, 'shutdown');
       }, this.options.shutdownTimeoutMs ?? 30_000);
       try {
-        await this.worker?.close();
+        await Promise.all(this.workers.map((worker) => worker.close()));
       } finally {
         clearTimeout(deadline);
       }
-      await this.queueEvents?.close().catch((error: Error) => this.logger.warn({ err: error.message }, 'error while closing the queue events'));
       // Left in the registry, this worker drops out of /readyz's count once its heartbeats are old.
-      await this.store.removeWorker(this.id).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
+      await this.store.removeWorker(this.id, Object.keys(this.pools)).catch((error: Error) => this.logger.warn({ err: error.message }, 'cannot remove this worker from the registry'));
       this.subscriber.disconnect();
       this.redis.disconnect();
       this.options.sandbox.close();

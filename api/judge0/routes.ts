@@ -106,7 +106,7 @@ function infoRoutes(router: express.Router, queue: JobQueue, languages: () => Pr
   });
   router.get('/workers', ready, async (_req, res) => {
     // Judge0 lists its Resque queue (named after its version); runcell's figures, in its shape.
-    const [counts, live] = await Promise.all([queue.jobCounts(), queue.liveWorkers(WORKER_WINDOW_MS)]);
+    const [counts, live] = await Promise.all([queue.jobTotals(), queue.liveWorkers(WORKER_WINDOW_MS)]);
     const working = Math.min(counts.active, live.length);
     res.json([{ queue: JUDGE0_VERSION, size: counts.waiting + counts.delayed, available: live.length, idle: live.length - working, working, paused: 0, failed: counts.failed }]);
   });
