@@ -28,8 +28,8 @@ export interface ImportedImageReport {
 }
 
 /**
- * Imports an archive into this host's store. `admit` is called with the image's name before the image is
- * recorded there (it throws to refuse: another client's name, a quota); `forget` drops an imported image
+ * Imports an archive into this host's store. `admit` is called with the image's name before its layers are
+ * extracted there (it throws to refuse: another client's name, a quota); `forget` drops an imported image
  * whose publication failed after all.
  */
 export interface ImageImporter {
@@ -79,7 +79,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
       const size = (await stat(spooled.path)).size;
       const admit = (imageName: string) => registry.admits(imageName, owner, size, options.quota);
       // Imported here first when a worker shares this host: a hostile image is refused before it is published,
-      // and the quota is checked before the import records anything under the name.
+      // and the quota and the name are checked before the import extracts a layer.
       const report = options.importer ? await options.importer(spooled.path, { name, admit }) : (await admit(name!), undefined);
       const imageName = report?.image.name ?? name!;
       const published = await registry.publish(imageName, createReadStream(spooled.path), { owner, quota: options.quota, digest: report?.image.digest }).catch((error: unknown) => {

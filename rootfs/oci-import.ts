@@ -267,7 +267,7 @@ function imageName(name: string | undefined, digest: string): string {
 export interface ImportOptions {
   name?: string;
   limits?: Partial<ImportLimits>;
-  /** Called with the image's name before it is recorded; throws to refuse it (the API's quota and owner check). */
+  /** Called with the image's name before its layers are extracted; throws to refuse it (the API's quota and owner check). */
   admit?: (name: string) => Promise<void>;
   /** sha256 of the archive as the fleet's registry holds it: recorded, so that a worker sees when it was replaced. */
   archive?: string;
@@ -301,19 +301,21 @@ export async function importImage(dataDir: string, file: string, options: Import
 
 /** Stores the layers (noting each as extracted or shared in `report`), then records the image. */
 async function storeImage(dataDir: string, parsed: Parsed, diffIds: string[], limits: ImportLimits, report: ImportReport, options: ImportOptions): Promise<ImportedImage> {
+  const name = options.name ?? imageName(parsed.suggestedName, parsed.digest);
+  // Before any layer is extracted: a refused upload (a quota, another's name) costs no disk. publish decides again.
+  await options.admit?.(name);
   for (const [i, blob] of parsed.layers.entries()) {
     const hex = diffIds[i].slice(7);
     ((await storeLayer(dataDir, blob, diffIds[i], limits, report.dropped)) ? report.extracted : report.shared).push(hex);
   }
   const image: ImportedImage = {
-    name: options.name ?? imageName(parsed.suggestedName, parsed.digest),
+    name,
     layers: [...diffIds.map((id) => id.slice(7)), mountPointLayer(dataDir)],
     config: safeConfig(parsed.config),
     digest: parsed.digest,
     created: new Date().toISOString(),
     ...(options.archive ? { archive: options.archive } : {}),
   };
-  await options.admit?.(image.name);
   writeImage(dataDir, image);
   return image;
 }

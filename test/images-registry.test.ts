@@ -250,7 +250,10 @@ describe('images on the workers of a fleet', () => {
   it('beside a worker (runcell serve): the quota is checked before the import records the image; what is kept records its archive', async () => {
     const api = await startApi(redis.url, { apiKeys: KEYS, importImage: imageImporter(config.dataDir), imageQuota: { maxBytes: 0, maxCount: 1 } });
     try {
-      const archive = async (content: string) => ociArchive(work, [await tarOf([{ name: 'f', content }])]);
+      const layers = new Map<string, Buffer>();
+      const archive = async (content: string) => ociArchive(work, [layers.set(content, await tarOf([{ name: 'f', content }])).get(content)!]);
+      // A refused upload is refused before its layers are extracted: none is left on the host's disk.
+      const leftNoLayer = (content: string) => expect(existsSync(layerPath(config.dataDir, sha(layers.get(content)!)))).toBe(false);
       const first = readFileSync(await archive('served'));
       const served = await upload(api, 'key-three', 'served', first);
       expect(served.status).toBe(201);
@@ -264,9 +267,11 @@ describe('images on the workers of a fleet', () => {
       expect(swap.status).toBe(409);
       expect(swap.body.error.message).toContain('of its own');
       expect(readImage(config.dataDir, 'default')).toEqual(own);
+      leftNoLayer('swap');
       const over = await upload(api, 'key-three', 'over', readFileSync(await archive('over')));
       expect(over.status).toBe(413);
       expect(readImage(config.dataDir, 'over')).toBeUndefined();
+      leftNoLayer('over');
     } finally {
       await api.close();
     }
