@@ -14,7 +14,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { archiveErrorDetail, isArchiveError } from '../archive/index.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ImageQuotaError, type ImageQuota, type ImageRegistry, type ImageView } from '../queue/images.js';
+import { ImageQuotaError, ownerOf, type ImageQuota, type ImageRegistry, type ImageView } from '../queue/images.js';
 import type { ImageBody } from '../contract/image.js';
 import { ApiError } from './errors.js';
 import { spool } from './problems-upload.js';
@@ -108,7 +108,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
   const own = async (req: Request): Promise<ImageView> => {
     const name = checkedName(req.params.name, 'name');
     const view = await registry.view(name);
-    if (!view || view.owner !== options.clientId(req)) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(name)}`);
+    if (!view || ownerOf(view) !== options.clientId(req)) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(name)}`);
     return view;
   };
 
@@ -118,7 +118,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
 
   router.delete('/v1/images/:name', needsQueue, async (req, res) => {
     const view = await own(req);
-    if (!(await registry.remove(view.name, view.owner!))) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(view.name)}`);
+    if (!(await registry.remove(view.name, ownerOf(view)))) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(view.name)}`);
     res.json(imageBody(view));
   });
   return router;

@@ -26,7 +26,7 @@ export interface StoredImage {
   archive: string;
   size: number;
   created: string;
-  /** Who published it (api/images.ts clientId); absent on records of before owners. */
+  /** Who published it (api/images.ts clientId); absent on records of before owners, which are `anonymous`'s (ownerOf). */
   owner?: string;
   /** This publication's claim on the blob (ProblemStore owner tag). */
   ref?: string;
@@ -88,7 +88,8 @@ local prevSize = 0
 local rec
 if prev then
   rec = cjson.decode(prev)
-  if rec.owner and rec.owner ~= owner then return {'name', 'taken'} end
+  -- A record of before owners is anonymous's (every client's when there are no API keys), no keyed client's.
+  if (rec.owner or 'anonymous') ~= owner then return {'name', 'taken'} end
   prevSize = tonumber(rec.size)
 end
 local mine = rec ~= nil and rec.owner == owner
@@ -112,7 +113,7 @@ const REMOVE = `${header(3)}
 local prev = redis.call('GET', ARGV_IMAGE .. ARGV[1])
 if not prev then return false end
 local rec = cjson.decode(prev)
-if ARGV[2] ~= '' and rec.owner ~= ARGV[2] then return false end
+if ARGV[2] ~= '' and (rec.owner or 'anonymous') ~= ARGV[2] then return false end
 forget(ARGV[1], rec)
 return prev
 `;
@@ -154,6 +155,9 @@ redis.call('SET', ARGV[5] .. ARGV[3], ARGV[1])
 return 1
 `;
 
+/** An image's owner: a record of before owners is `anonymous`'s, never a keyed client's to replace or delete. */
+export const ownerOf = (image: StoredImage): string => image.owner ?? 'anonymous';
+
 const legacyRef = (name: string) => `image/${name}`;
 // '/' is never in a problem id: no owner of a problem's revision (`<id>:<revision>`) can be an image's.
 const newRef = (name: string) => `image/${name}/${randomUUID()}`;
@@ -187,7 +191,7 @@ export class ImageRegistry {
   /** Whether `owner` could publish `size` more bytes under `name` now (a check before the work; publish decides). */
   async admits(name: string, owner: string, size: number, quota: ImageQuota): Promise<void> {
     const [previous, sizes] = await Promise.all([this.get(name), this.redis.hvals(imageKeys.owner(owner))]);
-    if (previous?.owner && previous.owner !== owner) throw quotaError('name', 'taken', size, quota);
+    if (previous && ownerOf(previous) !== owner) throw quotaError('name', 'taken', size, quota);
     const mine = previous?.owner === owner;
     const bytes = sizes.reduce((sum, value) => sum + Number(value), 0) - (mine ? previous.size : 0);
     if (!mine && quota.maxCount > 0 && sizes.length + 1 > quota.maxCount) throw quotaError('count', String(sizes.length), size, quota);

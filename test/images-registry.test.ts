@@ -101,6 +101,21 @@ describe('image owners, quotas and the registry', () => {
     }
   });
 
+  it("an image recorded before owners (no owner) is anonymous's: a keyed client can neither replace nor delete it", async () => {
+    const api = await startApi(redis.url, { apiKeys: KEYS });
+    try {
+      const legacy = { name: 'legacy', archive: 'c'.repeat(64), size: 10, created: new Date().toISOString() };
+      await api.queue.redis.set(imageKeys.image('legacy'), JSON.stringify(legacy));
+      const taken = await upload(api, 'key-two', 'legacy', randomBytes(10));
+      expect(taken.status).toBe(409);
+      expect((await http(`${api.url}/v1/images/legacy`, { method: 'DELETE', headers: as('key-two') })).status).toBe(404);
+      expect(JSON.parse((await api.queue.redis.get(imageKeys.image('legacy')))!)).toEqual(legacy);
+    } finally {
+      await api.queue.redis.del(imageKeys.image('legacy'));
+      await api.close();
+    }
+  });
+
   it('is race-safe: six uploads at once against a quota of three images, exactly three kept', async () => {
     const client = connect(parseRedisUrl(redis.url), 'api', 'race');
     try {
