@@ -9,7 +9,8 @@
  *   image:<name>            StoredImage (JSON)
  *   images:owner:<owner>    hash name -> archive bytes: a client's images, what its quota counts
  *   images:used             sorted set name -> last use (ms): a publish, an accepted job, a run
- *   image-digest:<digest>   the name an index digest belongs to, once an import learned it
+ *   image-digest:<digest>   set of the names of the images with that digest, once an import learned it
+ *                           (several clients may upload one public image: deleting one leaves the others)
  * Every change of a record is one Lua script: API replicas share the counts, and two uploads racing
  * for the last byte of a quota cannot both pass. Each publication claims its blob under its own
  * owner tag (`ref`), so that releasing an old publication never drops a newer one's identical blob.
@@ -65,13 +66,25 @@ const IMAGE_PREFIX = `${PREFIX}:image:`;
 const OWNER_PREFIX = `${PREFIX}:images:owner:`;
 const DIGEST_PREFIX = `${PREFIX}:image-digest:`;
 
+// A digest's set of names (`key`); a mapping of before (one name, a string) is turned into one first.
+const DIGEST_SET = `
+local function digestSet(key)
+  if redis.call('TYPE', key).ok == 'string' then
+    local only = redis.call('GET', key)
+    redis.call('DEL', key)
+    redis.call('SADD', key, only)
+  end
+  return key
+end
+`;
+
 // Removes a record and everything that points at it; `rec` is its decoded JSON, `name` its name.
-const FORGET = `
+const FORGET = `${DIGEST_SET}
 local function forget(name, rec)
   redis.call('DEL', ARGV_IMAGE .. name)
   if rec.owner then redis.call('HDEL', ARGV_OWNER .. rec.owner, name) end
   redis.call('ZREM', KEYS[1], name)
-  if rec.digest and redis.call('GET', ARGV_DIGEST .. rec.digest) == name then redis.call('DEL', ARGV_DIGEST .. rec.digest) end
+  if rec.digest then redis.call('SREM', digestSet(ARGV_DIGEST .. rec.digest), name) end
 end
 `;
 const header = (first: number) => `local ARGV_IMAGE, ARGV_OWNER, ARGV_DIGEST = ARGV[${first}], ARGV[${first + 1}], ARGV[${first + 2}]\n${FORGET}`;
@@ -99,12 +112,12 @@ for _, v in ipairs(sizes) do bytes = bytes + tonumber(v) end
 if mine then bytes = bytes - prevSize end
 if not mine and tonumber(ARGV[5]) > 0 and #sizes + 1 > tonumber(ARGV[5]) then return {'count', tostring(#sizes)} end
 if tonumber(ARGV[4]) > 0 and bytes + size > tonumber(ARGV[4]) then return {'bytes', tostring(bytes)} end
-if rec and rec.digest and redis.call('GET', ARGV_DIGEST .. rec.digest) == name then redis.call('DEL', ARGV_DIGEST .. rec.digest) end
+if rec and rec.digest then redis.call('SREM', digestSet(ARGV_DIGEST .. rec.digest), name) end
 local new = cjson.decode(ARGV[6])
 redis.call('SET', ARGV_IMAGE .. name, ARGV[6])
 redis.call('HSET', ARGV_OWNER .. owner, name, size)
 redis.call('ZADD', KEYS[1], ARGV[7], name)
-if new.digest then redis.call('SET', ARGV_DIGEST .. new.digest, name) end
+if new.digest then redis.call('SADD', digestSet(ARGV_DIGEST .. new.digest), name) end
 return {'ok', prev or ''}
 `;
 
@@ -129,29 +142,37 @@ return prev
 `;
 
 /*
-  A job names ARGV[1] (a name or a digest): its record, its last use set to ARGV[2] (ms) when it exists.
+  A job names ARGV[1] (a name or a digest): its record, its last use set to ARGV[2] (ms) when it exists. A
+  digest marks every image that has it used (identical content) and answers the first by name.
   KEYS[1] used set; ARGV[3] image prefix, ARGV[4] digest prefix. Returns the record's JSON or false.
 */
-const USE = `
-local name = ARGV[1]
-if string.sub(name, 1, 7) == 'sha256:' then
-  name = redis.call('GET', ARGV[4] .. name)
-  if not name then return false end
+const USE = `${DIGEST_SET}
+local names = {ARGV[1]}
+if string.sub(ARGV[1], 1, 7) == 'sha256:' then
+  names = redis.call('SMEMBERS', digestSet(ARGV[4] .. ARGV[1]))
+  table.sort(names)
 end
-local rec = redis.call('GET', ARGV[3] .. name)
-if rec then redis.call('ZADD', KEYS[1], 'XX', ARGV[2], name) end
-return rec
+local found = false
+for _, name in ipairs(names) do
+  local rec = redis.call('GET', ARGV[3] .. name)
+  if rec then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], name)
+    found = found or rec
+  end
+end
+return found
 `;
 
 /* Records the digest of publication ARGV[2] (its archive) of ARGV[1]: only if the record still holds that archive. */
-const NOTE_DIGEST = `
+const NOTE_DIGEST = `${DIGEST_SET}
 local prev = redis.call('GET', ARGV[4] .. ARGV[1])
 if not prev then return 0 end
 local rec = cjson.decode(prev)
 if rec.archive ~= ARGV[2] then return 0 end
+if rec.digest then redis.call('SREM', digestSet(ARGV[5] .. rec.digest), ARGV[1]) end
 rec.digest = ARGV[3]
 redis.call('SET', ARGV[4] .. ARGV[1], cjson.encode(rec))
-redis.call('SET', ARGV[5] .. ARGV[3], ARGV[1])
+redis.call('SADD', digestSet(ARGV[5] .. ARGV[3]), ARGV[1])
 return 1
 `;
 

@@ -133,6 +133,32 @@ describe('image owners, quotas and the registry', () => {
     }
   });
 
+  it("a digest names every image that has it: one client deleting its copy of a public image leaves another's found by digest, and a job by digest marks each used", async () => {
+    const client = connect(parseRedisUrl(redis.url), 'api', 'digests');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const digest = `sha256:${'d'.repeat(64)}`;
+      const body = randomBytes(50);
+      await registry.publish('dig-a', [body] as never, { owner: 'one', digest });
+      await registry.publish('dig-b', [body] as never, { owner: 'two', digest });
+      const before = Number(await client.zscore(imageKeys.used, 'dig-a'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect((await registry.use(digest))?.digest).toBe(digest);
+      expect(Number(await client.zscore(imageKeys.used, 'dig-a'))).toBeGreaterThan(before);
+      expect(await registry.remove('dig-b', 'two')).toBe(true);
+      expect((await registry.use(digest))?.name).toBe('dig-a');
+      // A mapping of before (one name, a string) is read and kept up the same way.
+      await client.set(imageKeys.digest(digest), 'dig-a');
+      expect((await registry.use(digest))?.name).toBe('dig-a');
+      expect(await registry.remove('dig-a', 'one')).toBe(true);
+      expect(await registry.use(digest)).toBeUndefined();
+      expect(await client.exists(imageKeys.digest(digest))).toBe(0);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('records last_used when a job naming the image is accepted, with no Redis script call for a job without one', async () => {
     const api = await startApi(redis.url, { apiKeys: KEYS });
     try {
