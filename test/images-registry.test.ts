@@ -15,7 +15,7 @@ import { problemKeys } from '../queue/problems.js';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { importImage } from '../rootfs/oci-import.js';
 import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mountImage, pruneStore, readImage, unmountAll, unmountImage, useImage } from '../rootfs/store.js';
-import { imagePuller, localImageCollector } from '../worker/image.js';
+import { imagePuller, localImageCollector, sweepHostImages } from '../worker/image.js';
 import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
 import { listStore } from '../cli/image.js';
@@ -360,6 +360,40 @@ describe('images on the workers of a fleet', () => {
       releaseLayers();
       expect(pruneStore(dataDir).layers).toContain(orphan.image.layers[0]);
     } finally {
+      unmountAll(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a worker host's sweep drops its copies the registry no longer holds (deleted, replaced) at once, with their layers: upload, run, delete in a loop cannot fill a host's disk", async () => {
+    const dataDir = mkdtempSync(join(work, 'host-'));
+    const client = connect(parseRedisUrl(redis.url), 'api', 'host-sweep');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const copy = async (name: string, content: string, archive: string) => importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'f', content }])]), { name, archive });
+      const keptBody = randomBytes(40);
+      await registry.publish('host-kept', [keptBody] as never, { owner: 'one' });
+      const kept = await copy('host-kept', 'kept', sha(keptBody));
+      const deleted = await copy('host-deleted', 'deleted', 'd'.repeat(64));
+      await registry.publish('host-replaced', [randomBytes(40)] as never, { owner: 'one' });
+      const replaced = await copy('host-replaced', 'replaced', 'e'.repeat(64));
+      const busy = await copy('host-busy', 'busy', 'f'.repeat(64));
+      const release = useImage(dataDir, busy.image);
+      // Unused for a minute (a copy pulled just now is kept a minute: its job is about to use it).
+      const past = new Date(Date.now() - 61_000);
+      for (const name of ['host-kept', 'host-deleted', 'host-replaced', 'host-busy']) utimesSync(imagePath(dataDir, name), past, past);
+      const log = lines();
+      await sweepHostImages(dataDir, 3600, registry, log);
+      expect((log.seen[0].object as { images: string[] }).images.sort()).toEqual(['host-deleted', 'host-replaced']);
+      for (const image of [deleted, replaced]) expect(existsSync(layerPath(dataDir, image.image.layers[0]))).toBe(false);
+      for (const image of [kept, busy]) expect(existsSync(layerPath(dataDir, image.image.layers[0]))).toBe(true);
+      expect(readImage(dataDir, 'host-busy')).toBeDefined();
+      release();
+      await registry.remove('host-kept', 'one');
+      await registry.remove('host-replaced', 'one');
+    } finally {
+      client.disconnect();
       unmountAll(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
     }
