@@ -259,8 +259,9 @@ function mountPointLayer(dataDir: string): string {
 }
 
 /** An image name from a suggestion ("repo/name:tag" -> "repo_name_tag"), or from the digest. */
-function imageName(name: string | undefined, digest: string): string {
-  const cleaned = (name ?? '').replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+function imageName(name: unknown, digest: string): string {
+  // The archive's JSON: a tag may be anything there.
+  const cleaned = (typeof name === 'string' ? name : '').replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
   return cleaned || `sha256-${digest.slice(7, 19)}`;
 }
 

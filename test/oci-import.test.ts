@@ -152,6 +152,13 @@ describe('OCI image import', () => {
     await expect(importImage(config.dataDir, file, { name: 'corrupt' })).rejects.toThrow(/does not match its digest/);
   });
 
+  it("names an image whose archive suggests a name that is not a string by its digest (no TypeError, a 500 at the API)", async () => {
+    const dataDir = mkdtempSync(join(work, 'store-'));
+    const file = await ociArchive(work, [await tarOf([{ name: 'a', content: 'odd' }])], {}, { name: { not: 'a string' } as never });
+    const report = await importImage(dataDir, file);
+    expect(report.image.name).toBe(`sha256-${report.image.digest.slice(7, 19)}`);
+  });
+
   it('POST /v1/images imports a streamed archive, 413 past the cap, 422 naming a refused one', async () => {
     const redis = new TestRedis();
     await redis.start();
