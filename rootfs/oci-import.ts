@@ -147,6 +147,16 @@ function parseDocker(blobs: Map<string, Blob>): Parsed {
   return { config: readJson(configBlob, 'the config'), layers, digest: `sha256:${configBlob.sha256}`, suggestedName: entry.RepoTags?.[0] };
 }
 
+/** The archive's metadata, read as hostile JSON: a field of the wrong shape (a number for a path, say) refuses the image. */
+function parseArchive(blobs: Map<string, Blob>): Parsed {
+  try {
+    return blobs.has('index.json') ? parseOci(blobs) : blobs.has('manifest.json') ? parseDocker(blobs) : fail('neither an OCI image layout (index.json) nor docker save output (manifest.json)');
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    return fail(`the image's metadata is malformed: ${(error as Error).message}`);
+  }
+}
+
 /** Env, WorkingDir, Entrypoint and Cmd, each checked for shape; User and everything else ignored. */
 function safeConfig(config: Record<string, any>): ImageConfig {
   const c = config.config ?? {};
@@ -282,8 +292,9 @@ export async function importImage(dataDir: string, file: string, options: Import
   mkdirSync(staging, { mode: 0o700 });
   try {
     const blobs = await stageArchive(file, staging, limits);
-    const parsed = blobs.has('index.json') ? parseOci(blobs) : blobs.has('manifest.json') ? parseDocker(blobs) : fail('neither an OCI image layout (index.json) nor docker save output (manifest.json)');
-    const diffIds: string[] = parsed.config.rootfs?.diff_ids ?? fail('the config has no rootfs.diff_ids');
+    const parsed = parseArchive(blobs);
+    const diffIds: unknown = parsed.config.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || !diffIds.every((id) => typeof id === 'string')) fail('the config has no rootfs.diff_ids (a list of digests)');
     if (diffIds.length !== parsed.layers.length) fail(`the config names ${diffIds.length} layers, the manifest ${parsed.layers.length}`);
     if (parsed.layers.length > limits.maxLayers) fail(`more than ${limits.maxLayers} layers`);
     const report: ImportReport = { extracted: [], shared: [], dropped: { devices: 0, fifos: 0, setid: 0 } } as unknown as ImportReport;
