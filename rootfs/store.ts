@@ -305,16 +305,18 @@ function processEntry(dataDir: string) {
 export function useImage(dataDir: string, image: ImageRecord): () => void {
   ensureStore(dataDir);
   const jobs = processEntry(dataDir).jobs;
-  const entry = jobs.get(image.name) ?? { image, count: 0 };
+  // By name and layers: jobs on two publications of one name (a pull replaced it meanwhile) keep both.
+  const key = `${image.name}:${image.layers.join(',')}`;
+  const entry = jobs.get(key) ?? { image, count: 0 };
   entry.count++;
-  jobs.set(image.name, entry);
+  jobs.set(key, entry);
   writeInUse(dataDir);
   touchImage(dataDir, image.name);
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    if (--entry.count === 0 && jobs.get(image.name) === entry) jobs.delete(image.name);
+    if (--entry.count === 0 && jobs.get(key) === entry) jobs.delete(key);
     writeInUse(dataDir);
     touchImage(dataDir, image.name);
   };

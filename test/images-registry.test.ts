@@ -365,6 +365,26 @@ describe('images on the workers of a fleet', () => {
     }
   });
 
+  it('a job keeps the copy it runs on even after the name was pulled again twice (in-use records by image, not by name)', async () => {
+    const dataDir = mkdtempSync(join(work, 'host-'));
+    try {
+      const copy = async (content: string, archive: string) => importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'f', content }])]), { name: 'x', archive });
+      const v1 = await copy('one', 'a'.repeat(64));
+      const release1 = useImage(dataDir, v1.image);
+      const v2 = await copy('two', 'b'.repeat(64));
+      const release2 = useImage(dataDir, v2.image);
+      release1();
+      await copy('three', 'c'.repeat(64));
+      pruneStore(dataDir);
+      expect(existsSync(layerPath(dataDir, v2.image.layers[0]))).toBe(true);
+      release2();
+      expect(pruneStore(dataDir).layers).toContain(v2.image.layers[0]);
+    } finally {
+      unmountAll(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it("a worker host's sweep drops its copies the registry no longer holds (deleted, replaced) at once, with their layers: upload, run, delete in a loop cannot fill a host's disk", async () => {
     const dataDir = mkdtempSync(join(work, 'host-'));
     const client = connect(parseRedisUrl(redis.url), 'api', 'host-sweep');
