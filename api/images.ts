@@ -82,7 +82,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
       // and the quota and the name are checked before the import extracts a layer.
       const report = options.importer ? await options.importer(spooled.path, { name, admit }) : (await admit(name!), undefined);
       const imageName = report?.image.name ?? name!;
-      const published = await registry.publish(imageName, createReadStream(spooled.path), { owner, quota: options.quota, digest: report?.image.digest }).catch((error: unknown) => {
+      const published = await registry.publish(imageName, createReadStream(spooled.path), { owner, quota: options.quota, digest: report?.image.digest, size }).catch((error: unknown) => {
         // Lost a race for the quota or the name after the import: this host's copy goes too.
         if (report && error instanceof ImageQuotaError) options.importer?.forget?.(imageName);
         throw error;

@@ -9,6 +9,7 @@
  *   image:<name>            StoredImage (JSON)
  *   images:owner:<owner>    hash name -> archive bytes: a client's images, what its quota counts
  *   images:used             sorted set name -> last use (ms): a publish, an accepted job, a run
+ *   images:pending:<owner> hash upload -> bytes:expiry, uploads under way (reserved before their blob is stored)
  *   image-digest:<digest>   set of the names of the images with that digest, once an import learned it
  *                           (several clients may upload one public image: deleting one leaves the others)
  * Every change of a record is one Lua script: API replicas share the counts, and two uploads racing
@@ -61,7 +62,11 @@ export const imageKeys = {
   owner: (owner: string) => `${PREFIX}:images:owner:${owner}`,
   used: `${PREFIX}:images:used`,
   digest: (digest: string) => `${PREFIX}:image-digest:${digest}`,
+  /** hash upload id -> "<bytes>:<expiry ms>": an owner's uploads under way (RESERVE), counted against its bytes. */
+  pending: (owner: string) => `${PREFIX}:images:pending:${owner}`,
 };
+// Long enough to copy a 2 GiB spooled archive into Redis; a reservation of an API process that died lapses then.
+const RESERVATION_MS = 3600_000;
 const IMAGE_PREFIX = `${PREFIX}:image:`;
 const OWNER_PREFIX = `${PREFIX}:images:owner:`;
 const DIGEST_PREFIX = `${PREFIX}:image-digest:`;
@@ -119,6 +124,34 @@ redis.call('HSET', ARGV_OWNER .. owner, name, size)
 redis.call('ZADD', KEYS[1], ARGV[7], name)
 if new.digest then redis.call('SADD', digestSet(ARGV_DIGEST .. new.digest), name) end
 return {'ok', prev or ''}
+`;
+
+/*
+  Reserves an upload's bytes before its archive is copied into Redis: uploads at once cannot each pass a check
+  and then all be stored (Redis' memory), only to be refused but one. KEYS[1] the owner's pending hash;
+  ARGV[1] name, [2] owner, [3] size, [4] max bytes, [5] upload id, [6] now ms, [7] lifetime ms, [8] image
+  prefix, [9] owner prefix. Returns {'ok', ''} or {'bytes'|'name', detail}; publish's PUBLISH decides again, then it is dropped.
+*/
+const RESERVE = `
+local owner, size, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+local pendingKey = KEYS[1]
+local bytes = 0
+local entries = redis.call('HGETALL', pendingKey)
+for i = 1, #entries, 2 do
+  local reserved, expires = string.match(entries[i + 1], '^(%d+):(%d+)$')
+  if reserved and tonumber(expires) > now then bytes = bytes + tonumber(reserved) else redis.call('HDEL', pendingKey, entries[i]) end
+end
+for _, v in ipairs(redis.call('HVALS', ARGV[9] .. owner)) do bytes = bytes + tonumber(v) end
+local prev = redis.call('GET', ARGV[8] .. ARGV[1])
+if prev then
+  local rec = cjson.decode(prev)
+  if (rec.owner or 'anonymous') ~= owner then return {'name', 'taken'} end
+  if rec.owner == owner then bytes = bytes - tonumber(rec.size) end
+end
+if tonumber(ARGV[4]) > 0 and bytes + size > tonumber(ARGV[4]) then return {'bytes', tostring(bytes)} end
+redis.call('HSET', pendingKey, ARGV[5], ARGV[3] .. ':' .. tostring(now + tonumber(ARGV[7])))
+redis.call('PEXPIRE', pendingKey, ARGV[7])
+return {'ok', ''}
 `;
 
 /* Removes `name` if owned by ARGV[2] (any owner when ''). KEYS[1] used set. Returns the record's JSON or false. */
@@ -194,12 +227,25 @@ export class ImageRegistry {
    * Stores an archive under `name` for `owner` within `quota`, replacing (and releasing) the owner's earlier
    * one of that name. Throws ImageQuotaError (nothing kept) past the quota or when another owner has the name.
    */
-  async publish(name: string, archive: Readable, options: { owner?: string; quota?: ImageQuota; digest?: string } = {}): Promise<StoredImage> {
+  async publish(name: string, archive: Readable, options: { owner?: string; quota?: ImageQuota; digest?: string; size?: number } = {}): Promise<StoredImage> {
     const owner = options.owner ?? 'anonymous';
+    const quota = options.quota ?? { maxBytes: 0, maxCount: 0 };
+    if (options.size === undefined) return this.store(name, archive, owner, quota, options.digest);
+    // The archive's size known beforehand (a spooled upload): its bytes reserved before they go to Redis.
+    const upload = randomUUID();
+    const [status, detail] = (await this.redis.eval(RESERVE, 1, imageKeys.pending(owner), name, owner, options.size, quota.maxBytes, upload, Date.now(), RESERVATION_MS, IMAGE_PREFIX, OWNER_PREFIX)) as [string, string];
+    if (status !== 'ok') throw quotaError(status, detail, options.size, quota);
+    try {
+      return await this.store(name, archive, owner, quota, options.digest);
+    } finally {
+      await this.redis.hdel(imageKeys.pending(owner), upload);
+    }
+  }
+
+  private async store(name: string, archive: Readable, owner: string, quota: ImageQuota, digest: string | undefined): Promise<StoredImage> {
     const ref = newRef(name);
     const stored = await this.blobs.putBlob(ref, archive);
-    const image: StoredImage = { name, archive: stored.sha256, size: stored.size, created: new Date().toISOString(), owner, ref, ...(options.digest ? { digest: options.digest } : {}) };
-    const quota = options.quota ?? { maxBytes: 0, maxCount: 0 };
+    const image: StoredImage = { name, archive: stored.sha256, size: stored.size, created: new Date().toISOString(), owner, ref, ...(digest ? { digest } : {}) };
     const [status, detail] = (await this.redis.eval(PUBLISH, 1, imageKeys.used, name, owner, stored.size, quota.maxBytes, quota.maxCount, JSON.stringify(image), Date.now(), IMAGE_PREFIX, OWNER_PREFIX, DIGEST_PREFIX)) as [string, string];
     if (status !== 'ok') {
       await this.blobs.releaseBlobs(ref, [stored.sha256]);

@@ -159,6 +159,32 @@ describe('image owners, quotas and the registry', () => {
     }
   });
 
+  it('reserves an upload\'s bytes before its archive goes to Redis: uploads at once past the bytes quota are refused before they are stored', async () => {
+    const client = connect(parseRedisUrl(redis.url), 'api', 'reserve');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const quota = { maxBytes: 1000, maxCount: 0 };
+      const slow = (body: Buffer) =>
+        (async function* () {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          yield body;
+        })();
+      const first = randomBytes(600);
+      const second = randomBytes(600);
+      const a = registry.publish('reserve-a', slow(first) as never, { owner: 'reserver', quota, size: 600 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const b = registry.publish('reserve-b', slow(second) as never, { owner: 'reserver', quota, size: 600 });
+      await expect(b).rejects.toMatchObject({ field: 'bytes' });
+      expect(await client.exists(problemKeys.blob(sha(second)))).toBe(0);
+      expect((await a).name).toBe('reserve-a');
+      expect(await client.hlen(imageKeys.pending('reserver'))).toBe(0);
+      await registry.remove('reserve-a', 'reserver');
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('records last_used when a job naming the image is accepted, with no Redis script call for a job without one', async () => {
     const api = await startApi(redis.url, { apiKeys: KEYS });
     try {
