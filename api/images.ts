@@ -14,7 +14,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { archiveErrorDetail, isArchiveError } from '../archive/index.js';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { ImageQuotaError, type ImageQuota, type ImageRegistry, type ImageView } from '../queue/images.js';
+import { ImageQuotaError, ownerOf, type ImageQuota, type ImageRegistry, type ImageView } from '../queue/images.js';
 import type { ImageBody } from '../contract/image.js';
 import { ApiError } from './errors.js';
 import { spool } from './problems-upload.js';
@@ -28,8 +28,8 @@ export interface ImportedImageReport {
 }
 
 /**
- * Imports an archive into this host's store. `admit` is called with the image's name before the image is
- * recorded there (it throws to refuse: another client's name, a quota); `forget` drops an imported image
+ * Imports an archive into this host's store. `admit` is called with the image's name before its layers are
+ * extracted there (it throws to refuse: another client's name, a quota); `forget` drops an imported image
  * whose publication failed after all.
  */
 export interface ImageImporter {
@@ -79,10 +79,10 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
       const size = (await stat(spooled.path)).size;
       const admit = (imageName: string) => registry.admits(imageName, owner, size, options.quota);
       // Imported here first when a worker shares this host: a hostile image is refused before it is published,
-      // and the quota is checked before the import records anything under the name.
+      // and the quota and the name are checked before the import extracts a layer.
       const report = options.importer ? await options.importer(spooled.path, { name, admit }) : (await admit(name!), undefined);
       const imageName = report?.image.name ?? name!;
-      const published = await registry.publish(imageName, createReadStream(spooled.path), { owner, quota: options.quota, digest: report?.image.digest }).catch((error: unknown) => {
+      const published = await registry.publish(imageName, createReadStream(spooled.path), { owner, quota: options.quota, digest: report?.image.digest, size }).catch((error: unknown) => {
         // Lost a race for the quota or the name after the import: this host's copy goes too.
         if (report && error instanceof ImageQuotaError) options.importer?.forget?.(imageName);
         throw error;
@@ -108,7 +108,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
   const own = async (req: Request): Promise<ImageView> => {
     const name = checkedName(req.params.name, 'name');
     const view = await registry.view(name);
-    if (!view || view.owner !== options.clientId(req)) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(name)}`);
+    if (!view || ownerOf(view) !== options.clientId(req)) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(name)}`);
     return view;
   };
 
@@ -118,7 +118,7 @@ export function imageRoutes(options: ImageRoutesOptions, needsQueue: (req: Reque
 
   router.delete('/v1/images/:name', needsQueue, async (req, res) => {
     const view = await own(req);
-    if (!(await registry.remove(view.name, view.owner!))) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(view.name)}`);
+    if (!(await registry.remove(view.name, ownerOf(view)))) throw new ApiError(404, 'not_found', `you have no image ${JSON.stringify(view.name)}`);
     res.json(imageBody(view));
   });
   return router;

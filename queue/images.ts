@@ -9,7 +9,9 @@
  *   image:<name>            StoredImage (JSON)
  *   images:owner:<owner>    hash name -> archive bytes: a client's images, what its quota counts
  *   images:used             sorted set name -> last use (ms): a publish, an accepted job, a run
- *   image-digest:<digest>   the name an index digest belongs to, once an import learned it
+ *   images:pending:<owner> hash upload -> bytes:expiry, uploads under way (reserved before their blob is stored)
+ *   image-digest:<digest>   set of the names of the images with that digest, once an import learned it
+ *                           (several clients may upload one public image: deleting one leaves the others)
  * Every change of a record is one Lua script: API replicas share the counts, and two uploads racing
  * for the last byte of a quota cannot both pass. Each publication claims its blob under its own
  * owner tag (`ref`), so that releasing an old publication never drops a newer one's identical blob.
@@ -26,7 +28,7 @@ export interface StoredImage {
   archive: string;
   size: number;
   created: string;
-  /** Who published it (api/images.ts clientId); absent on records of before owners. */
+  /** Who published it (api/images.ts clientId); absent on records of before owners, which are `anonymous`'s (ownerOf). */
   owner?: string;
   /** This publication's claim on the blob (ProblemStore owner tag). */
   ref?: string;
@@ -60,18 +62,34 @@ export const imageKeys = {
   owner: (owner: string) => `${PREFIX}:images:owner:${owner}`,
   used: `${PREFIX}:images:used`,
   digest: (digest: string) => `${PREFIX}:image-digest:${digest}`,
+  /** hash upload id -> "<bytes>:<expiry ms>": an owner's uploads under way (RESERVE), counted against its bytes. */
+  pending: (owner: string) => `${PREFIX}:images:pending:${owner}`,
 };
+// Long enough to copy a 2 GiB spooled archive into Redis; a reservation of an API process that died lapses then.
+const RESERVATION_MS = 3600_000;
 const IMAGE_PREFIX = `${PREFIX}:image:`;
 const OWNER_PREFIX = `${PREFIX}:images:owner:`;
 const DIGEST_PREFIX = `${PREFIX}:image-digest:`;
 
+// A digest's set of names (`key`); a mapping of before (one name, a string) is turned into one first.
+const DIGEST_SET = `
+local function digestSet(key)
+  if redis.call('TYPE', key).ok == 'string' then
+    local only = redis.call('GET', key)
+    redis.call('DEL', key)
+    redis.call('SADD', key, only)
+  end
+  return key
+end
+`;
+
 // Removes a record and everything that points at it; `rec` is its decoded JSON, `name` its name.
-const FORGET = `
+const FORGET = `${DIGEST_SET}
 local function forget(name, rec)
   redis.call('DEL', ARGV_IMAGE .. name)
   if rec.owner then redis.call('HDEL', ARGV_OWNER .. rec.owner, name) end
   redis.call('ZREM', KEYS[1], name)
-  if rec.digest and redis.call('GET', ARGV_DIGEST .. rec.digest) == name then redis.call('DEL', ARGV_DIGEST .. rec.digest) end
+  if rec.digest then redis.call('SREM', digestSet(ARGV_DIGEST .. rec.digest), name) end
 end
 `;
 const header = (first: number) => `local ARGV_IMAGE, ARGV_OWNER, ARGV_DIGEST = ARGV[${first}], ARGV[${first + 1}], ARGV[${first + 2}]\n${FORGET}`;
@@ -88,7 +106,8 @@ local prevSize = 0
 local rec
 if prev then
   rec = cjson.decode(prev)
-  if rec.owner and rec.owner ~= owner then return {'name', 'taken'} end
+  -- A record of before owners is anonymous's (every client's when there are no API keys), no keyed client's.
+  if (rec.owner or 'anonymous') ~= owner then return {'name', 'taken'} end
   prevSize = tonumber(rec.size)
 end
 local mine = rec ~= nil and rec.owner == owner
@@ -98,13 +117,41 @@ for _, v in ipairs(sizes) do bytes = bytes + tonumber(v) end
 if mine then bytes = bytes - prevSize end
 if not mine and tonumber(ARGV[5]) > 0 and #sizes + 1 > tonumber(ARGV[5]) then return {'count', tostring(#sizes)} end
 if tonumber(ARGV[4]) > 0 and bytes + size > tonumber(ARGV[4]) then return {'bytes', tostring(bytes)} end
-if rec and rec.digest and redis.call('GET', ARGV_DIGEST .. rec.digest) == name then redis.call('DEL', ARGV_DIGEST .. rec.digest) end
+if rec and rec.digest then redis.call('SREM', digestSet(ARGV_DIGEST .. rec.digest), name) end
 local new = cjson.decode(ARGV[6])
 redis.call('SET', ARGV_IMAGE .. name, ARGV[6])
 redis.call('HSET', ARGV_OWNER .. owner, name, size)
 redis.call('ZADD', KEYS[1], ARGV[7], name)
-if new.digest then redis.call('SET', ARGV_DIGEST .. new.digest, name) end
+if new.digest then redis.call('SADD', digestSet(ARGV_DIGEST .. new.digest), name) end
 return {'ok', prev or ''}
+`;
+
+/*
+  Reserves an upload's bytes before its archive is copied into Redis: uploads at once cannot each pass a check
+  and then all be stored (Redis' memory), only to be refused but one. KEYS[1] the owner's pending hash;
+  ARGV[1] name, [2] owner, [3] size, [4] max bytes, [5] upload id, [6] now ms, [7] lifetime ms, [8] image
+  prefix, [9] owner prefix. Returns {'ok', ''} or {'bytes'|'name', detail}; publish's PUBLISH decides again, then it is dropped.
+*/
+const RESERVE = `
+local owner, size, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+local pendingKey = KEYS[1]
+local bytes = 0
+local entries = redis.call('HGETALL', pendingKey)
+for i = 1, #entries, 2 do
+  local reserved, expires = string.match(entries[i + 1], '^(%d+):(%d+)$')
+  if reserved and tonumber(expires) > now then bytes = bytes + tonumber(reserved) else redis.call('HDEL', pendingKey, entries[i]) end
+end
+for _, v in ipairs(redis.call('HVALS', ARGV[9] .. owner)) do bytes = bytes + tonumber(v) end
+local prev = redis.call('GET', ARGV[8] .. ARGV[1])
+if prev then
+  local rec = cjson.decode(prev)
+  if (rec.owner or 'anonymous') ~= owner then return {'name', 'taken'} end
+  if rec.owner == owner then bytes = bytes - tonumber(rec.size) end
+end
+if tonumber(ARGV[4]) > 0 and bytes + size > tonumber(ARGV[4]) then return {'bytes', tostring(bytes)} end
+redis.call('HSET', pendingKey, ARGV[5], ARGV[3] .. ':' .. tostring(now + tonumber(ARGV[7])))
+redis.call('PEXPIRE', pendingKey, ARGV[7])
+return {'ok', ''}
 `;
 
 /* Removes `name` if owned by ARGV[2] (any owner when ''). KEYS[1] used set. Returns the record's JSON or false. */
@@ -112,7 +159,7 @@ const REMOVE = `${header(3)}
 local prev = redis.call('GET', ARGV_IMAGE .. ARGV[1])
 if not prev then return false end
 local rec = cjson.decode(prev)
-if ARGV[2] ~= '' and rec.owner ~= ARGV[2] then return false end
+if ARGV[2] ~= '' and (rec.owner or 'anonymous') ~= ARGV[2] then return false end
 forget(ARGV[1], rec)
 return prev
 `;
@@ -128,31 +175,42 @@ return prev
 `;
 
 /*
-  A job names ARGV[1] (a name or a digest): its record, its last use set to ARGV[2] (ms) when it exists.
+  A job names ARGV[1] (a name or a digest): its record, its last use set to ARGV[2] (ms) when it exists. A
+  digest marks every image that has it used (identical content) and answers the first by name.
   KEYS[1] used set; ARGV[3] image prefix, ARGV[4] digest prefix. Returns the record's JSON or false.
 */
-const USE = `
-local name = ARGV[1]
-if string.sub(name, 1, 7) == 'sha256:' then
-  name = redis.call('GET', ARGV[4] .. name)
-  if not name then return false end
+const USE = `${DIGEST_SET}
+local names = {ARGV[1]}
+if string.sub(ARGV[1], 1, 7) == 'sha256:' then
+  names = redis.call('SMEMBERS', digestSet(ARGV[4] .. ARGV[1]))
+  table.sort(names)
 end
-local rec = redis.call('GET', ARGV[3] .. name)
-if rec then redis.call('ZADD', KEYS[1], 'XX', ARGV[2], name) end
-return rec
+local found = false
+for _, name in ipairs(names) do
+  local rec = redis.call('GET', ARGV[3] .. name)
+  if rec then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], name)
+    found = found or rec
+  end
+end
+return found
 `;
 
 /* Records the digest of publication ARGV[2] (its archive) of ARGV[1]: only if the record still holds that archive. */
-const NOTE_DIGEST = `
+const NOTE_DIGEST = `${DIGEST_SET}
 local prev = redis.call('GET', ARGV[4] .. ARGV[1])
 if not prev then return 0 end
 local rec = cjson.decode(prev)
 if rec.archive ~= ARGV[2] then return 0 end
+if rec.digest then redis.call('SREM', digestSet(ARGV[5] .. rec.digest), ARGV[1]) end
 rec.digest = ARGV[3]
 redis.call('SET', ARGV[4] .. ARGV[1], cjson.encode(rec))
-redis.call('SET', ARGV[5] .. ARGV[3], ARGV[1])
+redis.call('SADD', digestSet(ARGV[5] .. ARGV[3]), ARGV[1])
 return 1
 `;
+
+/** An image's owner: a record of before owners is `anonymous`'s, never a keyed client's to replace or delete. */
+export const ownerOf = (image: StoredImage): string => image.owner ?? 'anonymous';
 
 const legacyRef = (name: string) => `image/${name}`;
 // '/' is never in a problem id: no owner of a problem's revision (`<id>:<revision>`) can be an image's.
@@ -169,12 +227,25 @@ export class ImageRegistry {
    * Stores an archive under `name` for `owner` within `quota`, replacing (and releasing) the owner's earlier
    * one of that name. Throws ImageQuotaError (nothing kept) past the quota or when another owner has the name.
    */
-  async publish(name: string, archive: Readable, options: { owner?: string; quota?: ImageQuota; digest?: string } = {}): Promise<StoredImage> {
+  async publish(name: string, archive: Readable, options: { owner?: string; quota?: ImageQuota; digest?: string; size?: number } = {}): Promise<StoredImage> {
     const owner = options.owner ?? 'anonymous';
+    const quota = options.quota ?? { maxBytes: 0, maxCount: 0 };
+    if (options.size === undefined) return this.store(name, archive, owner, quota, options.digest);
+    // The archive's size known beforehand (a spooled upload): its bytes reserved before they go to Redis.
+    const upload = randomUUID();
+    const [status, detail] = (await this.redis.eval(RESERVE, 1, imageKeys.pending(owner), name, owner, options.size, quota.maxBytes, upload, Date.now(), RESERVATION_MS, IMAGE_PREFIX, OWNER_PREFIX)) as [string, string];
+    if (status !== 'ok') throw quotaError(status, detail, options.size, quota);
+    try {
+      return await this.store(name, archive, owner, quota, options.digest);
+    } finally {
+      await this.redis.hdel(imageKeys.pending(owner), upload);
+    }
+  }
+
+  private async store(name: string, archive: Readable, owner: string, quota: ImageQuota, digest: string | undefined): Promise<StoredImage> {
     const ref = newRef(name);
     const stored = await this.blobs.putBlob(ref, archive);
-    const image: StoredImage = { name, archive: stored.sha256, size: stored.size, created: new Date().toISOString(), owner, ref, ...(options.digest ? { digest: options.digest } : {}) };
-    const quota = options.quota ?? { maxBytes: 0, maxCount: 0 };
+    const image: StoredImage = { name, archive: stored.sha256, size: stored.size, created: new Date().toISOString(), owner, ref, ...(digest ? { digest } : {}) };
     const [status, detail] = (await this.redis.eval(PUBLISH, 1, imageKeys.used, name, owner, stored.size, quota.maxBytes, quota.maxCount, JSON.stringify(image), Date.now(), IMAGE_PREFIX, OWNER_PREFIX, DIGEST_PREFIX)) as [string, string];
     if (status !== 'ok') {
       await this.blobs.releaseBlobs(ref, [stored.sha256]);
@@ -187,7 +258,7 @@ export class ImageRegistry {
   /** Whether `owner` could publish `size` more bytes under `name` now (a check before the work; publish decides). */
   async admits(name: string, owner: string, size: number, quota: ImageQuota): Promise<void> {
     const [previous, sizes] = await Promise.all([this.get(name), this.redis.hvals(imageKeys.owner(owner))]);
-    if (previous?.owner && previous.owner !== owner) throw quotaError('name', 'taken', size, quota);
+    if (previous && ownerOf(previous) !== owner) throw quotaError('name', 'taken', size, quota);
     const mine = previous?.owner === owner;
     const bytes = sizes.reduce((sum, value) => sum + Number(value), 0) - (mine ? previous.size : 0);
     if (!mine && quota.maxCount > 0 && sizes.length + 1 > quota.maxCount) throw quotaError('count', String(sizes.length), size, quota);

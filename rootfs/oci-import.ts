@@ -147,6 +147,16 @@ function parseDocker(blobs: Map<string, Blob>): Parsed {
   return { config: readJson(configBlob, 'the config'), layers, digest: `sha256:${configBlob.sha256}`, suggestedName: entry.RepoTags?.[0] };
 }
 
+/** The archive's metadata, read as hostile JSON: a field of the wrong shape (a number for a path, say) refuses the image. */
+function parseArchive(blobs: Map<string, Blob>): Parsed {
+  try {
+    return blobs.has('index.json') ? parseOci(blobs) : blobs.has('manifest.json') ? parseDocker(blobs) : fail('neither an OCI image layout (index.json) nor docker save output (manifest.json)');
+  } catch (error) {
+    if (error instanceof ArchiveError) throw error;
+    return fail(`the image's metadata is malformed: ${(error as Error).message}`);
+  }
+}
+
 /** Env, WorkingDir, Entrypoint and Cmd, each checked for shape; User and everything else ignored. */
 function safeConfig(config: Record<string, any>): ImageConfig {
   const c = config.config ?? {};
@@ -259,15 +269,16 @@ function mountPointLayer(dataDir: string): string {
 }
 
 /** An image name from a suggestion ("repo/name:tag" -> "repo_name_tag"), or from the digest. */
-function imageName(name: string | undefined, digest: string): string {
-  const cleaned = (name ?? '').replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
+function imageName(name: unknown, digest: string): string {
+  // The archive's JSON: a tag may be anything there.
+  const cleaned = (typeof name === 'string' ? name : '').replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 128);
   return cleaned || `sha256-${digest.slice(7, 19)}`;
 }
 
 export interface ImportOptions {
   name?: string;
   limits?: Partial<ImportLimits>;
-  /** Called with the image's name before it is recorded; throws to refuse it (the API's quota and owner check). */
+  /** Called with the image's name before its layers are extracted; throws to refuse it (the API's quota and owner check). */
   admit?: (name: string) => Promise<void>;
   /** sha256 of the archive as the fleet's registry holds it: recorded, so that a worker sees when it was replaced. */
   archive?: string;
@@ -281,8 +292,9 @@ export async function importImage(dataDir: string, file: string, options: Import
   mkdirSync(staging, { mode: 0o700 });
   try {
     const blobs = await stageArchive(file, staging, limits);
-    const parsed = blobs.has('index.json') ? parseOci(blobs) : blobs.has('manifest.json') ? parseDocker(blobs) : fail('neither an OCI image layout (index.json) nor docker save output (manifest.json)');
-    const diffIds: string[] = parsed.config.rootfs?.diff_ids ?? fail('the config has no rootfs.diff_ids');
+    const parsed = parseArchive(blobs);
+    const diffIds: unknown = parsed.config.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || !diffIds.every((id) => typeof id === 'string')) fail('the config has no rootfs.diff_ids (a list of digests)');
     if (diffIds.length !== parsed.layers.length) fail(`the config names ${diffIds.length} layers, the manifest ${parsed.layers.length}`);
     if (parsed.layers.length > limits.maxLayers) fail(`more than ${limits.maxLayers} layers`);
     const report: ImportReport = { extracted: [], shared: [], dropped: { devices: 0, fifos: 0, setid: 0 } } as unknown as ImportReport;
@@ -301,19 +313,21 @@ export async function importImage(dataDir: string, file: string, options: Import
 
 /** Stores the layers (noting each as extracted or shared in `report`), then records the image. */
 async function storeImage(dataDir: string, parsed: Parsed, diffIds: string[], limits: ImportLimits, report: ImportReport, options: ImportOptions): Promise<ImportedImage> {
+  const name = options.name ?? imageName(parsed.suggestedName, parsed.digest);
+  // Before any layer is extracted: a refused upload (a quota, another's name) costs no disk. publish decides again.
+  await options.admit?.(name);
   for (const [i, blob] of parsed.layers.entries()) {
     const hex = diffIds[i].slice(7);
     ((await storeLayer(dataDir, blob, diffIds[i], limits, report.dropped)) ? report.extracted : report.shared).push(hex);
   }
   const image: ImportedImage = {
-    name: options.name ?? imageName(parsed.suggestedName, parsed.digest),
+    name,
     layers: [...diffIds.map((id) => id.slice(7)), mountPointLayer(dataDir)],
     config: safeConfig(parsed.config),
     digest: parsed.digest,
     created: new Date().toISOString(),
     ...(options.archive ? { archive: options.archive } : {}),
   };
-  await options.admit?.(image.name);
   writeImage(dataDir, image);
   return image;
 }

@@ -305,16 +305,18 @@ function processEntry(dataDir: string) {
 export function useImage(dataDir: string, image: ImageRecord): () => void {
   ensureStore(dataDir);
   const jobs = processEntry(dataDir).jobs;
-  const entry = jobs.get(image.name) ?? { image, count: 0 };
+  // By name and layers: jobs on two publications of one name (a pull replaced it meanwhile) keep both.
+  const key = `${image.name}:${image.layers.join(',')}`;
+  const entry = jobs.get(key) ?? { image, count: 0 };
   entry.count++;
-  jobs.set(image.name, entry);
+  jobs.set(key, entry);
   writeInUse(dataDir);
   touchImage(dataDir, image.name);
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    if (--entry.count === 0 && jobs.get(image.name) === entry) jobs.delete(image.name);
+    if (--entry.count === 0 && jobs.get(key) === entry) jobs.delete(key);
     writeInUse(dataDir);
     touchImage(dataDir, image.name);
   };
@@ -450,23 +452,28 @@ function removeDeadStaging(dataDir: string): void {
 
 /**
  * Drops this host's copies of the fleet's images (records with `archive`: the registry holds them, a job
- * pulls them again) that no job used here for `unusedSeconds` (the record's mtime, see useImage) and no live
- * process uses, then prunes the layers and mounts nothing needs any more. Images imported or built on this
- * host alone are never dropped: there is no other copy of them.
+ * pulls them again) that no job used here for `unusedSeconds` (the record's mtime, see useImage), or that the
+ * registry no longer holds as they are (`stale`, NAME@ARCHIVE: deleted or replaced there; unused for a minute),
+ * and no live process uses; then
+ * prunes the layers and mounts nothing needs any more (those of copies replaced by a pull too). Images
+ * imported or built on this host alone are never dropped: there is no other copy of them.
  */
-export function collectUnusedImages(dataDir: string, unusedSeconds: number): { images: string[]; pruned: PruneResult } {
+export function collectUnusedImages(dataDir: string, unusedSeconds: number, stale: ReadonlySet<string> = new Set()): { images: string[]; pruned: PruneResult } {
   const cutoff = Date.now() - unusedSeconds * 1000;
+  // A stale copy unused for a minute: not one a pull has just written, between its pull and its job's use.
+  const staleCutoff = Date.now() - Math.min(unusedSeconds, 60) * 1000;
   const busy = new Set(liveInUse(dataDir).flatMap((record) => record.images));
   const images: string[] = [];
   for (const image of listImages(dataDir)) {
     if (!image.archive || busy.has(image.name)) continue;
     try {
-      if (statSync(imagePath(dataDir, image.name)).mtimeMs > cutoff) continue;
+      // By name and archive: a copy pulled again since the registry was read is another, current one.
+      if (statSync(imagePath(dataDir, image.name)).mtimeMs > (stale.has(`${image.name}@${image.archive}`) ? staleCutoff : cutoff)) continue;
     } catch {
       continue;
     }
     rmSync(imagePath(dataDir, image.name), { force: true });
     images.push(image.name);
   }
-  return { images, pruned: images.length > 0 ? pruneStore(dataDir) : { layers: [], mounts: [], bytes: 0 } };
+  return { images, pruned: pruneStore(dataDir) };
 }

@@ -15,7 +15,7 @@ import { problemKeys } from '../queue/problems.js';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { importImage } from '../rootfs/oci-import.js';
 import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mountImage, pruneStore, readImage, unmountAll, unmountImage, useImage } from '../rootfs/store.js';
-import { imagePuller, localImageCollector } from '../worker/image.js';
+import { imagePuller, localImageCollector, sweepHostImages } from '../worker/image.js';
 import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
 import { listStore } from '../cli/image.js';
@@ -101,6 +101,21 @@ describe('image owners, quotas and the registry', () => {
     }
   });
 
+  it("an image recorded before owners (no owner) is anonymous's: a keyed client can neither replace nor delete it", async () => {
+    const api = await startApi(redis.url, { apiKeys: KEYS });
+    try {
+      const legacy = { name: 'legacy', archive: 'c'.repeat(64), size: 10, created: new Date().toISOString() };
+      await api.queue.redis.set(imageKeys.image('legacy'), JSON.stringify(legacy));
+      const taken = await upload(api, 'key-two', 'legacy', randomBytes(10));
+      expect(taken.status).toBe(409);
+      expect((await http(`${api.url}/v1/images/legacy`, { method: 'DELETE', headers: as('key-two') })).status).toBe(404);
+      expect(JSON.parse((await api.queue.redis.get(imageKeys.image('legacy')))!)).toEqual(legacy);
+    } finally {
+      await api.queue.redis.del(imageKeys.image('legacy'));
+      await api.close();
+    }
+  });
+
   it('is race-safe: six uploads at once against a quota of three images, exactly three kept', async () => {
     const client = connect(parseRedisUrl(redis.url), 'api', 'race');
     try {
@@ -113,6 +128,58 @@ describe('image owners, quotas and the registry', () => {
       expect(await client.hlen(imageKeys.owner('racer'))).toBe(3);
       const stored = await Promise.all(bodies.map((body) => client.exists(problemKeys.blob(sha(body)))));
       expect(stored.filter((n) => n === 1)).toHaveLength(3);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("a digest names every image that has it: one client deleting its copy of a public image leaves another's found by digest, and a job by digest marks each used", async () => {
+    const client = connect(parseRedisUrl(redis.url), 'api', 'digests');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const digest = `sha256:${'d'.repeat(64)}`;
+      const body = randomBytes(50);
+      await registry.publish('dig-a', [body] as never, { owner: 'one', digest });
+      await registry.publish('dig-b', [body] as never, { owner: 'two', digest });
+      const before = Number(await client.zscore(imageKeys.used, 'dig-a'));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect((await registry.use(digest))?.digest).toBe(digest);
+      expect(Number(await client.zscore(imageKeys.used, 'dig-a'))).toBeGreaterThan(before);
+      expect(await registry.remove('dig-b', 'two')).toBe(true);
+      expect((await registry.use(digest))?.name).toBe('dig-a');
+      // A mapping of before (one name, a string) is read and kept up the same way.
+      await client.set(imageKeys.digest(digest), 'dig-a');
+      expect((await registry.use(digest))?.name).toBe('dig-a');
+      expect(await registry.remove('dig-a', 'one')).toBe(true);
+      expect(await registry.use(digest)).toBeUndefined();
+      expect(await client.exists(imageKeys.digest(digest))).toBe(0);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('reserves an upload\'s bytes before its archive goes to Redis: uploads at once past the bytes quota are refused before they are stored', async () => {
+    const client = connect(parseRedisUrl(redis.url), 'api', 'reserve');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const quota = { maxBytes: 1000, maxCount: 0 };
+      const slow = (body: Buffer) =>
+        (async function* () {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          yield body;
+        })();
+      const first = randomBytes(600);
+      const second = randomBytes(600);
+      const a = registry.publish('reserve-a', slow(first) as never, { owner: 'reserver', quota, size: 600 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const b = registry.publish('reserve-b', slow(second) as never, { owner: 'reserver', quota, size: 600 });
+      await expect(b).rejects.toMatchObject({ field: 'bytes' });
+      expect(await client.exists(problemKeys.blob(sha(second)))).toBe(0);
+      expect((await a).name).toBe('reserve-a');
+      expect(await client.hlen(imageKeys.pending('reserver'))).toBe(0);
+      await registry.remove('reserve-a', 'reserver');
     } finally {
       client.disconnect();
     }
@@ -250,7 +317,10 @@ describe('images on the workers of a fleet', () => {
   it('beside a worker (runcell serve): the quota is checked before the import records the image; what is kept records its archive', async () => {
     const api = await startApi(redis.url, { apiKeys: KEYS, importImage: imageImporter(config.dataDir), imageQuota: { maxBytes: 0, maxCount: 1 } });
     try {
-      const archive = async (content: string) => ociArchive(work, [await tarOf([{ name: 'f', content }])]);
+      const layers = new Map<string, Buffer>();
+      const archive = async (content: string) => ociArchive(work, [layers.set(content, await tarOf([{ name: 'f', content }])).get(content)!]);
+      // A refused upload is refused before its layers are extracted: none is left on the host's disk.
+      const leftNoLayer = (content: string) => expect(existsSync(layerPath(config.dataDir, sha(layers.get(content)!)))).toBe(false);
       const first = readFileSync(await archive('served'));
       const served = await upload(api, 'key-three', 'served', first);
       expect(served.status).toBe(201);
@@ -264,9 +334,11 @@ describe('images on the workers of a fleet', () => {
       expect(swap.status).toBe(409);
       expect(swap.body.error.message).toContain('of its own');
       expect(readImage(config.dataDir, 'default')).toEqual(own);
+      leftNoLayer('swap');
       const over = await upload(api, 'key-three', 'over', readFileSync(await archive('over')));
       expect(over.status).toBe(413);
       expect(readImage(config.dataDir, 'over')).toBeUndefined();
+      leftNoLayer('over');
     } finally {
       await api.close();
     }
@@ -314,6 +386,60 @@ describe('images on the workers of a fleet', () => {
       releaseLayers();
       expect(pruneStore(dataDir).layers).toContain(orphan.image.layers[0]);
     } finally {
+      unmountAll(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a job keeps the copy it runs on even after the name was pulled again twice (in-use records by image, not by name)', async () => {
+    const dataDir = mkdtempSync(join(work, 'host-'));
+    try {
+      const copy = async (content: string, archive: string) => importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'f', content }])]), { name: 'x', archive });
+      const v1 = await copy('one', 'a'.repeat(64));
+      const release1 = useImage(dataDir, v1.image);
+      const v2 = await copy('two', 'b'.repeat(64));
+      const release2 = useImage(dataDir, v2.image);
+      release1();
+      await copy('three', 'c'.repeat(64));
+      pruneStore(dataDir);
+      expect(existsSync(layerPath(dataDir, v2.image.layers[0]))).toBe(true);
+      release2();
+      expect(pruneStore(dataDir).layers).toContain(v2.image.layers[0]);
+    } finally {
+      unmountAll(dataDir);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a worker host's sweep drops its copies the registry no longer holds (deleted, replaced) at once, with their layers: upload, run, delete in a loop cannot fill a host's disk", async () => {
+    const dataDir = mkdtempSync(join(work, 'host-'));
+    const client = connect(parseRedisUrl(redis.url), 'api', 'host-sweep');
+    try {
+      await waitFor(() => client.status === 'ready', 5000, 'the connection');
+      const registry = new ImageRegistry(client);
+      const copy = async (name: string, content: string, archive: string) => importImage(dataDir, await ociArchive(work, [await tarOf([{ name: 'f', content }])]), { name, archive });
+      const keptBody = randomBytes(40);
+      await registry.publish('host-kept', [keptBody] as never, { owner: 'one' });
+      const kept = await copy('host-kept', 'kept', sha(keptBody));
+      const deleted = await copy('host-deleted', 'deleted', 'd'.repeat(64));
+      await registry.publish('host-replaced', [randomBytes(40)] as never, { owner: 'one' });
+      const replaced = await copy('host-replaced', 'replaced', 'e'.repeat(64));
+      const busy = await copy('host-busy', 'busy', 'f'.repeat(64));
+      const release = useImage(dataDir, busy.image);
+      // Unused for a minute (a copy pulled just now is kept a minute: its job is about to use it).
+      const past = new Date(Date.now() - 61_000);
+      for (const name of ['host-kept', 'host-deleted', 'host-replaced', 'host-busy']) utimesSync(imagePath(dataDir, name), past, past);
+      const log = lines();
+      await sweepHostImages(dataDir, 3600, registry, log);
+      expect((log.seen[0].object as { images: string[] }).images.sort()).toEqual(['host-deleted', 'host-replaced']);
+      for (const image of [deleted, replaced]) expect(existsSync(layerPath(dataDir, image.image.layers[0]))).toBe(false);
+      for (const image of [kept, busy]) expect(existsSync(layerPath(dataDir, image.image.layers[0]))).toBe(true);
+      expect(readImage(dataDir, 'host-busy')).toBeDefined();
+      release();
+      await registry.remove('host-kept', 'one');
+      await registry.remove('host-replaced', 'one');
+    } finally {
+      client.disconnect();
       unmountAll(dataDir);
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@
  * the hostile images: each refused, or neutralised.
  */
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
 import { http, startApi, TestRedis } from './service-helpers.js';
 import { ImageRegistry } from '../queue/images.js';
+import { ArchiveError } from '../archive/errors.js';
 import { imagePuller } from '../worker/image.js';
 import { dockerArchive, ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
 
@@ -150,6 +152,28 @@ describe('OCI image import', () => {
     bytes[gz + 20] ^= 0xff;
     writeFileSync(file, bytes);
     await expect(importImage(config.dataDir, file, { name: 'corrupt' })).rejects.toThrow(/does not match its digest/);
+  });
+
+  it("names an image whose archive suggests a name that is not a string by its digest (no TypeError, a 500 at the API)", async () => {
+    const dataDir = mkdtempSync(join(work, 'store-'));
+    const file = await ociArchive(work, [await tarOf([{ name: 'a', content: 'odd' }])], {}, { name: { not: 'a string' } as never });
+    const report = await importImage(dataDir, file);
+    expect(report.image.name).toBe(`sha256-${report.image.digest.slice(7, 19)}`);
+  });
+
+  it('refuses archives whose metadata has the wrong shapes as refused images (422), not as internal errors', async () => {
+    const dataDir = mkdtempSync(join(work, 'store-'));
+    const shapes = [
+      [{ name: 'manifest.json', content: JSON.stringify([{ Config: 5, Layers: [] }]) }],
+      [{ name: 'manifest.json', content: JSON.stringify([{ Config: 'c.json', Layers: 'l.tar' }]) }, { name: 'c.json', content: '{}' }, { name: 'l.tar', content: 'x' }],
+      [{ name: 'manifest.json', content: JSON.stringify([{ Config: 'c.json', Layers: [] }]) }, { name: 'c.json', content: JSON.stringify({ rootfs: { diff_ids: 'ab' } }) }],
+      [{ name: 'index.json', content: JSON.stringify({ manifests: { 0: { mediaType: 'application/vnd.oci.image.index.v1+json', digest: 'x' } } }) }],
+    ];
+    for (const entries of shapes) {
+      const file = join(work, `shape-${randomUUID()}.tar`);
+      writeFileSync(file, await tarOf(entries));
+      await expect(importImage(dataDir, file)).rejects.toBeInstanceOf(ArchiveError);
+    }
   });
 
   it('POST /v1/images imports a streamed archive, 413 past the cap, 422 naming a refused one', async () => {

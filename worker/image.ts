@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { RunResult } from '../contract/run-result.js';
 import type { ImageRegistry, StoredImage } from '../queue/images.js';
 import { findImage, importImage } from '../rootfs/oci-import.js';
-import { collectUnusedImages, imagesDir, mountImage, readImage, useImage } from '../rootfs/store.js';
+import { collectUnusedImages, imagesDir, listImages, mountImage, readImage, useImage } from '../rootfs/store.js';
 import { sandboxError } from '../sandbox/sandbox.js';
 
 export interface ImageRun {
@@ -133,20 +133,34 @@ export interface ImageSweepLogger {
 }
 
 /**
+ * One sweep of this host (localImageCollector): copies unused here for `unusedSeconds`, and copies the registry
+ * no longer holds as they are (deleted or replaced there: a client's upload, run, delete loop would otherwise
+ * leave every copy on this disk for `unusedSeconds`), are dropped with the layers nothing else uses.
+ */
+export async function sweepHostImages(dataDir: string, unusedSeconds: number, registry: Pick<ImageRegistry, 'get'> | undefined, logger: ImageSweepLogger): Promise<void> {
+  const stale = new Set<string>();
+  for (const image of registry ? listImages(dataDir).filter((record) => record.archive) : []) {
+    if ((await registry!.get(image.name))?.archive !== image.archive) stale.add(`${image.name}@${image.archive}`);
+  }
+  const { images, pruned } = collectUnusedImages(dataDir, unusedSeconds, stale);
+  if (images.length > 0 || pruned.layers.length > 0) logger.info({ images, layers: pruned.layers.length, bytes: pruned.bytes }, `images unused on this host for ${unusedSeconds} s or gone from the registry dropped from its store`);
+}
+
+/**
  * This host's sweep: every `unusedSeconds / 4` (at least 1 s, at most an hour), the fleet's images no job
  * used here for `unusedSeconds` are dropped, with the layers no other image uses (collectUnusedImages: never
  * one a running job uses). Returns its stop; 0 seconds starts nothing.
  */
-export function localImageCollector(dataDir: string, unusedSeconds: number, logger: ImageSweepLogger): () => void {
+export function localImageCollector(dataDir: string, unusedSeconds: number, logger: ImageSweepLogger, registry?: Pick<ImageRegistry, 'get'>): () => void {
   if (unusedSeconds <= 0) return () => {};
+  let running = false;
   const timer = setInterval(
     () => {
-      try {
-        const { images, pruned } = collectUnusedImages(dataDir, unusedSeconds);
-        if (images.length > 0) logger.info({ images, layers: pruned.layers.length, bytes: pruned.bytes }, `images unused on this host for ${unusedSeconds} s dropped from its store`);
-      } catch (error) {
-        logger.warn({ err: (error as Error).message }, 'local image sweep failed');
-      }
+      if (running) return;
+      running = true;
+      sweepHostImages(dataDir, unusedSeconds, registry, logger)
+        .catch((error: Error) => logger.warn({ err: error.message }, 'local image sweep failed'))
+        .finally(() => (running = false));
     },
     Math.min(3600, Math.max(1, unusedSeconds / 4)) * 1000,
   );

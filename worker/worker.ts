@@ -109,6 +109,7 @@ export class RuncellWorker {
   private readonly requestSchema: ReturnType<typeof jobRequestSchema>;
   private heartbeat?: NodeJS.Timeout;
   private stopImageSweep?: () => void;
+  private readonly images: ImageRegistry;
   private closing?: Promise<void>;
 
   constructor(private readonly options: RuncellWorkerOptions) {
@@ -123,7 +124,8 @@ export class RuncellWorker {
     this.subscriber = connect(options.redis, 'worker', 'worker-cancel');
     this.store = new JobStore(this.redis, options.retention, { awaitReplica: options.redis.kind !== 'single', logger: this.logger });
     const problemStore = new ProblemStore(this.redis);
-    this.pullImage = imagePuller(options.sandbox.dataDir, new ImageRegistry(this.redis));
+    this.images = new ImageRegistry(this.redis);
+    this.pullImage = imagePuller(options.sandbox.dataDir, this.images);
     this.problems = { store: problemStore, cache: new ProblemCache(problemCacheDir(options.sandbox.dataDir), options.problemCacheBytes ?? 4 * 1024 ** 3, problemStore, this.logger) };
     // Bounds are the API's admission policy (its configuration, not ours): the worker checks the shape and the limits.
     this.requestSchema = jobRequestSchema({ limits: options.limits ?? LIMIT_TABLE, languages: LANGUAGES.map((l) => l.id), bounds: UNBOUNDED });
@@ -141,7 +143,7 @@ export class RuncellWorker {
     if (this.options.languages) await this.redis.set(keys.languages, JSON.stringify(this.options.languages));
     const pools = Object.keys(this.pools);
     await this.store.heartbeat(this.id, Date.now(), pools);
-    this.stopImageSweep = localImageCollector(this.options.sandbox.dataDir, this.options.imageUnusedSeconds ?? 0, this.logger);
+    this.stopImageSweep = localImageCollector(this.options.sandbox.dataDir, this.options.imageUnusedSeconds ?? 0, this.logger, this.images);
     this.heartbeat = setInterval(() => {
       // A missed beat is made up by the next; /readyz notices only a run of them.
       this.store.heartbeat(this.id, Date.now(), pools).catch((error: Error) => this.logger.warn({ err: error.message }, 'heartbeat failed'));
