@@ -7,6 +7,9 @@
  * fails this file.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +19,11 @@ import { RuncellMetrics } from '../monitoring/metrics.js';
 import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { summarize } from '../queue/submission.js';
+import { imageImporter } from '../cli/worker-role.js';
+import { imagePath, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
 import { craftZip } from './archive/craft.js';
+import { config } from './helpers.js';
+import { ociArchive, tarOf } from './oci-archives.js';
 import { http, readEvents, serviceFixture, startApi, TestRedis, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
 
 const KEY = 'conformance-key';
@@ -294,6 +301,38 @@ describe('conformance: limits and outages', () => {
     // A worker that took it and then went silent: marked running, nobody to confirm the kill.
     expect(await idle.queue.store.start(running, 'silent-worker')).toBe('ok');
     expect((await call(idle, 'delete', '/v1/jobs/{id}', `/v1/jobs/${running}`)).status).toBe(202);
+  });
+
+  it('images: 201 imported beside a worker, 202 published only, listed, shown, deleted; 400, 404, 409, 413, 422', async () => {
+    const keys = [KEY, 'conformance-other'];
+    const other = { authorization: `Bearer ${keys[1]}` };
+    const tar = (bytes: Buffer, headers: Record<string, string> = {}) => ({ body: new Uint8Array(bytes), headers: { 'content-type': 'application/x-tar', ...headers } });
+    const work = mkdtempSync(join(tmpdir(), 'runcell-conformance-'));
+    const beside = await startApi(redis.url, { apiKeys: keys, importImage: imageImporter(config.dataDir), imageQuota: { maxBytes: 0, maxCount: 1 } });
+    const apart = await startApi(redis.url, { apiKeys: keys });
+    const [name, published] = [`conf-${randomUUID().slice(0, 8)}`, `conf-${randomUUID().slice(0, 8)}`];
+    try {
+      const archive = async (content: string) => readFileSync(await ociArchive(work, [await tarOf([{ name: 'f', content }])]));
+      expect((await call(beside, 'post', '/v1/images', `/v1/images?name=${name}`, tar(await archive(name)))).body.image.name).toBe(name);
+      expect((await call(beside, 'post', '/v1/images', `/v1/images?name=${name}`, tar(await archive('other'), other), false)).body.error.code).toBe('conflict');
+      expect((await call(beside, 'post', '/v1/images', `/v1/images?name=${name}-2`, tar(await archive('over')))).body.error.code).toBe('quota_exceeded');
+      expect((await call(beside, 'post', '/v1/images', `/v1/images?name=${name}-3`, tar(Buffer.from('not an image '.repeat(100)), other), false)).status).toBe(422);
+      expect((await call(beside, 'post', '/v1/images', '/v1/images?name=-bad', tar(await archive('bad')))).body.error.details[0].path).toBe('name');
+      expect((await call(apart, 'post', '/v1/images', `/v1/images?name=${published}`, tar(await archive(published)))).body.imported).toBe(false);
+      expect((await call(apart, 'get', '/v1/images', '/v1/images')).body.images.map((image: { name: string }) => image.name).sort()).toEqual([name, published].sort());
+      expect((await call(apart, 'get', '/v1/images/{name}', `/v1/images/${name}`)).body.digest).toMatch(/^sha256:/);
+      for (const image of [name, published]) expect((await call(apart, 'delete', '/v1/images/{name}', `/v1/images/${image}`)).body.name).toBe(image);
+      expect((await call(apart, 'get', '/v1/images/{name}', `/v1/images/${name}`)).status).toBe(404);
+      expect((await call(apart, 'delete', '/v1/images/{name}', `/v1/images/${name}`)).status).toBe(404);
+    } finally {
+      for (const api of [beside, apart]) await api.close();
+      const image = readImage(config.dataDir, name);
+      if (image) unmountImage(config.dataDir, image);
+      rmSync(imagePath(config.dataDir, name), { force: true });
+      // Its layers too: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
+      pruneStore(config.dataDir);
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('503 on every route that needs Redis, once Redis is gone', async () => {
