@@ -348,9 +348,28 @@ export class Fleet {
     for (const host of this.hosts) {
       await waitUntil(() => pidsInParent(host.cgroupParent).length === 0, 10_000, `host ${host.index}'s sandboxes to die`).catch(() => undefined);
       removeCgroups(host.cgroupParent);
+      unmountBelow(host.dataDir);
     }
     for (const ns of this.namespaces) spawnSync('ip', ['netns', 'del', ns]);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Detaches every mount below a host's data dir: a host SIGKILLed mid-job leaves its runs' workspace and /tmp
+ * mounts (its worker's sweep would remove them when it starts again, and this one never does), and every host
+ * its image's overlay. Deepest first; lazily, so that nothing is followed into a tree being torn down.
+ */
+function unmountBelow(dir: string): void {
+  const below = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => point !== undefined && point.startsWith(`${dir}/`))
+    .sort()
+    .reverse();
+  for (const point of below) {
+    const result = spawnSync('umount', ['-l', point], { encoding: 'utf8' });
+    if (result.status !== 0) console.warn(`fleet harness: cannot unmount ${point}: ${result.stderr.trim()}`);
   }
 }
 
