@@ -20,10 +20,9 @@ import { bullConnection, parseRedisUrl } from '../queue/connection.js';
 import { PREFIX, QUEUE_NAME } from '../queue/store.js';
 import { summarize } from '../queue/submission.js';
 import { imageImporter } from '../cli/worker-role.js';
-import { imagePath, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
 import { craftZip } from './archive/craft.js';
 import { config } from './helpers.js';
-import { ociArchive, tarOf } from './oci-archives.js';
+import { forgetImages, ociArchive, tarOf } from './oci-archives.js';
 import { http, readEvents, serviceFixture, startApi, TestRedis, waitFor, type HttpResult, type TestApi } from './service-helpers.js';
 
 const KEY = 'conformance-key';
@@ -326,11 +325,7 @@ describe('conformance: limits and outages', () => {
       expect((await call(apart, 'delete', '/v1/images/{name}', `/v1/images/${name}`)).status).toBe(404);
     } finally {
       for (const api of [beside, apart]) await api.close();
-      const image = readImage(config.dataDir, name);
-      if (image) unmountImage(config.dataDir, image);
-      rmSync(imagePath(config.dataDir, name), { force: true });
-      // Its layers too: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
-      pruneStore(config.dataDir);
+      forgetImages(config.dataDir, [name]);
       rmSync(work, { recursive: true, force: true });
     }
   });

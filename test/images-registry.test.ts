@@ -14,13 +14,13 @@ import { imageKeys, ImageQuotaError, ImageRegistry } from '../queue/images.js';
 import { problemKeys } from '../queue/problems.js';
 import { connect, parseRedisUrl } from '../queue/connection.js';
 import { importImage } from '../rootfs/oci-import.js';
-import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mountImage, pruneStore, readImage, unmountAll, unmountImage, useImage } from '../rootfs/store.js';
+import { collectUnusedImages, holdLayers, imagePath, layerPath, liveInUse, mountImage, pruneStore, readImage, unmountAll, useImage } from '../rootfs/store.js';
 import { imagePuller, localImageCollector, sweepHostImages } from '../worker/image.js';
 import { imageCollector } from '../api/images.js';
 import { imageImporter } from '../cli/worker-role.js';
 import { listStore } from '../cli/image.js';
 import { config, job } from './helpers.js';
-import { ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
+import { forgetImages, ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
 import { http, startApi, startWorker, TestRedis, waitFor, type TestApi } from './service-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'runcell-images-'));
@@ -28,13 +28,7 @@ const redis = new TestRedis();
 beforeAll(() => redis.start());
 afterAll(async () => {
   await redis.destroy();
-  for (const name of ['fleet-digest', 'served', 'over', 'e2e']) {
-    const image = readImage(config.dataDir, name);
-    if (image) unmountImage(config.dataDir, image);
-    rmSync(imagePath(config.dataDir, name), { force: true });
-  }
-  // And their layers: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
-  pruneStore(config.dataDir);
+  forgetImages(config.dataDir, ['fleet-digest', 'served', 'over', 'e2e']);
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -5,10 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { imagePath, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
 
 export interface Entry {
   name: string;
@@ -87,3 +88,16 @@ export function shellEntries(): Entry[] {
   ];
 }
 
+
+/**
+ * Unmounts and forgets the images a test file imported into `dataDir`, then prunes their layers: left, they
+ * would count in `runcell image ls` as no image's (test/image.test.ts).
+ */
+export function forgetImages(dataDir: string, names: string[]): void {
+  for (const name of names) {
+    const image = readImage(dataDir, name);
+    if (image) unmountImage(dataDir, image);
+    rmSync(imagePath(dataDir, name), { force: true });
+  }
+  pruneStore(dataDir);
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findImage, importImage, importImage as importImage_ } from '../rootfs/oci-import.js';
-import { imagePath, layerPath, mountImage, pruneStore, readImage, unmountImage } from '../rootfs/store.js';
+import { layerPath, mountImage, readImage } from '../rootfs/store.js';
 import { getXattr } from '../sandbox/libc.js';
 import { resolveLimits } from '../sandbox/limits.js';
 import { config, job, sandbox } from './helpers.js';
@@ -19,19 +19,12 @@ import { http, startApi, TestRedis } from './service-helpers.js';
 import { ImageRegistry } from '../queue/images.js';
 import { ArchiveError } from '../archive/errors.js';
 import { imagePuller } from '../worker/image.js';
-import { dockerArchive, ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
+import { dockerArchive, forgetImages, ociArchive, sha, shellEntries, tarOf } from './oci-archives.js';
 
 const work = mkdtempSync(join(tmpdir(), 'runcell-oci-'));
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
-  // The images this file made are unmounted and forgotten.
-  for (const name of ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded', 'fleet-image']) {
-    const image = readImage(config.dataDir, name);
-    if (image) unmountImage(config.dataDir, image);
-    rmSync(imagePath(config.dataDir, name), { force: true });
-  }
-  // And their layers: left, they would count in `runcell image ls` as no image's (test/image.test.ts).
-  pruneStore(config.dataDir);
+  forgetImages(config.dataDir, ['shell_1', 'docker_test_1', 'second', 'neutralised', 'uploaded', 'fleet-image']);
 });
 
 async function runIn(image: string, script: string) {
