@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageKeys, ImageQuotaError, ImageRegistry } from '../queue/images.js';
 import { problemKeys } from '../queue/problems.js';
@@ -31,6 +32,17 @@ afterAll(async () => {
   forgetImages(config.dataDir, ['fleet-digest', 'served', 'over', 'e2e']);
   rmSync(work, { recursive: true, force: true });
 });
+
+/** A registry on its own connection to the test's Redis, ready; the connection closed after `use`. */
+async function withRegistry(name: string, use: (registry: ImageRegistry, client: Redis | Cluster) => Promise<void>): Promise<void> {
+  const client = connect(parseRedisUrl(redis.url), 'api', name);
+  try {
+    await waitFor(() => client.status === 'ready', 5000, 'the connection');
+    await use(new ImageRegistry(client), client);
+  } finally {
+    client.disconnect();
+  }
+}
 
 const KEYS = ['key-one', 'key-two', 'key-three'];
 const as = (key: string) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/x-tar' });
@@ -111,10 +123,7 @@ describe('image owners, quotas and the registry', () => {
   });
 
   it('is race-safe: six uploads at once against a quota of three images, exactly three kept', async () => {
-    const client = connect(parseRedisUrl(redis.url), 'api', 'race');
-    try {
-      await waitFor(() => client.status === 'ready', 5000, 'the connection');
-      const registry = new ImageRegistry(client);
+    await withRegistry('race', async (registry, client) => {
       const bodies = Array.from({ length: 6 }, () => randomBytes(100));
       const results = await Promise.allSettled(bodies.map((body, i) => registry.publish(`race-${i}`, [body] as never, { owner: 'racer', quota: { maxBytes: 0, maxCount: 3 } })));
       expect(results.filter((result) => result.status === 'fulfilled'), String(results.map((result) => (result as PromiseRejectedResult).reason))).toHaveLength(3);
@@ -122,16 +131,11 @@ describe('image owners, quotas and the registry', () => {
       expect(await client.hlen(imageKeys.owner('racer'))).toBe(3);
       const stored = await Promise.all(bodies.map((body) => client.exists(problemKeys.blob(sha(body)))));
       expect(stored.filter((n) => n === 1)).toHaveLength(3);
-    } finally {
-      client.disconnect();
-    }
+    });
   });
 
   it("a digest names every image that has it: one client deleting its copy of a public image leaves another's found by digest, and a job by digest marks each used", async () => {
-    const client = connect(parseRedisUrl(redis.url), 'api', 'digests');
-    try {
-      await waitFor(() => client.status === 'ready', 5000, 'the connection');
-      const registry = new ImageRegistry(client);
+    await withRegistry('digests', async (registry, client) => {
       const digest = `sha256:${'d'.repeat(64)}`;
       const body = randomBytes(50);
       await registry.publish('dig-a', [body] as never, { owner: 'one', digest });
@@ -148,16 +152,11 @@ describe('image owners, quotas and the registry', () => {
       expect(await registry.remove('dig-a', 'one')).toBe(true);
       expect(await registry.use(digest)).toBeUndefined();
       expect(await client.exists(imageKeys.digest(digest))).toBe(0);
-    } finally {
-      client.disconnect();
-    }
+    });
   });
 
   it('reserves an upload\'s bytes before its archive goes to Redis: uploads at once past the bytes quota are refused before they are stored', async () => {
-    const client = connect(parseRedisUrl(redis.url), 'api', 'reserve');
-    try {
-      await waitFor(() => client.status === 'ready', 5000, 'the connection');
-      const registry = new ImageRegistry(client);
+    await withRegistry('reserve', async (registry, client) => {
       const quota = { maxBytes: 1000, maxCount: 0 };
       const slow = (body: Buffer) =>
         (async function* () {
@@ -174,9 +173,7 @@ describe('image owners, quotas and the registry', () => {
       expect((await a).name).toBe('reserve-a');
       expect(await client.hlen(imageKeys.pending('reserver'))).toBe(0);
       await registry.remove('reserve-a', 'reserver');
-    } finally {
-      client.disconnect();
-    }
+    });
   });
 
   it('records last_used when a job naming the image is accepted, with no Redis script call for a job without one', async () => {
